@@ -1,0 +1,1688 @@
+//! The client state machine: bytes and time in; bytes, events, transport
+//! commands and the next deadline out.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use crate::backoff::Backoff;
+use crate::error::{ClientError, ConnectionError, ProtocolViolation, PublishError};
+use crate::event::{
+    AckHandle, Connected, Event, Message, PublishDone, RequestToken, SubscribeResult,
+    TransportCommand,
+};
+use crate::options::{check_string, ClientOptions};
+use crate::packet::{
+    encode_packet, encoded_len, AckProperties, Auth, AuthProperties, ConnAck, Connect, Decoder,
+    Disconnect, DisconnectProperties, Packet, ProtocolVersion, PubResponse, Publish, QoS,
+    ReasonCode, SubAck, Subscribe, SubscribeFilter, SubscribeProperties, UnsubAck, Unsubscribe,
+    UnsubscribeProperties,
+};
+use crate::session::{
+    next_packet_id_after, OutboundPublish, OutboundStage, PublishToken, SessionChange,
+    SessionState, SessionStore, StoredSubscription,
+};
+use crate::topic::{parse_shared, validate_topic_filter, validate_topic_name};
+
+/// Where the connection stands, as seen by the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Not connected and not trying to (never started, or `disconnect` was called,
+    /// or reconnecting is off or gave up).
+    Disconnected,
+    /// Waiting for the backoff delay to pass before the next attempt.
+    WaitingToReconnect {
+        /// Timestamp (ms) of the next attempt.
+        at: u64,
+    },
+    /// Waiting for the transport to open or for CONNACK.
+    Connecting,
+    /// CONNACK accepted.
+    Connected,
+    /// Closing the transport.
+    Closing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Idle,
+    Waiting { at: u64 },
+    Opening { since: u64 },
+    Connecting { since: u64 },
+    Connected,
+    Closing { reconnect_at: Option<u64> },
+}
+
+/// Values that live for one connection.
+#[derive(Debug, Default)]
+struct Link {
+    /// Counts connections, so that stale manual ack handles are recognised.
+    id: u64,
+    server_receive_maximum: u16,
+    server_maximum_qos: QoS,
+    retain_available: bool,
+    server_maximum_packet_size: Option<u32>,
+    server_topic_alias_maximum: u16,
+    keep_alive_ms: u64,
+    connected_at: Option<u64>,
+    last_sent: u64,
+    ping_sent: Option<u64>,
+    outbound_aliases: HashMap<String, u16>,
+    next_outbound_alias: u16,
+    inbound_aliases: HashMap<u16, String>,
+    /// Inbound QoS 1 delivered in manual-ack mode, not yet acknowledged.
+    manual_qos1: BTreeSet<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RequestKind {
+    Subscribe,
+    Unsubscribe,
+    /// Re-subscription after the broker lost the session.
+    Restore,
+}
+
+#[derive(Debug, Clone)]
+struct Request {
+    token: RequestToken,
+    kind: RequestKind,
+    packet: Packet,
+}
+
+/// The sans-IO MQTT client.
+///
+/// A driver (a binding) owns the transport and a timer and loops:
+///
+/// 1. run every [`TransportCommand`] from [`poll_transport_command`](Self::poll_transport_command)
+///    (open a connection to a server, or close it);
+/// 2. write everything [`poll_transmit`](Self::poll_transmit) returns;
+/// 3. hand every [`Event`] from [`poll_event`](Self::poll_event) to the application;
+/// 4. wait for the earliest of: bytes read ([`handle_bytes`](Self::handle_bytes)),
+///    the transport opening or closing ([`handle_transport_open`](Self::handle_transport_open),
+///    [`handle_transport_closed`](Self::handle_transport_closed)), the deadline from
+///    [`poll_timeout`](Self::poll_timeout) ([`handle_timeout`](Self::handle_timeout)),
+///    or a command from the application; then go to 1.
+///
+/// Time is a monotonic timestamp in milliseconds, chosen by the driver; the
+/// client never reads a clock.
+///
+/// ```
+/// use midge_core::{Client, ClientOptions, Event, TransportCommand};
+/// use midge_core::packet::{Publish, QoS};
+///
+/// let options = ClientOptions::new("mqtt://broker.local").unwrap();
+/// let mut client = Client::new(options).unwrap();
+/// client.connect(0).unwrap();
+/// // The client asks for a transport...
+/// assert!(matches!(client.poll_transport_command(), Some(TransportCommand::Open(_))));
+/// client.handle_transport_open(5);
+/// // ...and hands out CONNECT.
+/// let connect = client.poll_transmit().unwrap();
+/// assert_eq!(connect[0] >> 4, 1);
+/// // The broker accepts (CONNACK, MQTT 5.0, no properties).
+/// client.handle_bytes(10, &[0x20, 0x03, 0x00, 0x00, 0x00]);
+/// assert!(matches!(client.poll_event(), Some(Event::Connected(_))));
+/// // Publish at QoS 1: the PUBLISH goes out, PUBACK completes it.
+/// let token = client.publish(11, Publish::new("greenhouse/temp", &b"21.5"[..], QoS::AtLeastOnce)).unwrap();
+/// let publish = client.poll_transmit().unwrap();
+/// assert_eq!(publish[0], 0x32);
+/// client.handle_bytes(12, &[0x40, 0x02, 0x00, 0x01]);
+/// match client.poll_event() {
+///     Some(Event::PublishComplete { token: done, result }) => {
+///         assert_eq!(done, token);
+///         assert!(result.is_ok());
+///     }
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// ```
+pub struct Client {
+    options: ClientOptions,
+    store: Option<Box<dyn SessionStore + Send>>,
+    state: State,
+    backoff: Option<Backoff>,
+    server_index: usize,
+    decoder: Decoder,
+    tx: Vec<u8>,
+    events: VecDeque<Event>,
+    transport: VecDeque<TransportCommand>,
+    link: Link,
+    ever_connected: bool,
+    user_stopped: bool,
+
+    // The session (see `SessionState`).
+    client_id: String,
+    next_packet_id: u16,
+    next_token: u64,
+    next_request: u64,
+    inflight: BTreeMap<u16, OutboundPublish>,
+    queue: VecDeque<OutboundPublish>,
+    inbound_qos2: BTreeSet<u16>,
+    /// Inbound QoS 2 delivered in manual-ack mode, PUBREC not yet allowed.
+    manual_qos2: BTreeSet<u16>,
+    subscriptions: Vec<StoredSubscription>,
+    requests: BTreeMap<u16, Request>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("options", &self.options)
+            .field("state", &self.state)
+            .field("client_id", &self.client_id)
+            .field("inflight", &self.inflight.len())
+            .field("queued", &self.queue.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client with a fresh in-memory session.
+    pub fn new(options: ClientOptions) -> Result<Client, ClientError> {
+        Client::with_session(options, SessionState::default())
+    }
+
+    /// A client that resumes `session` (e.g. read back from a file).
+    pub fn with_session(
+        options: ClientOptions,
+        session: SessionState,
+    ) -> Result<Client, ClientError> {
+        options.validate()?;
+        let backoff = options
+            .reconnect
+            .clone()
+            .map(|policy| Backoff::new(policy, options.random_seed));
+        let decoder = Decoder::new(options.protocol, options.effective_max_incoming());
+        let mut client = Client {
+            client_id: options.client_id.clone(),
+            options,
+            store: None,
+            state: State::Idle,
+            backoff,
+            server_index: 0,
+            decoder,
+            tx: Vec::with_capacity(4096),
+            events: VecDeque::new(),
+            transport: VecDeque::new(),
+            link: Link::default(),
+            ever_connected: false,
+            user_stopped: false,
+            next_packet_id: 1,
+            next_token: 1,
+            next_request: 1,
+            inflight: BTreeMap::new(),
+            queue: VecDeque::new(),
+            inbound_qos2: BTreeSet::new(),
+            manual_qos2: BTreeSet::new(),
+            subscriptions: Vec::new(),
+            requests: BTreeMap::new(),
+        };
+        client.restore(session);
+        Ok(client)
+    }
+
+    /// A client whose session lives in `store`: loaded now, and every change
+    /// recorded as it happens.
+    ///
+    /// ```
+    /// use midge_core::{Client, ClientOptions};
+    /// use midge_core::session::MemoryStore;
+    ///
+    /// let options = ClientOptions::new("mqtt://localhost").unwrap();
+    /// let client = Client::with_store(options, Box::new(MemoryStore::default())).unwrap();
+    /// assert_eq!(client.queued_len(), 0);
+    /// ```
+    pub fn with_store(
+        options: ClientOptions,
+        mut store: Box<dyn SessionStore + Send>,
+    ) -> Result<Client, ClientError> {
+        let session = store.load()?;
+        let stored_id = session.client_id.clone();
+        let mut client = Client::with_session(options, session)?;
+        if client.client_id != stored_id {
+            store.apply(SessionChange::ClientId(&client.client_id))?;
+        }
+        client.store = Some(store);
+        Ok(client)
+    }
+
+    fn restore(&mut self, session: SessionState) {
+        if self.client_id.is_empty() && !session.client_id.is_empty() {
+            self.client_id = session.client_id;
+        }
+        if session.next_packet_id != 0 {
+            self.next_packet_id = session.next_packet_id;
+        }
+        let mut next_token = session.next_token.max(1);
+        for entry in session.outbound {
+            next_token = next_token.max(entry.token.0.saturating_add(1));
+            let id = entry.publish.packet_id;
+            if entry.stage == OutboundStage::Queued || id == 0 || self.inflight.contains_key(&id) {
+                let mut entry = entry;
+                entry.stage = OutboundStage::Queued;
+                entry.publish.packet_id = 0;
+                self.queue.push_back(entry);
+            } else {
+                self.inflight.insert(id, entry);
+            }
+        }
+        self.next_token = next_token;
+        self.inbound_qos2 = session.inbound_qos2;
+        self.subscriptions = session.subscriptions;
+    }
+
+    // ----------------------------------------------------------------------
+    // Outputs
+
+    /// The next thing the driver must do with the transport.
+    ///
+    /// May return something new after `connect`, `disconnect`, `network_changed`
+    /// and every `handle_*` call; drain it after each of them.
+    pub fn poll_transport_command(&mut self) -> Option<TransportCommand> {
+        self.transport.pop_front()
+    }
+
+    /// Bytes to write to the transport, all pending packets in one buffer.
+    ///
+    /// May return something new after any command or `handle_*` call; drain it
+    /// after each of them. Returns `None` when nothing is pending. Bytes handed
+    /// out here are already recorded in the session store.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        if self.tx.is_empty() {
+            None
+        } else {
+            Some(std::mem::replace(&mut self.tx, Vec::with_capacity(4096)))
+        }
+    }
+
+    /// Append the pending bytes to `out` (reusing the caller's buffer); returns
+    /// how many were appended. Same contract as [`poll_transmit`](Self::poll_transmit).
+    pub fn transmit_into(&mut self, out: &mut Vec<u8>) -> usize {
+        let n = self.tx.len();
+        out.extend_from_slice(&self.tx);
+        self.tx.clear();
+        n
+    }
+
+    /// The next event for the application.
+    ///
+    /// May return something new after any command or `handle_*` call; drain it
+    /// after each of them.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next (a timestamp
+    /// in ms), or `None` when no timer is needed.
+    ///
+    /// The answer may change after any command or `handle_*` call (sending a
+    /// packet moves the keep-alive deadline), so ask again after each of them.
+    /// Calling `handle_timeout` early is harmless.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        match self.state {
+            State::Waiting { at } => Some(at),
+            State::Opening { since } | State::Connecting { since } => {
+                Some(since.saturating_add(self.options.connect_timeout_ms))
+            }
+            State::Connected => match self.link.ping_sent {
+                Some(sent) => Some(sent.saturating_add(self.options.ping_timeout_ms)),
+                None if self.link.keep_alive_ms > 0 => {
+                    Some(self.link.last_sent.saturating_add(self.link.keep_alive_ms))
+                }
+                None => None,
+            },
+            _ => None,
+        }
+    }
+
+    // ----------------------------------------------------------------------
+    // Inspection
+
+    /// Where the connection stands.
+    pub fn state(&self) -> ConnectionState {
+        match self.state {
+            State::Idle => ConnectionState::Disconnected,
+            State::Waiting { at } => ConnectionState::WaitingToReconnect { at },
+            State::Opening { .. } | State::Connecting { .. } => ConnectionState::Connecting,
+            State::Connected => ConnectionState::Connected,
+            State::Closing { .. } => ConnectionState::Closing,
+        }
+    }
+
+    /// The options the client runs with.
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    /// The client id in use (the server-assigned one once known).
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// QoS 1/2 publishes sent and not yet complete.
+    pub fn inflight_len(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// Publishes waiting for the connection or for room in the window.
+    pub fn queued_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Granted subscriptions (restored when the broker loses the session).
+    pub fn subscriptions(&self) -> &[StoredSubscription] {
+        &self.subscriptions
+    }
+
+    /// A snapshot of the session, e.g. to write to a file.
+    pub fn session_state(&self) -> SessionState {
+        let mut outbound: Vec<OutboundPublish> = self.inflight.values().cloned().collect();
+        outbound.sort_by_key(|e| e.token);
+        outbound.extend(self.queue.iter().cloned());
+        SessionState {
+            client_id: self.client_id.clone(),
+            next_packet_id: self.next_packet_id,
+            next_token: self.next_token,
+            outbound,
+            inbound_qos2: self.inbound_qos2.clone(),
+            subscriptions: self.subscriptions.clone(),
+        }
+    }
+
+    // ----------------------------------------------------------------------
+    // Commands
+
+    /// Start connecting (and keep the connection up per the reconnect policy).
+    ///
+    /// Errors when already connecting or connected.
+    pub fn connect(&mut self, now: u64) -> Result<(), ClientError> {
+        match self.state {
+            State::Idle | State::Waiting { .. } => {
+                self.user_stopped = false;
+                self.start_open(now);
+                Ok(())
+            }
+            _ => Err(ClientError::InvalidState {
+                operation: "connect",
+                state: "already connecting or connected",
+            }),
+        }
+    }
+
+    /// Publish a message. The PUBLISH goes out at once when connected and the
+    /// in-flight window has room; otherwise it waits in the offline queue.
+    ///
+    /// `publish.packet_id` and `publish.dup` are ignored (the session assigns
+    /// them). QoS 1/2 publishes end with [`Event::PublishComplete`]; QoS 0 ones
+    /// are done when accepted, and only a failure after acceptance is reported.
+    pub fn publish(&mut self, now: u64, mut publish: Publish) -> Result<PublishToken, ClientError> {
+        self.validate_publish(&publish)?;
+        publish.packet_id = 0;
+        publish.dup = false;
+        if self.state == State::Connected {
+            self.check_publish_allowed(&publish).map_err(|e| match e {
+                PublishError::PacketTooLarge { size, maximum } => {
+                    ClientError::PacketTooLarge { size, maximum }
+                }
+                PublishError::NotAllowed {
+                    reason_code: ReasonCode::RetainNotSupported,
+                } => ClientError::RetainNotSupported,
+                _ => ClientError::QoSNotSupported {
+                    requested: publish.qos,
+                    maximum: self.link.server_maximum_qos,
+                },
+            })?;
+        }
+        let token = PublishToken(self.next_token);
+        let mut entry = OutboundPublish {
+            token,
+            stage: OutboundStage::Queued,
+            publish,
+        };
+        let can_send_now = self.state == State::Connected
+            && self.queue.is_empty()
+            && (entry.publish.qos == QoS::AtMostOnce || self.inflight.len() < self.window());
+        if can_send_now {
+            if entry.publish.qos == QoS::AtMostOnce {
+                self.next_token += 1;
+                self.transmit_publish(now, &entry.publish);
+                return Ok(token);
+            }
+            if let Some(id) = self.allocate_packet_id() {
+                entry.publish.packet_id = id;
+                entry.stage = stage_after_send(entry.publish.qos);
+                self.record(SessionChange::OutboundStored(&entry))?;
+                self.next_token += 1;
+                self.transmit_publish(now, &entry.publish);
+                self.inflight.insert(id, entry);
+                return Ok(token);
+            }
+        }
+        if self.queue.len() >= self.options.max_queued_messages {
+            return Err(ClientError::QueueFull {
+                limit: self.options.max_queued_messages,
+            });
+        }
+        self.record(SessionChange::OutboundStored(&entry))?;
+        self.next_token += 1;
+        self.queue.push_back(entry);
+        Ok(token)
+    }
+
+    /// Subscribe to one or more filters in one SUBSCRIBE. Answered by
+    /// [`Event::Subscribed`]; made while disconnected, it is sent on connect.
+    pub fn subscribe(
+        &mut self,
+        now: u64,
+        filters: Vec<SubscribeFilter>,
+        properties: SubscribeProperties,
+    ) -> Result<RequestToken, ClientError> {
+        if filters.is_empty() {
+            return Err(ClientError::invalid(
+                "filters",
+                "at least one filter is required",
+            ));
+        }
+        for f in &filters {
+            validate_topic_filter(&f.filter)
+                .map_err(|e| ClientError::invalid("filters", format!("`{}`: {e}", f.filter)))?;
+            if f.options.no_local && parse_shared(&f.filter).is_some() {
+                return Err(ClientError::invalid(
+                    "filters",
+                    format!(
+                        "`{}`: no_local is not allowed on a shared subscription",
+                        f.filter
+                    ),
+                ));
+            }
+        }
+        if let Some(id) = properties.subscription_identifier {
+            if self.options.protocol == ProtocolVersion::V311 {
+                return Err(ClientError::invalid(
+                    "subscription_identifier",
+                    "subscription identifiers need MQTT 5.0",
+                ));
+            }
+            if id == 0 || id > 268_435_455 {
+                return Err(ClientError::invalid(
+                    "subscription_identifier",
+                    "must be between 1 and 268,435,455",
+                ));
+            }
+        }
+        check_user_properties(&properties.user_properties)?;
+        let packet_id = self.allocate_packet_id().ok_or(ClientError::InvalidState {
+            operation: "subscribe",
+            state: "every packet id is in use",
+        })?;
+        let packet = Packet::Subscribe(Subscribe {
+            packet_id,
+            filters,
+            properties,
+        });
+        Ok(self.add_request(now, packet_id, RequestKind::Subscribe, packet))
+    }
+
+    /// Unsubscribe from one or more filters in one UNSUBSCRIBE. Answered by
+    /// [`Event::Unsubscribed`].
+    pub fn unsubscribe(
+        &mut self,
+        now: u64,
+        filters: Vec<String>,
+        properties: UnsubscribeProperties,
+    ) -> Result<RequestToken, ClientError> {
+        if filters.is_empty() {
+            return Err(ClientError::invalid(
+                "filters",
+                "at least one filter is required",
+            ));
+        }
+        for f in &filters {
+            validate_topic_filter(f)
+                .map_err(|e| ClientError::invalid("filters", format!("`{f}`: {e}")))?;
+        }
+        check_user_properties(&properties.user_properties)?;
+        let packet_id = self.allocate_packet_id().ok_or(ClientError::InvalidState {
+            operation: "unsubscribe",
+            state: "every packet id is in use",
+        })?;
+        let packet = Packet::Unsubscribe(Unsubscribe {
+            packet_id,
+            filters,
+            properties,
+        });
+        Ok(self.add_request(now, packet_id, RequestKind::Unsubscribe, packet))
+    }
+
+    /// Acknowledge an inbound QoS 1/2 message in manual-ack mode.
+    pub fn ack(&mut self, now: u64, handle: AckHandle) -> Result<(), ClientError> {
+        let id = handle.packet_id;
+        match handle.qos {
+            QoS::AtLeastOnce => {
+                if handle.connection != self.link.id || !self.link.manual_qos1.remove(&id) {
+                    return Err(ClientError::AckNotPending { packet_id: id });
+                }
+                if self.state == State::Connected {
+                    self.send(now, &Packet::PubAck(PubResponse::new(id)));
+                }
+            }
+            QoS::ExactlyOnce => {
+                if !self.manual_qos2.remove(&id) {
+                    return Err(ClientError::AckNotPending { packet_id: id });
+                }
+                self.inbound_qos2.insert(id);
+                self.record_or_report(SessionChange::InboundQos2Added(id));
+                // Not connected: the server resends the PUBLISH after the
+                // reconnect and finds the id acknowledged.
+                if self.state == State::Connected {
+                    self.send(now, &Packet::PubRec(PubResponse::new(id)));
+                }
+            }
+            QoS::AtMostOnce => return Err(ClientError::AckNotPending { packet_id: id }),
+        }
+        Ok(())
+    }
+
+    /// Close the connection gracefully with DISCONNECT (5.0: with `reason_code`
+    /// and `properties`) and stop reconnecting. The session stays; `connect`
+    /// resumes it.
+    pub fn disconnect(
+        &mut self,
+        now: u64,
+        reason_code: ReasonCode,
+        properties: DisconnectProperties,
+    ) -> Result<(), ClientError> {
+        if !(reason_code == ReasonCode::Success
+            || reason_code == ReasonCode::DisconnectWithWillMessage
+            || reason_code.is_error())
+        {
+            return Err(ClientError::invalid(
+                "reason_code",
+                format!("{reason_code} is not a DISCONNECT reason code"),
+            ));
+        }
+        if properties.server_reference.is_some() {
+            return Err(ClientError::invalid(
+                "properties.server_reference",
+                "only the server may send a server reference",
+            ));
+        }
+        let connect_expiry = self
+            .options
+            .connect_properties
+            .session_expiry_interval
+            .unwrap_or(0);
+        if connect_expiry == 0 && properties.session_expiry_interval.is_some_and(|e| e != 0) {
+            return Err(ClientError::invalid(
+                "properties.session_expiry_interval",
+                "cannot be set above 0 when CONNECT had a session expiry of 0",
+            ));
+        }
+        check_user_properties(&properties.user_properties)?;
+        self.user_stopped = true;
+        match self.state {
+            State::Connected => {
+                self.send(
+                    now,
+                    &Packet::Disconnect(Disconnect {
+                        reason_code,
+                        properties,
+                    }),
+                );
+                self.transport.push_back(TransportCommand::Close);
+                self.state = State::Closing { reconnect_at: None };
+            }
+            State::Opening { .. } | State::Connecting { .. } => {
+                self.transport.push_back(TransportCommand::Close);
+                self.state = State::Closing { reconnect_at: None };
+            }
+            State::Waiting { .. } => self.state = State::Idle,
+            State::Closing { .. } => {
+                self.state = State::Closing { reconnect_at: None };
+                return Ok(());
+            }
+            State::Idle => return Ok(()),
+        }
+        self.events.push_back(Event::Disconnected {
+            error: ConnectionError::Local,
+            reconnect_at: None,
+        });
+        Ok(())
+    }
+
+    /// The network changed (Wi-Fi to cellular, back online): when waiting to
+    /// reconnect, try now instead of after the backoff delay; when connected,
+    /// probe the link with a PINGREQ.
+    pub fn network_changed(&mut self, now: u64) {
+        match self.state {
+            State::Waiting { .. } => self.start_open(now),
+            State::Connected if self.link.ping_sent.is_none() => {
+                self.send(now, &Packet::PingReq);
+                self.link.ping_sent = Some(now);
+            }
+            _ => {}
+        }
+    }
+
+    /// Answer a 5.0 AUTH challenge (reason Continue authentication).
+    pub fn auth(&mut self, now: u64, properties: AuthProperties) -> Result<(), ClientError> {
+        self.send_auth(now, ReasonCode::ContinueAuthentication, properties)
+    }
+
+    /// Start 5.0 re-authentication on the live connection.
+    pub fn reauthenticate(
+        &mut self,
+        now: u64,
+        properties: AuthProperties,
+    ) -> Result<(), ClientError> {
+        if self.state != State::Connected {
+            return Err(ClientError::InvalidState {
+                operation: "re-authenticate",
+                state: "not connected",
+            });
+        }
+        self.send_auth(now, ReasonCode::ReAuthenticate, properties)
+    }
+
+    fn send_auth(
+        &mut self,
+        now: u64,
+        reason_code: ReasonCode,
+        properties: AuthProperties,
+    ) -> Result<(), ClientError> {
+        if self.options.protocol != ProtocolVersion::V5 {
+            return Err(ClientError::invalid("protocol", "AUTH needs MQTT 5.0"));
+        }
+        if properties.authentication_method.is_none() {
+            return Err(ClientError::invalid(
+                "properties.authentication_method",
+                "AUTH must name the authentication method",
+            ));
+        }
+        if !matches!(self.state, State::Connecting { .. } | State::Connected) {
+            return Err(ClientError::InvalidState {
+                operation: "send AUTH",
+                state: "not connected",
+            });
+        }
+        self.send(
+            now,
+            &Packet::Auth(Auth {
+                reason_code,
+                properties,
+            }),
+        );
+        Ok(())
+    }
+
+    // ----------------------------------------------------------------------
+    // Inputs from the driver
+
+    /// The transport asked for by [`TransportCommand::Open`] is open: CONNECT
+    /// goes out.
+    pub fn handle_transport_open(&mut self, now: u64) {
+        if !matches!(self.state, State::Opening { .. }) {
+            // Opened after the user gave up on it.
+            self.transport.push_back(TransportCommand::Close);
+            return;
+        }
+        self.tx.clear();
+        self.decoder.clear();
+        let id = self.link.id + 1;
+        self.link = Link {
+            id,
+            server_receive_maximum: u16::MAX,
+            server_maximum_qos: QoS::ExactlyOnce,
+            retain_available: true,
+            next_outbound_alias: 1,
+            ..Link::default()
+        };
+        let connect = self.build_connect();
+        self.send(now, &Packet::Connect(Box::new(connect)));
+        self.state = State::Connecting { since: now };
+    }
+
+    /// The transport closed, or failed to open.
+    pub fn handle_transport_closed(&mut self, now: u64) {
+        match self.state {
+            State::Idle | State::Waiting { .. } => {}
+            State::Closing { reconnect_at } => {
+                self.state = match reconnect_at {
+                    Some(at) => State::Waiting { at },
+                    None => State::Idle,
+                };
+            }
+            State::Opening { .. } | State::Connecting { .. } | State::Connected => {
+                let error = ConnectionError::TransportClosed;
+                let reconnect_at = self.schedule_reconnect(now, &error);
+                self.state = match reconnect_at {
+                    Some(at) => State::Waiting { at },
+                    None => State::Idle,
+                };
+                self.events.push_back(Event::Disconnected {
+                    error,
+                    reconnect_at,
+                });
+            }
+        }
+        self.tx.clear();
+        self.decoder.clear();
+        self.link.ping_sent = None;
+        self.link.manual_qos1.clear();
+    }
+
+    /// Bytes read from the transport, split anywhere.
+    pub fn handle_bytes(&mut self, now: u64, bytes: &[u8]) {
+        if !matches!(self.state, State::Connecting { .. } | State::Connected) {
+            return;
+        }
+        self.decoder.feed(bytes);
+        loop {
+            match self.decoder.next_packet() {
+                Ok(Some(packet)) => {
+                    self.handle_packet(now, packet);
+                    if !matches!(self.state, State::Connecting { .. } | State::Connected) {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    self.violation(now, ProtocolViolation::Decode(e));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The deadline from [`poll_timeout`](Self::poll_timeout) passed: send a
+    /// PINGREQ, give up on a silent server, or start the next reconnect attempt.
+    pub fn handle_timeout(&mut self, now: u64) {
+        match self.state {
+            State::Waiting { at } if now >= at => self.start_open(now),
+            State::Opening { since } | State::Connecting { since }
+                if now >= since.saturating_add(self.options.connect_timeout_ms) =>
+            {
+                self.fail(
+                    now,
+                    ConnectionError::ConnectTimeout {
+                        timeout_ms: self.options.connect_timeout_ms,
+                    },
+                    None,
+                );
+            }
+            State::Connected => match self.link.ping_sent {
+                Some(sent) if now >= sent.saturating_add(self.options.ping_timeout_ms) => {
+                    self.fail(
+                        now,
+                        ConnectionError::KeepAliveTimeout {
+                            timeout_ms: self.options.ping_timeout_ms,
+                        },
+                        Some(ReasonCode::KeepAliveTimeout),
+                    );
+                }
+                None if self.link.keep_alive_ms > 0
+                    && now >= self.link.last_sent.saturating_add(self.link.keep_alive_ms) =>
+                {
+                    self.send(now, &Packet::PingReq);
+                    self.link.ping_sent = Some(now);
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    // ----------------------------------------------------------------------
+    // Packet handling
+
+    fn handle_packet(&mut self, now: u64, packet: Packet) {
+        let connecting = matches!(self.state, State::Connecting { .. });
+        let v5 = self.options.protocol == ProtocolVersion::V5;
+        match packet {
+            Packet::ConnAck(ack) if connecting => self.on_connack(now, *ack),
+            Packet::Auth(auth) if v5 => self.events.push_back(Event::Auth {
+                reason_code: auth.reason_code,
+                properties: auth.properties,
+            }),
+            Packet::Disconnect(d) if v5 => {
+                let error = ConnectionError::ServerDisconnect {
+                    reason_code: d.reason_code,
+                    properties: Box::new(d.properties),
+                };
+                self.fail(now, error, None);
+            }
+            packet if connecting => self.violation(
+                now,
+                ProtocolViolation::UnexpectedPacket {
+                    packet: packet.name(),
+                    context: "before CONNACK",
+                },
+            ),
+            Packet::Publish(p) => self.on_publish(now, p),
+            Packet::PubAck(ack) => self.on_puback(now, ack),
+            Packet::PubRec(rec) => self.on_pubrec(now, rec),
+            Packet::PubRel(rel) => self.on_pubrel(now, rel),
+            Packet::PubComp(comp) => self.on_pubcomp(now, comp),
+            Packet::SubAck(ack) => self.on_suback(now, ack),
+            Packet::UnsubAck(ack) => self.on_unsuback(now, ack),
+            Packet::PingResp => self.link.ping_sent = None,
+            Packet::ConnAck(_) => self.violation(
+                now,
+                ProtocolViolation::UnexpectedPacket {
+                    packet: "CONNACK",
+                    context: "after the connection was accepted",
+                },
+            ),
+            other => self.violation(
+                now,
+                ProtocolViolation::UnexpectedPacket {
+                    packet: other.name(),
+                    context: "(only clients send it, or not in this protocol version)",
+                },
+            ),
+        }
+    }
+
+    fn on_connack(&mut self, now: u64, ack: ConnAck) {
+        if ack.reason_code.is_error() {
+            let error = ConnectionError::Refused {
+                reason_code: ack.reason_code,
+                properties: Box::new(ack.properties),
+            };
+            self.fail(now, error, None);
+            return;
+        }
+        let p = &ack.properties;
+        self.link.server_receive_maximum = p.receive_maximum.unwrap_or(u16::MAX);
+        self.link.server_maximum_qos = p.maximum_qos.unwrap_or(QoS::ExactlyOnce);
+        self.link.retain_available = p.retain_available.unwrap_or(true);
+        self.link.server_maximum_packet_size = p.maximum_packet_size;
+        self.link.server_topic_alias_maximum = p.topic_alias_maximum.unwrap_or(0);
+        let keep_alive = p.server_keep_alive.unwrap_or(self.options.keep_alive_secs);
+        self.link.keep_alive_ms = u64::from(keep_alive) * 1000;
+        self.link.connected_at = Some(now);
+        if let Some(id) = &p.assigned_client_identifier {
+            if *id != self.client_id {
+                self.client_id = id.clone();
+                self.record_or_report(SessionChange::ClientId(id));
+            }
+        }
+        self.state = State::Connected;
+        let reconnected = self.ever_connected;
+        self.ever_connected = true;
+        let server = self.current_server();
+        self.events.push_back(Event::Connected(Box::new(Connected {
+            server,
+            session_present: ack.session_present,
+            reason_code: ack.reason_code,
+            client_id: self.client_id.clone(),
+            keep_alive_secs: keep_alive,
+            properties: ack.properties,
+            reconnected,
+        })));
+
+        if ack.session_present {
+            self.resend_inflight(now);
+        } else {
+            self.session_lost();
+        }
+        // SUBSCRIBE/UNSUBSCRIBE never acknowledged (or made while offline).
+        let pending: Vec<Packet> = self.requests.values().map(|r| r.packet.clone()).collect();
+        for packet in pending {
+            self.send(now, &packet);
+        }
+        if !ack.session_present && !self.subscriptions.is_empty() {
+            self.restore_subscriptions(now);
+        }
+        self.pump(now);
+    }
+
+    /// The server kept our session: resend what it has not acknowledged, in
+    /// the order first sent.
+    fn resend_inflight(&mut self, now: u64) {
+        let mut entries: Vec<(PublishToken, u16, OutboundStage)> = self
+            .inflight
+            .values()
+            .map(|e| (e.token, e.publish.packet_id, e.stage))
+            .collect();
+        entries.sort_by_key(|e| e.0);
+        for (_, id, stage) in entries {
+            match stage {
+                OutboundStage::AwaitingPubComp => {
+                    self.send(now, &Packet::PubRel(PubResponse::new(id)));
+                }
+                _ => {
+                    if let Some(entry) = self.inflight.get_mut(&id) {
+                        entry.publish.dup = true;
+                        let publish = entry.publish.clone();
+                        self.transmit_publish(now, &publish);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The server has no session for us: nothing it owed us is pending, and
+    /// what we sent but it never acknowledged goes again as new messages.
+    fn session_lost(&mut self) {
+        for id in std::mem::take(&mut self.inbound_qos2) {
+            self.record_or_report(SessionChange::InboundQos2Removed(id));
+        }
+        self.manual_qos2.clear();
+        let mut entries: Vec<OutboundPublish> =
+            std::mem::take(&mut self.inflight).into_values().collect();
+        entries.sort_by_key(|e| e.token);
+        for mut entry in entries.into_iter().rev() {
+            if entry.stage == OutboundStage::AwaitingPubComp {
+                // PUBREC came back: the server had taken ownership and delivered it.
+                self.record_or_report(SessionChange::OutboundRemoved(entry.token));
+                self.events.push_back(Event::PublishComplete {
+                    token: entry.token,
+                    result: Ok(PublishDone::default()),
+                });
+            } else {
+                entry.stage = OutboundStage::Queued;
+                entry.publish.packet_id = 0;
+                entry.publish.dup = false;
+                self.record_or_report(SessionChange::OutboundStored(&entry));
+                self.queue.push_front(entry);
+            }
+        }
+    }
+
+    fn restore_subscriptions(&mut self, now: u64) {
+        // One SUBSCRIBE per subscription identifier: the property covers the
+        // whole packet.
+        let mut groups: BTreeMap<Option<u32>, Vec<SubscribeFilter>> = BTreeMap::new();
+        for sub in &self.subscriptions {
+            groups
+                .entry(sub.subscription_identifier)
+                .or_default()
+                .push(sub.filter.clone());
+        }
+        for (subscription_identifier, filters) in groups {
+            let Some(packet_id) = self.allocate_packet_id() else {
+                return;
+            };
+            let packet = Packet::Subscribe(Subscribe {
+                packet_id,
+                filters,
+                properties: SubscribeProperties {
+                    subscription_identifier,
+                    user_properties: Vec::new(),
+                },
+            });
+            self.add_request(now, packet_id, RequestKind::Restore, packet);
+        }
+    }
+
+    fn on_publish(&mut self, now: u64, mut publish: Publish) {
+        if let Some(alias) = publish.properties.topic_alias {
+            let maximum = self.options.effective_topic_alias_maximum();
+            if alias == 0 || alias > maximum {
+                self.violation(
+                    now,
+                    ProtocolViolation::TopicAliasInvalid {
+                        alias,
+                        rule: "must be between 1 and our topic alias maximum",
+                    },
+                );
+                return;
+            }
+            if publish.topic.is_empty() {
+                match self.link.inbound_aliases.get(&alias) {
+                    Some(topic) => publish.topic = topic.clone(),
+                    None => {
+                        self.violation(
+                            now,
+                            ProtocolViolation::TopicAliasInvalid {
+                                alias,
+                                rule: "not defined on this connection",
+                            },
+                        );
+                        return;
+                    }
+                }
+            } else {
+                self.link
+                    .inbound_aliases
+                    .insert(alias, publish.topic.clone());
+            }
+        } else if publish.topic.is_empty() {
+            self.violation(now, ProtocolViolation::MissingTopic);
+            return;
+        }
+        let id = publish.packet_id;
+        let manual = self.options.manual_acks;
+        match publish.qos {
+            QoS::AtMostOnce => self.deliver(publish, None),
+            QoS::AtLeastOnce => {
+                if manual {
+                    if !self.link.manual_qos1.contains(&id) && !self.inbound_window_has_room() {
+                        self.receive_maximum_exceeded(now);
+                        return;
+                    }
+                    self.link.manual_qos1.insert(id);
+                    let handle = self.ack_handle(id, QoS::AtLeastOnce);
+                    self.deliver(publish, Some(handle));
+                } else {
+                    self.send(now, &Packet::PubAck(PubResponse::new(id)));
+                    self.deliver(publish, None);
+                }
+            }
+            QoS::ExactlyOnce => {
+                if self.inbound_qos2.contains(&id) {
+                    // A resend of a message already delivered: acknowledge again only.
+                    self.send(now, &Packet::PubRec(PubResponse::new(id)));
+                    return;
+                }
+                if self.manual_qos2.contains(&id) {
+                    // Delivered, the application has not acknowledged it yet.
+                    return;
+                }
+                if !self.inbound_window_has_room() {
+                    self.receive_maximum_exceeded(now);
+                    return;
+                }
+                if manual {
+                    self.manual_qos2.insert(id);
+                    let handle = self.ack_handle(id, QoS::ExactlyOnce);
+                    self.deliver(publish, Some(handle));
+                } else {
+                    self.inbound_qos2.insert(id);
+                    self.record_or_report(SessionChange::InboundQos2Added(id));
+                    self.send(now, &Packet::PubRec(PubResponse::new(id)));
+                    self.deliver(publish, None);
+                }
+            }
+        }
+    }
+
+    fn inbound_window_has_room(&self) -> bool {
+        let unacked =
+            self.link.manual_qos1.len() + self.inbound_qos2.len() + self.manual_qos2.len();
+        unacked < usize::from(self.options.effective_receive_maximum())
+    }
+
+    fn receive_maximum_exceeded(&mut self, now: u64) {
+        let maximum = self.options.effective_receive_maximum();
+        self.violation(now, ProtocolViolation::ReceiveMaximumExceeded { maximum });
+    }
+
+    fn ack_handle(&self, packet_id: u16, qos: QoS) -> AckHandle {
+        AckHandle {
+            packet_id,
+            qos,
+            connection: self.link.id,
+        }
+    }
+
+    fn deliver(&mut self, publish: Publish, ack: Option<AckHandle>) {
+        self.events
+            .push_back(Event::Message(Message { publish, ack }));
+    }
+
+    fn on_puback(&mut self, now: u64, ack: PubResponse) {
+        let id = ack.packet_id;
+        if self.inflight.get(&id).map(|e| e.stage) != Some(OutboundStage::AwaitingPubAck) {
+            self.violation(
+                now,
+                ProtocolViolation::UnknownPacketId {
+                    packet: "PUBACK",
+                    packet_id: id,
+                },
+            );
+            return;
+        }
+        if let Some(entry) = self.inflight.remove(&id) {
+            self.complete(entry.token, ack.reason_code, ack.properties);
+        }
+        self.pump(now);
+    }
+
+    fn on_pubrec(&mut self, now: u64, rec: PubResponse) {
+        let id = rec.packet_id;
+        match self.inflight.get(&id).map(|e| e.stage) {
+            Some(OutboundStage::AwaitingPubRec) => {
+                if rec.reason_code.is_error() {
+                    if let Some(entry) = self.inflight.remove(&id) {
+                        self.complete(entry.token, rec.reason_code, rec.properties);
+                    }
+                    self.pump(now);
+                    return;
+                }
+                if let Some(entry) = self.inflight.get_mut(&id) {
+                    entry.stage = OutboundStage::AwaitingPubComp;
+                }
+                if let Some(entry) = self.inflight.get(&id) {
+                    let entry = entry.clone();
+                    self.record_or_report(SessionChange::OutboundStored(&entry));
+                }
+                self.send(now, &Packet::PubRel(PubResponse::new(id)));
+            }
+            Some(OutboundStage::AwaitingPubComp) => {
+                self.send(now, &Packet::PubRel(PubResponse::new(id)));
+            }
+            _ => {
+                // Spec 4.3.3: answer an unknown PUBREC with PUBREL "Packet
+                // Identifier not found" rather than closing.
+                let mut rel = PubResponse::new(id);
+                rel.reason_code = ReasonCode::PacketIdentifierNotFound;
+                self.send(now, &Packet::PubRel(rel));
+            }
+        }
+    }
+
+    fn on_pubrel(&mut self, now: u64, rel: PubResponse) {
+        let id = rel.packet_id;
+        if self.inbound_qos2.remove(&id) {
+            self.record_or_report(SessionChange::InboundQos2Removed(id));
+            self.send(now, &Packet::PubComp(PubResponse::new(id)));
+        } else if self.manual_qos2.contains(&id) {
+            self.violation(
+                now,
+                ProtocolViolation::UnexpectedPacket {
+                    packet: "PUBREL",
+                    context: "before our PUBREC",
+                },
+            );
+        } else {
+            let mut comp = PubResponse::new(id);
+            comp.reason_code = ReasonCode::PacketIdentifierNotFound;
+            self.send(now, &Packet::PubComp(comp));
+        }
+    }
+
+    fn on_pubcomp(&mut self, now: u64, comp: PubResponse) {
+        let id = comp.packet_id;
+        if self.inflight.get(&id).map(|e| e.stage) != Some(OutboundStage::AwaitingPubComp) {
+            self.violation(
+                now,
+                ProtocolViolation::UnknownPacketId {
+                    packet: "PUBCOMP",
+                    packet_id: id,
+                },
+            );
+            return;
+        }
+        if let Some(entry) = self.inflight.remove(&id) {
+            self.complete(entry.token, comp.reason_code, comp.properties);
+        }
+        self.pump(now);
+    }
+
+    fn complete(
+        &mut self,
+        token: PublishToken,
+        reason_code: ReasonCode,
+        properties: AckProperties,
+    ) {
+        self.record_or_report(SessionChange::OutboundRemoved(token));
+        let result = if reason_code.is_error() {
+            Err(PublishError::Rejected {
+                reason_code,
+                properties,
+            })
+        } else {
+            Ok(PublishDone {
+                reason_code,
+                properties,
+            })
+        };
+        self.events
+            .push_back(Event::PublishComplete { token, result });
+    }
+
+    fn on_suback(&mut self, now: u64, ack: SubAck) {
+        let Some(request) = self.take_request(now, ack.packet_id, "SUBACK") else {
+            return;
+        };
+        let Packet::Subscribe(subscribe) = request.packet else {
+            self.violation(
+                now,
+                ProtocolViolation::UnexpectedPacket {
+                    packet: "SUBACK",
+                    context: "for an UNSUBSCRIBE",
+                },
+            );
+            return;
+        };
+        if ack.reason_codes.len() != subscribe.filters.len() {
+            self.violation(
+                now,
+                ProtocolViolation::SubAckCountMismatch {
+                    expected: subscribe.filters.len(),
+                    got: ack.reason_codes.len(),
+                },
+            );
+            return;
+        }
+        let mut results = Vec::with_capacity(ack.reason_codes.len());
+        for (filter, code) in subscribe.filters.into_iter().zip(ack.reason_codes) {
+            let result: SubscribeResult = code.granted_qos().ok_or(code);
+            if result.is_ok() {
+                let sub = StoredSubscription {
+                    filter,
+                    subscription_identifier: subscribe.properties.subscription_identifier,
+                };
+                self.record_or_report(SessionChange::SubscriptionStored(&sub));
+                match self
+                    .subscriptions
+                    .iter_mut()
+                    .find(|s| s.filter.filter == sub.filter.filter)
+                {
+                    Some(existing) => *existing = sub.clone(),
+                    None => self.subscriptions.push(sub.clone()),
+                }
+                results.push((sub.filter.filter, result));
+            } else {
+                results.push((filter.filter, result));
+            }
+        }
+        match request.kind {
+            RequestKind::Restore => self
+                .events
+                .push_back(Event::SubscriptionsRestored { results }),
+            _ => self.events.push_back(Event::Subscribed {
+                token: request.token,
+                results: results.into_iter().map(|(_, r)| r).collect(),
+                properties: ack.properties,
+            }),
+        }
+    }
+
+    fn on_unsuback(&mut self, now: u64, ack: UnsubAck) {
+        let Some(request) = self.take_request(now, ack.packet_id, "UNSUBACK") else {
+            return;
+        };
+        let Packet::Unsubscribe(unsubscribe) = request.packet else {
+            self.violation(
+                now,
+                ProtocolViolation::UnexpectedPacket {
+                    packet: "UNSUBACK",
+                    context: "for a SUBSCRIBE",
+                },
+            );
+            return;
+        };
+        let results = if self.options.protocol == ProtocolVersion::V311 {
+            vec![ReasonCode::Success; unsubscribe.filters.len()]
+        } else {
+            ack.reason_codes
+        };
+        if results.len() != unsubscribe.filters.len() {
+            self.violation(
+                now,
+                ProtocolViolation::SubAckCountMismatch {
+                    expected: unsubscribe.filters.len(),
+                    got: results.len(),
+                },
+            );
+            return;
+        }
+        for (filter, code) in unsubscribe.filters.iter().zip(&results) {
+            if !code.is_error() {
+                self.subscriptions.retain(|s| s.filter.filter != *filter);
+                self.record_or_report(SessionChange::SubscriptionRemoved(filter));
+            }
+        }
+        self.events.push_back(Event::Unsubscribed {
+            token: request.token,
+            results,
+            properties: ack.properties,
+        });
+    }
+
+    fn take_request(&mut self, now: u64, packet_id: u16, packet: &'static str) -> Option<Request> {
+        let request = self.requests.remove(&packet_id);
+        if request.is_none() {
+            self.violation(
+                now,
+                ProtocolViolation::UnknownPacketId { packet, packet_id },
+            );
+        }
+        request
+    }
+
+    // ----------------------------------------------------------------------
+    // Sending
+
+    fn build_connect(&self) -> Connect {
+        let o = &self.options;
+        // 5.0 reconnects resume the session; the expiry interval decides its life.
+        let clean_start = if self.ever_connected && o.protocol == ProtocolVersion::V5 {
+            false
+        } else {
+            o.clean_start
+        };
+        let mut properties = o.connect_properties.clone();
+        if o.protocol == ProtocolVersion::V5 {
+            let receive_maximum = o.effective_receive_maximum();
+            if receive_maximum != u16::MAX {
+                properties.receive_maximum = Some(receive_maximum);
+            }
+            properties.maximum_packet_size = Some(o.effective_max_incoming());
+            let alias_max = o.effective_topic_alias_maximum();
+            if alias_max > 0 {
+                properties.topic_alias_maximum = Some(alias_max);
+            }
+        }
+        Connect {
+            protocol: o.protocol,
+            client_id: self.client_id.clone(),
+            clean_start,
+            keep_alive: o.keep_alive_secs,
+            username: o.username.clone(),
+            password: o.password.clone(),
+            will: o.will.clone(),
+            properties,
+        }
+    }
+
+    fn send(&mut self, now: u64, packet: &Packet) {
+        // Packets built here come from validated input, so encoding cannot fail;
+        // if it ever did, sending nothing is the safe outcome.
+        if encode_packet(packet, self.options.protocol, &mut self.tx).is_ok() {
+            self.link.last_sent = now;
+        }
+    }
+
+    /// Encode a PUBLISH, applying an outbound topic alias when enabled.
+    fn transmit_publish(&mut self, now: u64, publish: &Publish) {
+        let mut packet = publish.clone();
+        if self.options.outbound_topic_aliases
+            && self.options.protocol == ProtocolVersion::V5
+            && self.link.server_topic_alias_maximum > 0
+            && packet.properties.topic_alias.is_none()
+        {
+            if let Some(&alias) = self.link.outbound_aliases.get(&packet.topic) {
+                packet.topic.clear();
+                packet.properties.topic_alias = Some(alias);
+            } else if self.link.next_outbound_alias <= self.link.server_topic_alias_maximum {
+                let alias = self.link.next_outbound_alias;
+                self.link.next_outbound_alias += 1;
+                self.link
+                    .outbound_aliases
+                    .insert(packet.topic.clone(), alias);
+                packet.properties.topic_alias = Some(alias);
+            }
+        }
+        self.send(now, &Packet::Publish(packet));
+    }
+
+    fn add_request(
+        &mut self,
+        now: u64,
+        packet_id: u16,
+        kind: RequestKind,
+        packet: Packet,
+    ) -> RequestToken {
+        let token = RequestToken(self.next_request);
+        self.next_request += 1;
+        if self.state == State::Connected {
+            self.send(now, &packet);
+        }
+        self.requests.insert(
+            packet_id,
+            Request {
+                token,
+                kind,
+                packet,
+            },
+        );
+        token
+    }
+
+    /// Move queued publishes into the in-flight window while it has room.
+    fn pump(&mut self, now: u64) {
+        while self.state == State::Connected {
+            let Some(front) = self.queue.front() else {
+                return;
+            };
+            let qos = front.publish.qos;
+            if qos != QoS::AtMostOnce && self.inflight.len() >= self.window() {
+                return;
+            }
+            if let Err(error) = self.check_publish_allowed(&front.publish) {
+                if let Some(entry) = self.queue.pop_front() {
+                    self.record_or_report(SessionChange::OutboundRemoved(entry.token));
+                    self.events.push_back(Event::PublishComplete {
+                        token: entry.token,
+                        result: Err(error),
+                    });
+                }
+                continue;
+            }
+            if qos == QoS::AtMostOnce {
+                if let Some(entry) = self.queue.pop_front() {
+                    self.record_or_report(SessionChange::OutboundRemoved(entry.token));
+                    self.transmit_publish(now, &entry.publish);
+                }
+                continue;
+            }
+            let Some(id) = self.allocate_packet_id() else {
+                return;
+            };
+            let Some(mut entry) = self.queue.pop_front() else {
+                return;
+            };
+            entry.publish.packet_id = id;
+            entry.stage = stage_after_send(qos);
+            self.record_or_report(SessionChange::OutboundStored(&entry));
+            self.transmit_publish(now, &entry.publish);
+            self.inflight.insert(id, entry);
+        }
+    }
+
+    fn window(&self) -> usize {
+        usize::from(
+            self.link
+                .server_receive_maximum
+                .min(self.options.max_inflight),
+        )
+    }
+
+    /// What the server we reached allows (CONNACK's maximum QoS, retain and
+    /// maximum packet size).
+    fn check_publish_allowed(&self, publish: &Publish) -> Result<(), PublishError> {
+        if publish.qos > self.link.server_maximum_qos {
+            return Err(PublishError::NotAllowed {
+                reason_code: ReasonCode::QoSNotSupported,
+            });
+        }
+        if publish.retain && !self.link.retain_available {
+            return Err(PublishError::NotAllowed {
+                reason_code: ReasonCode::RetainNotSupported,
+            });
+        }
+        if let Some(maximum) = self.link.server_maximum_packet_size {
+            // A packet id adds 2 bytes once assigned.
+            let size = encoded_len(&Packet::Publish(publish.clone()), self.options.protocol)
+                .map(|n| n + if publish.qos == QoS::AtMostOnce { 0 } else { 2 })
+                .unwrap_or(usize::MAX);
+            if size > maximum as usize {
+                return Err(PublishError::PacketTooLarge { size, maximum });
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_publish(&self, publish: &Publish) -> Result<(), ClientError> {
+        let v5 = self.options.protocol == ProtocolVersion::V5;
+        let props = &publish.properties;
+        if publish.topic.is_empty() {
+            if !(v5 && props.topic_alias.is_some()) {
+                return Err(ClientError::invalid(
+                    "topic",
+                    "must not be empty (an empty topic needs a 5.0 topic alias)",
+                ));
+            }
+        } else {
+            validate_topic_name(&publish.topic)
+                .map_err(|e| ClientError::invalid("topic", e.to_string()))?;
+        }
+        if publish.payload.len() > 268_435_455 - 8 {
+            return Err(ClientError::invalid(
+                "payload",
+                "must fit in one MQTT packet (at most 256 MiB)",
+            ));
+        }
+        if !v5 {
+            if *props != crate::packet::PublishProperties::default() {
+                return Err(ClientError::invalid(
+                    "properties",
+                    "publish properties need MQTT 5.0",
+                ));
+            }
+            return Ok(());
+        }
+        if props.topic_alias == Some(0) {
+            return Err(ClientError::invalid(
+                "properties.topic_alias",
+                "must be at least 1",
+            ));
+        }
+        if !props.subscription_identifiers.is_empty() {
+            return Err(ClientError::invalid(
+                "properties.subscription_identifiers",
+                "only the server sets subscription identifiers",
+            ));
+        }
+        if let Some(topic) = &props.response_topic {
+            validate_topic_name(topic)
+                .map_err(|e| ClientError::invalid("properties.response_topic", e.to_string()))?;
+        }
+        if let Some(content_type) = &props.content_type {
+            check_string("properties.content_type", content_type)?;
+        }
+        if props
+            .correlation_data
+            .as_ref()
+            .is_some_and(|d| d.len() > 65_535)
+        {
+            return Err(ClientError::invalid(
+                "properties.correlation_data",
+                "must be at most 65,535 bytes",
+            ));
+        }
+        if props.payload_format_indicator == Some(true)
+            && std::str::from_utf8(&publish.payload).is_err()
+        {
+            return Err(ClientError::invalid(
+                "payload",
+                "is not UTF-8 but payload_format_indicator says it is",
+            ));
+        }
+        check_user_properties(&props.user_properties)
+    }
+
+    fn allocate_packet_id(&mut self) -> Option<u16> {
+        let start = self.next_packet_id.max(1);
+        let mut id = start;
+        loop {
+            if !self.inflight.contains_key(&id) && !self.requests.contains_key(&id) {
+                self.next_packet_id = next_packet_id_after(id);
+                return Some(id);
+            }
+            id = next_packet_id_after(id);
+            if id == start {
+                return None;
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------------
+    // Connection lifecycle
+
+    fn current_server(&self) -> crate::server::ServerAddress {
+        self.options.servers[self.server_index % self.options.servers.len()].clone()
+    }
+
+    fn start_open(&mut self, now: u64) {
+        self.state = State::Opening { since: now };
+        let server = self.current_server();
+        self.transport.push_back(TransportCommand::Open(server));
+    }
+
+    /// The server broke the protocol: tell it why (5.0) and close.
+    fn violation(&mut self, now: u64, violation: ProtocolViolation) {
+        let code = violation.reason_code();
+        self.fail(now, ConnectionError::Protocol(violation), Some(code));
+    }
+
+    /// End the connection with `error`, sending DISCONNECT with `disconnect`
+    /// first when the protocol allows it.
+    fn fail(&mut self, now: u64, error: ConnectionError, disconnect: Option<ReasonCode>) {
+        if let Some(reason_code) = disconnect {
+            if self.options.protocol == ProtocolVersion::V5
+                && matches!(self.state, State::Connected | State::Connecting { .. })
+            {
+                self.send(
+                    now,
+                    &Packet::Disconnect(Disconnect {
+                        reason_code,
+                        properties: DisconnectProperties::default(),
+                    }),
+                );
+            }
+        }
+        let reconnect_at = self.schedule_reconnect(now, &error);
+        self.transport.push_back(TransportCommand::Close);
+        self.state = State::Closing { reconnect_at };
+        self.events.push_back(Event::Disconnected {
+            error,
+            reconnect_at,
+        });
+    }
+
+    /// When to try again after `error`, per the policy; moves to the next server.
+    fn schedule_reconnect(&mut self, now: u64, error: &ConnectionError) -> Option<u64> {
+        if self.user_stopped
+            || error.is_permanent()
+            || (!self.ever_connected && !self.options.reconnect_on_initial_failure)
+        {
+            return None;
+        }
+        if let ConnectionError::ServerDisconnect {
+            reason_code: ReasonCode::SessionTakenOver,
+            ..
+        } = error
+        {
+            // Another client took the session over; fighting back would loop.
+            return None;
+        }
+        let backoff = self.backoff.as_mut()?;
+        if let Some(connected_at) = self.link.connected_at.take() {
+            backoff.connection_stable(now.saturating_sub(connected_at));
+        }
+        let delay = backoff.next_delay_ms();
+        self.server_index = (self.server_index + 1) % self.options.servers.len();
+        Some(now.saturating_add(delay))
+    }
+
+    fn record(&mut self, change: SessionChange<'_>) -> Result<(), ClientError> {
+        if let Some(store) = self.store.as_mut() {
+            store.apply(change)?;
+        }
+        Ok(())
+    }
+
+    fn record_or_report(&mut self, change: SessionChange<'_>) {
+        if let Err(ClientError::Store(e)) = self.record(change) {
+            self.events.push_back(Event::StoreFailed(e));
+        }
+    }
+}
+
+fn stage_after_send(qos: QoS) -> OutboundStage {
+    if qos == QoS::ExactlyOnce {
+        OutboundStage::AwaitingPubRec
+    } else {
+        OutboundStage::AwaitingPubAck
+    }
+}
+
+fn check_user_properties(props: &[(String, String)]) -> Result<(), ClientError> {
+    for (name, value) in props {
+        check_string("user_properties", name)?;
+        check_string("user_properties", value)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! Typed errors of the client state machine.
+
+use crate::packet::{
+    AckProperties, ConnAckProperties, DecodeError, DisconnectProperties, QoS, ReasonCode,
+};
+use crate::session::StoreError;
+
+/// A command was refused. Nothing was sent and the state did not change.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ClientError {
+    /// An argument broke a rule; names the argument and the rule.
+    #[error("invalid argument `{argument}`: {rule}")]
+    InvalidArgument {
+        argument: &'static str,
+        rule: String,
+    },
+    /// The offline queue holds its maximum.
+    #[error("the offline queue is full ({limit} messages): raise `max_queued_messages` or wait until the connection is back")]
+    QueueFull { limit: usize },
+    /// The server's CONNACK allows a lower maximum QoS.
+    #[error("QoS {requested:?} is above the server's maximum QoS {maximum:?}")]
+    QoSNotSupported { requested: QoS, maximum: QoS },
+    /// The server's CONNACK said retained messages are not available.
+    #[error("the server does not support retained messages")]
+    RetainNotSupported,
+    /// The packet exceeds the server's Maximum Packet Size.
+    #[error(
+        "the packet is {size} bytes, above the server's maximum packet size of {maximum} bytes"
+    )]
+    PacketTooLarge { size: usize, maximum: u32 },
+    /// The command needs a state the client is not in.
+    #[error("cannot {operation} while {state}")]
+    InvalidState {
+        operation: &'static str,
+        state: &'static str,
+    },
+    /// A manual acknowledgement for a message that is not awaiting one.
+    #[error("message with packet id {packet_id} is not awaiting an acknowledgement (already acknowledged, or the connection it arrived on closed)")]
+    AckNotPending { packet_id: u16 },
+    /// The session store failed to record the change.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ClientError {
+    pub(crate) fn invalid(argument: &'static str, rule: impl Into<String>) -> ClientError {
+        ClientError::InvalidArgument {
+            argument,
+            rule: rule.into(),
+        }
+    }
+}
+
+/// A rule of the protocol the server broke.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProtocolViolation {
+    /// The bytes did not decode.
+    #[error("malformed packet from the server: {0}")]
+    Decode(#[from] DecodeError),
+    /// A packet the server must not send, or not at this point.
+    #[error("unexpected {packet} from the server {context}")]
+    UnexpectedPacket {
+        packet: &'static str,
+        context: &'static str,
+    },
+    /// An acknowledgement for a packet id the client is not waiting on.
+    #[error("{packet} for packet id {packet_id}, which is not in flight")]
+    UnknownPacketId {
+        packet: &'static str,
+        packet_id: u16,
+    },
+    /// A topic alias of 0, above our maximum, or not yet defined.
+    #[error("invalid topic alias {alias}: {rule}")]
+    TopicAliasInvalid { alias: u16, rule: &'static str },
+    /// More unacknowledged QoS 1/2 publishes than our Receive Maximum.
+    #[error(
+        "the server exceeded our receive maximum of {maximum} unacknowledged QoS 1/2 publishes"
+    )]
+    ReceiveMaximumExceeded { maximum: u16 },
+    /// A PUBLISH whose topic is empty without a topic alias.
+    #[error("PUBLISH without a topic name or topic alias")]
+    MissingTopic,
+    /// A SUBACK or UNSUBACK whose reason codes do not match the request's filters.
+    #[error("SUBACK with {got} reason codes for {expected} filters")]
+    SubAckCountMismatch { expected: usize, got: usize },
+}
+
+impl ProtocolViolation {
+    /// The 5.0 reason code the client sends in its DISCONNECT.
+    pub fn reason_code(&self) -> ReasonCode {
+        match self {
+            ProtocolViolation::Decode(e) => e.reason_code(),
+            ProtocolViolation::TopicAliasInvalid { .. } => ReasonCode::TopicAliasInvalid,
+            ProtocolViolation::ReceiveMaximumExceeded { .. } => ReasonCode::ReceiveMaximumExceeded,
+            _ => ReasonCode::ProtocolError,
+        }
+    }
+}
+
+/// Why a connection ended (or never came up).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConnectionError {
+    /// The server answered CONNECT with a failure.
+    #[error("connection refused by the server: {reason_code}{}", reason_suffix(.properties.reason_string.as_deref()))]
+    Refused {
+        reason_code: ReasonCode,
+        properties: Box<ConnAckProperties>,
+    },
+    /// The server sent DISCONNECT.
+    #[error("disconnected by the server: {reason_code}{}", reason_suffix(.properties.reason_string.as_deref()))]
+    ServerDisconnect {
+        reason_code: ReasonCode,
+        properties: Box<DisconnectProperties>,
+    },
+    /// The server broke the protocol; the client closed the connection.
+    #[error("protocol violation: {0}")]
+    Protocol(#[from] ProtocolViolation),
+    /// No CONNACK within the connect timeout.
+    #[error("no CONNACK within {timeout_ms} ms")]
+    ConnectTimeout { timeout_ms: u64 },
+    /// No PINGRESP within the ping timeout: the link is dead.
+    #[error("no PINGRESP within {timeout_ms} ms: keep-alive timeout")]
+    KeepAliveTimeout { timeout_ms: u64 },
+    /// The transport closed or could not be opened.
+    #[error("the transport closed")]
+    TransportClosed,
+    /// The user asked to disconnect.
+    #[error("disconnected by the client")]
+    Local,
+}
+
+fn reason_suffix(reason: Option<&str>) -> String {
+    match reason {
+        Some(r) => format!(" ({r})"),
+        None => String::new(),
+    }
+}
+
+impl ConnectionError {
+    /// The MQTT 5.0 reason code behind this error, where one exists.
+    pub fn reason_code(&self) -> Option<ReasonCode> {
+        match self {
+            ConnectionError::Refused { reason_code, .. }
+            | ConnectionError::ServerDisconnect { reason_code, .. } => Some(*reason_code),
+            ConnectionError::Protocol(v) => Some(v.reason_code()),
+            ConnectionError::KeepAliveTimeout { .. } => Some(ReasonCode::KeepAliveTimeout),
+            _ => None,
+        }
+    }
+
+    /// True when retrying with the same settings cannot succeed (bad
+    /// credentials, banned, unsupported protocol version, ...).
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            ConnectionError::Refused {
+                reason_code: ReasonCode::UnsupportedProtocolVersion
+                    | ReasonCode::ClientIdentifierNotValid
+                    | ReasonCode::BadUserNameOrPassword
+                    | ReasonCode::NotAuthorized
+                    | ReasonCode::Banned
+                    | ReasonCode::BadAuthenticationMethod
+                    | ReasonCode::TopicNameInvalid
+                    | ReasonCode::PacketTooLarge
+                    | ReasonCode::PayloadFormatInvalid
+                    | ReasonCode::RetainNotSupported
+                    | ReasonCode::QoSNotSupported,
+                ..
+            }
+        )
+    }
+}
+
+/// Why an accepted publish did not complete successfully.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PublishError {
+    /// PUBACK or PUBREC carried a failure reason code.
+    #[error("the server rejected the publish: {reason_code}")]
+    Rejected {
+        reason_code: ReasonCode,
+        properties: AckProperties,
+    },
+    /// Too large for the server this connection reached.
+    #[error(
+        "the publish is {size} bytes, above the server's maximum packet size of {maximum} bytes"
+    )]
+    PacketTooLarge { size: usize, maximum: u32 },
+    /// The server this connection reached does not allow its QoS or retain flag.
+    #[error("the server does not allow this publish: {reason_code}")]
+    NotAllowed { reason_code: ReasonCode },
+}

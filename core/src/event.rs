@@ -1,0 +1,115 @@
+//! What the client reports to the application, and what it asks of the transport.
+
+use crate::error::{ConnectionError, PublishError};
+use crate::packet::{AckProperties, AuthProperties, ConnAckProperties, Publish, QoS, ReasonCode};
+use crate::server::ServerAddress;
+use crate::session::PublishToken;
+use crate::session::StoreError;
+
+/// Identifies a SUBSCRIBE or UNSUBSCRIBE from the command to its event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestToken(pub u64);
+
+/// What the driver must do with the transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportCommand {
+    /// Open a connection to this server, then call `handle_transport_open`
+    /// (or `handle_transport_closed` if it fails).
+    Open(ServerAddress),
+    /// Write out what `poll_transmit` still holds, close the connection, then
+    /// call `handle_transport_closed`.
+    Close,
+}
+
+/// The server's answer to a successful CONNECT.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connected {
+    pub server: ServerAddress,
+    /// The server still had our session.
+    pub session_present: bool,
+    pub reason_code: ReasonCode,
+    /// The client id in use (assigned by the server if we sent none).
+    pub client_id: String,
+    /// Keep-alive in use (the server may override ours).
+    pub keep_alive_secs: u16,
+    /// Everything the server told us (5.0); defaults for 3.1.1.
+    pub properties: ConnAckProperties,
+    /// True for every connection after the first.
+    pub reconnected: bool,
+}
+
+/// How to acknowledge an inbound message in manual-ack mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AckHandle {
+    pub packet_id: u16,
+    pub qos: QoS,
+    /// Which connection the message arrived on.
+    pub(crate) connection: u64,
+}
+
+/// An inbound application message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// The PUBLISH, with its topic resolved from a topic alias if one was used.
+    pub publish: Publish,
+    /// `Some` in manual-ack mode for QoS 1/2: pass it to `Client::ack`.
+    pub ack: Option<AckHandle>,
+}
+
+/// The broker's answer to one filter of a SUBSCRIBE.
+pub type SubscribeResult = Result<QoS, ReasonCode>;
+
+/// What happened; drained with `Client::poll_event`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// CONNACK accepted.
+    Connected(Box<Connected>),
+    /// The connection ended or could not be made; `reconnect_at` is when the
+    /// client will try again (`None`: it will not).
+    Disconnected {
+        error: ConnectionError,
+        reconnect_at: Option<u64>,
+    },
+    /// An application message arrived.
+    Message(Message),
+    /// A QoS 1/2 publish finished (PUBACK or PUBCOMP), or any publish failed
+    /// after it was accepted.
+    PublishComplete {
+        token: PublishToken,
+        result: Result<PublishDone, PublishError>,
+    },
+    /// SUBACK for a `subscribe` command.
+    Subscribed {
+        token: RequestToken,
+        results: Vec<SubscribeResult>,
+        properties: AckProperties,
+    },
+    /// UNSUBACK for an `unsubscribe` command (3.1.1: all `Success`).
+    Unsubscribed {
+        token: RequestToken,
+        results: Vec<ReasonCode>,
+        properties: AckProperties,
+    },
+    /// The broker had lost the session, so the client subscribed again to the
+    /// filters it had; one result per filter.
+    SubscriptionsRestored {
+        results: Vec<(String, SubscribeResult)>,
+    },
+    /// 5.0 enhanced authentication: the server sent AUTH (continue, or
+    /// re-authentication finished). Answer a continue with `Client::auth`.
+    Auth {
+        reason_code: ReasonCode,
+        properties: AuthProperties,
+    },
+    /// The session store failed to record a change; the in-memory session
+    /// goes on, but it may not survive a restart.
+    StoreFailed(StoreError),
+}
+
+/// A successful publish completion.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PublishDone {
+    /// Success, or NoMatchingSubscribers (5.0).
+    pub reason_code: ReasonCode,
+    pub properties: AckProperties,
+}

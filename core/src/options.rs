@@ -1,0 +1,282 @@
+//! Client options: everything CONNECT carries plus the client-side policies.
+
+use bytes::Bytes;
+
+use crate::backoff::BackoffPolicy;
+use crate::error::ClientError;
+use crate::packet::{ConnectProperties, LastWill, ProtocolVersion};
+use crate::server::ServerAddress;
+use crate::topic::validate_topic_name;
+
+/// Default largest packet accepted from the server (1 MiB). A safe bound on
+/// what one packet from the network can make the client allocate.
+pub const DEFAULT_MAX_INCOMING_PACKET_SIZE: u32 = 1024 * 1024;
+/// Default number of QoS 1/2 publishes the server may have in flight to us.
+pub const DEFAULT_RECEIVE_MAXIMUM: u16 = 100;
+/// Default bound of the offline queue.
+pub const DEFAULT_MAX_QUEUED_MESSAGES: usize = 10_000;
+/// Default cap on our own in-flight window (the server's Receive Maximum may lower it).
+pub const DEFAULT_MAX_INFLIGHT: u16 = 100;
+
+/// Options of a [`Client`](crate::Client). Construct with [`ClientOptions::new`]
+/// and adjust the public fields; [`ClientOptions::validate`] (called by
+/// `Client::new`) names the first field that breaks a rule.
+///
+/// ```
+/// use midge_core::ClientOptions;
+///
+/// let mut options = ClientOptions::new("mqtt://localhost:1883").unwrap();
+/// options.client_id = "greenhouse-sensor".into();
+/// options.keep_alive_secs = 30;
+/// assert!(options.validate().is_ok());
+///
+/// options.keep_alive_secs = 0;
+/// options.servers.clear();
+/// let err = options.validate().unwrap_err();
+/// assert!(err.to_string().contains("servers"));
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct ClientOptions {
+    /// Brokers to try in turn; the first one first.
+    pub servers: Vec<ServerAddress>,
+    pub protocol: ProtocolVersion,
+    /// May be empty with `clean_start` (the 5.0 server assigns one).
+    pub client_id: String,
+    /// Clean Start (5.0) / Clean Session (3.1.1) of the first connection.
+    /// With 5.0, reconnects always resume (Clean Start 0) so that the session
+    /// survives according to its expiry interval.
+    pub clean_start: bool,
+    /// Seconds between packets before a PINGREQ; 0 disables keep-alive.
+    pub keep_alive_secs: u16,
+    pub username: Option<String>,
+    pub password: Option<Bytes>,
+    pub will: Option<LastWill>,
+    /// 5.0 CONNECT properties. `receive_maximum`, `maximum_packet_size` and
+    /// `topic_alias_maximum` are filled from the options below when left `None`.
+    pub connect_properties: ConnectProperties,
+    /// Our Receive Maximum: inbound QoS 1/2 publishes unacknowledged at once.
+    pub receive_maximum: u16,
+    /// Largest packet accepted from the server; bigger ones end the connection.
+    pub max_incoming_packet_size: u32,
+    /// Highest inbound topic alias we accept (5.0); 0 disables inbound aliases.
+    pub topic_alias_maximum: u16,
+    /// Use outbound topic aliases when the server allows them (5.0).
+    pub outbound_topic_aliases: bool,
+    /// Our cap on QoS 1/2 publishes in flight (the server's Receive Maximum may be lower).
+    pub max_inflight: u16,
+    /// Bound of the queue of publishes waiting for the connection or the window.
+    pub max_queued_messages: usize,
+    /// Let the application acknowledge inbound QoS 1/2 messages itself.
+    pub manual_acks: bool,
+    /// Milliseconds to wait for the transport to open and CONNACK to arrive.
+    pub connect_timeout_ms: u64,
+    /// Milliseconds to wait for PINGRESP before declaring the link dead.
+    pub ping_timeout_ms: u64,
+    /// Automatic reconnect policy; `None` disables reconnecting.
+    pub reconnect: Option<BackoffPolicy>,
+    /// Also retry when the very first connection attempt fails.
+    pub reconnect_on_initial_failure: bool,
+    /// Seed for the reconnect jitter (give each client its own, e.g. from the OS RNG).
+    pub random_seed: u64,
+}
+
+impl std::fmt::Debug for ClientOptions {
+    // Hand-written so that the password and auth data never reach logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("servers", &self.servers)
+            .field("protocol", &self.protocol)
+            .field("client_id", &self.client_id)
+            .field("clean_start", &self.clean_start)
+            .field("keep_alive_secs", &self.keep_alive_secs)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("will", &self.will.as_ref().map(|w| &w.topic))
+            .field("receive_maximum", &self.receive_maximum)
+            .field("max_incoming_packet_size", &self.max_incoming_packet_size)
+            .field("topic_alias_maximum", &self.topic_alias_maximum)
+            .field("outbound_topic_aliases", &self.outbound_topic_aliases)
+            .field("max_inflight", &self.max_inflight)
+            .field("max_queued_messages", &self.max_queued_messages)
+            .field("manual_acks", &self.manual_acks)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("ping_timeout_ms", &self.ping_timeout_ms)
+            .field("reconnect", &self.reconnect)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            servers: Vec::new(),
+            protocol: ProtocolVersion::V5,
+            client_id: String::new(),
+            clean_start: true,
+            keep_alive_secs: 60,
+            username: None,
+            password: None,
+            will: None,
+            connect_properties: ConnectProperties::default(),
+            receive_maximum: DEFAULT_RECEIVE_MAXIMUM,
+            max_incoming_packet_size: DEFAULT_MAX_INCOMING_PACKET_SIZE,
+            topic_alias_maximum: 0,
+            outbound_topic_aliases: false,
+            max_inflight: DEFAULT_MAX_INFLIGHT,
+            max_queued_messages: DEFAULT_MAX_QUEUED_MESSAGES,
+            manual_acks: false,
+            connect_timeout_ms: 10_000,
+            ping_timeout_ms: 10_000,
+            reconnect: Some(BackoffPolicy::default()),
+            reconnect_on_initial_failure: false,
+            random_seed: 0x6d69_6467_6521,
+        }
+    }
+}
+
+impl ClientOptions {
+    /// Options for one broker URL (`mqtt://`, `mqtts://`, `ws://`, `wss://`).
+    pub fn new(url: &str) -> Result<ClientOptions, ClientError> {
+        let server = url
+            .parse::<ServerAddress>()
+            .map_err(|e| ClientError::invalid("url", e.to_string()))?;
+        Ok(ClientOptions {
+            servers: vec![server],
+            ..ClientOptions::default()
+        })
+    }
+
+    /// Check every rule; the error names the first field that breaks one.
+    pub fn validate(&self) -> Result<(), ClientError> {
+        if self.servers.is_empty() {
+            return Err(ClientError::invalid(
+                "servers",
+                "at least one server URL is required",
+            ));
+        }
+        check_string("client_id", &self.client_id)?;
+        if self.client_id.is_empty() && !self.clean_start {
+            return Err(ClientError::invalid(
+                "client_id",
+                "may be empty only with clean_start (the server cannot resume a session without an id)",
+            ));
+        }
+        if let Some(username) = &self.username {
+            check_string("username", username)?;
+        }
+        if let Some(password) = &self.password {
+            if password.len() > u16::MAX as usize {
+                return Err(ClientError::invalid(
+                    "password",
+                    "must be at most 65,535 bytes",
+                ));
+            }
+            if self.protocol == ProtocolVersion::V311 && self.username.is_none() {
+                return Err(ClientError::invalid(
+                    "password",
+                    "MQTT 3.1.1 does not allow a password without a username",
+                ));
+            }
+        }
+        if let Some(will) = &self.will {
+            validate_topic_name(&will.topic)
+                .map_err(|e| ClientError::invalid("will.topic", e.to_string()))?;
+            if will.payload.len() > u16::MAX as usize {
+                return Err(ClientError::invalid(
+                    "will.payload",
+                    "must be at most 65,535 bytes",
+                ));
+            }
+        }
+        if self.receive_maximum == 0 {
+            return Err(ClientError::invalid(
+                "receive_maximum",
+                "must be at least 1",
+            ));
+        }
+        if self.max_inflight == 0 {
+            return Err(ClientError::invalid("max_inflight", "must be at least 1"));
+        }
+        if self.max_incoming_packet_size < 16 {
+            return Err(ClientError::invalid(
+                "max_incoming_packet_size",
+                "must be at least 16 bytes",
+            ));
+        }
+        if self.connect_timeout_ms == 0 {
+            return Err(ClientError::invalid(
+                "connect_timeout_ms",
+                "must be above 0",
+            ));
+        }
+        if self.ping_timeout_ms == 0 {
+            return Err(ClientError::invalid("ping_timeout_ms", "must be above 0"));
+        }
+        if let Some(policy) = &self.reconnect {
+            policy
+                .validate()
+                .map_err(|e| ClientError::invalid("reconnect", e.to_string()))?;
+        }
+        let props = &self.connect_properties;
+        if props.receive_maximum == Some(0) {
+            return Err(ClientError::invalid(
+                "connect_properties.receive_maximum",
+                "must be at least 1",
+            ));
+        }
+        if props.maximum_packet_size == Some(0) {
+            return Err(ClientError::invalid(
+                "connect_properties.maximum_packet_size",
+                "must be at least 1",
+            ));
+        }
+        if props.authentication_data.is_some() && props.authentication_method.is_none() {
+            return Err(ClientError::invalid(
+                "connect_properties.authentication_data",
+                "needs an authentication_method",
+            ));
+        }
+        if self.protocol == ProtocolVersion::V311 && props.authentication_method.is_some() {
+            return Err(ClientError::invalid(
+                "connect_properties.authentication_method",
+                "enhanced authentication needs MQTT 5.0",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Our Receive Maximum as sent in CONNECT.
+    pub(crate) fn effective_receive_maximum(&self) -> u16 {
+        self.connect_properties
+            .receive_maximum
+            .unwrap_or(self.receive_maximum)
+    }
+
+    /// Largest packet we accept, as sent in CONNECT.
+    pub(crate) fn effective_max_incoming(&self) -> u32 {
+        self.connect_properties
+            .maximum_packet_size
+            .unwrap_or(self.max_incoming_packet_size)
+    }
+
+    /// Highest inbound topic alias we accept, as sent in CONNECT.
+    pub(crate) fn effective_topic_alias_maximum(&self) -> u16 {
+        self.connect_properties
+            .topic_alias_maximum
+            .unwrap_or(self.topic_alias_maximum)
+    }
+}
+
+/// MQTT UTF-8 string rules for a user-given field.
+pub(crate) fn check_string(argument: &'static str, value: &str) -> Result<(), ClientError> {
+    if value.len() > u16::MAX as usize {
+        return Err(ClientError::invalid(
+            argument,
+            "must be at most 65,535 bytes of UTF-8",
+        ));
+    }
+    if value.contains('\0') {
+        return Err(ClientError::invalid(argument, "must not contain U+0000"));
+    }
+    Ok(())
+}

@@ -1,0 +1,262 @@
+//! Broker addresses. The URL scheme picks the transport a driver opens:
+//! `mqtt://` (TCP, default port 1883), `mqtts://` (TLS, 8883), `ws://`
+//! (WebSocket, 80) and `wss://` (WebSocket over TLS, 443). WebSocket URLs
+//! keep their path (default `/`); the others take none.
+//!
+//! ```
+//! use midge_core::server::{ServerAddress, Transport};
+//!
+//! let server: ServerAddress = "wss://broker.example/mqtt".parse().unwrap();
+//! assert_eq!(server.transport, Transport::WebSocketTls);
+//! assert_eq!((server.host.as_str(), server.port, server.path.as_str()), ("broker.example", 443, "/mqtt"));
+//! assert_eq!(server.to_string(), "wss://broker.example:443/mqtt");
+//!
+//! let err = "http://broker.example".parse::<ServerAddress>().unwrap_err();
+//! assert!(err.to_string().contains("mqtt://, mqtts://, ws:// or wss://"));
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+/// How to reach the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// `mqtt://`: plain TCP.
+    Tcp,
+    /// `mqtts://`: TCP with TLS.
+    Tls,
+    /// `ws://`: WebSocket (subprotocol `mqtt`).
+    WebSocket,
+    /// `wss://`: WebSocket over TLS.
+    WebSocketTls,
+}
+
+impl Transport {
+    /// The URL scheme, without `://`.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Transport::Tcp => "mqtt",
+            Transport::Tls => "mqtts",
+            Transport::WebSocket => "ws",
+            Transport::WebSocketTls => "wss",
+        }
+    }
+
+    /// The port used when the URL names none.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Transport::Tcp => 1883,
+            Transport::Tls => 8883,
+            Transport::WebSocket => 80,
+            Transport::WebSocketTls => 443,
+        }
+    }
+
+    /// True for `mqtts://` and `wss://`.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Transport::Tls | Transport::WebSocketTls)
+    }
+
+    /// True for `ws://` and `wss://`.
+    pub fn is_websocket(self) -> bool {
+        matches!(self, Transport::WebSocket | Transport::WebSocketTls)
+    }
+}
+
+/// A parsed broker URL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServerAddress {
+    pub transport: Transport,
+    /// Host name or IP address (IPv6 without brackets).
+    pub host: String,
+    pub port: u16,
+    /// The WebSocket path with its query (`/` by default); empty for TCP and TLS.
+    pub path: String,
+}
+
+/// Why a broker URL was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServerAddressError {
+    #[error("`{0}` has no scheme: write mqtt://, mqtts://, ws:// or wss:// before the host")]
+    MissingScheme(String),
+    #[error("unsupported scheme `{0}://`: use mqtt://, mqtts://, ws:// or wss://")]
+    UnsupportedScheme(String),
+    #[error("the URL has no host")]
+    MissingHost,
+    #[error("`{0}` is not a port number (1 to 65535)")]
+    InvalidPort(String),
+    #[error("`{0}` is not a valid host")]
+    InvalidHost(String),
+    #[error("{scheme}:// URLs take no path (`{path}`); only ws:// and wss:// do")]
+    UnexpectedPath { scheme: &'static str, path: String },
+    #[error("credentials in the URL are not accepted (they would leak into logs): pass username and password as options")]
+    CredentialsInUrl,
+}
+
+impl FromStr for ServerAddress {
+    type Err = ServerAddressError;
+
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        let url = url.trim();
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err(ServerAddressError::MissingScheme(url.to_owned()));
+        };
+        let transport = match scheme.to_ascii_lowercase().as_str() {
+            "mqtt" | "tcp" => Transport::Tcp,
+            "mqtts" | "ssl" | "tls" => Transport::Tls,
+            "ws" => Transport::WebSocket,
+            "wss" => Transport::WebSocketTls,
+            _ => return Err(ServerAddressError::UnsupportedScheme(scheme.to_owned())),
+        };
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if authority.contains('@') {
+            return Err(ServerAddressError::CredentialsInUrl);
+        }
+        let (host, port) = split_host_port(authority)?;
+        if host.is_empty() {
+            return Err(ServerAddressError::MissingHost);
+        }
+        let port = match port {
+            None => transport.default_port(),
+            Some(p) => match p.parse::<u16>() {
+                Ok(port) if port != 0 => port,
+                _ => return Err(ServerAddressError::InvalidPort(p.to_owned())),
+            },
+        };
+        let path = if transport.is_websocket() {
+            if path.is_empty() || path.starts_with('?') {
+                format!("/{path}")
+            } else {
+                path.to_owned()
+            }
+        } else if path.is_empty() || path == "/" {
+            String::new()
+        } else {
+            return Err(ServerAddressError::UnexpectedPath {
+                scheme: transport.scheme(),
+                path: path.to_owned(),
+            });
+        };
+        Ok(ServerAddress {
+            transport,
+            host: host.to_owned(),
+            port,
+            path,
+        })
+    }
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port`.
+fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), ServerAddressError> {
+    if let Some(rest) = authority.strip_prefix('[') {
+        let Some((host, after)) = rest.split_once(']') else {
+            return Err(ServerAddressError::InvalidHost(authority.to_owned()));
+        };
+        return match after {
+            "" => Ok((host, None)),
+            _ => match after.strip_prefix(':') {
+                Some(port) => Ok((host, Some(port))),
+                None => Err(ServerAddressError::InvalidHost(authority.to_owned())),
+            },
+        };
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    if host.contains([':', ' ', '[', ']']) {
+        return Err(ServerAddressError::InvalidHost(authority.to_owned()));
+    }
+    Ok((host, port))
+}
+
+impl fmt::Display for ServerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = self.transport.scheme();
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}{}", self.host, self.port, self.path)
+        } else {
+            write!(f, "{scheme}://{}:{}{}", self.host, self.port, self.path)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(url: &str) -> Result<ServerAddress, ServerAddressError> {
+        url.parse()
+    }
+
+    #[test]
+    fn schemes_and_default_ports() {
+        for (url, transport, port, path) in [
+            ("mqtt://h", Transport::Tcp, 1883, ""),
+            ("mqtt://h/", Transport::Tcp, 1883, ""),
+            ("MQTTS://h", Transport::Tls, 8883, ""),
+            ("tcp://h:1", Transport::Tcp, 1, ""),
+            ("ws://h", Transport::WebSocket, 80, "/"),
+            (
+                "ws://h:9001/mqtt?x=1",
+                Transport::WebSocket,
+                9001,
+                "/mqtt?x=1",
+            ),
+            ("ws://h?x=1", Transport::WebSocket, 80, "/?x=1"),
+            ("wss://h", Transport::WebSocketTls, 443, "/"),
+        ] {
+            let s = parse(url).unwrap();
+            assert_eq!(
+                (s.transport, s.host.as_str(), s.port, s.path.as_str()),
+                (transport, "h", port, path),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn ipv6() {
+        let s = parse("mqtt://[::1]:1884").unwrap();
+        assert_eq!((s.host.as_str(), s.port), ("::1", 1884));
+        assert_eq!(s.to_string(), "mqtt://[::1]:1884");
+        assert_eq!(parse("mqtt://[::1]").unwrap().port, 1883);
+        assert!(matches!(
+            parse("mqtt://[::1"),
+            Err(ServerAddressError::InvalidHost(_))
+        ));
+        assert!(matches!(
+            parse("mqtt://::1"),
+            Err(ServerAddressError::InvalidHost(_))
+        ));
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for url in ["mqtt://a.b:1883", "wss://x:443/mqtt", "ws://[fe80::1]:80/"] {
+            assert_eq!(parse(url).unwrap().to_string(), url);
+            assert_eq!(
+                parse(&parse(url).unwrap().to_string()).unwrap(),
+                parse(url).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        use ServerAddressError::*;
+        assert!(matches!(parse("localhost:1883"), Err(MissingScheme(_))));
+        assert_eq!(parse("http://h"), Err(UnsupportedScheme("http".into())));
+        assert_eq!(parse("mqtt://"), Err(MissingHost));
+        assert_eq!(parse("mqtt://:1883"), Err(MissingHost));
+        assert_eq!(parse("mqtt://h:0"), Err(InvalidPort("0".into())));
+        assert_eq!(parse("mqtt://h:99999"), Err(InvalidPort("99999".into())));
+        assert_eq!(parse("mqtt://h:x"), Err(InvalidPort("x".into())));
+        assert!(matches!(parse("mqtt://h/path"), Err(UnexpectedPath { .. })));
+        assert_eq!(parse("mqtt://u:secret@h"), Err(CredentialsInUrl));
+        assert!(!CredentialsInUrl.to_string().contains("secret"));
+    }
+}

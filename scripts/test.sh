@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Sets everything up, then runs every check and test of the repository.
+# This is the command CI runs (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+export CARGO_TERM_COLOR=never
+
+./scripts/setup.sh
+
+summary=()
+step() {
+    local name="$1"; shift
+    printf '\n==> %s\n' "$name"
+    local started=$SECONDS
+    "$@"
+    summary+=("ok   $name ($((SECONDS - started)) s)")
+}
+
+step "cargo fmt --check" cargo fmt --all -- --check
+step "cargo clippy (all targets, -D warnings)" cargo clippy --workspace --all-targets --locked -- -D warnings
+step "cargo test (workspace)" bash -c 'cargo test --workspace --locked 2>&1 | tee target/test.log; test ${PIPESTATUS[0]} -eq 0'
+step "midge-core builds for wasm32-unknown-unknown" cargo build -p midge-core --target wasm32-unknown-unknown --locked
+step "midge-core has no async runtime, socket or clock dependency" ./scripts/check-core-deps.sh
+
+printf '\n==> test runner summary\n'
+grep -E '^test result:|Running|Doc-tests' target/test.log | sed 's/^ *//' | paste - - | awk -F'\t' '{print $1 "  " $2}' || true
+total_passed=$(grep -Eo '[0-9]+ passed' target/test.log | awk '{s+=$1} END {print s+0}')
+total_failed=$(grep -Eo '[0-9]+ failed' target/test.log | awk '{s+=$1} END {print s+0}')
+printf '\n==> summary\n'
+printf '%s\n' "${summary[@]}"
+printf 'cargo tests: %s passed, %s failed\n' "$total_passed" "$total_failed"
