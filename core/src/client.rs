@@ -2,6 +2,7 @@
 //! commands and the next deadline out.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::backoff::Backoff;
 use crate::error::{ClientError, ConnectionError, ProtocolViolation, PublishError};
@@ -11,10 +12,10 @@ use crate::event::{
 };
 use crate::options::{check_string, ClientOptions};
 use crate::packet::{
-    encode_packet, encoded_len, AckProperties, Auth, AuthProperties, ConnAck, Connect, Decoder,
-    Disconnect, DisconnectProperties, Packet, ProtocolVersion, PubResponse, Publish, QoS,
-    ReasonCode, SubAck, Subscribe, SubscribeFilter, SubscribeProperties, UnsubAck, Unsubscribe,
-    UnsubscribeProperties,
+    encode_packet, encode_publish, publish_encoded_len, AckProperties, Auth, AuthProperties,
+    ConnAck, Connect, Decoder, Disconnect, DisconnectProperties, Packet, ProtocolVersion,
+    PubResponse, Publish, QoS, ReasonCode, SubAck, Subscribe, SubscribeFilter, SubscribeProperties,
+    UnsubAck, Unsubscribe, UnsubscribeProperties,
 };
 use crate::session::{
     next_packet_id_after, OutboundPublish, OutboundStage, PublishToken, SessionChange,
@@ -152,7 +153,8 @@ pub struct Client {
     next_packet_id: u16,
     next_token: u64,
     next_request: u64,
-    inflight: BTreeMap<u16, OutboundPublish>,
+    /// Keyed by packet id; ordered work (resend, snapshots) sorts by token.
+    inflight: IdMap<OutboundPublish>,
     queue: VecDeque<OutboundPublish>,
     inbound_qos2: BTreeSet<u16>,
     /// Inbound QoS 2 delivered in manual-ack mode, PUBREC not yet allowed.
@@ -207,7 +209,7 @@ impl Client {
             next_packet_id: 1,
             next_token: 1,
             next_request: 1,
-            inflight: BTreeMap::new(),
+            inflight: IdMap::default(),
             queue: VecDeque::new(),
             inbound_qos2: BTreeSet::new(),
             manual_qos2: BTreeSet::new(),
@@ -1386,12 +1388,13 @@ impl Client {
 
     /// Encode a PUBLISH, applying an outbound topic alias when enabled.
     fn transmit_publish(&mut self, now: u64, publish: &Publish) {
-        let mut packet = publish.clone();
+        let mut aliased = None;
         if self.options.outbound_topic_aliases
             && self.options.protocol == ProtocolVersion::V5
             && self.link.server_topic_alias_maximum > 0
-            && packet.properties.topic_alias.is_none()
+            && publish.properties.topic_alias.is_none()
         {
+            let mut packet = publish.clone();
             if let Some(&alias) = self.link.outbound_aliases.get(&packet.topic) {
                 packet.topic.clear();
                 packet.properties.topic_alias = Some(alias);
@@ -1403,8 +1406,15 @@ impl Client {
                     .insert(packet.topic.clone(), alias);
                 packet.properties.topic_alias = Some(alias);
             }
+            aliased = Some(packet);
         }
-        self.send(now, &Packet::Publish(packet));
+        // Without an alias the stored publish is encoded in place: no clone
+        // on the hot path. Validated input encodes; on the impossible error
+        // nothing is sent.
+        let publish = aliased.as_ref().unwrap_or(publish);
+        if encode_publish(publish, self.options.protocol, &mut self.tx).is_ok() {
+            self.link.last_sent = now;
+        }
     }
 
     fn add_request(
@@ -1493,10 +1503,8 @@ impl Client {
             });
         }
         if let Some(maximum) = self.link.server_maximum_packet_size {
-            // A packet id adds 2 bytes once assigned.
-            let size = encoded_len(&Packet::Publish(publish.clone()), self.options.protocol)
-                .map(|n| n + if publish.qos == QoS::AtMostOnce { 0 } else { 2 })
-                .unwrap_or(usize::MAX);
+            // Sized with its packet id counted, assigned or not.
+            let size = publish_encoded_len(publish, self.options.protocol).unwrap_or(usize::MAX);
             if size > maximum as usize {
                 return Err(PublishError::PacketTooLarge { size, maximum });
             }
@@ -1668,6 +1676,33 @@ impl Client {
         if let Err(ClientError::Store(e)) = self.record(change) {
             self.events.push_back(Event::StoreFailed(e));
         }
+    }
+}
+
+/// A map keyed by packet id. A hash map rather than a B-tree: entries are
+/// large and a B-tree shifts them within its nodes on every removal, which
+/// dominated the cost of a QoS 1 round.
+type IdMap<V> = HashMap<u16, V, BuildHasherDefault<IdHasher>>;
+
+/// Hashes a packet id with one multiplication (Fibonacci hashing): ids are
+/// not attacker-chosen keys worth SipHash, and the high bits this spreads
+/// are the ones the table uses.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u16(&mut self, id: u16) {
+        self.0 = u64::from(id);
     }
 }
 

@@ -1134,6 +1134,29 @@ fn server_limits_from_connack_are_honoured() {
         ClientError::PacketTooLarge { maximum: 64, .. }
     ));
     assert!(b.sent().is_empty());
+    // A QoS 1 publish that fits is sized with its packet id still unassigned
+    // (2 bytes counted) and goes out.
+    let fits = Publish::new("a", vec![0u8; 50], QoS::AtLeastOnce);
+    b.client.publish(b.now, fits).unwrap();
+    assert_eq!(publish_ids(&b.sent()), vec![(1, false)]);
+    // The limit is inclusive: a packet of exactly 64 bytes goes, 65 does not.
+    let mut size = 0;
+    for payload in 50..70 {
+        let p = Publish::new("a", vec![0u8; payload], QoS::AtLeastOnce).with_packet_id(1);
+        if midge_core::packet::encoded_len(&Packet::Publish(p), V5).unwrap() == 64 {
+            size = payload;
+        }
+    }
+    let exact = Publish::new("a", vec![0u8; size], QoS::AtLeastOnce);
+    b.client.publish(b.now, exact).unwrap();
+    let over = Publish::new("a", vec![0u8; size + 1], QoS::AtLeastOnce);
+    assert!(matches!(
+        b.client.publish(b.now, over).unwrap_err(),
+        ClientError::PacketTooLarge {
+            size: 65,
+            maximum: 64
+        }
+    ));
 }
 
 #[test]

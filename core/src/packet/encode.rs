@@ -154,6 +154,53 @@ pub fn encoded_len(packet: &Packet, version: ProtocolVersion) -> Result<usize, E
     Ok(1 + varint::len(plan.remaining) + plan.remaining)
 }
 
+/// Encode a PUBLISH from a reference: the same bytes as
+/// `encode_packet(&Packet::Publish(publish.clone()), ..)` without the clone,
+/// for the hot path of a client sending messages it keeps for resending.
+///
+/// ```
+/// use midge_core::packet::{encode_packet, encode_publish, Packet, ProtocolVersion, Publish, QoS};
+///
+/// let publish = Publish::new("a/b", &b"hi"[..], QoS::AtLeastOnce).with_packet_id(9);
+/// let (mut by_ref, mut by_packet) = (Vec::new(), Vec::new());
+/// encode_publish(&publish, ProtocolVersion::V5, &mut by_ref).unwrap();
+/// encode_packet(&Packet::Publish(publish), ProtocolVersion::V5, &mut by_packet).unwrap();
+/// assert_eq!(by_ref, by_packet);
+/// ```
+pub fn encode_publish(
+    publish: &Publish,
+    version: ProtocolVersion,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let v5 = version == ProtocolVersion::V5;
+    let mut props = 0;
+    let remaining = check_remaining(plan_publish(publish, v5, &mut props)?)?;
+    let plan = Plan {
+        remaining,
+        props,
+        will_props: 0,
+    };
+    out.reserve(1 + varint::len(remaining) + remaining);
+    out.push(publish_header_byte(publish));
+    varint::write(out, to_u32(remaining));
+    write_publish(publish, v5, &plan, out);
+    Ok(())
+}
+
+/// [`encoded_len`] of a PUBLISH given by reference. Unlike `encoded_len`,
+/// it accepts packet identifier 0 on a QoS 1/2 publish and counts the 2
+/// bytes its identifier will take, so a publish can be sized before an
+/// identifier is assigned.
+pub fn publish_encoded_len(
+    publish: &Publish,
+    version: ProtocolVersion,
+) -> Result<usize, EncodeError> {
+    let mut props = 0;
+    let remaining = plan_publish_sized(publish, version == ProtocolVersion::V5, &mut props, false)?;
+    let remaining = check_remaining(remaining)?;
+    Ok(1 + varint::len(remaining) + remaining)
+}
+
 /// Lengths computed by the first pass.
 struct Plan {
     /// Remaining length of the fixed header.
@@ -170,13 +217,16 @@ fn to_u32(value: usize) -> u32 {
     u32::try_from(value).unwrap_or(varint::MAX)
 }
 
+#[inline]
+fn publish_header_byte(p: &Publish) -> u8 {
+    let qos = p.qos as u8;
+    let dup = p.dup && p.qos != QoS::AtMostOnce;
+    0x30 | (u8::from(dup) << 3) | (qos << 1) | u8::from(p.retain)
+}
+
 fn header_byte(packet: &Packet) -> u8 {
     match packet {
-        Packet::Publish(p) => {
-            let qos = p.qos as u8;
-            let dup = p.dup && p.qos != QoS::AtMostOnce;
-            0x30 | (u8::from(dup) << 3) | (qos << 1) | u8::from(p.retain)
-        }
+        Packet::Publish(p) => publish_header_byte(p),
         // PUBREL, SUBSCRIBE and UNSUBSCRIBE carry the reserved flags 0b0010.
         Packet::PubRel(_) | Packet::Subscribe(_) | Packet::Unsubscribe(_) => {
             (packet.type_number() << 4) | 0b0010
@@ -409,9 +459,22 @@ fn plan_connect(
 
 #[inline]
 fn plan_publish(publish: &Publish, v5: bool, props: &mut usize) -> Result<usize, EncodeError> {
+    plan_publish_sized(publish, v5, props, true)
+}
+
+/// `check_id: false` sizes a publish whose identifier is not assigned yet.
+#[inline]
+fn plan_publish_sized(
+    publish: &Publish,
+    v5: bool,
+    props: &mut usize,
+    check_id: bool,
+) -> Result<usize, EncodeError> {
     let mut len = str_len("topic name", &publish.topic)? + publish.payload.len();
     if publish.qos != QoS::AtMostOnce {
-        check_packet_id("PUBLISH", publish.packet_id)?;
+        if check_id {
+            check_packet_id("PUBLISH", publish.packet_id)?;
+        }
         len += 2;
     }
     if v5 {

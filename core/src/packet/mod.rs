@@ -23,7 +23,7 @@ mod reason;
 mod varint;
 
 pub use decode::{decode_packet, DecodeError, Decoder};
-pub use encode::{encode_packet, encoded_len, EncodeError};
+pub use encode::{encode_packet, encode_publish, encoded_len, publish_encoded_len, EncodeError};
 pub use properties::*;
 pub use reason::ReasonCode;
 
