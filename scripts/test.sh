@@ -22,6 +22,7 @@ step "cargo clippy (all targets, -D warnings)" cargo clippy --workspace --all-ta
 step "cargo test (workspace)" bash -c 'cargo test --workspace --locked 2>&1 | tee target/test.log; test ${PIPESTATUS[0]} -eq 0'
 step "midge-core builds for wasm32-unknown-unknown" cargo build -p midge-core --target wasm32-unknown-unknown --locked
 step "midge-core has no async runtime, socket or clock dependency" ./scripts/check-core-deps.sh
+step "fuzz targets replay their corpora" ./scripts/fuzz-replay.sh
 
 printf '\n==> test runner summary\n'
 grep -E '^test result:|Running|Doc-tests' target/test.log | sed 's/^ *//' | paste - - | awk -F'\t' '{print $1 "  " $2}' || true
