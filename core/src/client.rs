@@ -1032,13 +1032,7 @@ impl Client {
                 match self.link.inbound_aliases.get(&alias) {
                     Some(topic) => publish.topic = topic.clone(),
                     None => {
-                        self.violation(
-                            now,
-                            ProtocolViolation::TopicAliasInvalid {
-                                alias,
-                                rule: "not defined on this connection",
-                            },
-                        );
+                        self.violation(now, ProtocolViolation::TopicAliasUnknown { alias });
                         return;
                     }
                 }

@@ -72,6 +72,10 @@ pub enum ProtocolViolation {
     /// A topic alias of 0, above our maximum, or not yet defined.
     #[error("invalid topic alias {alias}: {rule}")]
     TopicAliasInvalid { alias: u16, rule: &'static str },
+    /// An empty topic with an alias that has no mapping on this connection
+    /// (a Protocol Error, unlike an alias out of range).
+    #[error("topic alias {alias} has no topic on this connection")]
+    TopicAliasUnknown { alias: u16 },
     /// More unacknowledged QoS 1/2 publishes than our Receive Maximum.
     #[error(
         "the server exceeded our receive maximum of {maximum} unacknowledged QoS 1/2 publishes"
