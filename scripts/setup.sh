@@ -36,4 +36,6 @@ if ! rustup target list --installed | grep -q '^wasm32-unknown-unknown$'; then
     log "rustup: adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
 fi
+# Each binding installs what its builds and tests need (idempotent too).
+"$(dirname "$0")/setup-python.sh"
 log "setup done"

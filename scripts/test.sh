@@ -23,6 +23,7 @@ step "cargo test (workspace)" bash -c 'cargo test --workspace --locked 2>&1 | te
 step "midge-core builds for wasm32-unknown-unknown" cargo build -p midge-core --target wasm32-unknown-unknown --locked
 step "midge-core has no async runtime, socket or clock dependency" ./scripts/check-core-deps.sh
 step "fuzz targets replay their corpora" ./scripts/fuzz-replay.sh
+step "Python package: pytest against mosquitto" ./scripts/test-python.sh
 
 printf '\n==> test runner summary\n'
 grep -E '^test result:|Running|Doc-tests' target/test.log | sed 's/^ *//' | paste - - | awk -F'\t' '{print $1 "  " $2}' || true

@@ -1,0 +1,280 @@
+"""Throughput benchmark: midge against paho-mqtt 2.2.0 and aiomqtt, same run.
+
+Layout (identical for each library): one publisher client and one subscriber
+client in this process, both connected to a local mosquitto this program
+starts (max_queued_messages 0 so it drops nothing), 64-byte payloads, MQTT
+3.1.1 (paho's and aiomqtt's default). The publisher pipelines with a bounded
+window of unacknowledged publishes (--window, also given to each library as
+its in-flight limit). A run ends when the subscriber has every message and
+the publisher every acknowledgement; msg/s = count / that time.
+
+    python bench/bench.py --count 20000
+
+Build the wheel in release mode first (maturin build --release, or
+maturin develop --release): a debug build is several times slower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+import midge
+
+PAYLOAD = b"x" * 64
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mosquitto:
+    def __init__(self, window: int) -> None:
+        self.dir = tempfile.mkdtemp(prefix="midge-bench-")
+        self.port = free_port()
+        conf = os.path.join(self.dir, "mosquitto.conf")
+        import getpass
+
+        with open(conf, "w") as f:
+            f.write(
+                f"user {getpass.getuser()}\n"
+                f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                "max_queued_messages 0\nmax_queued_bytes 0\n"
+                f"max_inflight_messages {window}\n"
+                "persistence false\n"
+                # Without it mosquitto delays small acks (Nagle), for every client alike.
+                "set_tcp_nodelay true\n"
+            )
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc = subprocess.Popen([exe, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("mosquitto did not start")
+                time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def topic() -> str:
+    return f"bench/{uuid.uuid4().hex[:8]}"
+
+
+# --------------------------------------------------------------------------
+# blocking: midge.Client vs paho-mqtt
+
+
+def run_midge(port: int, qos: int, count: int, window: int) -> float:
+    t = topic()
+    url = f"mqtt://127.0.0.1:{port}"
+    sub = midge.Client(url, client_id="midge-sub-" + t[-8:], protocol="3.1.1", receive_maximum=65535,
+                       message_buffer=count + 10)
+    pub = midge.Client(url, client_id="midge-pub-" + t[-8:], protocol="3.1.1", max_inflight=window)
+    sub.connect()
+    pub.connect()
+    sub.subscribe(t, qos=qos)
+    done = threading.Event()
+
+    def consume() -> None:
+        n = 0
+        for _ in sub.messages():
+            n += 1
+            if n == count:
+                done.set()
+                return
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    start = time.perf_counter()
+    inflight: collections.deque = collections.deque()
+    publish = pub.publish
+    for _ in range(count):
+        inflight.append(publish(t, PAYLOAD, qos, wait=False))
+        if len(inflight) >= window:
+            inflight.popleft().wait()
+    for h in inflight:
+        h.wait()
+    if not done.wait(120):
+        raise RuntimeError("midge subscriber did not receive everything")
+    elapsed = time.perf_counter() - start
+    consumer.join()
+    pub.disconnect()
+    sub.disconnect()
+    return count / elapsed
+
+
+def run_paho(port: int, qos: int, count: int, window: int) -> float:
+    import paho.mqtt.client as mqtt
+
+    t = topic()
+    done = threading.Event()
+    received = 0
+
+    def on_message(client, userdata, message) -> None:
+        nonlocal received
+        received += 1
+        if received == count:
+            done.set()
+
+    subscribed = threading.Event()
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="paho-sub-" + t[-8:])
+    sub.on_message = on_message
+    sub.on_subscribe = lambda *a: subscribed.set()
+    sub.max_inflight_messages_set(window)
+    sub.connect("127.0.0.1", port)
+    sub.loop_start()
+    sub.subscribe(t, qos)
+    if not subscribed.wait(10):
+        raise RuntimeError("paho could not subscribe")
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="paho-pub-" + t[-8:])
+    pub.max_inflight_messages_set(window)
+    pub.connect("127.0.0.1", port)
+    pub.loop_start()
+    start = time.perf_counter()
+    inflight: collections.deque = collections.deque()
+    for _ in range(count):
+        inflight.append(pub.publish(t, PAYLOAD, qos))
+        if len(inflight) >= window:
+            inflight.popleft().wait_for_publish()
+    for info in inflight:
+        info.wait_for_publish()
+    if not done.wait(300):
+        raise RuntimeError("paho subscriber did not receive everything")
+    elapsed = time.perf_counter() - start
+    for c in (pub, sub):
+        c.disconnect()
+        c.loop_stop()
+    return count / elapsed
+
+
+# --------------------------------------------------------------------------
+# asyncio: midge.AsyncClient vs aiomqtt
+
+
+async def run_midge_async(port: int, qos: int, count: int, window: int) -> float:
+    t = topic()
+    url = f"mqtt://127.0.0.1:{port}"
+    sub = midge.AsyncClient(url, client_id="amidge-sub-" + t[-8:], protocol="3.1.1", receive_maximum=65535,
+                            message_buffer=count + 10)
+    pub = midge.AsyncClient(url, client_id="amidge-pub-" + t[-8:], protocol="3.1.1", max_inflight=window)
+    await sub.connect()
+    await pub.connect()
+    messages = sub.messages()
+    await sub.subscribe(t, qos=qos)
+
+    async def consume() -> None:
+        n = 0
+        async for _ in messages:
+            n += 1
+            if n == count:
+                return
+
+    consumer = asyncio.ensure_future(consume())
+    start = time.perf_counter()
+    inflight: collections.deque = collections.deque()
+    for _ in range(count):
+        inflight.append(pub.publish_nowait(t, PAYLOAD, qos))
+        if len(inflight) >= window:
+            await inflight.popleft()
+    for h in inflight:
+        await h
+    await asyncio.wait_for(consumer, 120)
+    elapsed = time.perf_counter() - start
+    await pub.disconnect()
+    await sub.disconnect()
+    return count / elapsed
+
+
+async def run_aiomqtt(port: int, qos: int, count: int, window: int) -> float:
+    import aiomqtt
+
+    t = topic()
+    # aiomqtt warns on every publish beyond 10 pending calls; silence it.
+    quiet = logging.getLogger("bench-aiomqtt")
+    quiet.setLevel(logging.CRITICAL)
+    async with aiomqtt.Client("127.0.0.1", port, identifier="aio-sub-" + t[-8:], logger=quiet,
+                              max_inflight_messages=window) as sub, \
+            aiomqtt.Client("127.0.0.1", port, identifier="aio-pub-" + t[-8:], logger=quiet,
+                           max_inflight_messages=window) as pub:
+        await sub.subscribe(t, qos)
+
+        async def consume() -> None:
+            n = 0
+            async for _ in sub.messages:
+                n += 1
+                if n == count:
+                    return
+
+        consumer = asyncio.ensure_future(consume())
+        start = time.perf_counter()
+        # aiomqtt has no fire-and-collect publish: the same bounded window is a
+        # set of publish() tasks.
+        inflight: collections.deque = collections.deque()
+        for _ in range(count):
+            inflight.append(asyncio.ensure_future(pub.publish(t, PAYLOAD, qos)))
+            if len(inflight) >= window:
+                await inflight.popleft()
+        for task in inflight:
+            await task
+        await asyncio.wait_for(consumer, 300)
+        return count / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=20_000, help="messages per QoS (default 20000)")
+    parser.add_argument("--window", type=int, default=1000, help="unacknowledged publishes at most (default 1000)")
+    parser.add_argument("--qos", type=int, nargs="*", default=[0, 1, 2])
+    parser.add_argument("--only", choices=["blocking", "async"], default=None)
+    args = parser.parse_args()
+    import paho.mqtt
+    import aiomqtt  # noqa: F401
+
+    broker = Mosquitto(args.window)
+    print(f"python {sys.version.split()[0]}, midge {midge.__version__}, paho-mqtt {paho.mqtt.__version__}, "
+          f"{args.count} messages of {len(PAYLOAD)} bytes per QoS, window {args.window}, mosquitto on :{broker.port}")
+    rows = []
+    try:
+        for qos in args.qos:
+            if args.only in (None, "blocking"):
+                paho = run_paho(broker.port, qos, args.count, args.window)
+                ours = run_midge(broker.port, qos, args.count, args.window)
+                rows.append(("Client vs paho-mqtt", qos, ours, paho))
+                print(f"QoS {qos}  midge.Client {ours:10,.0f} msg/s   paho-mqtt {paho:10,.0f} msg/s   "
+                      f"ratio {ours / paho:5.1f}x", flush=True)
+            if args.only in (None, "async"):
+                aio = asyncio.run(run_aiomqtt(broker.port, qos, args.count, args.window))
+                ours = asyncio.run(run_midge_async(broker.port, qos, args.count, args.window))
+                rows.append(("AsyncClient vs aiomqtt", qos, ours, aio))
+                print(f"QoS {qos}  midge.AsyncClient {ours:10,.0f} msg/s   aiomqtt {aio:10,.0f} msg/s   "
+                      f"ratio {ours / aio:5.1f}x", flush=True)
+    finally:
+        broker.stop()
+    print("\n| comparison | QoS | midge msg/s | peer msg/s | ratio |")
+    print("|---|---|---|---|---|")
+    for name, qos, ours, peer in rows:
+        print(f"| {name} | {qos} | {ours:,.0f} | {peer:,.0f} | {ours / peer:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""midge: a fast MQTT 3.1.1 and 5.0 client on a Rust protocol core.
+
+- :class:`Client`: blocking, thread-safe, context manager.
+- :class:`AsyncClient`: asyncio (``async with``, ``async for``).
+
+URLs pick the transport: ``mqtt://`` (TCP), ``mqtts://`` (TLS, certificates
+verified), ``ws://`` and ``wss://`` (WebSocket, subprotocol ``mqtt``).
+"""
+
+from ._client import (
+    AsyncClient,
+    Client,
+    ConnectResult,
+    PublishHandle,
+    PublishResult,
+    SubscribeResult,
+)
+from ._errors import (
+    ClosedError,
+    ConnectionRefusedError,
+    InvalidArgumentError,
+    MqttError,
+    ProtocolError,
+    PublishRejectedError,
+    TimeoutError,
+    TransportError,
+)
+from ._native import Message
+from ._options import Will
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "ConnectResult",
+    "PublishHandle",
+    "PublishResult",
+    "SubscribeResult",
+    "Message",
+    "Will",
+    "MqttError",
+    "InvalidArgumentError",
+    "ConnectionRefusedError",
+    "ProtocolError",
+    "TransportError",
+    "TimeoutError",
+    "ClosedError",
+    "PublishRejectedError",
+]

@@ -1,0 +1,562 @@
+"""The blocking :class:`Client` and the asyncio :class:`AsyncClient`.
+
+Both are thin: every operation is a command to the native driver (a tokio
+task in Rust that owns the connection and the MQTT state machine), and the
+result is waited for without holding the GIL or blocking the event loop.
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+import threading
+import traceback
+from dataclasses import dataclass, field
+from typing import (
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
+
+from . import _native
+from ._errors import ClosedError
+from ._native import Message
+from ._options import invalid, normalize
+
+__all__ = [
+    "Client",
+    "AsyncClient",
+    "ConnectResult",
+    "PublishResult",
+    "SubscribeResult",
+    "PublishHandle",
+]
+
+# Messages taken per trip into Rust: large, so that a consumer thread that
+# gets the GIL only now and then still drains everything that arrived.
+_BATCH = 4096
+
+TopicSpec = Union[str, Tuple[str, int], Sequence[Union[str, Tuple[str, int]]]]
+
+
+@dataclass(frozen=True)
+class ConnectResult:
+    """The broker's answer to CONNECT (CONNACK)."""
+
+    session_present: bool
+    reason_code: int
+    #: The client id in use (assigned by a 5.0 broker when you gave none).
+    client_id: str
+    #: Keep-alive in use, in seconds (a 5.0 broker may override yours).
+    keep_alive: int
+    #: The server's 5.0 CONNACK properties, e.g. ``assigned_client_identifier``,
+    #: ``receive_maximum``, ``server_keep_alive``, ``topic_alias_maximum``.
+    properties: Dict[str, Any] = field(default_factory=dict)
+    server: str = ""
+    reconnected: bool = False
+
+    @property
+    def assigned_client_identifier(self) -> Optional[str]:
+        return self.properties.get("assigned_client_identifier")
+
+    @property
+    def receive_maximum(self) -> Optional[int]:
+        return self.properties.get("receive_maximum")
+
+    @property
+    def server_keep_alive(self) -> Optional[int]:
+        return self.properties.get("server_keep_alive")
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """Completion of a publish: PUBACK/PUBCOMP for QoS 1/2 (``reason_code``
+    0 success or 0x10 no matching subscribers), acceptance for QoS 0."""
+
+    reason_code: int = 0
+    properties: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SubscribeResult:
+    """The broker's answer for one filter of a SUBSCRIBE."""
+
+    filter: str
+    #: 0, 1 or 2 when granted, else the failure reason code (>= 0x80).
+    reason_code: int
+
+    @property
+    def granted_qos(self) -> Optional[int]:
+        return self.reason_code if self.reason_code < 0x80 else None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason_code < 0x80
+
+
+def _connect_result(d: Dict[str, Any]) -> ConnectResult:
+    return ConnectResult(**d)
+
+
+def _publish_result(d: Dict[str, Any]) -> PublishResult:
+    return PublishResult(d["reason_code"], d["properties"])
+
+
+def _filters(topic: TopicSpec, qos: int, no_local: bool, rap: bool, rh: int) -> List[Tuple[str, int, bool, bool, int]]:
+    if isinstance(topic, str):
+        items: Sequence[Any] = [topic]
+    elif isinstance(topic, tuple) and len(topic) == 2 and isinstance(topic[0], str) and isinstance(topic[1], int):
+        items = [topic]
+    elif isinstance(topic, (list, tuple)):
+        items = topic
+    else:
+        raise invalid("topic", "must be a filter, a (filter, qos) pair or a list of them")
+    if not items:
+        raise invalid("topic", "at least one filter is required")
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            f, q = item, qos
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], int):
+            f, q = item
+        else:
+            raise invalid("topic", "each filter must be a str or a (filter, qos) pair")
+        if isinstance(q, bool) or q not in (0, 1, 2):
+            raise invalid("qos", "must be 0, 1 or 2")
+        out.append((f, q, no_local, rap, rh))
+    return out
+
+
+def _unsub_filters(topic: Union[str, Sequence[str]]) -> List[str]:
+    items = [topic] if isinstance(topic, str) else list(topic)
+    if not items or not all(isinstance(t, str) for t in items):
+        raise invalid("topic", "must be a filter or a non-empty list of filters")
+    return items
+
+
+def _check_publish(topic: Any, qos: Any, retain: Any) -> None:
+    if not isinstance(topic, str):
+        raise invalid("topic", "must be a str")
+    if isinstance(qos, bool) or qos not in (0, 1, 2):
+        raise invalid("qos", "must be 0, 1 or 2")
+    if not isinstance(retain, bool):
+        raise invalid("retain", "must be a bool")
+
+
+def _check_int(argument: str, value: Any, low: int, high: int) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+        raise invalid(argument, f"must be an int from {low} to {high}")
+
+
+def _check_flags(no_local: Any, rap: Any, rh: Any, subscription_identifier: Any) -> None:
+    for name, value in (("no_local", no_local), ("retain_as_published", rap)):
+        if not isinstance(value, bool):
+            raise invalid(name, "must be a bool")
+    _check_int("retain_handling", rh, 0, 2)
+    _check_int("subscription_identifier", subscription_identifier, 1, 268_435_455)
+
+
+def _check_timeout(timeout: Optional[float]) -> None:
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
+        raise invalid("timeout", "must be a number of seconds >= 0, or None")
+
+
+async def _await_publish(pending: Any) -> PublishResult:
+    # An answer that is already there needs no trip through the event loop.
+    if pending.done():
+        return _publish_result(pending.wait(None))
+    return _publish_result(await pending.wait_async())
+
+
+class PublishHandle:
+    """A publish on its way (``publish(..., wait=False)``): lets you keep many
+    in flight and collect the acknowledgements later."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self, pending: Any) -> None:
+        self._pending = pending
+
+    def done(self) -> bool:
+        """True once acknowledged (or failed)."""
+        return self._pending.done()
+
+    def wait(self, timeout: Optional[float] = None) -> PublishResult:
+        """Block until the broker acknowledged it; raises on failure."""
+        return _publish_result(self._pending.wait(timeout))
+
+    def __await__(self) -> Any:
+        return _await_publish(self._pending).__await__()
+
+
+class _Base:
+    def __init__(self, url: Union[str, Sequence[str]], **options: Any) -> None:
+        self._url = url
+        self._native = _native.NativeClient(normalize(url, options))
+        self._inbox: Optional[Any] = None
+        self._inbox_lock = threading.Lock()
+        self._subscriptions: Dict[str, int] = {}
+
+    def _inbox_receiver(self) -> Any:
+        # One catch-all receiver, made no later than the first subscribe, so
+        # that retained messages sent right after SUBACK are not missed.
+        with self._inbox_lock:
+            if self._inbox is None:
+                self._inbox = self._native.messages(None)
+            return self._inbox
+
+    @property
+    def status(self) -> str:
+        """``"disconnected"``, ``"connecting"``, ``"connected"``,
+        ``"waiting_to_reconnect"`` or ``"closing"``."""
+        return self._native.status()
+
+    @property
+    def subscriptions(self) -> Dict[str, int]:
+        """Filters subscribed through this object, with their granted QoS."""
+        return dict(self._subscriptions)
+
+    def network_changed(self) -> None:
+        """The network changed: reconnect now if waiting, else probe the link."""
+        self._native.network_changed()
+
+    def _record(self, filters: List[Tuple[str, int, bool, bool, int]], answer: Dict[str, Any]) -> List[SubscribeResult]:
+        results = [SubscribeResult(f[0], code) for f, code in zip(filters, answer["reason_codes"])]
+        for r in results:
+            if r.ok:
+                self._subscriptions[r.filter] = r.reason_code
+        return results
+
+
+class _MessageIterator:
+    """Blocking iterator over inbound messages, fetched in batches."""
+
+    def __init__(self, receiver: Any, timeout: Optional[float]) -> None:
+        self._receiver = receiver
+        self._timeout = timeout
+        self._buffer: Deque[Message] = collections.deque()
+
+    def __iter__(self) -> "_MessageIterator":
+        return self
+
+    def __next__(self) -> Message:
+        if self._buffer:
+            return self._buffer.popleft()
+        batch = self._receiver.try_recv_batch(_BATCH)
+        if not batch:
+            batch = self._receiver.recv_batch(_BATCH, self._timeout)
+            if not batch:  # None: client gone; []: timeout
+                raise StopIteration
+        self._buffer.extend(batch)
+        return self._buffer.popleft()
+
+    def close(self) -> None:
+        """Stop receiving (only for iterators of one filter)."""
+        self._receiver.close()
+
+
+class _AsyncMessageIterator:
+    """Async iterator over inbound messages, fetched in batches."""
+
+    def __init__(self, receiver: Any) -> None:
+        self._receiver = receiver
+        self._buffer: Deque[Message] = collections.deque()
+
+    def __aiter__(self) -> "_AsyncMessageIterator":
+        return self
+
+    async def __anext__(self) -> Message:
+        if self._buffer:
+            return self._buffer.popleft()
+        batch = self._receiver.try_recv_batch(_BATCH)
+        if not batch:
+            batch = await self._receiver.recv_batch_async(_BATCH)
+            if batch is None:
+                raise StopAsyncIteration
+        self._buffer.extend(batch)
+        return self._buffer.popleft()
+
+    def close(self) -> None:
+        """Stop receiving (only for iterators of one filter)."""
+        self._receiver.close()
+
+
+class Client(_Base):
+    """A blocking, thread-safe MQTT client.
+
+    ``url`` is ``mqtt://host[:port]`` (TCP), ``mqtts://`` (TLS), ``ws://`` or
+    ``wss://`` (WebSocket, path allowed), or a list of them to fail over
+    between. Options: ``client_id``, ``protocol`` ("3.1.1" or 5), ``clean_start``,
+    ``keep_alive``, ``username``, ``password``, ``will`` (:class:`midge.Will`),
+    ``session_expiry``, ``reconnect`` (default True), ``reconnect_min_delay``,
+    ``reconnect_max_delay``, ``max_queued_messages``, ``session_store``
+    ("memory" or a file path), ``ca``, ``client_cert``, ``client_key``,
+    ``insecure_skip_verify``, ``user_properties`` and the other 5.0 CONNECT
+    options (see the README).
+
+    >>> with midge.Client("mqtt://localhost:1883") as client:   # doctest: +SKIP
+    ...     client.subscribe("greenhouse/#", qos=1)
+    ...     client.publish("greenhouse/temp", b"21.5", qos=1)
+    ...     for message in client.messages(timeout=5):
+    ...         print(message.topic, message.payload)
+    ...         break
+    """
+
+    def __init__(
+        self,
+        url: Union[str, Sequence[str]],
+        *,
+        on_message: Optional[Callable[[Message], Any]] = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(url, **options)
+        self._callback: Optional[Callable[[Message], Any]] = None
+        self._callback_thread: Optional[threading.Thread] = None
+        if on_message is not None:
+            self.on_message = on_message
+
+    @property
+    def on_message(self) -> Optional[Callable[[Message], Any]]:
+        """A callable run (on a midge thread) for every inbound message.
+        With it set, do not also iterate ``messages()`` without a filter."""
+        return self._callback
+
+    @on_message.setter
+    def on_message(self, callback: Optional[Callable[[Message], Any]]) -> None:
+        if callback is not None and not callable(callback):
+            raise invalid("on_message", "must be callable or None")
+        self._callback = callback
+        if callback is not None and self._callback_thread is None:
+            receiver = self._inbox_receiver()
+            thread = threading.Thread(target=self._dispatch, args=(receiver,), name="midge-on-message", daemon=True)
+            self._callback_thread = thread
+            thread.start()
+
+    def _dispatch(self, receiver: Any) -> None:
+        while True:
+            batch = receiver.recv_batch(_BATCH, None)
+            if batch is None:
+                return
+            for message in batch:
+                callback = self._callback
+                if callback is None:
+                    continue
+                try:
+                    callback(message)
+                except Exception:  # a failing callback must not stop delivery
+                    traceback.print_exc(file=sys.stderr)
+
+    def connect(self, timeout: Optional[float] = None) -> ConnectResult:
+        """Connect and wait for CONNACK. Raises :class:`ConnectionRefusedError`
+        (with ``reason_code``), :class:`TransportError` or :class:`TimeoutError`."""
+        _check_timeout(timeout)
+        return _connect_result(self._native.connect().wait(timeout))
+
+    def publish(
+        self,
+        topic: str,
+        payload: Union[bytes, bytearray, memoryview, str, None] = b"",
+        qos: int = 0,
+        retain: bool = False,
+        properties: Optional[Dict[str, Any]] = None,
+        *,
+        wait: bool = True,
+        timeout: Optional[float] = None,
+    ) -> Any:
+        """Publish. With ``wait=True`` (default) returns a :class:`PublishResult`
+        once the broker acknowledged (QoS 1/2) or the client accepted it
+        (QoS 0); with ``wait=False`` returns a :class:`PublishHandle` at once.
+        ``properties``: 5.0 publish properties (``user_properties``,
+        ``response_topic``, ``correlation_data``, ``content_type``,
+        ``message_expiry_interval``, ``topic_alias``, ``payload_format_indicator``)."""
+        _check_publish(topic, qos, retain)
+        pending = self._native.publish(topic, payload, qos, retain, properties)
+        if not wait:
+            return PublishHandle(pending)
+        _check_timeout(timeout)
+        return _publish_result(pending.wait(timeout))
+
+    def subscribe(
+        self,
+        topic: TopicSpec,
+        qos: int = 0,
+        *,
+        no_local: bool = False,
+        retain_as_published: bool = False,
+        retain_handling: int = 0,
+        subscription_identifier: Optional[int] = None,
+        user_properties: Any = None,
+        timeout: Optional[float] = None,
+    ) -> List[SubscribeResult]:
+        """Subscribe to a filter, a ``(filter, qos)`` pair or a list of them;
+        returns the broker's answer per filter (granted QoS or reason code)."""
+        _check_flags(no_local, retain_as_published, retain_handling, subscription_identifier)
+        filters = _filters(topic, qos, no_local, retain_as_published, retain_handling)
+        _check_timeout(timeout)
+        self._inbox_receiver()
+        answer = self._native.subscribe(filters, subscription_identifier, user_properties).wait(timeout)
+        return self._record(filters, answer)
+
+    def unsubscribe(
+        self,
+        topic: Union[str, Sequence[str]],
+        *,
+        user_properties: Any = None,
+        timeout: Optional[float] = None,
+    ) -> List[int]:
+        """Unsubscribe; returns the reason code per filter (0 success, 0x11 no
+        subscription existed)."""
+        filters = _unsub_filters(topic)
+        _check_timeout(timeout)
+        answer = self._native.unsubscribe(filters, user_properties).wait(timeout)
+        for f in filters:
+            self._subscriptions.pop(f, None)
+        return list(answer["reason_codes"])
+
+    def messages(self, topic: Optional[str] = None, timeout: Optional[float] = None) -> Iterator[Message]:
+        """Iterate over inbound messages (all, or those matching ``topic``).
+        Stops when no message arrives within ``timeout`` seconds (None: never)
+        or the client is closed. Make a filtered iterator before subscribing to
+        be sure to see retained messages."""
+        _check_timeout(timeout)
+        receiver = self._inbox_receiver() if topic is None else self._native.messages(topic)
+        return _MessageIterator(receiver, timeout)
+
+    def disconnect(
+        self,
+        reason_code: int = 0,
+        properties: Optional[Dict[str, Any]] = None,
+        timeout: Optional[float] = None,
+    ) -> None:
+        """Send DISCONNECT (5.0: ``reason_code`` and ``properties`` such as a
+        new ``session_expiry_interval``) and close. ``reason_code=4`` asks the
+        broker to publish the will."""
+        _check_timeout(timeout)
+        _check_int("reason_code", reason_code, 0, 255)
+        self._native.disconnect(reason_code, properties).wait(timeout)
+
+    def sync(self, timeout: Optional[float] = None) -> None:
+        """Wait until every earlier call reached the protocol core: publishes
+        made with ``wait=False`` are then in the session (and, with a file
+        ``session_store``, on disk), so they survive a crash."""
+        _check_timeout(timeout)
+        self._native.sync().wait(timeout)
+
+    def wait_connected(self, timeout: Optional[float] = None) -> bool:
+        """Block until connected (e.g. after an automatic reconnect); False on timeout."""
+        _check_timeout(timeout)
+        return self._native.wait_status("connected", timeout)
+
+    def __enter__(self) -> "Client":
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self.disconnect(timeout=5)
+        except ClosedError:
+            pass
+
+    def __repr__(self) -> str:
+        return f"midge.Client({self._url!r}, status={self.status!r})"
+
+
+class AsyncClient(_Base):
+    """The asyncio client: the same operations as :class:`Client`, as
+    coroutines. It never blocks the event loop.
+
+    >>> async with midge.AsyncClient("mqtt://localhost") as client:   # doctest: +SKIP
+    ...     await client.subscribe("greenhouse/#", qos=1)
+    ...     await client.publish("greenhouse/temp", b"21.5", qos=1)
+    ...     async for message in client.messages():
+    ...         print(message.topic, message.payload)
+    """
+
+    async def connect(self) -> ConnectResult:
+        """Connect and wait for CONNACK."""
+        return _connect_result(await self._native.connect().wait_async())
+
+    async def publish(
+        self,
+        topic: str,
+        payload: Union[bytes, bytearray, memoryview, str, None] = b"",
+        qos: int = 0,
+        retain: bool = False,
+        properties: Optional[Dict[str, Any]] = None,
+    ) -> PublishResult:
+        """Publish; returns once the broker acknowledged (QoS 1/2) or the
+        client accepted it (QoS 0). Run many at once with ``asyncio.gather``
+        or :meth:`publish_nowait` to pipeline."""
+        _check_publish(topic, qos, retain)
+        return await _await_publish(self._native.publish(topic, payload, qos, retain, properties))
+
+    def publish_nowait(
+        self,
+        topic: str,
+        payload: Union[bytes, bytearray, memoryview, str, None] = b"",
+        qos: int = 0,
+        retain: bool = False,
+        properties: Optional[Dict[str, Any]] = None,
+    ) -> PublishHandle:
+        """Send a publish without waiting; await the returned handle for the
+        acknowledgement. Publishes go out in the order of the calls."""
+        _check_publish(topic, qos, retain)
+        return PublishHandle(self._native.publish(topic, payload, qos, retain, properties))
+
+    async def subscribe(
+        self,
+        topic: TopicSpec,
+        qos: int = 0,
+        *,
+        no_local: bool = False,
+        retain_as_published: bool = False,
+        retain_handling: int = 0,
+        subscription_identifier: Optional[int] = None,
+        user_properties: Any = None,
+    ) -> List[SubscribeResult]:
+        """Subscribe; returns the broker's answer per filter."""
+        _check_flags(no_local, retain_as_published, retain_handling, subscription_identifier)
+        filters = _filters(topic, qos, no_local, retain_as_published, retain_handling)
+        self._inbox_receiver()
+        pending = self._native.subscribe(filters, subscription_identifier, user_properties)
+        return self._record(filters, await pending.wait_async())
+
+    async def unsubscribe(self, topic: Union[str, Sequence[str]], *, user_properties: Any = None) -> List[int]:
+        """Unsubscribe; returns the reason code per filter."""
+        filters = _unsub_filters(topic)
+        answer = await self._native.unsubscribe(filters, user_properties).wait_async()
+        for f in filters:
+            self._subscriptions.pop(f, None)
+        return list(answer["reason_codes"])
+
+    def messages(self, topic: Optional[str] = None) -> "_AsyncMessageIterator":
+        """``async for message in client.messages()``: every inbound message,
+        or those matching ``topic``. The filter is registered when this is
+        called, so make it before subscribing to see retained messages."""
+        receiver = self._inbox_receiver() if topic is None else self._native.messages(topic)
+        return _AsyncMessageIterator(receiver)
+
+    async def disconnect(self, reason_code: int = 0, properties: Optional[Dict[str, Any]] = None) -> None:
+        """Send DISCONNECT (5.0: with ``reason_code`` and ``properties``) and close."""
+        _check_int("reason_code", reason_code, 0, 255)
+        await self._native.disconnect(reason_code, properties).wait_async()
+
+    async def __aenter__(self) -> "AsyncClient":
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        try:
+            await self.disconnect()
+        except ClosedError:
+            pass
+
+    def __repr__(self) -> str:
+        return f"midge.AsyncClient({self._url!r}, status={self.status!r})"

@@ -1,0 +1,64 @@
+"""The exceptions midge raises. Every one is a :class:`MqttError`."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Optional
+
+__all__ = [
+    "MqttError",
+    "InvalidArgumentError",
+    "ConnectionRefusedError",
+    "ProtocolError",
+    "TransportError",
+    "TimeoutError",
+    "ClosedError",
+    "PublishRejectedError",
+]
+
+
+class MqttError(Exception):
+    """Base class of midge's errors.
+
+    ``reason_code`` is the MQTT 5 reason code behind the error (an int), when
+    the broker gave one, else ``None``.
+    """
+
+    reason_code: Optional[int] = None
+
+
+class InvalidArgumentError(MqttError, ValueError):
+    """An argument broke a rule; nothing was sent. ``argument`` names it and
+    ``rule`` says what it must be."""
+
+    argument: str = ""
+    rule: str = ""
+
+
+class ConnectionRefusedError(MqttError):  # noqa: A001 - the MQTT meaning, in midge's namespace
+    """The broker refused the connection; ``reason_code`` says why (e.g. 0x86
+    bad user name or password, 0x87 not authorized)."""
+
+
+class ProtocolError(MqttError):
+    """The broker broke the protocol, or disconnected us with a reason code."""
+
+
+class TransportError(MqttError, OSError):
+    """The network failed: host unreachable, TLS certificate rejected,
+    WebSocket handshake refused, connection reset."""
+
+
+class TimeoutError(MqttError, builtins.TimeoutError):  # noqa: A001
+    """No answer in time (CONNACK, PINGRESP, or the ``timeout`` you gave)."""
+
+
+class ClosedError(MqttError):
+    """The connection or the client closed before the operation finished.
+    Unacknowledged QoS 1/2 publishes stay in the session and are resent on the
+    next connect."""
+
+
+class PublishRejectedError(MqttError):
+    """The broker rejected a publish (PUBACK/PUBREC with a failure reason
+    code), or the connection does not allow its QoS, retain flag or size."""

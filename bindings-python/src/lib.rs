@@ -1,0 +1,636 @@
+//! `midge._native`: the pyo3 layer over `midge-native`. It converts Python
+//! values to the core's types and back, and turns the native futures into
+//! blocking waits (GIL released) or asyncio awaitables. The public API, with
+//! argument defaults and docs, is the pure-Python package `midge`.
+
+mod convert;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use midge_core::packet::{Publish, QoS, ReasonCode, SubscribeFilter};
+use midge_core::{Connected, PublishDone};
+use midge_native::{
+    ConnectionStatus, MessageStream, NativeClient as Native, NativeError, SubscribeOutcome,
+    UnsubscribeOutcome,
+};
+use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use convert::*;
+
+/// Raise the `midge` exception that matches a native error.
+pub(crate) fn to_py_err(e: NativeError) -> PyErr {
+    Python::with_gil(|py| {
+        let (class, reason_code, argument, rule) = match &e {
+            NativeError::InvalidArgument { argument, rule } => (
+                "InvalidArgumentError",
+                None,
+                Some(argument.clone()),
+                Some(rule.clone()),
+            ),
+            NativeError::ConnectionRefused { reason_code, .. } => {
+                ("ConnectionRefusedError", Some(*reason_code), None, None)
+            }
+            NativeError::Protocol { reason_code, .. } => {
+                ("ProtocolError", *reason_code, None, None)
+            }
+            NativeError::Transport { .. } => ("TransportError", None, None, None),
+            NativeError::Timeout { .. } => ("TimeoutError", None, None, None),
+            NativeError::Closed { .. } => ("ClosedError", None, None, None),
+            NativeError::PublishRejected { reason_code, .. } => {
+                ("PublishRejectedError", Some(*reason_code), None, None)
+            }
+            NativeError::Rejected { .. } | NativeError::Store { .. } => {
+                ("MqttError", None, None, None)
+            }
+        };
+        make_error(py, class, &e.to_string(), reason_code, argument, rule)
+    })
+}
+
+pub(crate) fn make_error(
+    py: Python<'_>,
+    class: &str,
+    message: &str,
+    reason_code: Option<ReasonCode>,
+    argument: Option<String>,
+    rule: Option<String>,
+) -> PyErr {
+    static ERRORS: GILOnceCell<PyObject> = GILOnceCell::new();
+    let build = || -> PyResult<PyErr> {
+        let module = ERRORS.get_or_try_init(py, || {
+            py.import("midge._errors").map(|m| m.into_any().unbind())
+        })?;
+        let cls = module.bind(py).getattr(class)?;
+        let instance = cls.call1((message,))?;
+        instance.setattr("reason_code", reason_code.map(|r| r.code()))?;
+        if let Some(argument) = argument {
+            instance.setattr("argument", argument)?;
+        }
+        if let Some(rule) = rule {
+            instance.setattr("rule", rule)?;
+        }
+        Ok(PyErr::from_value(instance))
+    };
+    build().unwrap_or_else(|e| e)
+}
+
+pub(crate) fn invalid(argument: &str, rule: impl Into<String>) -> PyErr {
+    to_py_err(NativeError::InvalidArgument {
+        argument: argument.to_string(),
+        rule: rule.into(),
+    })
+}
+
+fn timeout_error(what: &str, seconds: f64) -> PyErr {
+    to_py_err(NativeError::Timeout {
+        message: format!("{what} did not finish within {seconds} s"),
+    })
+}
+
+fn duration(argument: &str, seconds: Option<f64>) -> PyResult<Option<Duration>> {
+    match seconds {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(_) => Err(invalid(
+            argument,
+            "must be a finite number of seconds >= 0, or None",
+        )),
+    }
+}
+
+/// Block without the GIL in slices of at most 100 ms until `attempt` gives
+/// a value or `limit` passes (`Ok(None)`), checking for Ctrl-C between
+/// slices so that a blocking wait stays interruptible.
+fn interruptible<T: Send>(
+    py: Python<'_>,
+    limit: Option<Duration>,
+    mut attempt: impl FnMut(Duration) -> Option<T> + Send,
+) -> PyResult<Option<T>> {
+    let start = std::time::Instant::now();
+    loop {
+        let left = limit.map(|l| l.saturating_sub(start.elapsed()));
+        let slice = left.map_or(SLICE, |l| l.min(SLICE));
+        if let Some(value) = py.allow_threads(|| attempt(slice)) {
+            return Ok(Some(value));
+        }
+        py.check_signals()?;
+        if left.is_some_and(|l| l <= slice) {
+            return Ok(None);
+        }
+    }
+}
+
+const SLICE: Duration = Duration::from_millis(100);
+
+/// What a command resolves with.
+enum ReplyValue {
+    Connected(Box<Connected>),
+    Published(PublishDone),
+    Subscribed(SubscribeOutcome),
+    Unsubscribed(UnsubscribeOutcome),
+    Unit,
+}
+
+impl ReplyValue {
+    fn into_py(self, py: Python<'_>) -> PyResult<PyObject> {
+        Ok(match self {
+            ReplyValue::Connected(c) => connected_to_py(py, &c)?,
+            ReplyValue::Published(done) => {
+                let d = PyDict::new(py);
+                d.set_item("reason_code", done.reason_code.code())?;
+                d.set_item("properties", ack_props_to_py(py, &done.properties)?)?;
+                d.into_any().unbind()
+            }
+            ReplyValue::Subscribed(outcome) => {
+                let list = PyList::empty(py);
+                for r in &outcome.results {
+                    let code = match r {
+                        Ok(q) => *q as u8,
+                        Err(rc) => rc.code(),
+                    };
+                    list.append(code)?;
+                }
+                let d = PyDict::new(py);
+                d.set_item("reason_codes", list)?;
+                d.set_item("properties", ack_props_to_py(py, &outcome.properties)?)?;
+                d.into_any().unbind()
+            }
+            ReplyValue::Unsubscribed(outcome) => {
+                let codes: Vec<u8> = outcome.results.iter().map(|r| r.code()).collect();
+                let d = PyDict::new(py);
+                d.set_item("reason_codes", codes)?;
+                d.set_item("properties", ack_props_to_py(py, &outcome.properties)?)?;
+                d.into_any().unbind()
+            }
+            ReplyValue::Unit => py.None(),
+        })
+    }
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<ReplyValue, NativeError>> + Send>>;
+
+enum PendingState {
+    Waiting(BoxFuture),
+    Ready(Result<ReplyValue, NativeError>),
+    Taken,
+}
+
+/// One command on its way to the broker: wait for it (blocking or async).
+#[pyclass(module = "midge._native")]
+struct Pending {
+    state: Mutex<PendingState>,
+    what: &'static str,
+}
+
+impl Pending {
+    fn new<F>(what: &'static str, fut: F) -> Pending
+    where
+        F: Future<Output = Result<ReplyValue, NativeError>> + Send + 'static,
+    {
+        Pending {
+            state: Mutex::new(PendingState::Waiting(Box::pin(fut))),
+            what,
+        }
+    }
+
+    fn take(&self) -> PyResult<PendingState> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let taken = std::mem::replace(&mut *state, PendingState::Taken);
+        match taken {
+            PendingState::Waiting(mut fut) => match (&mut fut).now_or_never() {
+                Some(result) => Ok(PendingState::Ready(result)),
+                None => Ok(PendingState::Waiting(fut)),
+            },
+            PendingState::Taken => Err(to_py_err(NativeError::closed(format!(
+                "the result of this {} was already taken",
+                self.what
+            )))),
+            ready => Ok(ready),
+        }
+    }
+
+    fn put_back(&self, state: PendingState) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+}
+
+#[pymethods]
+impl Pending {
+    /// True once the result is there.
+    fn done(&self) -> PyResult<bool> {
+        let state = self.take()?;
+        let done = matches!(state, PendingState::Ready(_));
+        self.put_back(state);
+        Ok(done)
+    }
+
+    /// Block (without the GIL) until the result is there; raise on failure.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<PyObject> {
+        let limit = duration("timeout", timeout)?;
+        let result = match self.take()? {
+            PendingState::Ready(result) => result,
+            PendingState::Waiting(mut fut) => {
+                let outcome = interruptible(py, limit, |slice| {
+                    midge_native::runtime()
+                        .block_on(async { tokio::time::timeout(slice, &mut fut).await.ok() })
+                });
+                match outcome {
+                    Ok(Some(result)) => result,
+                    Ok(None) => {
+                        self.put_back(PendingState::Waiting(fut));
+                        return Err(timeout_error(self.what, timeout.unwrap_or(0.0)));
+                    }
+                    Err(interrupted) => {
+                        self.put_back(PendingState::Waiting(fut));
+                        return Err(interrupted);
+                    }
+                }
+            }
+            PendingState::Taken => unreachable!("take() never returns Taken"),
+        };
+        result.map_err(to_py_err)?.into_py(py)
+    }
+
+    /// An awaitable of the result (for asyncio).
+    fn wait_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let state = self.take()?;
+        let fut: BoxFuture = match state {
+            PendingState::Ready(result) => Box::pin(async move { result }),
+            PendingState::Waiting(fut) => fut,
+            PendingState::Taken => unreachable!("take() never returns Taken"),
+        };
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let result = fut.await;
+            Python::with_gil(|py| result.map_err(to_py_err)?.into_py(py))
+        })
+    }
+}
+
+/// Inbound messages for one filter (or all).
+#[pyclass(module = "midge._native")]
+struct MessageReceiver {
+    stream: Arc<tokio::sync::Mutex<Option<MessageStream>>>,
+}
+
+fn messages_to_list(py: Python<'_>, batch: Vec<Publish>) -> PyResult<Bound<'_, PyList>> {
+    let list = PyList::empty(py);
+    for publish in batch {
+        list.append(Bound::new(py, Message { publish })?)?;
+    }
+    Ok(list)
+}
+
+#[pymethods]
+impl MessageReceiver {
+    /// Up to `max` messages that are already there (maybe none).
+    fn try_recv_batch<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyList>> {
+        let mut batch = Vec::new();
+        if let Ok(mut guard) = self.stream.try_lock() {
+            if let Some(stream) = guard.as_mut() {
+                while batch.len() < max {
+                    match stream.try_recv() {
+                        Some(p) => batch.push(p),
+                        None => break,
+                    }
+                }
+            }
+        }
+        messages_to_list(py, batch)
+    }
+
+    /// Block (without the GIL) for at least one message, up to `timeout`
+    /// seconds; returns up to `max` (an empty list on timeout). Returns None
+    /// once the client is gone.
+    #[pyo3(signature = (max, timeout=None))]
+    fn recv_batch(&self, py: Python<'_>, max: usize, timeout: Option<f64>) -> PyResult<PyObject> {
+        let limit = duration("timeout", timeout)?;
+        let outcome = interruptible(py, limit, |slice| {
+            midge_native::runtime().block_on(async {
+                let mut guard = self.stream.lock().await;
+                let Some(stream) = guard.as_mut() else {
+                    return Some((Vec::new(), false));
+                };
+                let mut batch = Vec::new();
+                // recv_many is cancel-safe: a slice that times out loses nothing.
+                match tokio::time::timeout(slice, stream.recv_many(&mut batch, max)).await {
+                    Ok(n) => Some((batch, n > 0)),
+                    Err(_) => None,
+                }
+            })
+        })?;
+        let (batch, open) = outcome.unwrap_or((Vec::new(), true));
+        if !open {
+            return Ok(py.None());
+        }
+        Ok(messages_to_list(py, batch)?.into_any().unbind())
+    }
+
+    /// An awaitable of up to `max` messages (at least one); None once the
+    /// client is gone.
+    fn recv_batch_async<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyAny>> {
+        let stream = self.stream.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let mut guard = stream.lock().await;
+            let mut batch = Vec::new();
+            let n = match guard.as_mut() {
+                Some(stream) => stream.recv_many(&mut batch, max).await,
+                None => 0,
+            };
+            drop(guard);
+            Python::with_gil(|py| -> PyResult<PyObject> {
+                if n == 0 {
+                    return Ok(py.None());
+                }
+                Ok(messages_to_list(py, batch)?.into_any().unbind())
+            })
+        })
+    }
+
+    /// Stop receiving (unregisters the filter).
+    fn close(&self) {
+        if let Ok(mut guard) = self.stream.try_lock() {
+            guard.take();
+        } else {
+            let stream = self.stream.clone();
+            midge_native::runtime().spawn(async move {
+                stream.lock().await.take();
+            });
+        }
+    }
+}
+
+/// An inbound application message.
+#[pyclass(module = "midge", frozen, name = "Message")]
+struct Message {
+    publish: Publish,
+}
+
+#[pymethods]
+impl Message {
+    /// The topic it was published to.
+    #[getter]
+    fn topic(&self) -> &str {
+        &self.publish.topic
+    }
+    /// The payload bytes.
+    #[getter]
+    fn payload<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.publish.payload)
+    }
+    #[getter]
+    fn qos(&self) -> u8 {
+        self.publish.qos as u8
+    }
+    #[getter]
+    fn retain(&self) -> bool {
+        self.publish.retain
+    }
+    /// True when this is a redelivery (DUP flag).
+    #[getter]
+    fn dup(&self) -> bool {
+        self.publish.dup
+    }
+    /// The 5.0 properties as a dict (absent ones left out).
+    #[getter]
+    fn properties(&self, py: Python<'_>) -> PyResult<PyObject> {
+        publish_props_to_py(py, &self.publish.properties)
+    }
+    /// 5.0 user properties as a list of (name, value) pairs.
+    #[getter]
+    fn user_properties(&self) -> Vec<(String, String)> {
+        self.publish.properties.user_properties.clone()
+    }
+    #[getter]
+    fn response_topic(&self) -> Option<&str> {
+        self.publish.properties.response_topic.as_deref()
+    }
+    #[getter]
+    fn correlation_data<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.publish
+            .properties
+            .correlation_data
+            .as_ref()
+            .map(|d| PyBytes::new(py, d))
+    }
+    #[getter]
+    fn content_type(&self) -> Option<&str> {
+        self.publish.properties.content_type.as_deref()
+    }
+    #[getter]
+    fn subscription_identifiers(&self) -> Vec<u32> {
+        self.publish.properties.subscription_identifiers.clone()
+    }
+    #[getter]
+    fn message_expiry_interval(&self) -> Option<u32> {
+        self.publish.properties.message_expiry_interval
+    }
+    #[getter]
+    fn payload_format_indicator(&self) -> Option<bool> {
+        self.publish.properties.payload_format_indicator
+    }
+    fn __repr__(&self) -> String {
+        let payload = &self.publish.payload;
+        let shown = if payload.len() > 40 {
+            &payload[..40]
+        } else {
+            &payload[..]
+        };
+        format!(
+            "Message(topic={:?}, payload={}{}, qos={}, retain={})",
+            self.publish.topic,
+            String::from_utf8_lossy(shown),
+            if payload.len() > 40 { "..." } else { "" },
+            self.publish.qos as u8,
+            if self.publish.retain { "True" } else { "False" }
+        )
+    }
+}
+
+/// The native client: one connection, driven by a tokio task.
+#[pyclass(module = "midge._native", name = "NativeClient")]
+struct NativeClientPy {
+    native: Native,
+}
+
+#[pymethods]
+impl NativeClientPy {
+    #[new]
+    fn new(py: Python<'_>, options: &Bound<'_, PyDict>) -> PyResult<Self> {
+        let options = native_options(options)?;
+        // Loading a file store reads the disk: no need to hold the GIL.
+        let native = py
+            .allow_threads(|| Native::new(options))
+            .map_err(to_py_err)?;
+        Ok(NativeClientPy { native })
+    }
+
+    fn connect(&self) -> Pending {
+        let reply = self.native.connect();
+        Pending::new("connect", async move {
+            reply.await.map(|c| ReplyValue::Connected(Box::new(c)))
+        })
+    }
+
+    #[pyo3(signature = (topic, payload, qos, retain, properties=None))]
+    fn publish(
+        &self,
+        topic: String,
+        payload: &Bound<'_, PyAny>,
+        qos: u8,
+        retain: bool,
+        properties: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Pending> {
+        let qos = QoS::from_u8(qos).ok_or_else(|| invalid("qos", "must be 0, 1 or 2"))?;
+        let mut publish = Publish::new(topic, payload_bytes("payload", payload)?, qos);
+        publish.retain = retain;
+        if let Some(props) = properties {
+            publish.properties = publish_props_from_py(props)?;
+        }
+        let reply = self.native.publish(publish);
+        Ok(Pending::new("publish", async move {
+            reply.await.map(ReplyValue::Published)
+        }))
+    }
+
+    /// `filters`: list of (filter, qos, no_local, retain_as_published, retain_handling).
+    #[pyo3(signature = (filters, subscription_identifier=None, user_properties=None))]
+    fn subscribe(
+        &self,
+        filters: Vec<(String, u8, bool, bool, u8)>,
+        subscription_identifier: Option<u32>,
+        user_properties: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Pending> {
+        let mut list = Vec::with_capacity(filters.len());
+        for (filter, qos, no_local, rap, rh) in filters {
+            let qos = QoS::from_u8(qos).ok_or_else(|| invalid("qos", "must be 0, 1 or 2"))?;
+            let mut f = SubscribeFilter::new(filter, qos);
+            f.options.no_local = no_local;
+            f.options.retain_as_published = rap;
+            f.options.retain_handling = retain_handling(rh)?;
+            list.push(f);
+        }
+        let properties = midge_core::packet::SubscribeProperties {
+            subscription_identifier,
+            user_properties: user_props_opt(user_properties)?,
+        };
+        let reply = self.native.subscribe(list, properties);
+        Ok(Pending::new("subscribe", async move {
+            reply.await.map(ReplyValue::Subscribed)
+        }))
+    }
+
+    #[pyo3(signature = (filters, user_properties=None))]
+    fn unsubscribe(
+        &self,
+        filters: Vec<String>,
+        user_properties: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Pending> {
+        let properties = midge_core::packet::UnsubscribeProperties {
+            user_properties: user_props_opt(user_properties)?,
+        };
+        let reply = self.native.unsubscribe(filters, properties);
+        Ok(Pending::new("unsubscribe", async move {
+            reply.await.map(ReplyValue::Unsubscribed)
+        }))
+    }
+
+    #[pyo3(signature = (reason_code=0, properties=None))]
+    fn disconnect(
+        &self,
+        reason_code: u8,
+        properties: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Pending> {
+        let reason = ReasonCode::from_u8(reason_code)
+            .ok_or_else(|| invalid("reason_code", "is not an MQTT 5.0 reason code"))?;
+        let props = match properties {
+            Some(p) => disconnect_props_from_py(p)?,
+            None => Default::default(),
+        };
+        let reply = self.native.disconnect(reason, props);
+        Ok(Pending::new("disconnect", async move {
+            reply.await.map(|()| ReplyValue::Unit)
+        }))
+    }
+
+    #[pyo3(signature = (filter=None))]
+    fn messages(&self, filter: Option<String>) -> PyResult<MessageReceiver> {
+        let stream = self.native.messages(filter).map_err(to_py_err)?;
+        Ok(MessageReceiver {
+            stream: Arc::new(tokio::sync::Mutex::new(Some(stream))),
+        })
+    }
+
+    /// "disconnected", "connecting", "connected", "waiting_to_reconnect" or "closing".
+    fn status(&self) -> &'static str {
+        status_name(*self.native.status().borrow())
+    }
+
+    /// Block until the status is `status` (e.g. "connected"); False on timeout.
+    #[pyo3(signature = (status, timeout=None))]
+    fn wait_status(&self, py: Python<'_>, status: String, timeout: Option<f64>) -> PyResult<bool> {
+        let limit = duration("timeout", timeout)?;
+        let mut rx = self.native.status();
+        let reached = interruptible(py, limit, |slice| {
+            midge_native::runtime().block_on(async {
+                let wait = rx.wait_for(|s| status_name(*s) == status);
+                match tokio::time::timeout(slice, wait).await {
+                    Ok(Ok(_)) => Some(true),
+                    Ok(Err(_)) => Some(false), // the client is gone
+                    Err(_) => None,
+                }
+            })
+        })?;
+        Ok(reached.unwrap_or(false))
+    }
+
+    fn network_changed(&self) {
+        self.native.network_changed();
+    }
+    fn pause(&self) {
+        self.native.pause();
+    }
+    fn resume(&self) {
+        self.native.resume();
+    }
+    /// Resolves once every earlier command reached the core (and its store).
+    fn sync(&self) -> Pending {
+        let reply = self.native.sync();
+        Pending::new(
+            "sync",
+            async move { reply.await.map(|()| ReplyValue::Unit) },
+        )
+    }
+
+    /// Drop the connection without DISCONNECT (tests, simulated network loss).
+    fn drop_transport(&self) {
+        self.native.drop_transport();
+    }
+}
+
+fn status_name(s: ConnectionStatus) -> &'static str {
+    match s {
+        ConnectionStatus::Disconnected => "disconnected",
+        ConnectionStatus::Connecting => "connecting",
+        ConnectionStatus::Connected => "connected",
+        ConnectionStatus::WaitingToReconnect => "waiting_to_reconnect",
+        ConnectionStatus::Closing => "closing",
+    }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // asyncio awaitables complete on the same runtime the drivers run on.
+    let _ = pyo3_async_runtimes::tokio::init_with_runtime(midge_native::runtime());
+    m.add_class::<NativeClientPy>()?;
+    m.add_class::<Pending>()?;
+    m.add_class::<MessageReceiver>()?;
+    m.add_class::<Message>()?;
+    Ok(())
+}

@@ -1,0 +1,173 @@
+"""A real mosquitto per test session (and per test where one gets killed).
+
+The broker runs from a generated config on free loopback ports: plain TCP,
+WebSocket, TLS, mutual TLS and a password-protected listener. Certificates
+are generated here with openssl. Readiness is observed (TCP connects succeed),
+never assumed after a sleep.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Dict, Iterator, Optional
+
+import pytest
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+USER, PASSWORD = "alice", "s3cret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_certs(d: Path) -> Dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1/localhost and a client certificate."""
+    d.mkdir(parents=True, exist_ok=True)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=midge test CA",
+             "-keyout", "ca.key", "-out", "ca.crt", cwd=d)
+    (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    # Extensions make these X.509 v3 certificates, which webpki requires.
+    (d / "client.ext").write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
+    for name in ("server", "client"):
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}.key",
+                 "-out", f"{name}.csr", cwd=d)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                 "-days", "2", "-out", f"{name}.crt", "-extfile", f"{name}.ext", cwd=d)
+    return {n: d / n for n in ("ca.crt", "server.crt", "server.key", "client.crt", "client.key")}
+
+
+class Broker:
+    """One mosquitto process and its ports."""
+
+    def __init__(self, workdir: Path, certs: Dict[str, Path], persistence: bool = False, extra: str = "") -> None:
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.certs = certs
+        self.persistence = persistence
+        self.ports = {name: free_port() for name in ("tcp", "ws", "tls", "mtls", "auth", "wss")}
+        self.log = self.dir / "mosquitto.log"
+        passwd = self.dir / "passwd"
+        subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), USER, PASSWORD], check=True,
+                       capture_output=True)
+        tls = f"cafile {certs['ca.crt']}\ncertfile {certs['server.crt']}\nkeyfile {certs['server.key']}\n"
+        self.conf = self.dir / "mosquitto.conf"
+        self.conf.write_text(
+            "per_listener_settings true\n"
+            # Run as the test's user: mosquitto started by root would switch
+            # to `mosquitto`, who cannot read pytest's private temp dirs.
+            f"user {getpass.getuser()}\n"
+            f"persistence {'true' if persistence else 'false'}\n"
+            f"persistence_location {self.dir}/\n"
+            f"log_dest file {self.log}\n"
+            "log_type all\n"
+            "sys_interval 1\n"
+            "max_queued_messages 0\n"
+            f"{extra}\n"
+            f"listener {self.ports['tcp']} 127.0.0.1\nallow_anonymous true\n"
+            f"listener {self.ports['ws']} 127.0.0.1\nprotocol websockets\nallow_anonymous true\n"
+            f"listener {self.ports['tls']} 127.0.0.1\nallow_anonymous true\n{tls}"
+            f"listener {self.ports['mtls']} 127.0.0.1\nallow_anonymous true\n{tls}require_certificate true\n"
+            f"listener {self.ports['auth']} 127.0.0.1\nallow_anonymous false\npassword_file {passwd}\n"
+            f"listener {self.ports['wss']} 127.0.0.1\nprotocol websockets\nallow_anonymous true\n{tls}"
+        )
+        self.proc: Optional[subprocess.Popen] = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        pending = set(self.ports.values())
+        while pending:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mosquitto exited: {self.proc.stderr.read().decode()} {self.log_text()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("mosquitto did not open its ports within 10 s")
+            for port in list(pending):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    pending.discard(port)
+                except OSError:
+                    time.sleep(0.01)  # next connect attempt; the broker is starting
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def wait_log(self, needle: str, timeout: float = 10.0) -> str:
+        """Wait until the broker logged `needle` (observed in its log file)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log_text()
+            if needle in text:
+                return text
+            time.sleep(0.02)
+        raise AssertionError(f"mosquitto never logged {needle!r}")
+
+    def url(self, kind: str = "tcp") -> str:
+        scheme = {"tcp": "mqtt", "ws": "ws", "tls": "mqtts", "mtls": "mqtts", "auth": "mqtt", "wss": "wss"}[kind]
+        return f"{scheme}://127.0.0.1:{self.ports[kind]}"
+
+    @property
+    def ca(self) -> str:
+        return str(self.certs["ca.crt"])
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory, certs: Dict[str, Path]) -> Iterator[Broker]:
+    b = Broker(tmp_path_factory.mktemp("mosquitto"), certs)
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path, certs: Dict[str, Path]) -> Iterator[Broker]:
+    """A broker of this test alone (to kill and restart), with persistence."""
+    b = Broker(tmp_path / "mosquitto", certs, persistence=True)
+    yield b
+    b.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def topic() -> str:
+    """A topic no other test uses."""
+    return f"midge-test/{uuid.uuid4().hex[:12]}"
+
+
+def client_id(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+ENV = dict(os.environ)

@@ -1,0 +1,95 @@
+"""TCP, WebSocket and TLS (CA verification, rejection, mutual TLS)."""
+
+from __future__ import annotations
+
+import pytest
+
+import midge
+from conftest import client_id
+
+
+def roundtrip(url: str, topic: str, **options) -> None:
+    with midge.Client(url, client_id=client_id(), **options) as c:
+        c.subscribe(topic, qos=1)
+        c.publish(topic, b"over " + url.split(":")[0].encode(), qos=1)
+        m = next(iter(c.messages(timeout=5)))
+        assert m.payload == b"over " + url.split(":")[0].encode()
+
+
+def test_websocket(broker, topic):
+    roundtrip(broker.url("ws"), topic)
+
+
+def test_websocket_with_path(broker, topic):
+    # mosquitto accepts any path; the client must send it in the handshake.
+    roundtrip(broker.url("ws") + "/mqtt", topic)
+
+
+def test_secure_websocket(broker, topic):
+    roundtrip(broker.url("wss") + "/mqtt", topic, ca=broker.ca)
+
+
+def test_tls_with_the_test_ca(broker, topic):
+    roundtrip(broker.url("tls"), topic, ca=broker.ca)
+
+
+def test_tls_with_the_ca_as_pem_text(broker, topic):
+    with open(broker.ca) as f:
+        roundtrip(broker.url("tls"), topic, ca=f.read())
+
+
+def test_tls_rejects_a_server_it_cannot_verify(broker):
+    c = midge.Client(broker.url("tls"), client_id=client_id())
+    with pytest.raises(midge.TransportError) as info:
+        c.connect(timeout=5)
+    assert "certificate" in str(info.value).lower()
+
+
+def test_tls_rejects_a_wrong_host_name(broker):
+    c = midge.Client(broker.url("tls"), client_id=client_id(), ca=broker.ca, server_name="broker.example")
+    with pytest.raises(midge.TransportError):
+        c.connect(timeout=5)
+
+
+def test_tls_insecure_switch(broker, topic):
+    roundtrip(broker.url("tls"), topic, insecure_skip_verify=True)
+
+
+def test_mutual_tls(broker, topic):
+    certs = broker.certs
+    roundtrip(broker.url("mtls"), topic, ca=broker.ca, client_cert=str(certs["client.crt"]),
+              client_key=str(certs["client.key"]))
+
+
+def test_mutual_tls_without_a_client_certificate_fails(broker):
+    c = midge.Client(broker.url("mtls"), client_id=client_id(), ca=broker.ca, reconnect=False)
+    with pytest.raises((midge.TransportError, midge.ClosedError, midge.ProtocolError)):
+        c.connect(timeout=5)
+
+
+def test_wss_url_with_tls_listener_is_refused_cleanly(broker):
+    # A wss:// handshake against a plain MQTT TLS listener fails as a transport error.
+    c = midge.Client(broker.url("tls").replace("mqtts", "wss"), client_id=client_id(), ca=broker.ca)
+    with pytest.raises(midge.TransportError):
+        c.connect(timeout=5)
+
+
+def test_bad_ca_is_an_invalid_argument(broker, tmp_path):
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate")
+    with pytest.raises(midge.InvalidArgumentError) as info:
+        midge.Client(broker.url("tls"), ca=str(bad))
+    assert info.value.argument == "ca"
+    with pytest.raises(midge.InvalidArgumentError) as info:
+        midge.Client(broker.url("tls"), ca=str(tmp_path / "missing.pem"))
+    assert info.value.argument == "ca"
+
+
+def test_failover_to_the_second_url(broker, topic):
+    from conftest import free_port
+
+    urls = [f"mqtt://127.0.0.1:{free_port()}", broker.url()]
+    c = midge.Client(urls, client_id=client_id(), reconnect_on_initial_failure=True, reconnect_min_delay=0.05)
+    result = c.connect(timeout=10)
+    assert result.server.endswith(str(broker.ports["tcp"]))
+    c.disconnect()

@@ -1,0 +1,499 @@
+//! The task that owns one `midge_core::Client` and moves bytes, time and
+//! commands through it. It only carries out what the core asks for (open,
+//! close, write, wait) and routes the core's events to whoever waits on them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use midge_core::packet::{
+    DisconnectProperties, Publish, QoS, ReasonCode, SubscribeFilter, SubscribeProperties,
+    UnsubscribeProperties,
+};
+use midge_core::router::Router;
+use midge_core::session::PublishToken;
+use midge_core::{
+    Client, Connected, ConnectionState, Event, PublishDone, RequestToken, TransportCommand,
+};
+use rustls::ClientConfig;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::transport::{self, Conn, Read};
+use crate::{ConnectionStatus, NativeError, SubscribeOutcome, TlsOptions, UnsubscribeOutcome};
+
+type Answer<T> = oneshot::Sender<Result<T, NativeError>>;
+
+/// A request from a `NativeClient` handle.
+pub(crate) enum Command {
+    Connect(Answer<Connected>),
+    Publish(Publish, Answer<PublishDone>),
+    Subscribe(
+        Vec<SubscribeFilter>,
+        SubscribeProperties,
+        Answer<SubscribeOutcome>,
+    ),
+    Unsubscribe(
+        Vec<String>,
+        UnsubscribeProperties,
+        Answer<UnsubscribeOutcome>,
+    ),
+    Disconnect(ReasonCode, DisconnectProperties, Answer<()>),
+    AddRoute(u64, Option<String>, mpsc::Sender<Publish>),
+    RemoveRoute(u64),
+    NetworkChanged,
+    Pause,
+    Resume,
+    DropTransport,
+    Sync(Answer<()>),
+}
+
+/// How many queued commands are handled before the pending bytes are written,
+/// so that a burst of publishes leaves in a few large writes.
+const COMMAND_BATCH: usize = 512;
+const READ_BUFFER: usize = 64 * 1024;
+
+enum Wake {
+    Command(Option<Command>),
+    Read(std::io::Result<Read>),
+    Timer,
+}
+
+pub(crate) struct Driver {
+    core: Client,
+    commands: mpsc::UnboundedReceiver<Command>,
+    conn: Option<Conn>,
+    tls: Option<Arc<ClientConfig>>,
+    tls_options: TlsOptions,
+    status: watch::Sender<ConnectionStatus>,
+    epoch: Instant,
+    read_buf: Vec<u8>,
+    out: Vec<u8>,
+    connect_waiters: Vec<Answer<Connected>>,
+    disconnect_waiters: Vec<Answer<()>>,
+    publish_waiters: HashMap<PublishToken, Answer<PublishDone>>,
+    subscribe_waiters: HashMap<RequestToken, Answer<SubscribeOutcome>>,
+    unsubscribe_waiters: HashMap<RequestToken, Answer<UnsubscribeOutcome>>,
+    router: Router<u64>,
+    catch_all: Vec<u64>,
+    routes: HashMap<u64, (Option<String>, mpsc::Sender<Publish>)>,
+    route_buf: Vec<u64>,
+    /// Why the last transport open failed (the core only knows "closed").
+    last_transport_error: Option<NativeError>,
+    /// `pause()` closed the link: pending operations wait for `resume()`.
+    paused: bool,
+    stopping: bool,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        core: Client,
+        commands: mpsc::UnboundedReceiver<Command>,
+        tls: Option<Arc<ClientConfig>>,
+        tls_options: TlsOptions,
+        status: watch::Sender<ConnectionStatus>,
+    ) -> Driver {
+        Driver {
+            core,
+            commands,
+            conn: None,
+            tls,
+            tls_options,
+            status,
+            epoch: Instant::now(),
+            read_buf: vec![0; READ_BUFFER],
+            out: Vec::with_capacity(READ_BUFFER),
+            connect_waiters: Vec::new(),
+            disconnect_waiters: Vec::new(),
+            publish_waiters: HashMap::new(),
+            subscribe_waiters: HashMap::new(),
+            unsubscribe_waiters: HashMap::new(),
+            router: Router::new(),
+            catch_all: Vec::new(),
+            routes: HashMap::new(),
+            route_buf: Vec::new(),
+            last_transport_error: None,
+            paused: false,
+            stopping: false,
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    pub(crate) async fn run(mut self) {
+        loop {
+            self.run_transport_commands().await;
+            self.flush().await;
+            // Before the events: whoever a Connected event wakes sees the new status.
+            self.update_status();
+            while let Some(event) = self.core.poll_event() {
+                self.dispatch(event).await;
+            }
+            self.update_status();
+            if self.stopping {
+                break;
+            }
+            let wake = self.wait().await;
+            match wake {
+                Wake::Command(None) => {
+                    // Every handle is gone: drop the connection (no DISCONNECT,
+                    // so the broker publishes the will, as for a crash).
+                    self.stopping = true;
+                    self.conn = None;
+                }
+                Wake::Command(Some(command)) => {
+                    self.handle_command(command);
+                    // Let a producer that is sending a burst add to it, so that
+                    // one write carries many packets.
+                    tokio::task::yield_now().await;
+                    for _ in 0..COMMAND_BATCH {
+                        match self.commands.try_recv() {
+                            Ok(command) => self.handle_command(command),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Wake::Read(Ok(Read::Buf(n))) => {
+                    let now = self.now();
+                    self.core.handle_bytes(now, &self.read_buf[..n]);
+                }
+                Wake::Read(Ok(Read::Frame(bytes))) => {
+                    let now = self.now();
+                    self.core.handle_bytes(now, &bytes);
+                }
+                Wake::Read(Ok(Read::Eof)) | Wake::Read(Err(_)) => self.transport_lost(),
+                Wake::Timer => {
+                    let now = self.now();
+                    self.core.handle_timeout(now);
+                }
+            }
+        }
+        self.fail_all(|| NativeError::closed("the client was dropped"));
+    }
+
+    async fn wait(&mut self) -> Wake {
+        let deadline = self.core.poll_timeout();
+        let sleep_at = deadline.map(|at| self.epoch + Duration::from_millis(at));
+        let has_conn = self.conn.is_some();
+        let conn = &mut self.conn;
+        let buf = &mut self.read_buf;
+        let commands = &mut self.commands;
+        tokio::select! {
+            command = commands.recv() => Wake::Command(command),
+            read = async { conn.as_mut().expect("guarded by has_conn").read(buf).await }, if has_conn => Wake::Read(read),
+            _ = async { tokio::time::sleep_until(sleep_at.expect("guarded")).await }, if sleep_at.is_some() => Wake::Timer,
+        }
+    }
+
+    fn transport_lost(&mut self) {
+        self.conn = None;
+        let now = self.now();
+        self.core.handle_transport_closed(now);
+    }
+
+    async fn run_transport_commands(&mut self) {
+        while let Some(command) = self.core.poll_transport_command() {
+            match command {
+                TransportCommand::Open(server) => {
+                    self.conn = None;
+                    let limit = Duration::from_millis(self.core.options().connect_timeout_ms);
+                    let opened = tokio::time::timeout(
+                        limit,
+                        transport::open(&server, &self.tls, &self.tls_options),
+                    )
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(NativeError::Timeout {
+                            message: format!("opening the connection to {server} timed out"),
+                        })
+                    });
+                    let now = self.now();
+                    match opened {
+                        Ok(conn) => {
+                            self.last_transport_error = None;
+                            self.conn = Some(conn);
+                            self.core.handle_transport_open(now);
+                        }
+                        Err(e) => {
+                            self.last_transport_error = Some(e);
+                            self.core.handle_transport_closed(now);
+                        }
+                    }
+                }
+                TransportCommand::Close => {
+                    if let Some(mut conn) = self.conn.take() {
+                        self.out.clear();
+                        self.core.transmit_into(&mut self.out);
+                        if !self.out.is_empty() {
+                            let _ = conn.write(&self.out).await;
+                        }
+                        let _ = tokio::time::timeout(Duration::from_secs(2), conn.close()).await;
+                    }
+                    let now = self.now();
+                    self.core.handle_transport_closed(now);
+                }
+            }
+            self.update_status();
+        }
+        if self.core.state() == ConnectionState::Disconnected {
+            for waiter in self.disconnect_waiters.drain(..) {
+                let _ = waiter.send(Ok(()));
+            }
+        }
+    }
+
+    async fn flush(&mut self) {
+        self.out.clear();
+        self.core.transmit_into(&mut self.out);
+        if self.out.is_empty() {
+            return;
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        if conn.write(&self.out).await.is_err() {
+            self.transport_lost();
+            // The core may now want to reconnect (a transport command).
+            Box::pin(self.run_transport_commands()).await;
+        }
+    }
+
+    fn update_status(&mut self) {
+        let status = match self.core.state() {
+            ConnectionState::Disconnected => ConnectionStatus::Disconnected,
+            ConnectionState::WaitingToReconnect { .. } => ConnectionStatus::WaitingToReconnect,
+            ConnectionState::Connecting => ConnectionStatus::Connecting,
+            ConnectionState::Connected => ConnectionStatus::Connected,
+            ConnectionState::Closing => ConnectionStatus::Closing,
+        };
+        self.status.send_if_modified(|s| {
+            let changed = *s != status;
+            *s = status;
+            changed
+        });
+    }
+
+    fn handle_command(&mut self, command: Command) {
+        let now = self.now();
+        match command {
+            Command::Connect(answer) => {
+                self.paused = false;
+                match self.core.connect(now) {
+                    Ok(()) => self.connect_waiters.push(answer),
+                    Err(_) if self.core.state() == ConnectionState::Connecting => {
+                        // A second connect while the first is under way waits for it.
+                        self.connect_waiters.push(answer);
+                    }
+                    Err(_) if self.core.state() == ConnectionState::Connected => {
+                        let _ = answer.send(Err(NativeError::Rejected {
+                            message: "already connected".into(),
+                        }));
+                    }
+                    Err(e) => {
+                        let _ = answer.send(Err(e.into()));
+                    }
+                }
+            }
+            Command::Publish(publish, answer) => {
+                let qos = publish.qos;
+                match self.core.publish(now, publish) {
+                    // QoS 0 is done once accepted: no completion event follows.
+                    Ok(_) if qos == QoS::AtMostOnce => {
+                        let _ = answer.send(Ok(PublishDone::default()));
+                    }
+                    Ok(token) => {
+                        self.publish_waiters.insert(token, answer);
+                    }
+                    Err(e) => {
+                        let _ = answer.send(Err(e.into()));
+                    }
+                }
+            }
+            Command::Subscribe(filters, properties, answer) => {
+                match self.core.subscribe(now, filters, properties) {
+                    Ok(token) => {
+                        self.subscribe_waiters.insert(token, answer);
+                    }
+                    Err(e) => {
+                        let _ = answer.send(Err(e.into()));
+                    }
+                }
+            }
+            Command::Unsubscribe(filters, properties, answer) => {
+                match self.core.unsubscribe(now, filters, properties) {
+                    Ok(token) => {
+                        self.unsubscribe_waiters.insert(token, answer);
+                    }
+                    Err(e) => {
+                        let _ = answer.send(Err(e.into()));
+                    }
+                }
+            }
+            Command::Disconnect(reason, properties, answer) => {
+                match self.core.disconnect(now, reason, properties) {
+                    Ok(()) if self.core.state() == ConnectionState::Disconnected => {
+                        let _ = answer.send(Ok(()));
+                    }
+                    Ok(()) => self.disconnect_waiters.push(answer),
+                    Err(e) => {
+                        let _ = answer.send(Err(e.into()));
+                    }
+                }
+            }
+            Command::AddRoute(id, filter, tx) => {
+                match &filter {
+                    // Validated by NativeClient::messages.
+                    Some(f) => {
+                        let _ = self.router.insert(f, id);
+                    }
+                    None => self.catch_all.push(id),
+                }
+                self.routes.insert(id, (filter, tx));
+            }
+            Command::RemoveRoute(id) => self.remove_route(id),
+            Command::NetworkChanged => self.core.network_changed(now),
+            Command::Pause => {
+                let _ =
+                    self.core
+                        .disconnect(now, ReasonCode::Success, DisconnectProperties::default());
+            }
+            Command::Resume => {
+                self.paused = false;
+                let _ = self.core.connect(now);
+            }
+            Command::Sync(answer) => {
+                let _ = answer.send(Ok(()));
+            }
+            Command::DropTransport => {
+                if self.conn.is_some() {
+                    self.transport_lost();
+                }
+            }
+        }
+    }
+
+    fn remove_route(&mut self, id: u64) {
+        if let Some((filter, _)) = self.routes.remove(&id) {
+            match filter {
+                Some(f) => {
+                    self.router.remove(&f, id);
+                }
+                None => self.catch_all.retain(|h| *h != id),
+            }
+        }
+    }
+
+    async fn dispatch(&mut self, event: Event) {
+        match event {
+            Event::Connected(info) => {
+                for waiter in self.connect_waiters.drain(..) {
+                    let _ = waiter.send(Ok((*info).clone()));
+                }
+            }
+            Event::Disconnected {
+                error,
+                reconnect_at,
+            } => {
+                if self.paused
+                    || reconnect_at.is_some()
+                    || self.core.state() != ConnectionState::Disconnected
+                {
+                    return;
+                }
+                let error: NativeError = match (&error, self.last_transport_error.take()) {
+                    (midge_core::ConnectionError::TransportClosed, Some(transport)) => transport,
+                    _ => error.into(),
+                };
+                for waiter in self.connect_waiters.drain(..) {
+                    let _ = waiter.send(Err(error.clone()));
+                }
+                let closed = NativeError::closed(format!(
+                    "the connection ended before the broker answered ({error}); unacknowledged QoS 1/2 publishes stay in the session and are resent on the next connect"
+                ));
+                self.fail_requests(&closed);
+            }
+            Event::Message(message) => self.route(message.publish).await,
+            Event::PublishComplete { token, result } => {
+                if let Some(waiter) = self.publish_waiters.remove(&token) {
+                    let _ = waiter.send(result.map_err(NativeError::from));
+                }
+            }
+            Event::Subscribed {
+                token,
+                results,
+                properties,
+            } => {
+                if let Some(waiter) = self.subscribe_waiters.remove(&token) {
+                    let _ = waiter.send(Ok(SubscribeOutcome {
+                        results,
+                        properties,
+                    }));
+                }
+            }
+            Event::Unsubscribed {
+                token,
+                results,
+                properties,
+            } => {
+                if let Some(waiter) = self.unsubscribe_waiters.remove(&token) {
+                    let _ = waiter.send(Ok(UnsubscribeOutcome {
+                        results,
+                        properties,
+                    }));
+                }
+            }
+            // Restored subscriptions, AUTH and store failures have no waiter.
+            Event::SubscriptionsRestored { .. } | Event::Auth { .. } | Event::StoreFailed(_) => {}
+        }
+    }
+
+    async fn route(&mut self, publish: Publish) {
+        self.route_buf.clear();
+        self.router.route_into(&publish.topic, &mut self.route_buf);
+        self.route_buf.extend_from_slice(&self.catch_all);
+        let mut gone = Vec::new();
+        for &id in &self.route_buf {
+            let Some((_, tx)) = self.routes.get(&id) else {
+                continue;
+            };
+            match tx.try_send(publish.clone()) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(p)) => {
+                    // Backpressure: wait for the consumer rather than drop a message.
+                    if tx.send(p).await.is_err() {
+                        gone.push(id);
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => gone.push(id),
+            }
+        }
+        for id in gone {
+            self.remove_route(id);
+        }
+    }
+
+    fn fail_requests(&mut self, error: &NativeError) {
+        for (_, waiter) in self.publish_waiters.drain() {
+            let _ = waiter.send(Err(error.clone()));
+        }
+        for (_, waiter) in self.subscribe_waiters.drain() {
+            let _ = waiter.send(Err(error.clone()));
+        }
+        for (_, waiter) in self.unsubscribe_waiters.drain() {
+            let _ = waiter.send(Err(error.clone()));
+        }
+    }
+
+    fn fail_all(&mut self, error: impl Fn() -> NativeError) {
+        for waiter in self.connect_waiters.drain(..) {
+            let _ = waiter.send(Err(error()));
+        }
+        for waiter in self.disconnect_waiters.drain(..) {
+            let _ = waiter.send(Ok(()));
+        }
+        let e = error();
+        self.fail_requests(&e);
+    }
+}

@@ -1,0 +1,132 @@
+//! Typed errors of the native client, with the MQTT 5 reason code where the
+//! broker gave one.
+
+use midge_core::packet::ReasonCode;
+use midge_core::{ClientError, ConnectionError, PublishError};
+
+/// Why an operation of [`NativeClient`](crate::NativeClient) failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NativeError {
+    /// An argument broke a rule; nothing was sent.
+    #[error("invalid argument `{argument}`: {rule}")]
+    InvalidArgument { argument: String, rule: String },
+    /// The broker answered CONNECT with a failure reason code.
+    #[error("{message}")]
+    ConnectionRefused {
+        reason_code: ReasonCode,
+        message: String,
+    },
+    /// The broker broke the protocol, or disconnected us with a reason code.
+    #[error("{message}")]
+    Protocol {
+        reason_code: Option<ReasonCode>,
+        message: String,
+    },
+    /// The socket, TLS or WebSocket layer failed (unreachable host,
+    /// certificate rejected, handshake failed, ...).
+    #[error("{message}")]
+    Transport { message: String },
+    /// No answer in time.
+    #[error("{message}")]
+    Timeout { message: String },
+    /// The connection (or the client) closed before the operation finished.
+    #[error("{message}")]
+    Closed { message: String },
+    /// The broker rejected a publish (PUBACK/PUBREC with a failure code) or
+    /// the connection it reached does not allow it.
+    #[error("{message}")]
+    PublishRejected {
+        reason_code: ReasonCode,
+        message: String,
+    },
+    /// The command was refused in the current state (queue full, not
+    /// connected, ...).
+    #[error("{message}")]
+    Rejected { message: String },
+    /// The session store failed.
+    #[error("{message}")]
+    Store { message: String },
+}
+
+impl NativeError {
+    /// The MQTT 5 reason code behind the error, if there is one.
+    pub fn reason_code(&self) -> Option<ReasonCode> {
+        match self {
+            NativeError::ConnectionRefused { reason_code, .. }
+            | NativeError::PublishRejected { reason_code, .. } => Some(*reason_code),
+            NativeError::Protocol { reason_code, .. } => *reason_code,
+            _ => None,
+        }
+    }
+
+    pub(crate) fn invalid(argument: impl Into<String>, rule: impl Into<String>) -> NativeError {
+        NativeError::InvalidArgument {
+            argument: argument.into(),
+            rule: rule.into(),
+        }
+    }
+
+    /// A [`NativeError::Closed`] with this message.
+    pub fn closed(message: impl Into<String>) -> NativeError {
+        NativeError::Closed {
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ClientError> for NativeError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::InvalidArgument { argument, rule } => NativeError::InvalidArgument {
+                argument: argument.to_string(),
+                rule,
+            },
+            ClientError::Store(s) => NativeError::Store {
+                message: s.to_string(),
+            },
+            other => NativeError::Rejected {
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<ConnectionError> for NativeError {
+    fn from(e: ConnectionError) -> Self {
+        let message = e.to_string();
+        match e {
+            ConnectionError::Refused { reason_code, .. } => NativeError::ConnectionRefused {
+                reason_code,
+                message,
+            },
+            ConnectionError::ServerDisconnect { reason_code, .. } => NativeError::Protocol {
+                reason_code: Some(reason_code),
+                message,
+            },
+            ConnectionError::Protocol(v) => NativeError::Protocol {
+                reason_code: Some(v.reason_code()),
+                message,
+            },
+            ConnectionError::ConnectTimeout { .. } | ConnectionError::KeepAliveTimeout { .. } => {
+                NativeError::Timeout { message }
+            }
+            ConnectionError::TransportClosed => NativeError::Transport { message },
+            ConnectionError::Local => NativeError::Closed { message },
+        }
+    }
+}
+
+impl From<PublishError> for NativeError {
+    fn from(e: PublishError) -> Self {
+        let message = e.to_string();
+        let reason_code = match &e {
+            PublishError::Rejected { reason_code, .. }
+            | PublishError::NotAllowed { reason_code } => *reason_code,
+            PublishError::PacketTooLarge { .. } => ReasonCode::PacketTooLarge,
+        };
+        NativeError::PublishRejected {
+            reason_code,
+            message,
+        }
+    }
+}

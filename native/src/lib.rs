@@ -1,0 +1,446 @@
+//! # midge-native
+//!
+//! The native transports of midge (TCP, TLS via rustls, WebSocket via
+//! tungstenite) and the tokio task that drives one [`midge_core::Client`]
+//! with them. The Python binding and the UniFFI (Kotlin/Swift) binding both
+//! use this crate; neither touches a socket itself. There is no protocol logic
+//! here: packets, QoS, retries and reconnect policy live in `midge-core`.
+//!
+//! A [`NativeClient`] is a cheap, `Send + Sync` handle. Each operation sends a
+//! command to the driver task at once and returns a [`Reply`], a future that
+//! resolves with the broker's answer; many can be in flight at the same time.
+//!
+//! ```no_run
+//! use midge_core::packet::{Publish, QoS, SubscribeFilter};
+//! use midge_native::{NativeClient, NativeOptions};
+//!
+//! # async fn demo() -> Result<(), midge_native::NativeError> {
+//! let mut options = NativeOptions::new("mqtt://localhost:1883")?;
+//! options.client.client_id = "greenhouse-sensor".into();
+//! let client = NativeClient::new(options)?;
+//! let connected = client.connect().await?;
+//! println!("session present: {}", connected.session_present);
+//!
+//! let mut messages = client.messages(Some("greenhouse/#".into()))?;
+//! client.subscribe(vec![SubscribeFilter::new("greenhouse/#", QoS::AtLeastOnce)], Default::default()).await?;
+//! client.publish(Publish::new("greenhouse/temp", &b"21.5"[..], QoS::AtLeastOnce)).await?;
+//! let message = messages.recv().await.unwrap();
+//! assert_eq!(&message.payload[..], b"21.5");
+//! client.disconnect(Default::default(), Default::default()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! From blocking code, run the same futures on the crate's runtime:
+//! `midge_native::runtime().block_on(client.connect())`.
+
+mod driver;
+mod error;
+mod store;
+mod transport;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use midge_core::packet::{
+    AckProperties, DisconnectProperties, Publish, ReasonCode, SubscribeFilter, SubscribeProperties,
+    UnsubscribeProperties,
+};
+use midge_core::session::SessionStore;
+use midge_core::topic::{validate_topic_filter, validate_topic_name};
+use midge_core::{Client, ClientOptions, Connected, PublishDone};
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use error::NativeError;
+pub use midge_core::event::SubscribeResult;
+pub use store::FileStore;
+pub use transport::TlsOptions;
+
+use driver::{Command, Driver};
+
+/// Where the session lives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// In memory: lost with the process.
+    #[default]
+    Memory,
+    /// In this file: QoS 1/2 state survives a restart (see [`FileStore`]).
+    File(PathBuf),
+}
+
+/// Everything a [`NativeClient`] needs: the core's options plus transport
+/// settings.
+///
+/// ```
+/// use midge_native::NativeOptions;
+///
+/// let options = NativeOptions::new("mqtts://broker.example").unwrap();
+/// assert_eq!(options.client.servers[0].port, 8883);
+/// assert!(NativeOptions::new("http://broker.example").is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct NativeOptions {
+    /// The protocol options (client id, keep-alive, will, reconnect policy, ...).
+    pub client: ClientOptions,
+    /// Used for `mqtts://` and `wss://` servers.
+    pub tls: TlsOptions,
+    pub store: StoreConfig,
+    /// Capacity of each [`MessageStream`]; when one is full the driver stops
+    /// reading from the socket until there is room (backpressure, no loss).
+    pub message_buffer: usize,
+}
+
+impl NativeOptions {
+    /// Options for one broker URL, with a random reconnect-jitter seed.
+    pub fn new(url: &str) -> Result<NativeOptions, NativeError> {
+        let mut client = ClientOptions::new(url)?;
+        client.random_seed = random_seed();
+        Ok(NativeOptions {
+            client,
+            tls: TlsOptions::default(),
+            store: StoreConfig::Memory,
+            message_buffer: 10_000,
+        })
+    }
+}
+
+/// A seed from the standard library's per-process random hasher keys and the clock.
+pub fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
+/// Where the connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionStatus {
+    /// Not connected and not trying to.
+    Disconnected,
+    /// Opening the transport or waiting for CONNACK.
+    Connecting,
+    Connected,
+    /// Waiting for the backoff delay before the next attempt.
+    WaitingToReconnect,
+    /// Closing the transport.
+    Closing,
+}
+
+/// The broker's answer to a SUBSCRIBE.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscribeOutcome {
+    /// Per filter: the granted QoS or the failure reason code.
+    pub results: Vec<SubscribeResult>,
+    pub properties: AckProperties,
+}
+
+/// The broker's answer to an UNSUBSCRIBE.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnsubscribeOutcome {
+    /// Per filter (3.1.1: all `Success`).
+    pub results: Vec<ReasonCode>,
+    pub properties: AckProperties,
+}
+
+/// The answer to one command: a future, or polled without blocking with
+/// [`Reply::try_take`]. Dropping it does not cancel the command.
+#[derive(Debug)]
+pub struct Reply<T> {
+    rx: Option<oneshot::Receiver<Result<T, NativeError>>>,
+}
+
+/// A publish on its way: resolves when the broker acknowledged it (QoS 1/2)
+/// or when the client accepted it (QoS 0).
+pub type PublishHandle = Reply<PublishDone>;
+
+impl<T> Reply<T> {
+    fn pending() -> (oneshot::Sender<Result<T, NativeError>>, Reply<T>) {
+        let (tx, rx) = oneshot::channel();
+        (tx, Reply { rx: Some(rx) })
+    }
+
+    fn failed(error: NativeError) -> Reply<T> {
+        let (tx, reply) = Reply::pending();
+        let _ = tx.send(Err(error));
+        reply
+    }
+
+    /// The result if it is there, without waiting. Returns `Some` once.
+    pub fn try_take(&mut self) -> Option<Result<T, NativeError>> {
+        let rx = self.rx.as_mut()?;
+        let out = match rx.try_recv() {
+            Ok(result) => result,
+            Err(oneshot::error::TryRecvError::Empty) => return None,
+            Err(oneshot::error::TryRecvError::Closed) => Err(stopped()),
+        };
+        self.rx = None;
+        Some(out)
+    }
+}
+
+fn stopped() -> NativeError {
+    NativeError::closed("the client was dropped before the operation finished")
+}
+
+impl<T> Future for Reply<T> {
+    type Output = Result<T, NativeError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(rx) = self.rx.as_mut() else {
+            return Poll::Ready(Err(NativeError::closed("the reply was already taken")));
+        };
+        let out = match Pin::new(rx).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(result)) => result,
+            Poll::Ready(Err(_)) => Err(stopped()),
+        };
+        self.rx = None;
+        Poll::Ready(out)
+    }
+}
+
+/// Inbound messages whose topic matches one filter (or all of them), in
+/// arrival order. Dropping it unregisters it.
+#[derive(Debug)]
+pub struct MessageStream {
+    id: u64,
+    rx: mpsc::Receiver<Publish>,
+    commands: mpsc::WeakUnboundedSender<Command>,
+}
+
+impl MessageStream {
+    /// The next message; `None` once the client is dropped.
+    pub async fn recv(&mut self) -> Option<Publish> {
+        self.rx.recv().await
+    }
+
+    /// Wait for at least one message, then take up to `limit` into `out`;
+    /// returns how many (0 once the client is dropped).
+    pub async fn recv_many(&mut self, out: &mut Vec<Publish>, limit: usize) -> usize {
+        self.rx.recv_many(out, limit.max(1)).await
+    }
+
+    /// A message if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Publish> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl Drop for MessageStream {
+    fn drop(&mut self) {
+        if let Some(tx) = self.commands.upgrade() {
+            let _ = tx.send(Command::RemoveRoute(self.id));
+        }
+    }
+}
+
+struct Inner {
+    commands: mpsc::UnboundedSender<Command>,
+    status: watch::Receiver<ConnectionStatus>,
+    next_route: AtomicU64,
+    message_buffer: usize,
+    handle: Handle,
+}
+
+/// A handle to one MQTT client driven by a background task. Clone it freely;
+/// the task (and the connection) ends when the last clone is dropped.
+#[derive(Clone)]
+pub struct NativeClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for NativeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeClient")
+            .field("status", &*self.inner.status.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The crate's shared tokio runtime (one worker thread: the drivers are I/O
+/// bound, and one worker avoids waking a second one for every command),
+/// created on first use. Blocking callers use `runtime().block_on(...)`.
+pub fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("midge-native")
+            .enable_all()
+            .build()
+            .expect("cannot start the tokio runtime")
+    })
+}
+
+impl NativeClient {
+    /// A client on the crate's [`runtime`]. Loads the session store (a
+    /// corrupt file is an error) and checks every option; does not connect.
+    pub fn new(options: NativeOptions) -> Result<NativeClient, NativeError> {
+        NativeClient::with_runtime(options, runtime().handle().clone())
+    }
+
+    /// A client whose driver task runs on `handle`.
+    pub fn with_runtime(
+        options: NativeOptions,
+        handle: Handle,
+    ) -> Result<NativeClient, NativeError> {
+        if options.message_buffer == 0 {
+            return Err(NativeError::invalid("message_buffer", "must be at least 1"));
+        }
+        let needs_tls = options.client.servers.iter().any(|s| s.transport.is_tls());
+        let tls = if needs_tls || options.tls != TlsOptions::default() {
+            Some(options.tls.build()?)
+        } else {
+            None
+        };
+        let core = match &options.store {
+            // The core's own state is the in-memory session: no store to
+            // mirror every change into.
+            StoreConfig::Memory => Client::new(options.client.clone())?,
+            StoreConfig::File(path) => {
+                let store: Box<dyn SessionStore + Send> = Box::new(FileStore::new(path));
+                Client::with_store(options.client.clone(), store)?
+            }
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (status_tx, status_rx) = watch::channel(ConnectionStatus::Disconnected);
+        let driver = Driver::new(core, rx, tls, options.tls.clone(), status_tx);
+        handle.spawn(driver.run());
+        Ok(NativeClient {
+            inner: Arc::new(Inner {
+                commands: tx,
+                status: status_rx,
+                next_route: AtomicU64::new(1),
+                message_buffer: options.message_buffer,
+                handle,
+            }),
+        })
+    }
+
+    fn send<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, NativeError>>) -> Command,
+    ) -> Reply<T> {
+        let (tx, reply) = Reply::pending();
+        if self.inner.commands.send(make(tx)).is_err() {
+            return Reply::failed(stopped());
+        }
+        reply
+    }
+
+    /// Connect (and keep reconnecting per the policy). Resolves with the
+    /// broker's CONNACK, or the error of the attempt when the policy gives up.
+    pub fn connect(&self) -> Reply<Connected> {
+        self.send(Command::Connect)
+    }
+
+    /// Publish. The topic is checked here; the rest by the core before
+    /// anything is sent.
+    pub fn publish(&self, publish: Publish) -> PublishHandle {
+        if publish.topic.is_empty() && publish.properties.topic_alias.is_none() {
+            return Reply::failed(NativeError::invalid("topic", "must not be empty"));
+        }
+        if !publish.topic.is_empty() {
+            if let Err(e) = validate_topic_name(&publish.topic) {
+                return Reply::failed(NativeError::invalid("topic", e.to_string()));
+            }
+        }
+        self.send(|tx| Command::Publish(publish, tx))
+    }
+
+    /// Subscribe to one or more filters in one SUBSCRIBE.
+    pub fn subscribe(
+        &self,
+        filters: Vec<SubscribeFilter>,
+        properties: SubscribeProperties,
+    ) -> Reply<SubscribeOutcome> {
+        self.send(|tx| Command::Subscribe(filters, properties, tx))
+    }
+
+    /// Unsubscribe from one or more filters in one UNSUBSCRIBE.
+    pub fn unsubscribe(
+        &self,
+        filters: Vec<String>,
+        properties: UnsubscribeProperties,
+    ) -> Reply<UnsubscribeOutcome> {
+        self.send(|tx| Command::Unsubscribe(filters, properties, tx))
+    }
+
+    /// Send DISCONNECT (5.0: with a reason code and properties, e.g. a new
+    /// session expiry), close the transport and stop reconnecting. Resolves
+    /// once the transport is closed. The session is kept: `connect` resumes it.
+    pub fn disconnect(
+        &self,
+        reason_code: ReasonCode,
+        properties: DisconnectProperties,
+    ) -> Reply<()> {
+        self.send(|tx| Command::Disconnect(reason_code, properties, tx))
+    }
+
+    /// Messages whose topic matches `filter` (`None`: every message). Make
+    /// the stream before subscribing so that retained messages are not missed.
+    pub fn messages(&self, filter: Option<String>) -> Result<MessageStream, NativeError> {
+        if let Some(f) = &filter {
+            validate_topic_filter(f).map_err(|e| NativeError::invalid("filter", e.to_string()))?;
+        }
+        let id = self.inner.next_route.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(self.inner.message_buffer);
+        self.inner
+            .commands
+            .send(Command::AddRoute(id, filter, tx))
+            .map_err(|_| stopped())?;
+        Ok(MessageStream {
+            id,
+            rx,
+            commands: self.inner.commands.downgrade(),
+        })
+    }
+
+    /// Watch the connection status.
+    pub fn status(&self) -> watch::Receiver<ConnectionStatus> {
+        self.inner.status.clone()
+    }
+
+    /// The network changed: retry now if waiting to reconnect, or probe the
+    /// live link with a PINGREQ.
+    pub fn network_changed(&self) {
+        let _ = self.inner.commands.send(Command::NetworkChanged);
+    }
+
+    /// Close the transport but keep the session (e.g. an app going to the
+    /// background). Pending operations stay pending until [`resume`](Self::resume).
+    pub fn pause(&self) {
+        let _ = self.inner.commands.send(Command::Pause);
+    }
+
+    /// Reconnect now after [`pause`](Self::pause).
+    pub fn resume(&self) {
+        let _ = self.inner.commands.send(Command::Resume);
+    }
+
+    /// Drop the transport without DISCONNECT, as if the network failed (the
+    /// broker publishes the will; the client reconnects per its policy).
+    pub fn drop_transport(&self) {
+        let _ = self.inner.commands.send(Command::DropTransport);
+    }
+
+    /// Resolves once every command sent before it has reached the core, so
+    /// that (with a [`FileStore`]) publishes made so far are on disk.
+    pub fn sync(&self) -> Reply<()> {
+        self.send(Command::Sync)
+    }
+
+    /// The runtime the driver runs on.
+    pub fn handle(&self) -> &Handle {
+        &self.inner.handle
+    }
+}

@@ -1,0 +1,317 @@
+//! The byte pipes: TCP, TLS (rustls) and WebSocket (tungstenite), picked by
+//! the server URL's scheme. No MQTT here: bytes in, bytes out.
+
+use std::io;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use midge_core::server::{ServerAddress, Transport};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::Message as WsMessage;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::NativeError;
+
+/// TLS settings for `mqtts://` and `wss://`.
+///
+/// By default the server certificate is verified against the bundled Mozilla
+/// roots (`webpki-roots`); `ca_pem` adds your own CA.
+///
+/// ```
+/// use midge_native::TlsOptions;
+///
+/// let tls = TlsOptions::default();
+/// assert!(!tls.insecure_skip_verify); // verification is on unless you turn it off
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// PEM certificates of extra trusted CAs.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Drop the bundled roots and trust only `ca_pem`.
+    pub only_custom_ca: bool,
+    /// PEM client certificate chain for mutual TLS (needs `client_key_pem`).
+    pub client_cert_pem: Option<Vec<u8>>,
+    /// PEM private key of the client certificate.
+    pub client_key_pem: Option<Vec<u8>>,
+    /// Accept any server certificate. Only for tests against a throwaway
+    /// broker: it makes TLS useless against an attacker.
+    pub insecure_skip_verify: bool,
+    /// Name to verify instead of the URL's host (SNI and certificate check).
+    pub server_name: Option<String>,
+}
+
+impl std::fmt::Debug for TlsOptions {
+    // Hand-written so that key material never reaches logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("ca_pem", &self.ca_pem.as_ref().map(|c| c.len()))
+            .field("only_custom_ca", &self.only_custom_ca)
+            .field("client_cert_pem", &self.client_cert_pem.is_some())
+            .field(
+                "client_key_pem",
+                &self.client_key_pem.as_ref().map(|_| "<redacted>"),
+            )
+            .field("insecure_skip_verify", &self.insecure_skip_verify)
+            .field("server_name", &self.server_name)
+            .finish()
+    }
+}
+
+impl TlsOptions {
+    /// Build the rustls configuration; errors name the bad option.
+    pub(crate) fn build(&self) -> Result<Arc<ClientConfig>, NativeError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| NativeError::invalid("tls", e.to_string()))?;
+        let builder = if self.insecure_skip_verify {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+        } else {
+            let mut roots = RootCertStore::empty();
+            if !self.only_custom_ca {
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            }
+            if let Some(pem) = &self.ca_pem {
+                let mut added = 0;
+                for cert in CertificateDer::pem_slice_iter(pem) {
+                    let cert = cert.map_err(|e| NativeError::invalid("ca", e.to_string()))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| NativeError::invalid("ca", e.to_string()))?;
+                    added += 1;
+                }
+                if added == 0 {
+                    return Err(NativeError::invalid(
+                        "ca",
+                        "must contain at least one PEM certificate",
+                    ));
+                }
+            }
+            builder.with_root_certificates(roots)
+        };
+        let config = match (&self.client_cert_pem, &self.client_key_pem) {
+            (Some(cert), Some(key)) => {
+                let chain = CertificateDer::pem_slice_iter(cert)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| NativeError::invalid("client_cert", e.to_string()))?;
+                if chain.is_empty() {
+                    return Err(NativeError::invalid(
+                        "client_cert",
+                        "must contain at least one PEM certificate",
+                    ));
+                }
+                let key = PrivateKeyDer::from_pem_slice(key)
+                    .map_err(|e| NativeError::invalid("client_key", e.to_string()))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| NativeError::invalid("client_key", e.to_string()))?
+            }
+            (None, None) => builder.with_no_client_auth(),
+            (Some(_), None) => {
+                return Err(NativeError::invalid(
+                    "client_key",
+                    "is required with client_cert",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(NativeError::invalid(
+                    "client_cert",
+                    "is required with client_key",
+                ))
+            }
+        };
+        Ok(Arc::new(config))
+    }
+}
+
+/// The verifier behind `insecure_skip_verify`: accepts every certificate but
+/// still checks handshake signatures, so the session keys are at least bound
+/// to the certificate presented.
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A byte stream: TCP or TLS over TCP.
+pub(crate) trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> ByteStream for T {}
+
+/// One open connection to a broker.
+pub(crate) enum Conn {
+    Stream(Box<dyn ByteStream>),
+    Ws(Box<WebSocketStream<Box<dyn ByteStream>>>),
+}
+
+/// What one read gave.
+pub(crate) enum Read {
+    /// `n` bytes were read into the buffer.
+    Buf(usize),
+    /// A WebSocket binary frame.
+    Frame(Bytes),
+    /// The peer closed the connection.
+    Eof,
+}
+
+fn transport_error(server: &ServerAddress, what: &str, e: impl std::fmt::Display) -> NativeError {
+    NativeError::Transport {
+        message: format!("{what} {server} failed: {e}"),
+    }
+}
+
+/// Open a connection to `server` per its scheme.
+pub(crate) async fn open(
+    server: &ServerAddress,
+    tls: &Option<Arc<ClientConfig>>,
+    tls_options: &TlsOptions,
+) -> Result<Conn, NativeError> {
+    let tcp = TcpStream::connect((server.host.as_str(), server.port))
+        .await
+        .map_err(|e| transport_error(server, "connecting to", e))?;
+    // MQTT packets are small and latency-bound; Nagle only delays them.
+    let _ = tcp.set_nodelay(true);
+    let stream: Box<dyn ByteStream> = if server.transport.is_tls() {
+        let config = tls.clone().ok_or_else(|| NativeError::Transport {
+            message: "TLS is not configured".into(),
+        })?;
+        let name = tls_options
+            .server_name
+            .clone()
+            .unwrap_or_else(|| server.host.clone());
+        let name = ServerName::try_from(name)
+            .map_err(|e| NativeError::invalid("server_name", e.to_string()))?;
+        let tls_stream = TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| transport_error(server, "TLS handshake with", e))?;
+        Box::new(tls_stream)
+    } else {
+        Box::new(tcp)
+    };
+    if !server.transport.is_websocket() {
+        return Ok(Conn::Stream(stream));
+    }
+    let scheme = if server.transport == Transport::WebSocketTls {
+        "wss"
+    } else {
+        "ws"
+    };
+    let host = if server.host.contains(':') {
+        format!("[{}]", server.host)
+    } else {
+        server.host.clone()
+    };
+    let url = format!("{scheme}://{host}:{}{}", server.port, server.path);
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| transport_error(server, "WebSocket request to", e))?;
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
+    let (ws, _response) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .map_err(|e| transport_error(server, "WebSocket handshake with", e))?;
+    Ok(Conn::Ws(Box::new(ws)))
+}
+
+impl Conn {
+    /// Read what is available (cancel-safe: used in `select!`).
+    pub(crate) async fn read(&mut self, buf: &mut [u8]) -> io::Result<Read> {
+        match self {
+            Conn::Stream(s) => match s.read(buf).await? {
+                0 => Ok(Read::Eof),
+                n => Ok(Read::Buf(n)),
+            },
+            Conn::Ws(ws) => loop {
+                match ws.next().await {
+                    None => return Ok(Read::Eof),
+                    Some(Err(e)) => return Err(io::Error::other(e)),
+                    Some(Ok(WsMessage::Binary(b))) => return Ok(Read::Frame(b)),
+                    Some(Ok(WsMessage::Close(_))) => return Ok(Read::Eof),
+                    // Pings are answered by tungstenite on the next write/flush.
+                    Some(Ok(_)) => {}
+                }
+            },
+        }
+    }
+
+    /// Write all of `bytes`.
+    pub(crate) async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Conn::Stream(s) => {
+                s.write_all(bytes).await?;
+                s.flush().await
+            }
+            Conn::Ws(ws) => ws
+                .send(WsMessage::binary(bytes.to_vec()))
+                .await
+                .map_err(io::Error::other),
+        }
+    }
+
+    /// Close gracefully (TLS close_notify, WebSocket close frame).
+    pub(crate) async fn close(&mut self) {
+        match self {
+            Conn::Stream(s) => {
+                let _ = s.shutdown().await;
+            }
+            Conn::Ws(ws) => {
+                let _ = (**ws).close(None).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! midge-native against a real mosquitto (skipped when it is not installed).
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use midge_core::packet::{Publish, QoS, SubscribeFilter};
+use midge_native::{ConnectionStatus, NativeClient, NativeError, NativeOptions};
+
+struct Broker {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn broker() -> Option<Broker> {
+    let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())?;
+    let port = TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let dir = tempfile::tempdir().ok()?;
+    let conf = dir.path().join("mosquitto.conf");
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let mut f = std::fs::File::create(&conf).ok()?;
+    writeln!(
+        f,
+        "user {user}\nlistener {port} 127.0.0.1\nallow_anonymous true"
+    )
+    .ok()?;
+    let child = Command::new(exe)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Observe readiness: the port accepts connections.
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Some(Broker {
+        child,
+        port,
+        _dir: dir,
+    })
+}
+
+#[test]
+fn publish_and_receive_at_each_qos() {
+    let Some(b) = broker() else {
+        eprintln!("mosquitto not installed: skipped");
+        return;
+    };
+    let rt = midge_native::runtime();
+    let mut options = NativeOptions::new(&format!("mqtt://127.0.0.1:{}", b.port)).unwrap();
+    options.client.client_id = "native-test".into();
+    let client = NativeClient::new(options).unwrap();
+    let connected = rt.block_on(client.connect()).unwrap();
+    assert!(!connected.session_present);
+    assert_eq!(*client.status().borrow(), ConnectionStatus::Connected);
+    let mut stream = client.messages(Some("native/#".into())).unwrap();
+    let granted = rt
+        .block_on(client.subscribe(
+            vec![SubscribeFilter::new("native/#", QoS::ExactlyOnce)],
+            Default::default(),
+        ))
+        .unwrap();
+    assert_eq!(granted.results, vec![Ok(QoS::ExactlyOnce)]);
+    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+        let payload = format!("qos {}", qos as u8);
+        rt.block_on(client.publish(Publish::new("native/t", payload.clone().into_bytes(), qos)))
+            .unwrap();
+        let got = rt.block_on(stream.recv()).unwrap();
+        assert_eq!(&got.payload[..], payload.as_bytes());
+        assert_eq!(got.qos, qos);
+    }
+    rt.block_on(client.disconnect(Default::default(), Default::default()))
+        .unwrap();
+    assert_eq!(*client.status().borrow(), ConnectionStatus::Disconnected);
+}
+
+#[test]
+fn unreachable_broker_is_a_transport_error() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let options = NativeOptions::new(&format!("mqtt://127.0.0.1:{port}")).unwrap();
+    let client = NativeClient::new(options).unwrap();
+    let err = midge_native::runtime()
+        .block_on(client.connect())
+        .unwrap_err();
+    assert!(matches!(err, NativeError::Transport { .. }), "{err:?}");
+}
+
+#[test]
+fn bad_topic_is_an_invalid_argument() {
+    let client = NativeClient::new(NativeOptions::new("mqtt://127.0.0.1:1").unwrap()).unwrap();
+    let err = midge_native::runtime()
+        .block_on(client.publish(Publish::new("a/+", &b"x"[..], QoS::AtMostOnce)))
+        .unwrap_err();
+    assert!(
+        matches!(err, NativeError::InvalidArgument { ref argument, .. } if argument == "topic")
+    );
+}
+
+#[test]
+fn pause_keeps_pending_publishes_until_resume() {
+    let Some(b) = broker() else {
+        eprintln!("mosquitto not installed: skipped");
+        return;
+    };
+    let rt = midge_native::runtime();
+    let mut options = NativeOptions::new(&format!("mqtt://127.0.0.1:{}", b.port)).unwrap();
+    options.client.client_id = "native-pause".into();
+    let client = NativeClient::new(options).unwrap();
+    rt.block_on(client.connect()).unwrap();
+    client.pause();
+    let mut status = client.status();
+    rt.block_on(status.wait_for(|s| *s == ConnectionStatus::Disconnected))
+        .unwrap();
+    // Made while paused: queued, answered after resume.
+    let mut pending = client.publish(Publish::new("native/p", &b"x"[..], QoS::AtLeastOnce));
+    assert!(pending.try_take().is_none());
+    client.resume();
+    let done = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(10), pending).await })
+        .expect("publish completes after resume")
+        .unwrap();
+    assert!(!done.reason_code.is_error()); // NoMatchingSubscribers: nobody listens
+}
