@@ -37,5 +37,9 @@ if ! rustup target list --installed | grep -q '^wasm32-unknown-unknown$'; then
     rustup target add wasm32-unknown-unknown
 fi
 # Each binding installs what its builds and tests need (idempotent too).
-"$(dirname "$0")/setup-python.sh"
+here="$(dirname "$0")"
+"$here/setup-python.sh"
+"$here/setup-wasm.sh"
+"$here/setup-uniffi.sh"
+"$here/setup-system-tests.sh"
 log "setup done"

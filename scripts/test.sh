@@ -19,11 +19,16 @@ step() {
 
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy (all targets, -D warnings)" cargo clippy --workspace --all-targets --locked -- -D warnings
-step "cargo test (workspace)" bash -c 'cargo test --workspace --locked 2>&1 | tee target/test.log; test ${PIPESTATUS[0]} -eq 0'
+# The system tests run in their own step below (they print the fault figures
+# and the interop matrix).
+step "cargo test (workspace)" bash -c 'cargo test --workspace --exclude midge-system-tests --locked 2>&1 | tee target/test.log; test ${PIPESTATUS[0]} -eq 0'
 step "midge-core builds for wasm32-unknown-unknown" cargo build -p midge-core --target wasm32-unknown-unknown --locked
 step "midge-core has no async runtime, socket or clock dependency" ./scripts/check-core-deps.sh
 step "fuzz targets replay their corpora" ./scripts/fuzz-replay.sh
 step "Python package: pytest against mosquitto" ./scripts/test-python.sh
+step "npm package: wasm tests and Chromium end-to-end tests" ./scripts/test-wasm.sh
+step "Kotlin/Swift (UniFFI): JUnit on the JVM, chat example, mobile checks" ./scripts/test-uniffi.sh
+step "system tests: faults, broker and client kills, interop matrix" ./scripts/test-system-tests.sh
 
 printf '\n==> test runner summary\n'
 grep -E '^test result:|Running|Doc-tests' target/test.log | sed 's/^ *//' | paste - - | awk -F'\t' '{print $1 "  " $2}' || true

@@ -71,6 +71,13 @@ struct Link {
     inbound_aliases: HashMap<u16, String>,
     /// Inbound QoS 1 delivered in manual-ack mode, not yet acknowledged.
     manual_qos1: BTreeSet<u16>,
+    /// Inbound QoS 2 whose PUBLISH arrived on this connection, PUBREL not yet
+    /// received: with `manual_qos1`, what counts against our Receive Maximum.
+    /// Per connection, because the server's send quota starts afresh on each
+    /// (MQTT 5.0 section 4.9); ids left over from an earlier connection would
+    /// otherwise shrink the window until the server is disconnected for
+    /// sending what it may.
+    inbound_qos2: BTreeSet<u16>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1064,6 +1071,15 @@ impl Client {
                 }
             }
             QoS::ExactlyOnce => {
+                if !self.link.inbound_qos2.contains(&id) {
+                    // A resend of an earlier connection's message takes a
+                    // place in this connection's window too.
+                    if !self.inbound_window_has_room() {
+                        self.receive_maximum_exceeded(now);
+                        return;
+                    }
+                    self.link.inbound_qos2.insert(id);
+                }
                 if self.inbound_qos2.contains(&id) {
                     // A resend of a message already delivered: acknowledge again only.
                     self.send(now, &Packet::PubRec(PubResponse::new(id)));
@@ -1071,10 +1087,6 @@ impl Client {
                 }
                 if self.manual_qos2.contains(&id) {
                     // Delivered, the application has not acknowledged it yet.
-                    return;
-                }
-                if !self.inbound_window_has_room() {
-                    self.receive_maximum_exceeded(now);
                     return;
                 }
                 if manual {
@@ -1092,8 +1104,7 @@ impl Client {
     }
 
     fn inbound_window_has_room(&self) -> bool {
-        let unacked =
-            self.link.manual_qos1.len() + self.inbound_qos2.len() + self.manual_qos2.len();
+        let unacked = self.link.manual_qos1.len() + self.link.inbound_qos2.len();
         unacked < usize::from(self.options.effective_receive_maximum())
     }
 
@@ -1168,6 +1179,7 @@ impl Client {
 
     fn on_pubrel(&mut self, now: u64, rel: PubResponse) {
         let id = rel.packet_id;
+        self.link.inbound_qos2.remove(&id);
         if self.inbound_qos2.remove(&id) {
             self.record_or_report(SessionChange::InboundQos2Removed(id));
             self.send(now, &Packet::PubComp(PubResponse::new(id)));

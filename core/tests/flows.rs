@@ -403,6 +403,55 @@ fn inbound_receive_maximum_is_enforced() {
 }
 
 #[test]
+fn inbound_receive_maximum_starts_afresh_on_each_connection() {
+    // Two QoS 2 messages await PUBREL when the link drops. The server's send
+    // quota is re-initialized on the new connection (5.0 section 4.9), so it
+    // may send Receive Maximum new messages before releasing the old ones.
+    let mut o = options(V5);
+    o.receive_maximum = 2;
+    let mut b = Broker::new(o);
+    b.connect(false);
+    b.events();
+    for id in 1..=2 {
+        b.inject(Packet::Publish(
+            msg("t", b"old", QoS::ExactlyOnce).with_packet_id(id),
+        ));
+    }
+    b.sent();
+    b.drop_transport();
+    b.run_timers_until(b.now + 2_000);
+    b.open_transport();
+    b.connack(true, ConnAckProperties::default());
+    b.events();
+    for id in 3..=4 {
+        b.inject(Packet::Publish(
+            msg("t", b"new", QoS::ExactlyOnce).with_packet_id(id),
+        ));
+    }
+    assert_eq!(b.sent(), vec![pubrec(3), pubrec(4)]);
+    let delivered = b
+        .events()
+        .iter()
+        .filter(|e| matches!(e, Event::Message(_)))
+        .count();
+    assert_eq!(delivered, 2);
+    // The old ids are still known: their PUBREL completes them.
+    b.inject(pubrel(1));
+    assert_eq!(b.sent(), vec![pubcomp(1)]);
+    // The window is full on this connection (3 and 4 unreleased): a fifth
+    // message breaks our Receive Maximum.
+    b.inject(Packet::Publish(
+        msg("t", b"x", QoS::ExactlyOnce).with_packet_id(5),
+    ));
+    assert!(matches!(
+        disconnected(&b.events()),
+        Some(ConnectionError::Protocol(
+            ProtocolViolation::ReceiveMaximumExceeded { maximum: 2 }
+        ))
+    ));
+}
+
+#[test]
 fn outbound_window_follows_the_server_receive_maximum() {
     let mut b = Broker::new(options(V5));
     b.client.connect(b.now).unwrap();

@@ -1,0 +1,360 @@
+//! The client object, its message streams and the listener.
+
+use std::sync::{Arc, Mutex};
+
+use midge_core::packet::{DisconnectProperties, ReasonCode, SubscribeFilter};
+use midge_native::{NativeClient, PublishHandle};
+use tokio::sync::watch;
+
+use crate::error::MqttError;
+use crate::types::{
+    ConnectResult, ConnectionState, Message, MqttOptions, PublishResult, QoS, SubscribeResult,
+    Subscription,
+};
+
+/// Receives what happens on a client, on a thread of its own (one per
+/// listener), in order. Keep the methods short: the next message waits.
+#[uniffi::export(foreign)]
+pub trait MqttListener: Send + Sync {
+    /// A message arrived on one of the subscriptions.
+    fn on_message(&self, message: Message);
+    /// The connection state changed.
+    fn on_connection_state_changed(&self, state: ConnectionState);
+}
+
+/// An MQTT client: one connection to a broker (reconnected automatically),
+/// its session, and its subscriptions.
+///
+/// Operations may run concurrently. Dropping (Kotlin: `close()`, Swift:
+/// releasing) the client ends the connection without DISCONNECT, so the
+/// broker publishes the Last Will as it would for a crash.
+#[derive(uniffi::Object)]
+pub struct MqttClient {
+    inner: NativeClient,
+    /// Stops the listener thread when replaced or dropped.
+    listener_stop: Mutex<Option<watch::Sender<bool>>>,
+}
+
+impl std::fmt::Debug for MqttClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttClient")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+#[uniffi::export]
+impl MqttClient {
+    /// A client for `options`. Checks every option (the error names the
+    /// first bad one) and loads the session file if one is configured (a
+    /// corrupt file is an error); does not connect.
+    #[uniffi::constructor]
+    pub fn new(options: MqttOptions) -> Result<Arc<MqttClient>, MqttError> {
+        let inner = NativeClient::new(options.to_native()?)?;
+        Ok(Arc::new(MqttClient {
+            inner,
+            listener_stop: Mutex::new(None),
+        }))
+    }
+
+    /// Connect, then stay connected: after a lost connection the client
+    /// reconnects with backoff and resumes the session. Returns the broker's
+    /// CONNACK, or the error once the reconnect policy gives up
+    /// (`ConnectionRefused` carries the reason code).
+    pub async fn connect(&self) -> Result<ConnectResult, MqttError> {
+        Ok(self.inner.connect().await?.into())
+    }
+
+    /// Publish and wait until it is done: acknowledged by the broker for
+    /// QoS 1/2 (PUBACK / PUBCOMP), handed to the connection for QoS 0.
+    /// Offline, QoS 1/2 messages wait in the session (and in the store file,
+    /// if one is configured) until the connection is back.
+    pub async fn publish(&self, message: Message) -> Result<PublishResult, MqttError> {
+        let done = self.inner.publish(message.into_publish()).await?;
+        Ok(PublishResult {
+            reason_code: done.reason_code,
+        })
+    }
+
+    /// Hand a message to the client and return at once; wait for the
+    /// outcome with [`PendingPublish::result`] if needed. Commands run in
+    /// order: once a later [`sync`](Self::sync) returns, this QoS 1/2
+    /// message is in the session store.
+    pub fn start_publish(&self, message: Message) -> Arc<PendingPublish> {
+        Arc::new(PendingPublish {
+            reply: tokio::sync::Mutex::new(self.inner.publish(message.into_publish())),
+        })
+    }
+
+    /// Subscribe to one filter; returns the QoS the broker granted, or
+    /// `SubscriptionRefused` with the broker's reason code.
+    pub async fn subscribe(&self, filter: String, qos: QoS) -> Result<QoS, MqttError> {
+        let results = self
+            .subscribe_many(vec![Subscription {
+                filter,
+                qos,
+                no_local: false,
+            }])
+            .await?;
+        let result = results
+            .into_iter()
+            .next()
+            .ok_or_else(|| MqttError::Protocol {
+                reason_code: None,
+                details: "SUBACK without a result".into(),
+            })?;
+        result.granted_qos.ok_or(MqttError::SubscriptionRefused {
+            filter: result.filter,
+            reason_code: result.reason_code,
+        })
+    }
+
+    /// Subscribe to several filters in one request; one result per filter
+    /// (a refused filter is a result, not an error).
+    pub async fn subscribe_many(
+        &self,
+        subscriptions: Vec<Subscription>,
+    ) -> Result<Vec<SubscribeResult>, MqttError> {
+        let names: Vec<String> = subscriptions.iter().map(|s| s.filter.clone()).collect();
+        let filters: Vec<SubscribeFilter> = subscriptions.into_iter().map(Into::into).collect();
+        let outcome = self.inner.subscribe(filters, Default::default()).await?;
+        Ok(names
+            .into_iter()
+            .zip(outcome.results)
+            .map(|(filter, result)| match result {
+                Ok(qos) => SubscribeResult {
+                    filter,
+                    granted_qos: Some(qos),
+                    reason_code: match qos {
+                        QoS::AtMostOnce => ReasonCode::Success,
+                        QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
+                        QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
+                    },
+                },
+                Err(reason_code) => SubscribeResult {
+                    filter,
+                    granted_qos: None,
+                    reason_code,
+                },
+            })
+            .collect())
+    }
+
+    /// Returns once every command given before it has reached the session,
+    /// so that with a `session_store_path` the QoS 1/2 messages published so
+    /// far are on disk (e.g. before the app may be killed).
+    pub async fn sync(&self) -> Result<(), MqttError> {
+        self.inner.sync().await?;
+        Ok(())
+    }
+
+    /// Unsubscribe from one or more filters.
+    pub async fn unsubscribe(&self, filters: Vec<String>) -> Result<(), MqttError> {
+        self.inner.unsubscribe(filters, Default::default()).await?;
+        Ok(())
+    }
+
+    /// Send DISCONNECT (the broker discards the Last Will), close the
+    /// connection and stop reconnecting. The session is kept: `connect`
+    /// resumes it. Operations still waiting fail with `Closed`; their QoS 1/2
+    /// messages stay in the session.
+    pub async fn disconnect(&self) -> Result<(), MqttError> {
+        self.inner
+            .disconnect(ReasonCode::Success, DisconnectProperties::default())
+            .await?;
+        Ok(())
+    }
+
+    /// Messages whose topic matches `filter` (`None`: all of them), from now
+    /// on. Create it before `connect`/`subscribe` so that messages the broker
+    /// kept for an offline session, and retained ones, are not missed.
+    /// Nothing is lost when the stream is read slowly: the connection waits.
+    pub fn messages(&self, filter: Option<String>) -> Result<Arc<MessageStream>, MqttError> {
+        let stream = self.inner.messages(filter)?;
+        Ok(Arc::new(MessageStream {
+            stream: tokio::sync::Mutex::new(Some(stream)),
+            closed: watch::Sender::new(false),
+        }))
+    }
+
+    /// The connection state now.
+    pub fn state(&self) -> ConnectionState {
+        (*self.inner.status().borrow()).into()
+    }
+
+    /// Wait until the state differs from `current` and return the new one;
+    /// `None` once the client is gone. Intermediate states may be skipped.
+    pub async fn next_state(&self, current: ConnectionState) -> Option<ConnectionState> {
+        let mut status = self.inner.status();
+        let changed = status
+            .wait_for(|s| ConnectionState::from(*s) != current)
+            .await
+            .ok()
+            .map(|s| ConnectionState::from(*s));
+        changed
+    }
+
+    /// The network changed (Wi-Fi to cellular, back online): if waiting to
+    /// reconnect, try now instead of after the backoff; if connected, check
+    /// the link with a ping.
+    pub fn network_changed(&self) {
+        self.inner.network_changed();
+    }
+
+    /// The app goes to the background: close the connection but keep the
+    /// session. Publishes made meanwhile wait in the session (and the store).
+    pub fn pause(&self) {
+        self.inner.pause();
+    }
+
+    /// The app is back in the foreground: reconnect now.
+    pub fn resume(&self) {
+        self.inner.resume();
+    }
+
+    /// Deliver messages and state changes to `listener` (`None` removes
+    /// it). The listener runs on a thread of its own and receives every
+    /// message, independently of any [`MessageStream`].
+    pub fn set_listener(&self, listener: Option<Arc<dyn MqttListener>>) -> Result<(), MqttError> {
+        let mut slot = self
+            .listener_stop
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(stop) = slot.take() {
+            stop.send_replace(true);
+        }
+        let Some(listener) = listener else {
+            return Ok(());
+        };
+        let stream = self.inner.messages(None)?;
+        let status = self.inner.status();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let handle = self.inner.handle().clone();
+        std::thread::Builder::new()
+            .name("midge-listener".into())
+            .spawn(move || handle.block_on(run_listener(listener, stream, status, stop_rx)))
+            .map_err(|e| MqttError::Rejected {
+                details: format!("cannot start the listener thread: {e}"),
+            })?;
+        *slot = Some(stop_tx);
+        Ok(())
+    }
+}
+
+impl Drop for MqttClient {
+    fn drop(&mut self) {
+        if let Ok(mut slot) = self.listener_stop.lock() {
+            if let Some(stop) = slot.take() {
+                stop.send_replace(true);
+            }
+        }
+    }
+}
+
+async fn run_listener(
+    listener: Arc<dyn MqttListener>,
+    mut stream: midge_native::MessageStream,
+    mut status: watch::Receiver<midge_native::ConnectionStatus>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut last: ConnectionState = (*status.borrow_and_update()).into();
+    listener.on_connection_state_changed(last);
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => break,
+            message = stream.recv() => match message {
+                Some(m) => listener.on_message(m.into()),
+                None => break,
+            },
+            changed = status.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let now: ConnectionState = (*status.borrow_and_update()).into();
+                if now != last {
+                    last = now;
+                    listener.on_connection_state_changed(now);
+                }
+            }
+        }
+    }
+}
+
+/// A publish handed to the client with [`MqttClient::start_publish`].
+#[derive(uniffi::Object)]
+pub struct PendingPublish {
+    reply: tokio::sync::Mutex<PublishHandle>,
+}
+
+impl std::fmt::Debug for PendingPublish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingPublish").finish_non_exhaustive()
+    }
+}
+
+#[uniffi::export]
+impl PendingPublish {
+    /// Wait for the outcome, as `MqttClient::publish` would. Only the
+    /// first call gets it; later ones fail with `Closed`.
+    pub async fn result(&self) -> Result<PublishResult, MqttError> {
+        let mut reply = self.reply.lock().await;
+        let done = (&mut *reply).await?;
+        Ok(PublishResult {
+            reason_code: done.reason_code,
+        })
+    }
+}
+
+/// Incoming messages for one filter, in arrival order. Read with `next`;
+/// `stop` (or dropping it) detaches the stream from the client (it does not
+/// unsubscribe at the broker).
+#[derive(uniffi::Object)]
+pub struct MessageStream {
+    stream: tokio::sync::Mutex<Option<midge_native::MessageStream>>,
+    closed: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for MessageStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageStream")
+            .field("closed", &*self.closed.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+#[uniffi::export]
+impl MessageStream {
+    /// The next message; `None` once the stream is stopped or the client is
+    /// gone. Cancelling the call (Kotlin coroutine, Swift task) loses nothing.
+    pub async fn next(&self) -> Option<Message> {
+        let mut closed = self.closed.subscribe();
+        let mut guard = tokio::select! {
+            guard = self.stream.lock() => guard,
+            _ = closed.wait_for(|c| *c) => return None,
+        };
+        let stream = guard.as_mut()?;
+        tokio::select! {
+            message = stream.recv() => message.map(Message::from),
+            _ = closed.wait_for(|c| *c) => {
+                *guard = None;
+                None
+            }
+        }
+    }
+
+    /// A message if one is waiting, without suspending.
+    pub fn try_next(&self) -> Option<Message> {
+        let mut guard = self.stream.try_lock().ok()?;
+        guard.as_mut()?.try_recv().map(Message::from)
+    }
+
+    /// Stop receiving; a waiting `next` returns `None`. (Not `close`: the
+    /// generated Kotlin class already has `AutoCloseable.close`, which frees it.)
+    pub fn stop(&self) {
+        self.closed.send_replace(true);
+        if let Ok(mut guard) = self.stream.try_lock() {
+            *guard = None;
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The typed error of every operation: `MqttException` in Kotlin,
+//! `MqttError` in Swift. Variants carry the MQTT reason code where the
+//! broker gave one.
+
+use midge_core::packet::ReasonCode;
+use midge_native::NativeError;
+
+/// Why an operation failed.
+///
+/// In Kotlin each variant is a subclass of `MqttException`:
+///
+/// ```kotlin
+/// try {
+///     client.connect()
+/// } catch (e: MqttException.ConnectionRefused) {
+///     if (e.reasonCode == ReasonCode.NOT_AUTHORIZED) showLogin()
+/// }
+/// ```
+///
+/// In Swift it is `enum MqttError: Error`:
+///
+/// ```swift
+/// do {
+///     _ = try await client.connect()
+/// } catch MqttError.ConnectionRefused(let reasonCode, _) where reasonCode == .notAuthorized {
+///     showLogin()
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
+pub enum MqttError {
+    /// An argument broke a rule; nothing was sent.
+    #[error("invalid argument `{argument}`: {rule}")]
+    InvalidArgument { argument: String, rule: String },
+    /// The broker answered CONNECT with a failure reason code.
+    #[error("{details}")]
+    ConnectionRefused {
+        reason_code: ReasonCode,
+        details: String,
+    },
+    /// The broker refused a subscription (SUBACK failure code).
+    #[error("the broker refused the subscription to `{filter}`: {reason_code}")]
+    SubscriptionRefused {
+        filter: String,
+        reason_code: ReasonCode,
+    },
+    /// The broker rejected a publish (PUBACK/PUBREC failure code), or the
+    /// connection it reached does not allow it.
+    #[error("{details}")]
+    PublishRejected {
+        reason_code: ReasonCode,
+        details: String,
+    },
+    /// The broker broke the protocol, or disconnected us with a reason code.
+    #[error("{details}")]
+    Protocol {
+        reason_code: Option<ReasonCode>,
+        details: String,
+    },
+    /// The socket, TLS or WebSocket layer failed (unreachable host,
+    /// certificate rejected, ...).
+    #[error("{details}")]
+    Transport { details: String },
+    /// No answer in time.
+    #[error("{details}")]
+    Timeout { details: String },
+    /// The connection (or the client) closed before the operation finished.
+    /// QoS 1/2 publishes stay in the session and are sent again on the next
+    /// connection.
+    #[error("{details}")]
+    Closed { details: String },
+    /// The operation is not possible now (queue full, already connected, ...).
+    #[error("{details}")]
+    Rejected { details: String },
+    /// The session store failed (the file at `session_store_path`).
+    #[error("{details}")]
+    Store { details: String },
+}
+
+impl MqttError {
+    pub(crate) fn invalid(argument: &str, rule: &str) -> MqttError {
+        MqttError::InvalidArgument {
+            argument: argument.into(),
+            rule: rule.into(),
+        }
+    }
+}
+
+impl From<NativeError> for MqttError {
+    fn from(e: NativeError) -> Self {
+        match e {
+            NativeError::InvalidArgument { argument, rule } => {
+                MqttError::InvalidArgument { argument, rule }
+            }
+            NativeError::ConnectionRefused {
+                reason_code,
+                message,
+            } => MqttError::ConnectionRefused {
+                reason_code,
+                details: message,
+            },
+            NativeError::Protocol {
+                reason_code,
+                message,
+            } => MqttError::Protocol {
+                reason_code,
+                details: message,
+            },
+            NativeError::Transport { message } => MqttError::Transport { details: message },
+            NativeError::Timeout { message } => MqttError::Timeout { details: message },
+            NativeError::Closed { message } => MqttError::Closed { details: message },
+            NativeError::PublishRejected {
+                reason_code,
+                message,
+            } => MqttError::PublishRejected {
+                reason_code,
+                details: message,
+            },
+            NativeError::Rejected { message } => MqttError::Rejected { details: message },
+            NativeError::Store { message } => MqttError::Store { details: message },
+        }
+    }
+}
+
+impl From<midge_core::ClientError> for MqttError {
+    fn from(e: midge_core::ClientError) -> Self {
+        NativeError::from(e).into()
+    }
+}

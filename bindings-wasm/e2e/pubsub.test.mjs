@@ -1,0 +1,214 @@
+// midge-mqtt in headless Chromium against a real mosquitto WebSocket listener.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startMosquitto } from './lib/mosquitto.mjs';
+import { setup } from './lib/harness.mjs';
+
+let broker;
+let env;
+let page;
+
+before(async () => {
+  broker = await startMosquitto();
+  env = await setup();
+  page = await env.openPage();
+});
+
+after(async () => {
+  await env?.close();
+  await broker?.stop();
+});
+
+test('publish and subscribe at QoS 0, 1 and 2', async () => {
+  const result = await page.evaluate(async (url) => {
+    const { connect } = window.midge;
+    const sub = await connect(url, { clientId: 'e2e-sub' });
+    const pub = await connect(url, { clientId: 'e2e-pub', protocolVersion: 4 });
+    const granted = await sub.subscribe('e2e/qos/#', { qos: 2 });
+    const got = [];
+    const all = new Promise((resolve) => sub.on('message', (m) => {
+      got.push({ topic: m.topic, text: m.text(), qos: m.qos });
+      if (got.length === 3) resolve();
+    }));
+    const acks = [];
+    for (const qos of [0, 1, 2]) acks.push(await pub.publish(`e2e/qos/${qos}`, `hello ${qos}`, { qos }));
+    await all;
+    await pub.end();
+    await sub.end();
+    return { granted, got, acks };
+  }, broker.url);
+  assert.deepEqual(result.granted.granted, [{ topic: 'e2e/qos/#', qos: 2, reasonCode: 2 }]);
+  assert.deepEqual(result.got.sort((a, b) => a.qos - b.qos), [
+    { topic: 'e2e/qos/0', text: 'hello 0', qos: 0 },
+    { topic: 'e2e/qos/1', text: 'hello 1', qos: 1 },
+    { topic: 'e2e/qos/2', text: 'hello 2', qos: 2 },
+  ]);
+  assert.equal(result.acks.length, 3);
+});
+
+test('async iterator, retained message and unsubscribe', async () => {
+  const result = await page.evaluate(async (url) => {
+    const { connect } = window.midge;
+    const a = await connect(url);
+    await a.publish('e2e/retained', new Uint8Array([1, 2, 3]), { qos: 1, retain: true });
+    const b = await connect(url);
+    await b.subscribe({ topic: 'e2e/retained', qos: 1 });
+    let first;
+    for await (const m of b.messages()) {
+      first = { topic: m.topic, payload: Array.from(m.payload), retain: m.retain };
+      break;
+    }
+    const unsub = await b.unsubscribe('e2e/retained');
+    await a.publish('e2e/retained', '', { qos: 1, retain: true }); // clear it
+    await a.end();
+    await b.end();
+    return { first, unsub: unsub.reasonCodes, state: b.state };
+  }, broker.url);
+  assert.deepEqual(result.first, { topic: 'e2e/retained', payload: [1, 2, 3], retain: true });
+  assert.deepEqual(result.unsub, [0]);
+  assert.equal(result.state, 'disconnected');
+});
+
+test('MQTT 5.0 properties travel both ways', async () => {
+  const m = await page.evaluate(async (url) => {
+    const { connect } = window.midge;
+    const c = await connect(url, { properties: { sessionExpiryInterval: 0, userProperties: { app: 'e2e' } } });
+    await c.subscribe('e2e/props', { qos: 1 });
+    const got = new Promise((resolve) => c.on('message', resolve));
+    await c.publish('e2e/props', '{"t":21.5}', {
+      qos: 1,
+      properties: {
+        contentType: 'application/json',
+        responseTopic: 'e2e/reply',
+        correlationData: new Uint8Array([9, 8]),
+        messageExpiryInterval: 60,
+        payloadFormatIndicator: true,
+        userProperties: [['k', 'v1'], ['k', 'v2']],
+      },
+    });
+    const msg = await got;
+    await c.end();
+    const p = msg.properties;
+    return { json: msg.json(), ...p, correlationData: Array.from(p.correlationData) };
+  }, broker.url);
+  assert.deepEqual(m.json, { t: 21.5 });
+  assert.equal(m.contentType, 'application/json');
+  assert.equal(m.responseTopic, 'e2e/reply');
+  assert.deepEqual(m.correlationData, [9, 8]);
+  assert.equal(m.payloadFormatIndicator, true);
+  assert.ok(m.messageExpiryInterval > 0 && m.messageExpiryInterval <= 60);
+  assert.deepEqual(m.userProperties, [['k', 'v1'], ['k', 'v2']]);
+});
+
+test('Last Will reaches a subscriber', async () => {
+  const will = await page.evaluate(async (url) => {
+    const { connect } = window.midge;
+    const watcher = await connect(url);
+    await watcher.subscribe('e2e/will', { qos: 1 });
+    const got = new Promise((resolve) => watcher.on('message', resolve));
+    const dying = await connect(url, { will: { topic: 'e2e/will', payload: 'gone', qos: 1 } });
+    // Reason 0x04: "disconnect with Will message", so the broker sends it now.
+    await dying.end({ reasonCode: 4 });
+    const m = await got;
+    await watcher.end();
+    return m.text();
+  }, broker.url);
+  assert.equal(will, 'gone');
+});
+
+test('errors are typed: bad URL, refused connection, bad argument', async () => {
+  const r = await page.evaluate(async (url) => {
+    const { connect, MqttError } = window.midge;
+    const out = {};
+    const grab = async (key, p) => {
+      try { await p; out[key] = 'resolved'; } catch (e) {
+        out[key] = { isMqttError: e instanceof MqttError, isError: e instanceof Error, code: e.code, reasonCode: e.reasonCode, message: e.message };
+      }
+    };
+    await grab('badUrl', connect('http://127.0.0.1:1'));
+    await grab('refused', connect('ws://127.0.0.1:1', { reconnect: false }));
+    await grab('badQos', (async () => { const c = await connect(url); try { await c.publish('a', 'b', { qos: 3 }); } finally { await c.end(); } })());
+    await grab('badTopic', (async () => { const c = await connect(url); try { await c.publish('a/#', 'b'); } finally { await c.end(); } })());
+    await grab('badOption', connect(url, { keepalive: -1 }));
+    return out;
+  }, broker.url);
+  assert.equal(r.badUrl.code, 'INVALID_ARGUMENT');
+  assert.ok(r.badUrl.isMqttError && r.badUrl.isError);
+  assert.equal(r.refused.code, 'TRANSPORT_CLOSED');
+  assert.equal(r.badQos.code, 'INVALID_ARGUMENT');
+  assert.match(r.badQos.message, /qos/);
+  assert.equal(r.badTopic.code, 'INVALID_ARGUMENT');
+  assert.match(r.badOption.message, /keepalive/);
+});
+
+test('bad credentials: CONNECTION_REFUSED with the reason code (5.0 and 3.1.1)', async () => {
+  const secured = await startMosquitto({ users: { alice: 'secret' } });
+  try {
+    const r = await page.evaluate(async (url) => {
+      const { connect, MqttError } = window.midge;
+      const out = [];
+      for (const protocolVersion of [5, 4]) {
+        try {
+          await connect(url, { protocolVersion, username: 'alice', password: 'wrong', reconnect: false });
+          out.push('resolved');
+        } catch (e) {
+          out.push({ mqtt: e instanceof MqttError, code: e.code, reasonCode: e.reasonCode });
+        }
+      }
+      const ok = await connect(url, { username: 'alice', password: 'secret' });
+      out.push(ok.state);
+      await ok.end();
+      return out;
+    }, secured.url);
+    // mosquitto 2.0 answers a wrong password with 0x87 Not authorized (5.0)
+    // or return code 5 (3.1.1, mapped to 0x87); 0x86 is the other valid answer.
+    for (const e of r.slice(0, 2)) {
+      assert.equal(e.mqtt, true);
+      assert.equal(e.code, 'CONNECTION_REFUSED');
+      assert.ok([0x86, 0x87].includes(e.reasonCode), String(e.reasonCode));
+    }
+    assert.equal(r[2], 'connected');
+  } finally {
+    await secured.stop();
+  }
+});
+
+test('reconnects after the broker restarts', async () => {
+  await page.evaluate(async (url) => {
+    const { connect } = window.midge;
+    const c = await connect(url, { clientId: 'e2e-reconnect', reconnect: { minDelay: 50, maxDelay: 200 } });
+    window.events = [];
+    c.on('offline', (e) => window.events.push('offline:' + e.error.code));
+    c.on('reconnect', () => window.events.push('reconnect'));
+    await c.subscribe('e2e/after', { qos: 1 });
+    window.reconnectClient = c;
+  }, broker.url);
+  await broker.stop();
+  await page.waitForFunction(() => window.events.some((e) => e.startsWith('offline')));
+  await broker.start();
+  await page.waitForFunction(() => window.events.includes('reconnect'), null, { timeout: 15_000 });
+  const r = await page.evaluate(async () => {
+    const c = window.reconnectClient;
+    // The broker lost the session (no persistence): the core re-subscribes.
+    const got = new Promise((resolve) => c.on('message', (m) => resolve(m.text())));
+    await c.publish('e2e/after', 'back', { qos: 1 });
+    const text = await got;
+    await c.end();
+    return { text, events: window.events };
+  });
+  assert.equal(r.text, 'back');
+  assert.equal(r.events[0], 'offline:TRANSPORT_CLOSED');
+  assert.ok(r.events.includes('reconnect'));
+});
+
+test('the README quick start runs', async () => {
+  const qs = await env.browser.newPage();
+  await qs.goto(`${env.server.url}/test/quickstart.html?broker=${encodeURIComponent(broker.url)}`);
+  await qs.waitForFunction(() => window.quickstartDone !== undefined);
+  assert.deepEqual(await qs.evaluate(() => window.log), ['greenhouse/roof/set open', 'true INVALID_ARGUMENT']);
+  await qs.close();
+});
+
+test('no uncaught page errors', () => {
+  assert.deepEqual(env.errors.map(String), []);
+});

@@ -1,0 +1,40 @@
+// Compiled with `tsc --noEmit` by types.test.mjs: the hand-written index.d.ts
+// must describe the API as the README and the tests use it.
+import { connect, indexedDBStore, initialize, MqttError, Message, MqttClient } from '../../npm/index.js';
+
+async function main(): Promise<void> {
+  await initialize();
+  const client: MqttClient = await connect('ws://localhost:8080', {
+    clientId: 'dash',
+    protocolVersion: 5,
+    clean: false,
+    keepalive: 30,
+    username: 'u',
+    password: new Uint8Array([1]),
+    will: { topic: 'w', payload: 'bye', qos: 1, retain: true, properties: { willDelayInterval: 5 } },
+    reconnect: { minDelay: 100, maxDelay: 5000, onInitialFailure: true },
+    servers: ['wss://backup.example/mqtt'],
+    offlineQueueLimit: 1000,
+    properties: { sessionExpiryInterval: 3600, userProperties: { app: 'x' } },
+    store: indexedDBStore(),
+  });
+  client.on('message', (m: Message) => console.log(m.topic, m.text(), m.properties?.contentType));
+  client.on('offline', ({ error, reconnectIn }) => console.log(error.code, reconnectIn));
+  client.on('error', (e: MqttError) => console.log(e.reasonCode));
+  const { granted } = await client.subscribe(['a/#', { topic: 'b', qos: 2, noLocal: true }], { qos: 1 });
+  const q: 0 | 1 | 2 | undefined = granted[0].qos;
+  const r = await client.publish('a/b', 'x', { qos: 2, retain: false, properties: { contentType: 'text/plain', userProperties: [['k', 'v']] } });
+  const n: number = r.reasonCode;
+  await client.unsubscribe('a/#');
+  for await (const m of client.messages()) {
+    const bytes: Uint8Array = m.payload;
+    console.log(bytes.length, q, n);
+    break;
+  }
+  try {
+    await client.end({ reasonCode: 4 });
+  } catch (e) {
+    if (e instanceof MqttError) console.log(e.code === 'INVALID_ARGUMENT');
+  }
+}
+void main;

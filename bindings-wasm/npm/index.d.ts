@@ -1,0 +1,252 @@
+// Hand-checked types of midge-mqtt (the wasm-bindgen output's own types are
+// in ./pkg/midge_wasm.d.ts; this file is the public API).
+
+/** Bytes accepted wherever a payload or binary property is given. */
+export type BinaryLike = string | Uint8Array | ArrayBuffer | ArrayBufferView;
+
+/** MQTT 5.0 user properties: an object (a value may repeat as an array) or `[key, value]` pairs. */
+export type UserPropertiesInput = Record<string, string | string[]> | Array<[string, string]>;
+
+/** What `code` of an {@link MqttError} can be. */
+export type MqttErrorCode =
+  | 'INVALID_ARGUMENT' | 'QUEUE_FULL' | 'QOS_NOT_SUPPORTED' | 'RETAIN_NOT_SUPPORTED'
+  | 'PACKET_TOO_LARGE' | 'INVALID_STATE' | 'STORE_FAILED'
+  | 'CONNECTION_REFUSED' | 'SERVER_DISCONNECT' | 'PROTOCOL_ERROR' | 'CONNECT_TIMEOUT'
+  | 'KEEPALIVE_TIMEOUT' | 'TRANSPORT_CLOSED' | 'CLIENT_DISCONNECT'
+  | 'PUBLISH_REJECTED' | 'PUBLISH_NOT_ALLOWED' | 'UNKNOWN';
+
+/**
+ * Every failure of midge: a bad argument (rejected at once, naming the
+ * argument and the rule), a refused or lost connection, a rejected publish.
+ *
+ * @example
+ * try { await connect('ws://broker:8080', { username: 'u', password: 'wrong' }); }
+ * catch (e) { if (e instanceof MqttError && e.reasonCode === 0x86) showLogin(); }
+ */
+export class MqttError extends Error {
+  readonly name: 'MqttError';
+  readonly code: MqttErrorCode;
+  /** The MQTT 5.0 reason code (3.1.1 return codes are mapped onto them), when there is one. */
+  readonly reasonCode?: number;
+}
+
+export interface PublishProperties {
+  payloadFormatIndicator?: boolean;
+  messageExpiryInterval?: number;
+  topicAlias?: number;
+  responseTopic?: string;
+  correlationData?: BinaryLike;
+  userProperties?: UserPropertiesInput;
+  contentType?: string;
+}
+
+/** Properties of an inbound message (MQTT 5.0). */
+export interface MessageProperties {
+  payloadFormatIndicator?: boolean;
+  messageExpiryInterval?: number;
+  topicAlias?: number;
+  responseTopic?: string;
+  correlationData?: Uint8Array;
+  userProperties?: Array<[string, string]>;
+  subscriptionIdentifiers?: number[];
+  contentType?: string;
+}
+
+export interface LastWill {
+  topic: string;
+  payload?: BinaryLike;
+  qos?: 0 | 1 | 2;
+  retain?: boolean;
+  properties?: {
+    willDelayInterval?: number;
+    payloadFormatIndicator?: boolean;
+    messageExpiryInterval?: number;
+    contentType?: string;
+    responseTopic?: string;
+    correlationData?: BinaryLike;
+    userProperties?: UserPropertiesInput;
+  };
+}
+
+/** Reconnect policy: exponential backoff with full jitter (in the core). */
+export interface ReconnectPolicy {
+  /** First and shortest wait, ms (default 1000). */
+  minDelay?: number;
+  /** Longest wait, ms (default 60000). */
+  maxDelay?: number;
+  /** Growth per attempt, at least 1 (default 2). */
+  factor?: number;
+  /** A connection up this long resets the backoff, ms (default 30000). */
+  stableAfter?: number;
+  /** Also retry when the very first attempt fails (then `connect` waits). */
+  onInitialFailure?: boolean;
+}
+
+/** Where a durable session lives; {@link indexedDBStore} is the browser's. */
+export interface SessionStore {
+  load(clientId: string): Promise<Uint8Array | undefined> | Uint8Array | undefined;
+  save(clientId: string, session: Uint8Array): Promise<unknown> | void;
+}
+
+export interface ConnectOptions {
+  /** Default: `midge-` and 8 random hex digits. A durable session needs a fixed one. */
+  clientId?: string;
+  /** 4 (MQTT 3.1.1) or 5 (MQTT 5.0, the default). */
+  protocolVersion?: 4 | 5;
+  /** Clean Start / Clean Session of the first connection (default true). */
+  clean?: boolean;
+  /** Keep-alive in seconds, 0 to disable (default 60). */
+  keepalive?: number;
+  username?: string;
+  password?: BinaryLike;
+  will?: LastWill;
+  /** `false` disables reconnecting; default: 1 s doubling to 60 s. */
+  reconnect?: boolean | ReconnectPolicy;
+  /** More broker URLs, tried in turn after `url` when reconnecting. */
+  servers?: string[];
+  /** Bound of the offline queue (default 10000): beyond it `publish` rejects with QUEUE_FULL. */
+  offlineQueueLimit?: number;
+  /** Our cap on QoS 1/2 publishes in flight (default 100). */
+  maxInflight?: number;
+  /** ms to wait for the socket and CONNACK (default 10000). */
+  connectTimeout?: number;
+  /** ms to wait for PINGRESP (default 10000). */
+  pingTimeout?: number;
+  /** MQTT 5.0 CONNECT properties. */
+  properties?: {
+    sessionExpiryInterval?: number;
+    receiveMaximum?: number;
+    maximumPacketSize?: number;
+    topicAliasMaximum?: number;
+    requestResponseInformation?: boolean;
+    requestProblemInformation?: boolean;
+    userProperties?: UserPropertiesInput;
+    authenticationMethod?: string;
+    authenticationData?: BinaryLike;
+  };
+  /** Keep the session (unacknowledged QoS 1/2 publishes, offline queue) across reloads. */
+  store?: SessionStore;
+  /** A WebSocket constructor, e.g. `WebSocket` from the `ws` package in Node. */
+  WebSocket?: unknown;
+  /** Where to load the wasm from (URL, bytes or module); default: next to this file. */
+  wasm?: string | URL | BufferSource | WebAssembly.Module;
+}
+
+export interface ConnectInfo {
+  sessionPresent: boolean;
+  /** True for every connection after the first. */
+  reconnected: boolean;
+  clientId: string;
+  /** CONNACK properties (MQTT 5.0). */
+  properties: Record<string, unknown>;
+}
+
+export interface PublishResult {
+  /** 0 (success) or 16 (no matching subscribers, 5.0). */
+  reasonCode: number;
+  properties?: { reasonString?: string; userProperties?: Array<[string, string]> };
+}
+
+export interface SubscribeFilter {
+  topic: string;
+  qos?: 0 | 1 | 2;
+  noLocal?: boolean;
+  retainAsPublished?: boolean;
+  /** 0: send retained, 1: only for a new subscription, 2: never. */
+  retainHandling?: 0 | 1 | 2;
+}
+
+export interface SubscribeOptions extends Omit<SubscribeFilter, 'topic'> {
+  properties?: { subscriptionIdentifier?: number; userProperties?: UserPropertiesInput };
+}
+
+export interface SubscribeResult {
+  /** Per filter: the granted QoS, or `undefined` and a failure `reasonCode` (>= 0x80). */
+  granted: Array<{ topic: string; qos?: 0 | 1 | 2; reasonCode: number }>;
+  properties?: { reasonString?: string; userProperties?: Array<[string, string]> };
+}
+
+export interface UnsubscribeResult {
+  reasonCodes: number[];
+  properties?: { reasonString?: string; userProperties?: Array<[string, string]> };
+}
+
+export class Message {
+  readonly topic: string;
+  readonly payload: Uint8Array;
+  readonly qos: 0 | 1 | 2;
+  readonly retain: boolean;
+  readonly properties?: MessageProperties;
+  /** The payload as UTF-8 text. */
+  text(): string;
+  /** The payload parsed as JSON. */
+  json(): unknown;
+}
+
+export interface MqttEvents {
+  /** Every CONNACK. */
+  connect: ConnectInfo;
+  /** A CONNACK after the connection had been lost. */
+  reconnect: ConnectInfo;
+  /** The connection was lost; the client retries in `reconnectIn` ms. */
+  offline: { error: MqttError; reconnectIn: number };
+  /** A connection ended (whatever happens next). */
+  close: MqttError;
+  /** The client stopped for good on an error, or a store/listener failed. */
+  error: MqttError;
+  message: Message;
+  /** The client has ended; no more events. */
+  end: MqttError;
+}
+
+export class MqttClient {
+  /** The client id in use (the server-assigned one once known). */
+  readonly clientId: string;
+  readonly state: 'connected' | 'connecting' | 'waiting' | 'closing' | 'disconnected';
+  readonly connected: boolean;
+  /** Publishes waiting for the connection or for room in the in-flight window. */
+  readonly queueLength: number;
+  /**
+   * Publish a message. Resolves when acknowledged (QoS 1: PUBACK, QoS 2:
+   * PUBCOMP; QoS 0: once accepted). While offline it waits in the queue.
+   *
+   * @example
+   * await client.publish('greenhouse/roof/set', 'open', { qos: 1 });
+   */
+  publish(topic: string, payload: BinaryLike, options?: { qos?: 0 | 1 | 2; retain?: boolean; properties?: PublishProperties }): Promise<PublishResult>;
+  /**
+   * @example
+   * const { granted } = await client.subscribe('greenhouse/#', { qos: 1 });
+   */
+  subscribe(filters: string | SubscribeFilter | Array<string | SubscribeFilter>, options?: SubscribeOptions): Promise<SubscribeResult>;
+  unsubscribe(filters: string | string[], options?: { properties?: { userProperties?: UserPropertiesInput } }): Promise<UnsubscribeResult>;
+  on<K extends keyof MqttEvents>(event: K, listener: (value: MqttEvents[K]) => void): this;
+  off<K extends keyof MqttEvents>(event: K, listener: (value: MqttEvents[K]) => void): this;
+  /**
+   * Inbound messages as an async iterator (ends with the client).
+   *
+   * @example
+   * for await (const m of client.messages()) console.log(m.topic, m.text());
+   */
+  messages(): AsyncIterableIterator<Message>;
+  /** DISCONNECT, stop reconnecting, release the socket and timer. */
+  end(options?: { reasonCode?: number; properties?: { sessionExpiryInterval?: number; reasonString?: string; userProperties?: UserPropertiesInput } }): Promise<void>;
+}
+
+/**
+ * Connect over WebSockets (`ws://` or `wss://`, subprotocol `mqtt`).
+ * Resolves once CONNACK accepted the connection.
+ *
+ * @example
+ * import { connect } from 'midge-mqtt';
+ * const client = await connect('ws://localhost:8080', { clientId: 'dashboard', keepalive: 30 });
+ * client.on('message', (m) => console.log(m.topic, m.text()));
+ * await client.subscribe('greenhouse/#', { qos: 1 });
+ */
+export function connect(url: string, options?: ConnectOptions): Promise<MqttClient>;
+
+/** A session store in IndexedDB (one record per client id). */
+export function indexedDBStore(databaseName?: string): SessionStore & { clear(clientId: string): Promise<unknown> };
+
+/** Load the wasm module ahead of `connect` (optional). */
+export function initialize(wasm?: ConnectOptions['wasm']): Promise<unknown>;

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs the system tests (tests/, crate midge-system-tests): fault injection
+# (proxy cuts, black holes, mosquitto kill -9, client kill -9), the interop
+# matrix against mosquitto, aedes, amqtt and RabbitMQ (written to
+# tests/INTEROP.md) and credential redaction. Prints cargo's summary lines,
+# the fault figures and the matrix. Run scripts/setup-system-tests.sh first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+export CARGO_TERM_COLOR=never
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+started=$SECONDS
+status=0
+# One test binary at a time (cargo's default); the fault tests print with --nocapture.
+cargo test -p midge-system-tests -- --nocapture >"$log" 2>&1 || status=$?
+printf '\n==> summary\n'
+grep -E '^(test result|     Running|error)' "$log" || true
+printf '\n==> fault figures\n'
+grep -E '^fault report' "$log" || true
+printf '\n==> interop matrix (tests/INTEROP.md)\n'
+sed -n '/^interop matrix:/,/^$/p' "$log" | tail -n +2
+if [ "$status" -ne 0 ]; then
+    printf '\n==> failures\n'
+    grep -E 'panicked|FAILED|unexpected failures' -A4 "$log" | head -80
+fi
+printf 'system tests took %s s (exit %s)\n' "$((SECONDS - started))" "$status"
+exit "$status"

@@ -1,0 +1,434 @@
+//! Brokers started by the tests: each on a free loopback port, from a config
+//! generated in its own temp dir, in its own process group (so that a broker
+//! that forks, like RabbitMQ's Erlang VM, is stopped whole), killed on drop.
+
+use std::fmt;
+use std::fs;
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::{free_port, poll_until, tests_dir, HarnessError};
+
+/// The brokers of the interop matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BrokerKind {
+    Mosquitto,
+    Aedes,
+    Amqtt,
+    RabbitMq,
+}
+
+impl BrokerKind {
+    pub const ALL: [BrokerKind; 4] = [
+        BrokerKind::Mosquitto,
+        BrokerKind::Aedes,
+        BrokerKind::Amqtt,
+        BrokerKind::RabbitMq,
+    ];
+
+    /// How long start-up may take before the broker counts as broken.
+    fn ready_within(self) -> Duration {
+        match self {
+            // The Erlang VM plus the MQTT plugin's Raft election: ~14 s seen
+            // on 2 busy cores.
+            BrokerKind::RabbitMq => Duration::from_secs(90),
+            _ => Duration::from_secs(20),
+        }
+    }
+}
+
+impl fmt::Display for BrokerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BrokerKind::Mosquitto => "mosquitto",
+            BrokerKind::Aedes => "aedes",
+            BrokerKind::Amqtt => "amqtt",
+            BrokerKind::RabbitMq => "rabbitmq",
+        })
+    }
+}
+
+/// Options of a mosquitto started by [`Broker::mosquitto`].
+#[derive(Debug, Clone, Default)]
+pub struct MosquittoConfig {
+    /// `persistence true`, saved after every change, so that a `kill -9`
+    /// loses as little as mosquitto allows.
+    pub persistence: bool,
+    /// More config lines (e.g. `password_file ...`); replaces
+    /// `allow_anonymous true` when it sets `allow_anonymous` itself.
+    pub extra: String,
+}
+
+/// A running broker; killed (whole process group) when dropped.
+pub struct Broker {
+    pub kind: BrokerKind,
+    pub port: u16,
+    version: String,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    /// RabbitMQ's own epmd, on a private port.
+    epmd: Option<Child>,
+    command: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl fmt::Debug for Broker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Broker")
+            .field("kind", &self.kind)
+            .field("port", &self.port)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+const MOSQUITTO: [&str; 2] = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"];
+const RABBITMQ_SERVER: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+
+impl Broker {
+    /// Start a broker of `kind` with its default test config.
+    pub fn start(kind: BrokerKind) -> Result<Broker, HarnessError> {
+        match kind {
+            BrokerKind::Mosquitto => Broker::mosquitto(MosquittoConfig::default()),
+            BrokerKind::Aedes => Broker::aedes(),
+            BrokerKind::Amqtt => Broker::amqtt(),
+            BrokerKind::RabbitMq => Broker::rabbitmq(),
+        }
+    }
+
+    /// Debian's mosquitto.
+    pub fn mosquitto(config: MosquittoConfig) -> Result<Broker, HarnessError> {
+        let kind = BrokerKind::Mosquitto;
+        let exe = MOSQUITTO
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .ok_or_else(|| {
+                unavailable(
+                    kind,
+                    "mosquitto is not installed (apt-get install mosquitto)",
+                )
+            })?;
+        let version = first_line(Command::new(exe).arg("-h"))
+            .map(|l| l.trim_start_matches("mosquitto version ").to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let dir = temp_dir(kind)?;
+        let port = free_port()?;
+        // mosquitto started as root drops to user `mosquitto`, which cannot
+        // write our temp dir: stay the user we are.
+        let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+        let anonymous = if config.extra.contains("allow_anonymous") {
+            ""
+        } else {
+            "allow_anonymous true\n"
+        };
+        let mut conf = format!(
+            "user {user}\nlistener {port} 127.0.0.1\n{anonymous}\
+             max_queued_messages 100000\nlog_dest stdout\n{}\n",
+            config.extra
+        );
+        if config.persistence {
+            conf.push_str(&format!(
+                "persistence true\npersistence_location {}/\n\
+                 autosave_interval 1\nautosave_on_changes true\n",
+                dir.path().display()
+            ));
+        }
+        let conf_path = dir.path().join("mosquitto.conf");
+        write(&conf_path, &conf)?;
+        let command = vec![
+            exe.to_string(),
+            "-c".into(),
+            conf_path.display().to_string(),
+        ];
+        Broker::launch(kind, port, version, dir, command, Vec::new(), None)
+    }
+
+    /// aedes (npm) behind `tests/brokers/aedes/server.mjs`.
+    pub fn aedes() -> Result<Broker, HarnessError> {
+        let kind = BrokerKind::Aedes;
+        let root = tests_dir().join("brokers/aedes");
+        let package = root.join("node_modules/aedes/package.json");
+        let json = fs::read_to_string(&package).map_err(|e| {
+            unavailable(
+                kind,
+                &format!(
+                    "{}: {e} (run scripts/setup-system-tests.sh)",
+                    package.display()
+                ),
+            )
+        })?;
+        let version = json_version(&json).unwrap_or_else(|| "unknown".into());
+        let dir = temp_dir(kind)?;
+        let port = free_port()?;
+        let command = vec![
+            "node".into(),
+            root.join("server.mjs").display().to_string(),
+            port.to_string(),
+        ];
+        Broker::launch(kind, port, version, dir, command, Vec::new(), None)
+    }
+
+    /// amqtt (PyPI) from the venv `tests/.venv-amqtt`.
+    pub fn amqtt() -> Result<Broker, HarnessError> {
+        let kind = BrokerKind::Amqtt;
+        let exe = tests_dir().join(".venv-amqtt/bin/amqtt");
+        if !exe.exists() {
+            return Err(unavailable(
+                kind,
+                &format!(
+                    "{} is missing (run scripts/setup-system-tests.sh)",
+                    exe.display()
+                ),
+            ));
+        }
+        let version =
+            first_line(Command::new(&exe).arg("--version")).unwrap_or_else(|| "unknown".into());
+        let dir = temp_dir(kind)?;
+        let port = free_port()?;
+        let conf = format!(
+            "listeners:\n  default:\n    type: tcp\n    bind: 127.0.0.1:{port}\n\
+             plugins:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n    allow_anonymous: true\n"
+        );
+        let conf_path = dir.path().join("amqtt.yaml");
+        write(&conf_path, &conf)?;
+        let command = vec![
+            exe.display().to_string(),
+            "-c".into(),
+            conf_path.display().to_string(),
+        ];
+        Broker::launch(kind, port, version, dir, command, Vec::new(), None)
+    }
+
+    /// Debian's RabbitMQ with the `rabbitmq_mqtt` plugin: its own node name,
+    /// ports, epmd, config, database and logs, all under a temp dir.
+    pub fn rabbitmq() -> Result<Broker, HarnessError> {
+        let kind = BrokerKind::RabbitMq;
+        if !Path::new(RABBITMQ_SERVER).exists() {
+            return Err(unavailable(
+                kind,
+                "rabbitmq-server is not installed (run scripts/setup-system-tests.sh)",
+            ));
+        }
+        let version = first_line(Command::new("dpkg-query").args([
+            "-W",
+            "-f",
+            "${Version}",
+            "rabbitmq-server",
+        ]))
+        .unwrap_or_else(|| "unknown".into());
+        let dir = temp_dir(kind)?;
+        let d = dir.path();
+        for sub in ["home", "mnesia", "log"] {
+            fs::create_dir_all(d.join(sub)).map_err(HarnessError::io("creating rabbitmq dirs"))?;
+        }
+        let (port, amqp, dist, epmd_port) =
+            (free_port()?, free_port()?, free_port()?, free_port()?);
+        write(
+            &d.join("rabbitmq.conf"),
+            &format!(
+                "listeners.tcp.default = 127.0.0.1:{amqp}\n\
+                 mqtt.listeners.tcp.default = 127.0.0.1:{port}\n\
+                 mqtt.allow_anonymous = true\nloopback_users = none\n"
+            ),
+        )?;
+        write(&d.join("enabled_plugins"), "[rabbitmq_mqtt].\n")?;
+        // Our own epmd on a private port, so that nothing leaks past the test
+        // and no other node on the machine is disturbed.
+        let epmd = Command::new("epmd")
+            .args(["-port", &epmd_port.to_string(), "-address", "127.0.0.1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| unavailable(kind, &format!("epmd: {e}")))?;
+        let p = |sub: &str| d.join(sub).display().to_string();
+        let env = vec![
+            ("HOME".into(), p("home")),
+            ("ERL_EPMD_PORT".into(), epmd_port.to_string()),
+            ("ERL_EPMD_ADDRESS".into(), "127.0.0.1".into()),
+            (
+                "RABBITMQ_NODENAME".into(),
+                format!("midge{}x{port}@localhost", std::process::id()),
+            ),
+            ("RABBITMQ_NODE_IP_ADDRESS".into(), "127.0.0.1".into()),
+            ("RABBITMQ_NODE_PORT".into(), amqp.to_string()),
+            ("RABBITMQ_DIST_PORT".into(), dist.to_string()),
+            ("RABBITMQ_CONFIG_FILE".into(), p("rabbitmq")),
+            ("RABBITMQ_ENABLED_PLUGINS_FILE".into(), p("enabled_plugins")),
+            ("RABBITMQ_MNESIA_BASE".into(), p("mnesia")),
+            ("RABBITMQ_LOG_BASE".into(), p("log")),
+            ("RABBITMQ_LOGS".into(), "-".into()),
+        ];
+        let command = vec![RABBITMQ_SERVER.to_string()];
+        Broker::launch(kind, port, version, dir, command, env, Some(epmd))
+    }
+
+    fn launch(
+        kind: BrokerKind,
+        port: u16,
+        version: String,
+        dir: tempfile::TempDir,
+        command: Vec<String>,
+        env: Vec<(String, String)>,
+        epmd: Option<Child>,
+    ) -> Result<Broker, HarnessError> {
+        let mut broker = Broker {
+            kind,
+            port,
+            version,
+            dir,
+            child: None,
+            epmd,
+            command,
+            env,
+        };
+        broker.spawn()?;
+        Ok(broker)
+    }
+
+    /// Start the process and wait until its port accepts connections.
+    fn spawn(&mut self) -> Result<(), HarnessError> {
+        let log = self.log_path();
+        let out = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(HarnessError::io(format!("opening {}", log.display())))?;
+        let err = out.try_clone().map_err(HarnessError::io("log file"))?;
+        let mut cmd = Command::new(&self.command[0]);
+        cmd.args(&self.command[1..])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(self.dir.path())
+            // aedes' server exits when its stdin closes: a piped stdin that
+            // dies with us means no orphan even if the test aborts.
+            .stdin(Stdio::piped())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        let child = cmd
+            .spawn()
+            .map_err(|e| unavailable(self.kind, &format!("cannot run {}: {e}", self.command[0])))?;
+        self.child = Some(child);
+        let port = self.port;
+        let mut exited = false;
+        let ready = poll_until(self.kind.ready_within(), || {
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+                exited = true;
+                return true;
+            }
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        if !ready || exited {
+            let output = self.log_tail();
+            self.kill();
+            return Err(HarnessError::NotReady {
+                broker: self.kind.to_string(),
+                secs: self.kind.ready_within().as_secs(),
+                output,
+            });
+        }
+        Ok(())
+    }
+
+    /// `kill -9` the broker, then start it again on the same port with the
+    /// same config (and persistence directory), and wait until it is ready.
+    pub fn kill9_and_restart(&mut self) -> Result<(), HarnessError> {
+        self.kill();
+        self.spawn()
+    }
+
+    /// SIGKILL the whole process group and reap it.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill_group(&child);
+            let _ = child.wait();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("broker.log")
+    }
+
+    /// The last lines the broker wrote (for error messages and evidence).
+    pub fn log_tail(&self) -> String {
+        let text = fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(8)..].join(" | ")
+    }
+
+    /// Every line the broker logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+        if let Some(mut epmd) = self.epmd.take() {
+            kill_group(&epmd);
+            let _ = epmd.wait();
+        }
+    }
+}
+
+fn kill_group(child: &Child) {
+    // The child leads its own process group (process_group(0)).
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals that process group; it
+        // touches no memory of ours.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+}
+
+fn unavailable(kind: BrokerKind, reason: &str) -> HarnessError {
+    HarnessError::Unavailable {
+        broker: kind.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn temp_dir(kind: BrokerKind) -> Result<tempfile::TempDir, HarnessError> {
+    tempfile::Builder::new()
+        .prefix(&format!("midge-{kind}-"))
+        .tempdir()
+        .map_err(HarnessError::io("creating a temp dir"))
+}
+
+fn write(path: &Path, text: &str) -> Result<(), HarnessError> {
+    fs::write(path, text).map_err(HarnessError::io(format!("writing {}", path.display())))
+}
+
+fn first_line(cmd: &mut Command) -> Option<String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+}
+
+/// The top-level `"version"` of a package.json, without a JSON parser.
+fn json_version(json: &str) -> Option<String> {
+    let rest = &json[json.find("\"version\"")? + "\"version\"".len()..];
+    let start = rest.find('"')? + 1;
+    let end = start + rest[start..].find('"')?;
+    Some(rest[start..end].to_string())
+}

@@ -1,0 +1,430 @@
+//! A fault-injecting TCP proxy between clients and a broker. Faults apply to
+//! the connections open at the time; new connections pass normally, so the
+//! client can recover. It never duplicates or reorders bytes.
+//!
+//! - [`Proxy::cut`]: close both sides now (FIN to client and broker).
+//! - [`Proxy::cut_mid_packet`]: forward only part of the next chunk, chosen
+//!   so that it ends inside an MQTT packet, then close both sides.
+//! - [`Proxy::blackhole`]: forward nothing more and send no FIN to the
+//!   client, even when the broker closes its side: only the client's
+//!   keep-alive can notice.
+//! - [`Proxy::set_delay`]: hold every chunk this long before forwarding.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::HarnessError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Pass,
+    CutMidPacket,
+    Blackhole,
+    Closed,
+}
+
+/// What the proxy did, for the report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProxyStats {
+    /// Connections accepted from clients.
+    pub accepted: u64,
+    /// Successful CONNACKs seen going to clients (sessions established).
+    pub connacks: u64,
+    /// Connections closed by [`Proxy::cut`].
+    pub cuts: u64,
+    /// Connections closed by [`Proxy::cut_mid_packet`] with a packet half sent.
+    pub mid_packet_cuts: u64,
+    /// Connections black-holed by [`Proxy::blackhole`].
+    pub blackholes: u64,
+}
+
+#[derive(Default)]
+struct Shared {
+    conns: Mutex<HashMap<u64, Arc<watch::Sender<Mode>>>>,
+    stats: Mutex<ProxyStats>,
+    delay_ms: AtomicU64,
+    /// Reason codes of the DISCONNECT packets clients sent (5.0; 0 for 3.1.1).
+    disconnects: Mutex<std::collections::BTreeMap<u8, u64>>,
+    next_id: AtomicU64,
+    /// Bumped on every stats change, so that tests can wait for one.
+    changed: Option<watch::Sender<()>>,
+}
+
+impl Shared {
+    fn update(&self, f: impl FnOnce(&mut ProxyStats)) {
+        f(&mut self.stats.lock().expect("stats lock"));
+        if let Some(tx) = &self.changed {
+            tx.send_replace(());
+        }
+    }
+}
+
+/// A running proxy; stops accepting (and drops its connections) when dropped.
+pub struct Proxy {
+    pub port: u16,
+    shared: Arc<Shared>,
+    changed: watch::Receiver<()>,
+    accept: JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Listen on a free loopback port and forward to `127.0.0.1:upstream`.
+    /// Must be called inside a tokio runtime.
+    pub async fn start(upstream: u16) -> Result<Proxy, HarnessError> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(HarnessError::io("binding the proxy"))?;
+        let port = listener
+            .local_addr()
+            .map_err(HarnessError::io("proxy address"))?
+            .port();
+        let (tx, changed) = watch::channel(());
+        let shared = Arc::new(Shared {
+            changed: Some(tx),
+            ..Shared::default()
+        });
+        let accept = tokio::spawn(accept_loop(listener, upstream, shared.clone()));
+        Ok(Proxy {
+            port,
+            shared,
+            changed,
+            accept,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    pub fn stats(&self) -> ProxyStats {
+        *self.shared.stats.lock().expect("stats lock")
+    }
+
+    /// Reason code -> count of the DISCONNECT packets clients sent.
+    pub fn client_disconnects(&self) -> std::collections::BTreeMap<u8, u64> {
+        self.shared
+            .disconnects
+            .lock()
+            .expect("disconnects lock")
+            .clone()
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.shared.conns.lock().expect("conns lock").len()
+    }
+
+    fn set_all(&self, mode: Mode) -> usize {
+        let conns = self.shared.conns.lock().expect("conns lock");
+        let mut changed = 0;
+        for tx in conns.values() {
+            // A black-holed connection stays silent until the client gives
+            // up on it (or the proxy is dropped); a closed one stays closed.
+            if tx.send_if_modified(|m| {
+                let change = *m == Mode::Pass || (mode == Mode::Closed && *m != Mode::Closed);
+                if change {
+                    *m = mode;
+                }
+                change
+            }) {
+                changed += 1;
+            }
+        }
+        changed
+    }
+
+    /// Close every open connection now; returns how many.
+    pub fn cut(&self) -> usize {
+        let n = self.set_all(Mode::Closed);
+        self.shared.update(|s| s.cuts += n as u64);
+        n
+    }
+
+    /// Arm every open connection to cut inside the next packet that passes.
+    pub fn cut_mid_packet(&self) -> usize {
+        self.set_all(Mode::CutMidPacket)
+    }
+
+    /// Stop forwarding on every open connection, without closing it.
+    pub fn blackhole(&self) -> usize {
+        let n = self.set_all(Mode::Blackhole);
+        self.shared.update(|s| s.blackholes += n as u64);
+        n
+    }
+
+    /// Delay every forwarded chunk (both directions, all connections).
+    pub fn set_delay(&self, delay: Duration) {
+        self.shared
+            .delay_ms
+            .store(delay.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Wait until `done(stats)` holds or `limit` passes; returns the stats.
+    pub async fn wait_for(
+        &mut self,
+        limit: Duration,
+        mut done: impl FnMut(&ProxyStats) -> bool,
+    ) -> Result<ProxyStats, ProxyStats> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            self.changed.borrow_and_update();
+            let stats = self.stats();
+            if done(&stats) {
+                return Ok(stats);
+            }
+            match tokio::time::timeout_at(deadline, self.changed.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return Err(self.stats()),
+            }
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.set_all(Mode::Closed);
+    }
+}
+
+async fn accept_loop(listener: TcpListener, upstream: u16, shared: Arc<Shared>) {
+    loop {
+        let Ok((client, _)) = listener.accept().await else {
+            continue;
+        };
+        shared.update(|s| s.accepted += 1);
+        tokio::spawn(serve(client, upstream, shared.clone()));
+    }
+}
+
+async fn serve(client: TcpStream, upstream: u16, shared: Arc<Shared>) {
+    // Broker down (e.g. between kill -9 and restart): drop the client, as
+    // the broker itself would refuse it.
+    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let (tx, rx) = watch::channel(Mode::Pass);
+    let tx = Arc::new(tx);
+    shared
+        .conns
+        .lock()
+        .expect("conns lock")
+        .insert(id, tx.clone());
+    let (client_read, client_write) = client.into_split();
+    let (server_read, server_write) = server.into_split();
+    let up = tokio::spawn(pump(
+        client_read,
+        server_write,
+        Direction::ToBroker,
+        tx.clone(),
+        rx.clone(),
+        shared.clone(),
+    ));
+    let down = tokio::spawn(pump(
+        server_read,
+        client_write,
+        Direction::ToClient,
+        tx.clone(),
+        rx,
+        shared.clone(),
+    ));
+    let _ = up.await;
+    let _ = down.await;
+    shared.conns.lock().expect("conns lock").remove(&id);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    ToBroker,
+    ToClient,
+}
+
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    direction: Direction,
+    tx: Arc<watch::Sender<Mode>>,
+    mut mode: watch::Receiver<Mode>,
+    shared: Arc<Shared>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut frames = FrameTracker::default();
+    loop {
+        let read = tokio::select! {
+            read = from.read(&mut buf) => read,
+            changed = mode.changed() => {
+                if changed.is_err() || *mode.borrow() == Mode::Closed {
+                    break;
+                }
+                continue;
+            }
+        };
+        let n = match read {
+            Ok(0) | Err(_) => {
+                let current = *mode.borrow();
+                if current == Mode::Blackhole && direction == Direction::ToClient {
+                    // The broker hung up on a black-holed connection: keep
+                    // the client's side open (no FIN) until it gives up.
+                    while mode.changed().await.is_ok() && *mode.borrow() != Mode::Closed {}
+                    return;
+                }
+                break;
+            }
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n];
+        let current = *mode.borrow();
+        match current {
+            Mode::Closed => break,
+            Mode::Blackhole => continue,
+            Mode::CutMidPacket => {
+                let mut probe = frames.clone();
+                let starts = probe.feed(chunk);
+                // The first length from the middle on that ends inside a packet.
+                let cut = (n / 2..n)
+                    .chain(1..n / 2)
+                    .find(|k| *k > 0 && !starts.contains(k));
+                if let Some(k) = cut {
+                    let _ = to.write_all(&chunk[..k]).await;
+                    shared.update(|s| s.mid_packet_cuts += 1);
+                    tx.send_replace(Mode::Closed);
+                    break;
+                }
+            }
+            Mode::Pass => {}
+        }
+        let delay = shared.delay_ms.load(Ordering::Relaxed);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        let starts = frames.feed(chunk);
+        if direction == Direction::ToBroker {
+            for &i in starts.iter().filter(|&&i| chunk[i] == 0xe0) {
+                let code = if chunk.get(i + 1).is_some_and(|len| *len > 0) {
+                    chunk.get(i + 2).copied().unwrap_or(0)
+                } else {
+                    0
+                };
+                *shared
+                    .disconnects
+                    .lock()
+                    .expect("disconnects lock")
+                    .entry(code)
+                    .or_default() += 1;
+            }
+        }
+        if direction == Direction::ToClient {
+            let connacks = starts
+                .iter()
+                .filter(|&&i| chunk[i] == 0x20 && FrameTracker::connack_ok(chunk, i))
+                .count() as u64;
+            if connacks > 0 {
+                shared.update(|s| s.connacks += connacks);
+            }
+        }
+        if to.write_all(chunk).await.is_err() {
+            break;
+        }
+    }
+    // Whatever ended this side ends the connection.
+    tx.send_replace(Mode::Closed);
+}
+
+/// Follows MQTT framing (fixed header, remaining length, body) across chunks.
+#[derive(Debug, Clone, Default)]
+struct FrameTracker {
+    state: FrameState,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+enum FrameState {
+    #[default]
+    Header,
+    Length {
+        value: usize,
+        shift: u32,
+    },
+    Body {
+        remaining: usize,
+    },
+}
+
+impl FrameTracker {
+    /// Feed a chunk; returns the offsets in it where a packet starts.
+    fn feed(&mut self, chunk: &[u8]) -> Vec<usize> {
+        let mut starts = Vec::new();
+        let mut i = 0;
+        while i < chunk.len() {
+            match self.state {
+                FrameState::Header => {
+                    starts.push(i);
+                    self.state = FrameState::Length { value: 0, shift: 0 };
+                    i += 1;
+                }
+                FrameState::Length { value, shift } => {
+                    let b = chunk[i];
+                    let value = value | ((b & 0x7f) as usize) << shift;
+                    i += 1;
+                    self.state = if b & 0x80 != 0 && shift < 21 {
+                        FrameState::Length {
+                            value,
+                            shift: shift + 7,
+                        }
+                    } else if value == 0 {
+                        FrameState::Header
+                    } else {
+                        FrameState::Body { remaining: value }
+                    };
+                }
+                FrameState::Body { remaining } => {
+                    let take = remaining.min(chunk.len() - i);
+                    i += take;
+                    self.state = if take == remaining {
+                        FrameState::Header
+                    } else {
+                        FrameState::Body {
+                            remaining: remaining - take,
+                        }
+                    };
+                }
+            }
+        }
+        starts
+    }
+
+    /// A CONNACK starting at `at` whose reason code (if in this chunk) is 0.
+    fn connack_ok(chunk: &[u8], at: usize) -> bool {
+        !matches!(chunk.get(at + 3), Some(code) if *code != 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FrameTracker;
+
+    #[test]
+    fn frame_starts_across_chunks() {
+        let mut t = FrameTracker::default();
+        // PUBACK (4 bytes), then a PUBLISH with 5 body bytes split in two.
+        assert_eq!(
+            t.feed(&[0x40, 0x02, 0x00, 0x01, 0x30, 0x05, 0x00]),
+            vec![0, 4]
+        );
+        assert_eq!(t.feed(&[0x01, b'a', b'x', b'y', 0xc0, 0x00]), vec![4]);
+        // A two-byte remaining length (200 bytes).
+        assert_eq!(t.feed(&[0x30, 0xc8, 0x01]), vec![0]);
+        assert!(t.feed(&[0u8; 200]).is_empty());
+        assert_eq!(t.feed(&[0xd0, 0x00]), vec![0]);
+    }
+}

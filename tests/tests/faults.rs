@@ -1,0 +1,136 @@
+//! QoS 1 and QoS 2 streams with persistent sessions through the
+//! fault-injecting proxy, while it cuts connections (cleanly and in the
+//! middle of packets), delays them and black-holes them (no FIN: only the
+//! client's keep-alive notices). Nothing acknowledged may be lost and no
+//! QoS 2 message may arrive twice; the client's memory stays bounded.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use midge_system_tests::broker::{Broker, MosquittoConfig};
+use midge_system_tests::proxy::Proxy;
+use midge_system_tests::rss_kib;
+use midge_system_tests::stream::Stream;
+
+/// Fault steps; every one waits for the stream to move on before it.
+const STEPS: usize = 140;
+/// Messages the subscriber must receive between two faults.
+const PROGRESS: u64 = 20;
+const RECOVER: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Fault {
+    Cut,
+    CutMidPacket,
+    Delay,
+    Blackhole,
+}
+
+fn plan(step: usize) -> Fault {
+    match step {
+        s if s % 20 == 10 => Fault::Blackhole,
+        s if s % 5 == 3 => Fault::Delay,
+        s if s % 2 == 0 => Fault::Cut,
+        _ => Fault::CutMidPacket,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos1_and_qos2_streams_lose_nothing_through_proxy_faults() {
+    let broker = Broker::mosquitto(MosquittoConfig {
+        persistence: true,
+        ..Default::default()
+    })
+    .expect("mosquitto");
+    let mut proxy = Proxy::start(broker.port).await.expect("proxy");
+    let mut stream = Stream::start(&proxy.url(), "faults").await.expect("stream");
+    let rss_start = rss_kib().unwrap_or(0);
+
+    let started = Instant::now();
+    let mut counts: HashMap<Fault, u32> = HashMap::new();
+    let mut longest_blackhole = Duration::ZERO;
+    for step in 0..STEPS {
+        assert!(
+            stream.advance(PROGRESS, RECOVER).await,
+            "no progress before step {step}"
+        );
+        let fault = plan(step);
+        *counts.entry(fault).or_default() += 1;
+        let base = proxy.stats().connacks;
+        let at = Instant::now();
+        let affected = match fault {
+            Fault::Cut => proxy.cut(),
+            Fault::CutMidPacket => proxy.cut_mid_packet(),
+            Fault::Blackhole => proxy.blackhole(),
+            Fault::Delay => {
+                proxy.set_delay(Duration::from_millis(150));
+                let moved = stream.advance(PROGRESS, RECOVER).await;
+                proxy.set_delay(Duration::ZERO);
+                assert!(moved, "no progress while delayed");
+                0
+            }
+        } as u64;
+        // Recovered once every affected client has a new session (CONNACK).
+        proxy
+            .wait_for(RECOVER, |s| s.connacks >= base + affected)
+            .await
+            .unwrap_or_else(|s| {
+                panic!(
+                    "step {step} ({fault:?}) did not recover: {affected} affected, CONNACKs before {base}, \
+                     {s:?}, open {}, publisher {:?}, subscriber {:?}; mosquitto: {}",
+                    proxy.open_connections(),
+                    *stream.publisher.status().borrow(),
+                    *stream.subscriber.status().borrow(),
+                    broker.log_tail()
+                )
+            });
+        if fault == Fault::Blackhole {
+            longest_blackhole = longest_blackhole.max(at.elapsed());
+        }
+    }
+    let fault_time = started.elapsed();
+    let report = stream.finish(Duration::from_secs(30)).await;
+    let rss_end = rss_kib().unwrap_or(0);
+    let stats = proxy.stats();
+    let c = |f: Fault| counts.get(&f).copied().unwrap_or(0);
+    println!(
+        "fault report (proxy): {STEPS} steps in {:.1} s: cut {} (connections {}), cut mid-packet {} \
+         (connections {}), delay 150 ms {}, black-hole {} (connections {}, longest detection+reconnect {} ms); \
+         proxy accepted {} connections, {} CONNACKs",
+        fault_time.as_secs_f64(),
+        c(Fault::Cut),
+        stats.cuts,
+        c(Fault::CutMidPacket),
+        stats.mid_packet_cuts,
+        c(Fault::Delay),
+        c(Fault::Blackhole),
+        stats.blackholes,
+        longest_blackhole.as_millis(),
+        stats.accepted,
+        stats.connacks,
+    );
+    println!("fault report (proxy): {report}; client RSS start {rss_start} KiB, end {rss_end} KiB");
+
+    // 5.0 clients say why they hang up (0x93: Receive Maximum exceeded).
+    println!(
+        "fault report (proxy): DISCONNECT reason codes sent by the clients: {:?}",
+        proxy.client_disconnects()
+    );
+    assert!(
+        c(Fault::Cut) + c(Fault::CutMidPacket) + c(Fault::Blackhole) >= 100,
+        "fewer than 100 cuts"
+    );
+    assert!(stats.mid_packet_cuts > 0, "no cut landed inside a packet");
+    assert!(
+        report.failed.is_empty(),
+        "publishes failed: {:?}",
+        report.failed
+    );
+    assert!(report.lost.is_empty(), "lost: {:?}", report.lost);
+    assert_eq!(report.qos2_duplicates, 0, "QoS 2 messages delivered twice");
+    // Bounded: nothing per message is kept once the message is done.
+    assert!(
+        rss_end < rss_start + 64 * 1024,
+        "RSS grew from {rss_start} KiB to {rss_end} KiB"
+    );
+}
