@@ -7,10 +7,12 @@ result is waited for without holding the GIL or blocking the event loop.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import sys
 import threading
 import traceback
+import weakref
 from dataclasses import dataclass, field
 from typing import (
     Any,
@@ -288,6 +290,25 @@ class _AsyncMessageIterator:
         self._receiver.close()
 
 
+# Clients whose on_message thread runs, and the flag that stops those threads.
+_dispatching: "weakref.WeakSet[Client]" = weakref.WeakSet()
+_exiting = threading.Event()
+_DISPATCH_SLICE = 0.25
+
+
+@atexit.register
+def _stop_dispatch_threads() -> None:
+    # A daemon thread that re-enters Python while the interpreter finalizes
+    # is ended by CPython with pthread_exit, whose forced unwind cannot cross
+    # the native extension's frames and aborts the process ("FATAL: exception
+    # not rethrown"). atexit runs before finalization: stop and join them.
+    _exiting.set()
+    for client in list(_dispatching):
+        thread = client._callback_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2 * _DISPATCH_SLICE + 1)
+
+
 class Client(_Base):
     """A blocking, thread-safe MQTT client.
 
@@ -340,8 +361,11 @@ class Client(_Base):
             thread.start()
 
     def _dispatch(self, receiver: Any) -> None:
-        while True:
-            batch = receiver.recv_batch(_BATCH, None)
+        _dispatching.add(self)
+        while not _exiting.is_set():
+            # Bounded waits, so that the interpreter's exit hook can stop
+            # this thread (see _stop_dispatch_threads).
+            batch = receiver.recv_batch(_BATCH, _DISPATCH_SLICE)
             if batch is None:
                 return
             for message in batch:
