@@ -125,11 +125,7 @@ impl MqttClient {
                 Ok(qos) => SubscribeResult {
                     filter,
                     granted_qos: Some(qos),
-                    reason_code: match qos {
-                        QoS::AtMostOnce => ReasonCode::Success,
-                        QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
-                        QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
-                    },
+                    reason_code: ReasonCode::granted(qos),
                 },
                 Err(reason_code) => SubscribeResult {
                     filter,

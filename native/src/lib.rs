@@ -50,7 +50,7 @@ use midge_core::packet::{
     UnsubscribeProperties,
 };
 use midge_core::session::SessionStore;
-use midge_core::topic::{validate_topic_filter, validate_topic_name};
+use midge_core::topic::validate_topic_filter;
 use midge_core::{Client, ClientOptions, Connected, PublishDone};
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -343,17 +343,10 @@ impl NativeClient {
         self.send(Command::Connect)
     }
 
-    /// Publish. The topic is checked here; the rest by the core before
-    /// anything is sent.
+    /// Publish. The core checks every argument (topic, properties, QoS
+    /// against the server's maximum) before anything is sent; a bad one
+    /// resolves the reply with [`NativeError::InvalidArgument`].
     pub fn publish(&self, publish: Publish) -> PublishHandle {
-        if publish.topic.is_empty() && publish.properties.topic_alias.is_none() {
-            return Reply::failed(NativeError::invalid("topic", "must not be empty"));
-        }
-        if !publish.topic.is_empty() {
-            if let Err(e) = validate_topic_name(&publish.topic) {
-                return Reply::failed(NativeError::invalid("topic", e.to_string()));
-            }
-        }
         self.send(|tx| Command::Publish(publish, tx))
     }
 

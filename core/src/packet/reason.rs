@@ -167,6 +167,23 @@ impl ReasonCode {
         }
     }
 
+    /// The SUBACK reason code that grants `qos`: the inverse of
+    /// [`granted_qos`](Self::granted_qos).
+    ///
+    /// ```
+    /// use midge_core::packet::{QoS, ReasonCode};
+    ///
+    /// assert_eq!(ReasonCode::granted(QoS::AtLeastOnce), ReasonCode::GrantedQoS1);
+    /// assert_eq!(ReasonCode::granted(QoS::ExactlyOnce).granted_qos(), Some(QoS::ExactlyOnce));
+    /// ```
+    pub fn granted(qos: super::QoS) -> ReasonCode {
+        match qos {
+            super::QoS::AtMostOnce => ReasonCode::Success,
+            super::QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
+            super::QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
+        }
+    }
+
     /// The QoS granted by a SUBACK reason code, or `None` for a failure.
     pub fn granted_qos(self) -> Option<super::QoS> {
         match self {
