@@ -503,6 +503,37 @@ fn publish_v5_without_properties() {
 }
 
 #[test]
+fn publish_non_ascii_topic() {
+    // "é/ü" as UTF-8 (C3 A9, C3 BC): the decoder's ASCII shortcut does not
+    // apply and the topic is validated as UTF-8.
+    let publish = Publish::new("é/ü", &b"hi"[..], QoS::AtLeastOnce).with_packet_id(1);
+    assert_vector(
+        V311,
+        Packet::Publish(publish.clone()),
+        "32 0B 00 05 C3 A9 '/' C3 BC 00 01 'hi'",
+    );
+    assert_vector(
+        V5,
+        Packet::Publish(publish),
+        "32 0C 00 05 C3 A9 '/' C3 BC 00 01 00 'hi'",
+    );
+    // A lone continuation byte after ASCII, with and without properties.
+    for wire in [
+        "32 08 00 03 'a' 80 'b' 00 01 00",
+        "30 08 00 03 'a' 80 'b' 02 01 01",
+    ] {
+        rejects_malformed(
+            V5,
+            wire,
+            DecodeError::InvalidUtf8 {
+                packet: "PUBLISH",
+                field: "topic name",
+            },
+        );
+    }
+}
+
+#[test]
 fn publish_v5_with_properties() {
     // 5.0 section 3.3.2.3: Payload Format Indicator 0x01 = 1, Message Expiry
     // 0x02 = 60, Response Topic 0x08 "r", Correlation Data 0x09 DE AD, two

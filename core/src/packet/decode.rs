@@ -603,25 +603,41 @@ impl Decoder {
             self.buf.reserve(missing.min(MAX_RESERVE));
             return Ok(None);
         }
-        if header.first >> 4 == 3 {
-            if let Some(packet) = self.publish_fast_path(header)? {
-                return Ok(Some(packet));
-            }
+        if header.first >> 4 == 3 && self.publish_has_no_properties(header) {
+            // Returned as is: the packet is written once, into the caller's
+            // slot, not unpacked and moved again here.
+            return self.publish_fast_path(header);
         }
         let frame = self.buf.split_to(header.total).freeze();
         let mut reader = Reader::new(&frame, header, Some(&frame));
         decode_body(header.first, &mut reader, self.version).map(Some)
     }
 
+    /// Whether the buffered PUBLISH has no properties (always so in 3.1.1).
+    /// A malformed head answers `false` and the general path reports it.
+    #[inline(always)]
+    fn publish_has_no_properties(&self, header: Header) -> bool {
+        if self.version == ProtocolVersion::V311 {
+            return true;
+        }
+        let frame = &self.buf[..header.total];
+        let Some(&[high, low]) = frame.get(header.len..header.len + 2) else {
+            return false;
+        };
+        let packet_id_len = if header.first & 0b0110 == 0 { 0 } else { 2 };
+        let at = header.len + 2 + usize::from(u16::from_be_bytes([high, low])) + packet_id_len;
+        frame.get(at) == Some(&0)
+    }
+
     /// A buffered PUBLISH without properties: the head is read in place and
     /// the payload split off the buffer, with no other reference counting.
-    /// `None` when the PUBLISH has properties (the general path reads it).
     #[inline(always)]
     fn publish_fast_path(&mut self, header: Header) -> Result<Option<Packet>, DecodeError> {
         let mut reader = Reader::new(&self.buf, header, None);
         let (qos, topic, packet_id) = publish_head(header.first, &mut reader)?;
-        if self.version == ProtocolVersion::V5 && !reader.empty_properties() {
-            return Ok(None);
+        if self.version == ProtocolVersion::V5 {
+            // The property length byte, 0 (`publish_has_no_properties`).
+            reader.empty_properties();
         }
         let topic = topic.to_owned();
         let start = reader.pos;
@@ -1007,6 +1023,7 @@ fn publish_head<'a>(first: u8, r: &mut Reader<'a>) -> Result<(QoS, &'a str, u16)
         _ => QoS::ExactlyOnce,
     };
     let raw = r.prefixed("topic name")?;
+    let mut all_ascii = true;
     for &byte in raw {
         match byte {
             0 => {
@@ -1016,13 +1033,20 @@ fn publish_head<'a>(first: u8, r: &mut Reader<'a>) -> Result<(QoS, &'a str, u16)
                 })
             }
             b'+' | b'#' => return Err(DecodeError::WildcardInTopicName),
-            _ => {}
+            _ => all_ascii &= byte.is_ascii(),
         }
     }
-    let topic = std::str::from_utf8(raw).map_err(|_| DecodeError::InvalidUtf8 {
-        packet: "PUBLISH",
-        field: "topic name",
-    })?;
+    let topic = if all_ascii {
+        // SAFETY: every byte was just checked to be ASCII (below 0x80), and
+        // ASCII is valid UTF-8. Most topics are ASCII; this skips a second
+        // pass over them.
+        unsafe { std::str::from_utf8_unchecked(raw) }
+    } else {
+        std::str::from_utf8(raw).map_err(|_| DecodeError::InvalidUtf8 {
+            packet: "PUBLISH",
+            field: "topic name",
+        })?
+    };
     let packet_id = if qos == QoS::AtMostOnce {
         0
     } else {
