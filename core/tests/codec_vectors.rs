@@ -449,6 +449,34 @@ fn connack_v5_failure_without_properties() {
     assert_vector(V5, packet, "20 03 00 87 00");
 }
 
+#[test]
+fn connack_v311_refusal_to_a_v5_connect() {
+    // A 3.1.1-only server (e.g. aedes) refuses a 5.0 CONNECT with the 3.1.1
+    // CONNACK 0x01 "unacceptable protocol version", without properties.
+    let refused = |reason_code| {
+        Packet::ConnAck(Box::new(ConnAck {
+            session_present: false,
+            reason_code,
+            properties: ConnAckProperties::default(),
+        }))
+    };
+    assert_decodes(
+        V5,
+        &h("20 02 00 01"),
+        &refused(ReasonCode::UnsupportedProtocolVersion),
+    );
+    assert_decodes(V5, &h("20 02 00 05"), &refused(ReasonCode::NotAuthorized));
+    // A bare success code is no 3.1.1 refusal: still malformed for 5.0.
+    rejects_malformed(
+        V5,
+        "20 02 00 00",
+        DecodeError::InvalidReasonCode {
+            packet: "CONNACK",
+            code: 0,
+        },
+    );
+}
+
 // ---------------------------------------------------------------------------
 // PUBLISH
 

@@ -997,7 +997,22 @@ fn decode_connack(r: &mut Reader<'_>, v5: bool) -> Result<Packet, DecodeError> {
         session_present: flags & 0x01 != 0,
         ..ConnAck::default()
     };
-    if v5 {
+    if v5 && r.remaining() == 1 {
+        // A 3.1.1-only server refusing our 5.0 CONNECT answers in 3.1.1 form
+        // (return code, no properties; 3.1.1 section 3.2.2.3): read as that
+        // refusal, e.g. 0x01 as Unsupported Protocol Version, not as a
+        // malformed packet. A bare success code stays malformed.
+        let code = r.u8("return code")?;
+        connack.reason_code = match ReasonCode::from_v311_connack(code) {
+            Some(refusal) if code != 0 => refusal,
+            _ => {
+                return Err(DecodeError::InvalidReasonCode {
+                    packet: "CONNACK",
+                    code,
+                })
+            }
+        };
+    } else if v5 {
         connack.reason_code = r.reason_code(2)?;
         read_connack_properties(r, &mut connack.properties)?;
     } else {
