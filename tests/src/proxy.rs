@@ -9,12 +9,21 @@
 //!   client, even when the broker closes its side: only the client's
 //!   keep-alive can notice.
 //! - [`Proxy::set_delay`]: hold every chunk this long before forwarding.
+//!
+//! It also decodes what it forwards (with midge-core's decoder) to keep the
+//! broker's flow-control account per connection: the QoS 1/2 PUBLISHes sent
+//! to the client and not yet completed by its PUBACK / PUBCOMP (or a failing
+//! PUBREC), against the Receive Maximum of the client's CONNECT. Acks are
+//! counted when they pass the proxy, before the broker reads them, so the
+//! broker's own count is never lower: a PUBLISH above the maximum here is
+//! the broker exceeding its send quota (5.0 section 4.9).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use midge_core::packet::{Decoder, Packet, ProtocolVersion, QoS, ReasonCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -44,6 +53,13 @@ pub struct ProxyStats {
     pub mid_packet_cuts: u64,
     /// Connections black-holed by [`Proxy::blackhole`].
     pub blackholes: u64,
+    /// QoS 1/2 PUBLISHes the broker sent while the client already had its
+    /// Receive Maximum of them outstanding (the broker's send quota was 0).
+    pub broker_quota_overruns: u64,
+    /// DISCONNECT 0x93 (Receive Maximum exceeded) from clients, and how many
+    /// of them came on a connection where the broker had overrun its quota.
+    pub client_receive_maximum_disconnects: u64,
+    pub client_receive_maximum_disconnects_after_overrun: u64,
 }
 
 #[derive(Default)]
@@ -54,6 +70,8 @@ struct Shared {
     /// Reason codes of the DISCONNECT packets clients sent (5.0; 0 for 3.1.1).
     disconnects: Mutex<std::collections::BTreeMap<u8, u64>>,
     next_id: AtomicU64,
+    /// The first broker quota overrun, described for the report.
+    first_overrun: Mutex<Option<String>>,
     /// Bumped on every stats change, so that tests can wait for one.
     changed: Option<watch::Sender<()>>,
 }
@@ -114,6 +132,16 @@ impl Proxy {
             .disconnects
             .lock()
             .expect("disconnects lock")
+            .clone()
+    }
+
+    /// The first QoS 1/2 PUBLISH the broker sent beyond a client's Receive
+    /// Maximum, described.
+    pub fn first_broker_overrun(&self) -> Option<String> {
+        self.shared
+            .first_overrun
+            .lock()
+            .expect("overrun lock")
             .clone()
     }
 
@@ -223,6 +251,7 @@ async fn serve(client: TcpStream, upstream: u16, shared: Arc<Shared>) {
         .insert(id, tx.clone());
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
+    let account = Arc::new(Mutex::new(FlowAccount::new()));
     let up = tokio::spawn(pump(
         client_read,
         server_write,
@@ -230,6 +259,7 @@ async fn serve(client: TcpStream, upstream: u16, shared: Arc<Shared>) {
         tx.clone(),
         rx.clone(),
         shared.clone(),
+        account.clone(),
     ));
     let down = tokio::spawn(pump(
         server_read,
@@ -238,10 +268,138 @@ async fn serve(client: TcpStream, upstream: u16, shared: Arc<Shared>) {
         tx.clone(),
         rx,
         shared.clone(),
+        account,
     ));
     let _ = up.await;
     let _ = down.await;
     shared.conns.lock().expect("conns lock").remove(&id);
+}
+
+/// The broker's flow-control account for one connection, seen from the
+/// proxy (see the module docs).
+#[derive(Debug, Default)]
+struct FlowAccount {
+    /// The client's Receive Maximum (65,535 when its CONNECT names none).
+    receive_maximum: usize,
+    /// Packet ids of QoS 1/2 PUBLISHes sent to the client, not completed.
+    outstanding: std::collections::HashSet<u16>,
+    /// The broker sent a PUBLISH beyond the Receive Maximum.
+    overrun: bool,
+    /// From the client's CONNECT: how the broker's packets decode.
+    version: Option<ProtocolVersion>,
+}
+
+impl FlowAccount {
+    fn new() -> FlowAccount {
+        FlowAccount {
+            receive_maximum: usize::from(u16::MAX),
+            ..FlowAccount::default()
+        }
+    }
+
+    /// One decoded packet going `direction`.
+    fn on_packet(&mut self, direction: Direction, packet: &Packet, shared: &Shared) {
+        match (direction, packet) {
+            (Direction::ToBroker, Packet::Connect(connect))
+                if connect.protocol == ProtocolVersion::V5 =>
+            {
+                let maximum = connect.properties.receive_maximum.unwrap_or(u16::MAX);
+                self.receive_maximum = usize::from(maximum);
+            }
+            // A resend (DUP) of an id already outstanding takes no new place.
+            (Direction::ToClient, Packet::Publish(publish))
+                if publish.qos != QoS::AtMostOnce
+                    && !self.outstanding.contains(&publish.packet_id) =>
+            {
+                if self.outstanding.len() >= self.receive_maximum {
+                    self.overrun = true;
+                    shared.update(|s| s.broker_quota_overruns += 1);
+                    let mut first = shared.first_overrun.lock().expect("overrun lock");
+                    if first.is_none() {
+                        *first = Some(format!(
+                            "PUBLISH id {} (QoS {}, DUP {}) sent with {} QoS 1/2 PUBLISHes \
+                                 outstanding on the connection, Receive Maximum {}",
+                            publish.packet_id,
+                            publish.qos as u8,
+                            publish.dup,
+                            self.outstanding.len(),
+                            self.receive_maximum
+                        ));
+                    }
+                }
+                self.outstanding.insert(publish.packet_id);
+            }
+            (Direction::ToBroker, Packet::PubAck(ack) | Packet::PubComp(ack)) => {
+                self.outstanding.remove(&ack.packet_id);
+            }
+            (Direction::ToBroker, Packet::PubRec(ack)) if ack.reason_code.is_error() => {
+                self.outstanding.remove(&ack.packet_id);
+            }
+            (Direction::ToBroker, Packet::Disconnect(disconnect))
+                if disconnect.reason_code == ReasonCode::ReceiveMaximumExceeded =>
+            {
+                let overrun = self.overrun;
+                shared.update(|s| {
+                    s.client_receive_maximum_disconnects += 1;
+                    if overrun {
+                        s.client_receive_maximum_disconnects_after_overrun += 1;
+                    }
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Decodes one direction of a connection for its [`FlowAccount`].
+struct FlowDecoder {
+    decoder: Decoder,
+    /// Set when the stream did not decode: the account stops for it.
+    broken: bool,
+}
+
+impl FlowDecoder {
+    fn new() -> FlowDecoder {
+        FlowDecoder {
+            // The CONNECT decodes by its own protocol level; the version is
+            // set from it for the packets after it.
+            decoder: Decoder::new(ProtocolVersion::V5, u32::MAX),
+            broken: false,
+        }
+    }
+
+    fn feed(
+        &mut self,
+        chunk: &[u8],
+        direction: Direction,
+        account: &Mutex<FlowAccount>,
+        shared: &Shared,
+    ) {
+        if self.broken {
+            return;
+        }
+        if let Some(version) = account.lock().expect("flow account lock").version {
+            self.decoder.set_version(version);
+        }
+        self.decoder.feed(chunk);
+        loop {
+            match self.decoder.next_packet() {
+                Ok(Some(packet)) => {
+                    let mut account = account.lock().expect("flow account lock");
+                    if let Packet::Connect(connect) = &packet {
+                        self.decoder.set_version(connect.protocol);
+                        account.version = Some(connect.protocol);
+                    }
+                    account.on_packet(direction, &packet, shared);
+                }
+                Ok(None) => return,
+                Err(_) => {
+                    self.broken = true;
+                    return;
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,9 +415,11 @@ async fn pump(
     tx: Arc<watch::Sender<Mode>>,
     mut mode: watch::Receiver<Mode>,
     shared: Arc<Shared>,
+    account: Arc<Mutex<FlowAccount>>,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     let mut frames = FrameTracker::default();
+    let mut flow = FlowDecoder::new();
     loop {
         let read = tokio::select! {
             read = from.read(&mut buf) => read,
@@ -309,6 +469,7 @@ async fn pump(
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
         let starts = frames.feed(chunk);
+        flow.feed(chunk, direction, &account, &shared);
         if direction == Direction::ToBroker {
             for &i in starts.iter().filter(|&&i| chunk[i] == 0xe0) {
                 let code = if chunk.get(i + 1).is_some_and(|len| *len > 0) {

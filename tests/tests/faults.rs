@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use midge_core::options::DEFAULT_RECEIVE_MAXIMUM;
 use midge_system_tests::broker::{Broker, MosquittoConfig};
 use midge_system_tests::proxy::Proxy;
 use midge_system_tests::rss_kib;
@@ -133,4 +134,66 @@ async fn qos1_and_qos2_streams_lose_nothing_through_proxy_faults() {
         rss_end < rss_start + 64 * 1024,
         "RSS grew from {rss_start} KiB to {rss_end} KiB"
     );
+}
+
+/// With the default Receive Maximum (100), cuts make mosquitto resume
+/// sessions with more QoS 1/2 PUBLISHes outstanding than the client allows,
+/// and the client answers DISCONNECT 0x93. The proxy keeps the broker's
+/// account independently of the client (see `proxy.rs`): every 0x93 must
+/// come on a connection where the broker overran its quota, so none is the
+/// client miscounting. Nothing is lost meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receive_maximum_overruns_are_the_brokers() {
+    const STEPS: usize = 60;
+    let broker = Broker::mosquitto(MosquittoConfig {
+        persistence: true,
+        ..Default::default()
+    })
+    .expect("mosquitto");
+    let mut proxy = Proxy::start(broker.port).await.expect("proxy");
+    let mut stream = Stream::start_with(&proxy.url(), "quota", DEFAULT_RECEIVE_MAXIMUM)
+        .await
+        .expect("stream");
+    for step in 0..STEPS {
+        assert!(
+            stream.advance(PROGRESS, RECOVER).await,
+            "no progress before cut {step}"
+        );
+        let base = proxy.stats().connacks;
+        let affected = match plan(step) {
+            Fault::Cut => proxy.cut(),
+            Fault::CutMidPacket => proxy.cut_mid_packet(),
+            Fault::Blackhole => proxy.blackhole(),
+            Fault::Delay => {
+                proxy.set_delay(Duration::from_millis(150));
+                let moved = stream.advance(PROGRESS, RECOVER).await;
+                proxy.set_delay(Duration::ZERO);
+                assert!(moved, "no progress while delayed");
+                0
+            }
+        } as u64;
+        proxy
+            .wait_for(RECOVER, |s| s.connacks >= base + affected)
+            .await
+            .unwrap_or_else(|s| panic!("fault {step} did not recover: {s:?}"));
+    }
+    let report = stream.finish(Duration::from_secs(30)).await;
+    let stats = proxy.stats();
+    println!(
+        "receive maximum {DEFAULT_RECEIVE_MAXIMUM}, {STEPS} faults: broker PUBLISHes beyond the client's \
+         Receive Maximum {}, client DISCONNECT 0x93 {} (after a broker overrun on that connection: {}); {report}",
+        stats.broker_quota_overruns,
+        stats.client_receive_maximum_disconnects,
+        stats.client_receive_maximum_disconnects_after_overrun,
+    );
+    if let Some(first) = proxy.first_broker_overrun() {
+        println!("first broker overrun: {first}");
+    }
+    assert_eq!(
+        stats.client_receive_maximum_disconnects,
+        stats.client_receive_maximum_disconnects_after_overrun,
+        "a client sent 0x93 on a connection where the broker kept within the Receive Maximum"
+    );
+    assert!(report.lost.is_empty(), "lost: {:?}", report.lost);
+    assert_eq!(report.qos2_duplicates, 0, "QoS 2 messages delivered twice");
 }
