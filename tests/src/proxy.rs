@@ -16,7 +16,10 @@
 //! PUBREC), against the Receive Maximum of the client's CONNECT. Acks are
 //! counted when they pass the proxy, before the broker reads them, so the
 //! broker's own count is never lower: a PUBLISH above the maximum here is
-//! the broker exceeding its send quota (5.0 section 4.9).
+//! the broker exceeding its send quota (5.0 section 4.9). It remembers the
+//! topic and payload of every PUBLISH it forwarded to a client, so that a
+//! message a subscriber never got can be told apart: never sent by the broker,
+//! or lost by the client.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,6 +73,10 @@ struct Shared {
     /// Reason codes of the DISCONNECT packets clients sent (5.0; 0 for 3.1.1).
     disconnects: Mutex<std::collections::BTreeMap<u8, u64>>,
     next_id: AtomicU64,
+    /// (topic, payload) of every PUBLISH forwarded to a client, so that a
+    /// message missing at a subscriber can be told apart: never sent by the
+    /// broker, or lost by the client.
+    sent_to_clients: Mutex<std::collections::HashSet<(String, Vec<u8>)>>,
     /// The first broker quota overrun, described for the report.
     first_overrun: Mutex<Option<String>>,
     /// Bumped on every stats change, so that tests can wait for one.
@@ -143,6 +150,16 @@ impl Proxy {
             .lock()
             .expect("overrun lock")
             .clone()
+    }
+
+    /// Whether the broker sent a PUBLISH of `topic` with `payload` to a
+    /// client through this proxy.
+    pub fn sent_to_a_client(&self, topic: &str, payload: &[u8]) -> bool {
+        self.shared
+            .sent_to_clients
+            .lock()
+            .expect("sent lock")
+            .contains(&(topic.to_string(), payload.to_vec()))
     }
 
     /// Connections open now.
@@ -299,6 +316,13 @@ impl FlowAccount {
 
     /// One decoded packet going `direction`.
     fn on_packet(&mut self, direction: Direction, packet: &Packet, shared: &Shared) {
+        if let (Direction::ToClient, Packet::Publish(publish)) = (direction, packet) {
+            shared
+                .sent_to_clients
+                .lock()
+                .expect("sent lock")
+                .insert((publish.topic.clone(), publish.payload.to_vec()));
+        }
         match (direction, packet) {
             (Direction::ToBroker, Packet::Connect(connect))
                 if connect.protocol == ProtocolVersion::V5 =>

@@ -24,18 +24,20 @@ pub fn persistent_client(url: &str, id: &str) -> Result<NativeClient, NativeErro
     // send quota on some resumes and the subscriber answers DISCONNECT 0x93;
     // `receive_maximum_overruns_are_the_brokers` (tests/tests/faults.rs)
     // shows it. The largest maximum keeps the fault figures about the faults.
-    persistent_client_with(url, id, u16::MAX)
+    persistent_client_with(url, id, ProtocolVersion::V5, u16::MAX)
 }
 
-/// [`persistent_client`] with the given Receive Maximum.
+/// [`persistent_client`] with the given protocol version and Receive
+/// Maximum (5.0 only; a 3.1.1 session is kept until a clean connect).
 pub fn persistent_client_with(
     url: &str,
     id: &str,
+    protocol: ProtocolVersion,
     receive_maximum: u16,
 ) -> Result<NativeClient, NativeError> {
     let mut o = NativeOptions::new(url)?;
     o.client.client_id = id.into();
-    o.client.protocol = ProtocolVersion::V5;
+    o.client.protocol = protocol;
     o.client.clean_start = false;
     o.client.receive_maximum = receive_maximum;
     o.client.connect_properties.session_expiry_interval = Some(3600);
@@ -92,20 +94,28 @@ pub struct Stream {
 impl Stream {
     /// Connect both clients through `url`, subscribe, and start publishing.
     pub async fn start(url: &str, prefix: &str) -> Result<Stream, NativeError> {
-        Stream::start_with(url, prefix, u16::MAX).await
+        Stream::start_with(url, prefix, ProtocolVersion::V5, u16::MAX).await
     }
 
-    /// [`Stream::start`] with clients announcing `receive_maximum`.
+    /// [`Stream::start`] with clients speaking `protocol` and announcing
+    /// `receive_maximum` (5.0).
     pub async fn start_with(
         url: &str,
         prefix: &str,
+        protocol: ProtocolVersion,
         receive_maximum: u16,
     ) -> Result<Stream, NativeError> {
         let id = std::process::id();
-        let subscriber =
-            persistent_client_with(url, &format!("{prefix}-sub-{id}"), receive_maximum)?;
-        let publisher =
-            persistent_client_with(url, &format!("{prefix}-pub-{id}"), receive_maximum)?;
+        let client = |role: &str| {
+            persistent_client_with(
+                url,
+                &format!("{prefix}-{role}-{id}"),
+                protocol,
+                receive_maximum,
+            )
+        };
+        let subscriber = client("sub")?;
+        let publisher = client("pub")?;
         let mut messages = subscriber.messages(None)?;
         subscriber.connect().await?;
         let (q1, q2) = (format!("{prefix}/q1"), format!("{prefix}/q2"));

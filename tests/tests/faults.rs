@@ -8,10 +8,11 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use midge_core::options::DEFAULT_RECEIVE_MAXIMUM;
+use midge_core::packet::ProtocolVersion;
 use midge_system_tests::broker::{Broker, MosquittoConfig};
 use midge_system_tests::proxy::Proxy;
 use midge_system_tests::rss_kib;
-use midge_system_tests::stream::Stream;
+use midge_system_tests::stream::{Stream, StreamReport};
 
 /// Fault steps; every one waits for the stream to move on before it.
 const STEPS: usize = 140;
@@ -151,9 +152,14 @@ async fn receive_maximum_overruns_are_the_brokers() {
     })
     .expect("mosquitto");
     let mut proxy = Proxy::start(broker.port).await.expect("proxy");
-    let mut stream = Stream::start_with(&proxy.url(), "quota", DEFAULT_RECEIVE_MAXIMUM)
-        .await
-        .expect("stream");
+    let mut stream = Stream::start_with(
+        &proxy.url(),
+        "quota",
+        ProtocolVersion::V5,
+        DEFAULT_RECEIVE_MAXIMUM,
+    )
+    .await
+    .expect("stream");
     for step in 0..STEPS {
         assert!(
             stream.advance(PROGRESS, RECOVER).await,
@@ -195,5 +201,100 @@ async fn receive_maximum_overruns_are_the_brokers() {
         "a client sent 0x93 on a connection where the broker kept within the Receive Maximum"
     );
     assert!(report.lost.is_empty(), "lost: {:?}", report.lost);
+    assert_eq!(report.qos2_duplicates, 0, "QoS 2 messages delivered twice");
+}
+
+/// 40 faults on a 3.1.1 stream (persistent sessions through Clean Session
+/// 0) with `mosquitto_extra` in the broker's config. Returns the report and
+/// the lost messages the broker never sent to the subscriber.
+async fn v311_stream_through_faults(mosquitto_extra: &str) -> (StreamReport, Vec<(u8, u64)>) {
+    const STEPS: usize = 40;
+    let broker = Broker::mosquitto(MosquittoConfig {
+        persistence: true,
+        extra: mosquitto_extra.into(),
+    })
+    .expect("mosquitto");
+    let mut proxy = Proxy::start(broker.port).await.expect("proxy");
+    let prefix = format!("v311-{}", mosquitto_extra.len());
+    let mut stream = Stream::start_with(&proxy.url(), &prefix, ProtocolVersion::V311, u16::MAX)
+        .await
+        .expect("stream");
+    for step in 0..STEPS {
+        assert!(
+            stream.advance(PROGRESS, RECOVER).await,
+            "no progress before fault {step}"
+        );
+        let fault = plan(step);
+        let base = proxy.stats().connacks;
+        let affected = match fault {
+            Fault::Cut => proxy.cut(),
+            Fault::CutMidPacket => proxy.cut_mid_packet(),
+            Fault::Blackhole => proxy.blackhole(),
+            Fault::Delay => {
+                proxy.set_delay(Duration::from_millis(150));
+                let moved = stream.advance(PROGRESS, RECOVER).await;
+                proxy.set_delay(Duration::ZERO);
+                assert!(moved, "no progress while delayed");
+                0
+            }
+        } as u64;
+        proxy
+            .wait_for(RECOVER, |s| s.connacks >= base + affected)
+            .await
+            .unwrap_or_else(|s| panic!("fault {step} ({fault:?}) did not recover: {s:?}"));
+    }
+    let report = stream.finish(Duration::from_secs(20)).await;
+    let never_sent = report
+        .lost
+        .iter()
+        .copied()
+        .filter(|(q, seq)| {
+            !proxy.sent_to_a_client(&format!("{prefix}/q{q}"), seq.to_string().as_bytes())
+        })
+        .collect();
+    (report, never_sent)
+}
+
+/// 3.1.1 with mosquitto's outgoing in-flight limit lifted: nothing lost, no
+/// QoS 2 duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v311_streams_lose_nothing_through_proxy_faults() {
+    let (report, _) = v311_stream_through_faults("max_inflight_messages 0").await;
+    println!("fault report (3.1.1, 40 faults, max_inflight_messages 0): {report}");
+    assert!(
+        report.failed.is_empty(),
+        "publishes failed: {:?}",
+        report.failed
+    );
+    assert!(report.lost.is_empty(), "lost: {:?}", report.lost);
+    assert_eq!(report.qos2_duplicates, 0, "QoS 2 messages delivered twice");
+}
+
+/// 3.1.1 with mosquitto's default outgoing in-flight limit (20): mosquitto
+/// 2.0.11 acknowledges some QoS 1 messages to the publisher and never sends
+/// them to the subscriber (tests/README.md). Whatever is lost must be of
+/// that kind: a message the broker sent to the subscriber must arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v311_losses_with_the_default_inflight_limit_are_the_brokers() {
+    let (report, never_sent) = v311_stream_through_faults("").await;
+    println!(
+        "fault report (3.1.1, 40 faults, mosquitto's default in-flight limit): {report}; \
+         lost and never sent to the subscriber by the broker: {}",
+        never_sent.len()
+    );
+    let sent_but_lost: Vec<_> = report
+        .lost
+        .iter()
+        .filter(|m| !never_sent.contains(m))
+        .collect();
+    assert!(
+        sent_but_lost.is_empty(),
+        "the broker sent these to the subscriber, which did not deliver them: {sent_but_lost:?}"
+    );
+    assert!(
+        report.failed.is_empty(),
+        "publishes failed: {:?}",
+        report.failed
+    );
     assert_eq!(report.qos2_duplicates, 0, "QoS 2 messages delivered twice");
 }
