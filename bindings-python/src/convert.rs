@@ -360,6 +360,9 @@ pub(crate) fn native_options(d: &Bound<'_, PyDict>) -> PyResult<NativeOptions> {
     c.connect_properties.user_properties = user_props_key(d)?;
     c.connect_properties.authentication_method = get(d, "authentication_method", "must be a str")?;
     c.connect_properties.authentication_data = bytes_key(d, "authentication_data")?;
+    if let Some(v) = get(d, "manual_acks", "must be a bool")? {
+        c.manual_acks = v;
+    }
     if let Some(v) = get(d, "max_queued_messages", "must be an int >= 0")? {
         c.max_queued_messages = v;
     }

@@ -10,12 +10,14 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use futures_util::FutureExt;
-use midge_core::packet::{Publish, QoS, ReasonCode, SubscribeFilter};
-use midge_core::{Connected, PublishDone};
+use midge_core::packet::{AuthProperties, Publish, QoS, ReasonCode, SubscribeFilter};
+use midge_core::{AckHandle, Connected, PublishDone};
 use midge_native::{
-    ConnectionStatus, MessageStream, NativeClient as Native, NativeError, SubscribeOutcome,
-    UnsubscribeOutcome,
+    ConnectionStatus, EventStream, MessageStream, NativeClient as Native, NativeError, NativeEvent,
+    SubscribeOutcome, UnsubscribeOutcome,
 };
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
@@ -45,6 +47,7 @@ pub(crate) fn to_py_err(e: NativeError) -> PyErr {
             NativeError::PublishRejected { reason_code, .. } => {
                 ("PublishRejectedError", Some(*reason_code), None, None)
             }
+            NativeError::AckNotPending { .. } => ("AckError", None, None, None),
             NativeError::Rejected { .. } | NativeError::Store { .. } => {
                 ("MqttError", None, None, None)
             }
@@ -128,6 +131,42 @@ fn interruptible<T: Send>(
 
 const SLICE: Duration = Duration::from_millis(100);
 
+/// Wakes the thread that waits in [`park_on`].
+struct ThreadWaker(std::thread::Thread);
+
+impl std::task::Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Run `fut` on this thread until it finishes (`Some`) or `limit` passes
+/// (`None`, the future dropped: only cancel-safe futures here). Parks the
+/// thread between polls. Unlike the runtime's `block_on` with a tokio timer,
+/// it registers no timer with the driver thread, so a consumer that waits
+/// for every message does not also wake the driver each time. The futures
+/// waited on (channel receives, replies) need no runtime context.
+fn park_on<F: Future>(fut: F, limit: Duration) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let waker = std::task::Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let std::task::Poll::Ready(value) = fut.as_mut().poll(&mut cx) {
+            return Some(value);
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        // A wake-up, a spurious unpark or the deadline: poll again.
+        std::thread::park_timeout(deadline - now);
+    }
+}
+
 /// What a command resolves with.
 enum ReplyValue {
     Connected(Box<Connected>),
@@ -141,6 +180,15 @@ impl ReplyValue {
     fn into_py(self, py: Python<'_>) -> PyResult<PyObject> {
         Ok(match self {
             ReplyValue::Connected(c) => connected_to_py(py, &c)?,
+            // The common answer (success, no properties) is None: the
+            // Python layer maps it to one shared result object.
+            ReplyValue::Published(done)
+                if done.reason_code == ReasonCode::Success
+                    && done.properties.reason_string.is_none()
+                    && done.properties.user_properties.is_empty() =>
+            {
+                py.None()
+            }
             ReplyValue::Published(done) => {
                 let d = PyDict::new(py);
                 d.set_item("reason_code", done.reason_code.code())?;
@@ -237,10 +285,7 @@ impl Pending {
         let result = match self.take()? {
             PendingState::Ready(result) => result,
             PendingState::Waiting(mut fut) => {
-                let outcome = interruptible(py, limit, |slice| {
-                    midge_native::runtime()
-                        .block_on(async { tokio::time::timeout(slice, &mut fut).await.ok() })
-                });
+                let outcome = interruptible(py, limit, |slice| park_on(&mut fut, slice));
                 match outcome {
                     Ok(Some(result)) => result,
                     Ok(None) => {
@@ -277,12 +322,24 @@ impl Pending {
 #[pyclass(module = "midge._native")]
 struct MessageReceiver {
     stream: Arc<tokio::sync::Mutex<Option<MessageStream>>>,
+    /// The [`NativeClientPy::id`] of the client it belongs to.
+    origin: u64,
 }
 
-fn messages_to_list(py: Python<'_>, batch: Vec<Publish>) -> PyResult<Bound<'_, PyList>> {
+fn messages_to_list(
+    py: Python<'_>,
+    batch: Vec<midge_core::Message>,
+    origin: u64,
+) -> PyResult<Bound<'_, PyList>> {
     let list = PyList::empty(py);
-    for publish in batch {
-        list.append(Bound::new(py, Message { publish })?)?;
+    for message in batch {
+        list.append(Bound::new(
+            py,
+            Message {
+                publish: message.publish,
+                ack: message.ack.map(|handle| (handle, origin)),
+            },
+        )?)?;
     }
     Ok(list)
 }
@@ -295,14 +352,14 @@ impl MessageReceiver {
         if let Ok(mut guard) = self.stream.try_lock() {
             if let Some(stream) = guard.as_mut() {
                 while batch.len() < max {
-                    match stream.try_recv() {
-                        Some(p) => batch.push(p),
+                    match stream.try_recv_message() {
+                        Some(m) => batch.push(m),
                         None => break,
                     }
                 }
             }
         }
-        messages_to_list(py, batch)
+        messages_to_list(py, batch, self.origin)
     }
 
     /// Block (without the GIL) for at least one message, up to `timeout`
@@ -312,35 +369,39 @@ impl MessageReceiver {
     fn recv_batch(&self, py: Python<'_>, max: usize, timeout: Option<f64>) -> PyResult<PyObject> {
         let limit = duration("timeout", timeout)?;
         let outcome = interruptible(py, limit, |slice| {
-            midge_native::runtime().block_on(async {
-                let mut guard = self.stream.lock().await;
-                let Some(stream) = guard.as_mut() else {
-                    return Some((Vec::new(), false));
-                };
-                let mut batch = Vec::new();
-                // recv_many is cancel-safe: a slice that times out loses nothing.
-                match tokio::time::timeout(slice, stream.recv_many(&mut batch, max)).await {
-                    Ok(n) => Some((batch, n > 0)),
-                    Err(_) => None,
-                }
-            })
+            // recv_many is cancel-safe: a slice that times out loses nothing.
+            park_on(
+                async {
+                    let mut guard = self.stream.lock().await;
+                    let Some(stream) = guard.as_mut() else {
+                        return (Vec::new(), false);
+                    };
+                    let mut batch = Vec::new();
+                    let n = stream.recv_many_messages(&mut batch, max).await;
+                    (batch, n > 0)
+                },
+                slice,
+            )
         })?;
         let (batch, open) = outcome.unwrap_or((Vec::new(), true));
         if !open {
             return Ok(py.None());
         }
-        Ok(messages_to_list(py, batch)?.into_any().unbind())
+        Ok(messages_to_list(py, batch, self.origin)?
+            .into_any()
+            .unbind())
     }
 
     /// An awaitable of up to `max` messages (at least one); None once the
     /// client is gone.
     fn recv_batch_async<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyAny>> {
         let stream = self.stream.clone();
+        let origin = self.origin;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let mut guard = stream.lock().await;
             let mut batch = Vec::new();
             let n = match guard.as_mut() {
-                Some(stream) => stream.recv_many(&mut batch, max).await,
+                Some(stream) => stream.recv_many_messages(&mut batch, max).await,
                 None => 0,
             };
             drop(guard);
@@ -348,7 +409,7 @@ impl MessageReceiver {
                 if n == 0 {
                     return Ok(py.None());
                 }
-                Ok(messages_to_list(py, batch)?.into_any().unbind())
+                Ok(messages_to_list(py, batch, origin)?.into_any().unbind())
             })
         })
     }
@@ -370,10 +431,19 @@ impl MessageReceiver {
 #[pyclass(module = "midge", frozen, name = "Message")]
 struct Message {
     publish: Publish,
+    /// Manual-ack mode, QoS 1/2: the handle and the id of the client that
+    /// received it.
+    ack: Option<(AckHandle, u64)>,
 }
 
 #[pymethods]
 impl Message {
+    /// True when it waits for `client.ack(message)`: manual-ack mode and
+    /// QoS 1 or 2. (Still True after the ack: it says how it arrived.)
+    #[getter]
+    fn needs_ack(&self) -> bool {
+        self.ack.is_some()
+    }
     /// The topic it was published to.
     #[getter]
     fn topic(&self) -> &str {
@@ -453,10 +523,152 @@ impl Message {
     }
 }
 
+/// The client's events (connected, disconnected, subscriptions restored,
+/// AUTH, store failures) as `(kind, dict)` tuples.
+#[pyclass(module = "midge._native")]
+struct EventReceiver {
+    stream: Arc<tokio::sync::Mutex<Option<EventStream>>>,
+}
+
+fn event_to_py(py: Python<'_>, event: NativeEvent) -> PyResult<PyObject> {
+    let d = PyDict::new(py);
+    let kind = match event {
+        NativeEvent::Connected(c) => {
+            d.set_item("result", connected_to_py(py, &c)?)?;
+            "connected"
+        }
+        NativeEvent::Disconnected {
+            error,
+            reconnecting,
+        } => {
+            d.set_item("error", to_py_err(error).into_value(py))?;
+            d.set_item("reconnecting", reconnecting)?;
+            "disconnected"
+        }
+        NativeEvent::SubscriptionsRestored { results } => {
+            let list = PyList::empty(py);
+            for (filter, result) in results {
+                let code = match result {
+                    Ok(q) => q as u8,
+                    Err(rc) => rc.code(),
+                };
+                list.append((filter, code))?;
+            }
+            d.set_item("results", list)?;
+            "subscriptions_restored"
+        }
+        NativeEvent::Auth {
+            reason_code,
+            properties,
+        } => {
+            d.set_item("reason_code", reason_code.code())?;
+            d.set_item("authentication_method", properties.authentication_method)?;
+            d.set_item(
+                "authentication_data",
+                properties
+                    .authentication_data
+                    .as_ref()
+                    .map(|b| PyBytes::new(py, b)),
+            )?;
+            d.set_item("reason_string", properties.reason_string)?;
+            d.set_item("user_properties", properties.user_properties)?;
+            "auth"
+        }
+        NativeEvent::StoreFailed { error } => {
+            d.set_item("error", to_py_err(error).into_value(py))?;
+            "store_failed"
+        }
+    };
+    Ok((kind, d).into_pyobject(py)?.into_any().unbind())
+}
+
+fn events_to_list(py: Python<'_>, batch: Vec<NativeEvent>) -> PyResult<Bound<'_, PyList>> {
+    let list = PyList::empty(py);
+    for event in batch {
+        list.append(event_to_py(py, event)?)?;
+    }
+    Ok(list)
+}
+
+#[pymethods]
+impl EventReceiver {
+    /// Up to `max` events that are already there (maybe none).
+    fn try_recv_batch<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyList>> {
+        let mut batch = Vec::new();
+        if let Ok(mut guard) = self.stream.try_lock() {
+            if let Some(stream) = guard.as_mut() {
+                while batch.len() < max {
+                    match stream.try_recv() {
+                        Some(e) => batch.push(e),
+                        None => break,
+                    }
+                }
+            }
+        }
+        events_to_list(py, batch)
+    }
+
+    /// Block (without the GIL) for one event, up to `timeout` seconds;
+    /// returns a list of it (empty on timeout), or None once the client is gone.
+    #[pyo3(signature = (timeout=None))]
+    fn recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<PyObject> {
+        let limit = duration("timeout", timeout)?;
+        let outcome = interruptible(py, limit, |slice| {
+            // EventStream::recv is cancel-safe (a broadcast receive).
+            park_on(
+                async {
+                    let mut guard = self.stream.lock().await;
+                    match guard.as_mut() {
+                        Some(stream) => stream.recv().await,
+                        None => None,
+                    }
+                },
+                slice,
+            )
+        })?;
+        match outcome {
+            None => Ok(PyList::empty(py).into_any().unbind()),
+            Some(None) => Ok(py.None()),
+            Some(Some(event)) => Ok(events_to_list(py, vec![event])?.into_any().unbind()),
+        }
+    }
+
+    /// An awaitable of a list of one event; None once the client is gone.
+    fn recv_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let stream = self.stream.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let mut guard = stream.lock().await;
+            let event = match guard.as_mut() {
+                Some(stream) => stream.recv().await,
+                None => None,
+            };
+            drop(guard);
+            Python::with_gil(|py| -> PyResult<PyObject> {
+                match event {
+                    None => Ok(py.None()),
+                    Some(event) => Ok(events_to_list(py, vec![event])?.into_any().unbind()),
+                }
+            })
+        })
+    }
+
+    /// How many events were skipped because nobody read them in time.
+    fn missed(&self) -> u64 {
+        match self.stream.try_lock() {
+            Ok(guard) => guard.as_ref().map_or(0, |s| s.missed()),
+            Err(_) => 0,
+        }
+    }
+}
+
+/// Gives each native client an id, so that `ack` can tell its own messages.
+static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
+
 /// The native client: one connection, driven by a tokio task.
 #[pyclass(module = "midge._native", name = "NativeClient")]
 struct NativeClientPy {
     native: Native,
+    id: u64,
 }
 
 #[pymethods]
@@ -468,7 +680,74 @@ impl NativeClientPy {
         let native = py
             .allow_threads(|| Native::new(options))
             .map_err(to_py_err)?;
-        Ok(NativeClientPy { native })
+        Ok(NativeClientPy {
+            native,
+            id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    /// Manual-ack mode: send the PUBACK / PUBREC of `message`.
+    fn ack(&self, message: &Bound<'_, PyAny>) -> PyResult<Pending> {
+        let message = message
+            .downcast::<Message>()
+            .map_err(|_| invalid("message", "must be a midge.Message"))?
+            .get();
+        let handle = match message.ack {
+            Some((handle, origin)) if origin == self.id => handle,
+            Some(_) => {
+                return Err(invalid(
+                    "message",
+                    "was received by another client: acknowledge it there",
+                ))
+            }
+            None => {
+                return Err(invalid(
+                    "message",
+                    "has no acknowledgement to send: it is QoS 0, or the client was not made with manual_acks=True",
+                ))
+            }
+        };
+        let reply = self.native.ack(handle);
+        Ok(Pending::new("ack", async move {
+            reply.await.map(|()| ReplyValue::Unit)
+        }))
+    }
+
+    /// 5.0 AUTH: answer a challenge, or (`reauthenticate`) start a
+    /// re-authentication. `method` None: the one of the options.
+    #[pyo3(signature = (data=None, method=None, reason_string=None, user_properties=None, reauthenticate=false))]
+    fn auth(
+        &self,
+        data: Option<&Bound<'_, PyAny>>,
+        method: Option<String>,
+        reason_string: Option<String>,
+        user_properties: Option<&Bound<'_, PyAny>>,
+        reauthenticate: bool,
+    ) -> PyResult<Pending> {
+        let properties = AuthProperties {
+            authentication_method: method,
+            authentication_data: match data {
+                Some(d) if !d.is_none() => Some(payload_bytes("data", d)?),
+                _ => None,
+            },
+            reason_string,
+            user_properties: user_props_opt(user_properties)?,
+        };
+        let reply = if reauthenticate {
+            self.native.reauthenticate(properties)
+        } else {
+            self.native.auth(properties)
+        };
+        Ok(Pending::new("auth", async move {
+            reply.await.map(|()| ReplyValue::Unit)
+        }))
+    }
+
+    /// Events from now on.
+    fn events(&self) -> EventReceiver {
+        EventReceiver {
+            stream: Arc::new(tokio::sync::Mutex::new(Some(self.native.events()))),
+        }
     }
 
     fn connect(&self) -> Pending {
@@ -564,6 +843,7 @@ impl NativeClientPy {
         let stream = self.native.messages(filter).map_err(to_py_err)?;
         Ok(MessageReceiver {
             stream: Arc::new(tokio::sync::Mutex::new(Some(stream))),
+            origin: self.id,
         })
     }
 
@@ -578,14 +858,8 @@ impl NativeClientPy {
         let limit = duration("timeout", timeout)?;
         let mut rx = self.native.status();
         let reached = interruptible(py, limit, |slice| {
-            midge_native::runtime().block_on(async {
-                let wait = rx.wait_for(|s| status_name(*s) == status);
-                match tokio::time::timeout(slice, wait).await {
-                    Ok(Ok(_)) => Some(true),
-                    Ok(Err(_)) => Some(false), // the client is gone
-                    Err(_) => None,
-                }
-            })
+            // Ok: reached; Err: the client is gone.
+            park_on(rx.wait_for(|s| status_name(*s) == status), slice).map(|r| r.is_ok())
         })?;
         Ok(reached.unwrap_or(false))
     }
@@ -631,6 +905,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeClientPy>()?;
     m.add_class::<Pending>()?;
     m.add_class::<MessageReceiver>()?;
+    m.add_class::<EventReceiver>()?;
     m.add_class::<Message>()?;
     Ok(())
 }

@@ -115,7 +115,9 @@ impl From<NativeError> for MqttError {
                 reason_code,
                 details: message,
             },
-            NativeError::Rejected { message } => MqttError::Rejected { details: message },
+            NativeError::Rejected { message } | NativeError::AckNotPending { message, .. } => {
+                MqttError::Rejected { details: message }
+            }
             NativeError::Store { message } => MqttError::Store { details: message },
         }
     }

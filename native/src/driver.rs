@@ -7,20 +7,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use midge_core::packet::{
-    DisconnectProperties, Publish, QoS, ReasonCode, SubscribeFilter, SubscribeProperties,
-    UnsubscribeProperties,
+    AuthProperties, DisconnectProperties, Publish, QoS, ReasonCode, SubscribeFilter,
+    SubscribeProperties, UnsubscribeProperties,
 };
 use midge_core::router::Router;
 use midge_core::session::PublishToken;
 use midge_core::{
-    Client, Connected, ConnectionState, Event, PublishDone, RequestToken, TransportCommand,
+    AckHandle, Client, Connected, ConnectionState, Event, Message, PublishDone, RequestToken,
+    TransportCommand,
 };
 use rustls::ClientConfig;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::transport::{self, Conn, Read};
-use crate::{ConnectionStatus, NativeError, SubscribeOutcome, TlsOptions, UnsubscribeOutcome};
+use crate::{
+    ConnectionStatus, NativeError, NativeEvent, SubscribeOutcome, TlsOptions, UnsubscribeOutcome,
+};
 
 type Answer<T> = oneshot::Sender<Result<T, NativeError>>;
 
@@ -39,8 +42,11 @@ pub(crate) enum Command {
         Answer<UnsubscribeOutcome>,
     ),
     Disconnect(ReasonCode, DisconnectProperties, Answer<()>),
-    AddRoute(u64, Option<String>, mpsc::Sender<Publish>),
+    AddRoute(u64, Option<String>, mpsc::Sender<Message>),
     RemoveRoute(u64),
+    Ack(AckHandle, Answer<()>),
+    /// `true`: start a re-authentication; `false`: answer a challenge.
+    Auth(bool, AuthProperties, Answer<()>),
     NetworkChanged,
     Pause,
     Resume,
@@ -76,7 +82,8 @@ pub(crate) struct Driver {
     unsubscribe_waiters: HashMap<RequestToken, Answer<UnsubscribeOutcome>>,
     router: Router<u64>,
     catch_all: Vec<u64>,
-    routes: HashMap<u64, (Option<String>, mpsc::Sender<Publish>)>,
+    routes: HashMap<u64, (Option<String>, mpsc::Sender<Message>)>,
+    events: broadcast::Sender<NativeEvent>,
     route_buf: Vec<u64>,
     /// Why the last transport open failed (the core only knows "closed").
     last_transport_error: Option<NativeError>,
@@ -92,6 +99,7 @@ impl Driver {
         tls: Option<Arc<ClientConfig>>,
         tls_options: TlsOptions,
         status: watch::Sender<ConnectionStatus>,
+        events: broadcast::Sender<NativeEvent>,
     ) -> Driver {
         Driver {
             core,
@@ -111,6 +119,7 @@ impl Driver {
             router: Router::new(),
             catch_all: Vec::new(),
             routes: HashMap::new(),
+            events,
             route_buf: Vec::new(),
             last_transport_error: None,
             paused: false,
@@ -353,6 +362,25 @@ impl Driver {
                 self.routes.insert(id, (filter, tx));
             }
             Command::RemoveRoute(id) => self.remove_route(id),
+            Command::Ack(handle, answer) => {
+                let _ = answer.send(self.core.ack(now, handle).map_err(NativeError::from));
+            }
+            Command::Auth(reauthenticate, mut properties, answer) => {
+                if properties.authentication_method.is_none() {
+                    properties.authentication_method = self
+                        .core
+                        .options()
+                        .connect_properties
+                        .authentication_method
+                        .clone();
+                }
+                let sent = if reauthenticate {
+                    self.core.reauthenticate(now, properties)
+                } else {
+                    self.core.auth(now, properties)
+                };
+                let _ = answer.send(sent.map_err(NativeError::from));
+            }
             Command::NetworkChanged => self.core.network_changed(now),
             Command::Pause => {
                 let _ =
@@ -391,21 +419,29 @@ impl Driver {
                 for waiter in self.connect_waiters.drain(..) {
                     let _ = waiter.send(Ok((*info).clone()));
                 }
+                self.emit(|| NativeEvent::Connected(info));
             }
             Event::Disconnected {
                 error,
                 reconnect_at,
             } => {
-                if self.paused
-                    || reconnect_at.is_some()
-                    || self.core.state() != ConnectionState::Disconnected
+                let transport_error = match &error {
+                    midge_core::ConnectionError::TransportClosed => {
+                        self.last_transport_error.clone()
+                    }
+                    _ => None,
+                };
+                let error: NativeError = transport_error.unwrap_or_else(|| error.into());
+                let reconnecting = reconnect_at.is_some();
+                self.emit(|| NativeEvent::Disconnected {
+                    error: error.clone(),
+                    reconnecting,
+                });
+                if self.paused || reconnecting || self.core.state() != ConnectionState::Disconnected
                 {
                     return;
                 }
-                let error: NativeError = match (&error, self.last_transport_error.take()) {
-                    (midge_core::ConnectionError::TransportClosed, Some(transport)) => transport,
-                    _ => error.into(),
-                };
+                self.last_transport_error = None;
                 for waiter in self.connect_waiters.drain(..) {
                     let _ = waiter.send(Err(error.clone()));
                 }
@@ -414,7 +450,7 @@ impl Driver {
                 ));
                 self.fail_requests(&closed);
             }
-            Event::Message(message) => self.route(message.publish).await,
+            Event::Message(message) => self.route(message).await,
             Event::PublishComplete { token, result } => {
                 if let Some(waiter) = self.publish_waiters.remove(&token) {
                     let _ = waiter.send(result.map_err(NativeError::from));
@@ -445,32 +481,74 @@ impl Driver {
                 }
             }
             // Restored subscriptions, AUTH and store failures have no waiter.
-            Event::SubscriptionsRestored { .. } | Event::Auth { .. } | Event::StoreFailed(_) => {}
+            Event::SubscriptionsRestored { results } => {
+                self.emit(|| NativeEvent::SubscriptionsRestored { results });
+            }
+            Event::Auth {
+                reason_code,
+                properties,
+            } => self.emit(|| NativeEvent::Auth {
+                reason_code,
+                properties,
+            }),
+            Event::StoreFailed(e) => self.emit(|| NativeEvent::StoreFailed {
+                error: NativeError::Store {
+                    message: e.to_string(),
+                },
+            }),
         }
     }
 
-    async fn route(&mut self, publish: Publish) {
-        self.route_buf.clear();
-        self.router.route_into(&publish.topic, &mut self.route_buf);
-        self.route_buf.extend_from_slice(&self.catch_all);
+    /// Hand an event to every [`EventStream`](crate::EventStream) (none: dropped).
+    fn emit(&self, event: impl FnOnce() -> NativeEvent) {
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(event());
+        }
+    }
+
+    async fn route(&mut self, message: Message) {
+        let mut ids = std::mem::take(&mut self.route_buf);
+        ids.clear();
+        self.router.route_into(&message.publish.topic, &mut ids);
+        ids.extend_from_slice(&self.catch_all);
+        let ack = message.ack;
+        let last = ids.len().saturating_sub(1);
+        // Cloned for all but the last stream, which takes the message itself
+        // (usually there is one: no copy of the topic at all).
+        let mut message = Some(message);
         let mut gone = Vec::new();
-        for &id in &self.route_buf {
+        let mut delivered = false;
+        for (i, &id) in ids.iter().enumerate() {
             let Some((_, tx)) = self.routes.get(&id) else {
                 continue;
             };
-            match tx.try_send(publish.clone()) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(p)) => {
+            let copy = if i == last {
+                message.take()
+            } else {
+                message.clone()
+            };
+            let Some(copy) = copy else { break };
+            match tx.try_send(copy) {
+                Ok(()) => delivered = true,
+                Err(mpsc::error::TrySendError::Full(m)) => {
                     // Backpressure: wait for the consumer rather than drop a message.
-                    if tx.send(p).await.is_err() {
+                    if tx.send(m).await.is_err() {
                         gone.push(id);
+                    } else {
+                        delivered = true;
                     }
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => gone.push(id),
             }
         }
+        self.route_buf = ids;
         for id in gone {
             self.remove_route(id);
+        }
+        if let (false, Some(handle)) = (delivered, ack) {
+            // Manual-ack mode, but no stream took it: nobody could acknowledge it.
+            let now = self.now();
+            let _ = self.core.ack(now, handle);
         }
     }
 

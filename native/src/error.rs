@@ -46,6 +46,11 @@ pub enum NativeError {
     /// The session store failed.
     #[error("{message}")]
     Store { message: String },
+    /// A manual acknowledgement for a message that is not awaiting one:
+    /// acknowledged already, or (QoS 1) it arrived on a connection that has
+    /// since closed and the broker sends it again.
+    #[error("{message}")]
+    AckNotPending { packet_id: u16, message: String },
 }
 
 impl NativeError {
@@ -83,6 +88,10 @@ impl From<ClientError> for NativeError {
             },
             ClientError::Store(s) => NativeError::Store {
                 message: s.to_string(),
+            },
+            ClientError::AckNotPending { packet_id } => NativeError::AckNotPending {
+                packet_id,
+                message: ClientError::AckNotPending { packet_id }.to_string(),
             },
             other => NativeError::Rejected {
                 message: other.to_string(),

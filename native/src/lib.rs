@@ -30,6 +30,13 @@
 //! # Ok(()) }
 //! ```
 //!
+//! What no operation waits for (reconnects, subscriptions restored after the
+//! broker lost the session, 5.0 AUTH challenges, session store failures)
+//! comes from [`NativeClient::events`]. With
+//! [`ClientOptions::manual_acks`], [`MessageStream::recv_message`] gives each
+//! QoS 1/2 message's [`AckHandle`], and [`NativeClient::ack`] sends its
+//! PUBACK/PUBREC; [`NativeClient::auth`] answers an AUTH challenge.
+//!
 //! From blocking code, run the same futures on the crate's runtime:
 //! `midge_native::runtime().block_on(client.connect())`.
 
@@ -46,17 +53,18 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use midge_core::packet::{
-    AckProperties, DisconnectProperties, Publish, ReasonCode, SubscribeFilter, SubscribeProperties,
-    UnsubscribeProperties,
+    AckProperties, AuthProperties, DisconnectProperties, Publish, ReasonCode, SubscribeFilter,
+    SubscribeProperties, UnsubscribeProperties,
 };
 use midge_core::session::SessionStore;
 use midge_core::topic::validate_topic_filter;
 use midge_core::{Client, ClientOptions, Connected, PublishDone};
 use tokio::runtime::{Handle, Runtime};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use error::NativeError;
 pub use midge_core::event::SubscribeResult;
+pub use midge_core::{AckHandle, Message};
 pub use store::FileStore;
 pub use transport::TlsOptions;
 
@@ -210,28 +218,146 @@ impl<T> Future for Reply<T> {
 
 /// Inbound messages whose topic matches one filter (or all of them), in
 /// arrival order. Dropping it unregisters it.
+///
+/// `recv`, `recv_many` and `try_recv` give the PUBLISH alone. In manual-ack
+/// mode ([`ClientOptions::manual_acks`]) use the `*_message` variants: each
+/// [`Message`] carries the [`AckHandle`] to pass to [`NativeClient::ack`].
 #[derive(Debug)]
 pub struct MessageStream {
     id: u64,
-    rx: mpsc::Receiver<Publish>,
+    rx: mpsc::Receiver<Message>,
     commands: mpsc::WeakUnboundedSender<Command>,
 }
 
 impl MessageStream {
     /// The next message; `None` once the client is dropped.
     pub async fn recv(&mut self) -> Option<Publish> {
-        self.rx.recv().await
+        self.rx.recv().await.map(|m| m.publish)
     }
 
     /// Wait for at least one message, then take up to `limit` into `out`;
     /// returns how many (0 once the client is dropped).
     pub async fn recv_many(&mut self, out: &mut Vec<Publish>, limit: usize) -> usize {
-        self.rx.recv_many(out, limit.max(1)).await
+        let mut batch = Vec::new();
+        let n = self.rx.recv_many(&mut batch, limit.max(1)).await;
+        out.extend(batch.into_iter().map(|m| m.publish));
+        n
     }
 
     /// A message if one is waiting.
     pub fn try_recv(&mut self) -> Option<Publish> {
+        self.rx.try_recv().ok().map(|m| m.publish)
+    }
+
+    /// The next message with its acknowledgement handle (`Some` in manual-ack
+    /// mode for QoS 1/2); `None` once the client is dropped.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: midge_native::NativeClient) -> Result<(), midge_native::NativeError> {
+    /// let mut messages = client.messages(None)?;
+    /// while let Some(message) = messages.recv_message().await {
+    ///     println!("{}", message.publish.topic.len());
+    ///     if let Some(handle) = message.ack {
+    ///         client.ack(handle).await?; // the PUBACK / PUBREC goes out now
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn recv_message(&mut self) -> Option<Message> {
+        self.rx.recv().await
+    }
+
+    /// [`recv_many`](Self::recv_many) with acknowledgement handles.
+    pub async fn recv_many_messages(&mut self, out: &mut Vec<Message>, limit: usize) -> usize {
+        self.rx.recv_many(out, limit.max(1)).await
+    }
+
+    /// [`try_recv`](Self::try_recv) with the acknowledgement handle.
+    pub fn try_recv_message(&mut self) -> Option<Message> {
         self.rx.try_recv().ok()
+    }
+}
+
+/// What the connection reports that no single operation waits for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NativeEvent {
+    /// CONNACK accepted: the first connection or an automatic reconnect
+    /// (`reconnected`).
+    Connected(Box<Connected>),
+    /// The connection ended or an attempt failed; `reconnecting` says
+    /// whether the client will try again.
+    Disconnected {
+        error: NativeError,
+        reconnecting: bool,
+    },
+    /// The broker had lost the session, so the client subscribed again to
+    /// the filters it had: one result per filter.
+    SubscriptionsRestored {
+        results: Vec<(String, SubscribeResult)>,
+    },
+    /// 5.0 enhanced authentication: the broker sent AUTH. Reason
+    /// `ContinueAuthentication` asks for [`NativeClient::auth`]; `Success`
+    /// ends a re-authentication.
+    Auth {
+        reason_code: ReasonCode,
+        properties: AuthProperties,
+    },
+    /// The session store failed to record a change: the session goes on in
+    /// memory but may not survive a restart.
+    StoreFailed { error: NativeError },
+}
+
+/// Capacity of each [`EventStream`]: a reader this far behind loses the
+/// oldest events.
+pub const EVENT_BUFFER: usize = 256;
+
+/// The client's [`NativeEvent`]s from the moment it was made, in order.
+/// Each stream sees every event; one that falls [`EVENT_BUFFER`] events
+/// behind skips the oldest (counted in [`EventStream::missed`]).
+#[derive(Debug)]
+pub struct EventStream {
+    rx: broadcast::Receiver<NativeEvent>,
+    missed: u64,
+}
+
+impl EventStream {
+    /// The next event; `None` once the client is dropped.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: midge_native::NativeClient) {
+    /// use midge_native::NativeEvent;
+    /// let mut events = client.events();
+    /// while let Some(event) = events.recv().await {
+    ///     if let NativeEvent::SubscriptionsRestored { results } = event {
+    ///         println!("re-subscribed: {results:?}");
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub async fn recv(&mut self) -> Option<NativeEvent> {
+        loop {
+            match self.rx.recv().await {
+                Ok(event) => return Some(event),
+                Err(broadcast::error::RecvError::Lagged(n)) => self.missed += n,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// An event if one is waiting.
+    pub fn try_recv(&mut self) -> Option<NativeEvent> {
+        loop {
+            match self.rx.try_recv() {
+                Ok(event) => return Some(event),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => self.missed += n,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// How many events this stream skipped because it fell behind.
+    pub fn missed(&self) -> u64 {
+        self.missed
     }
 }
 
@@ -246,6 +372,7 @@ impl Drop for MessageStream {
 struct Inner {
     commands: mpsc::UnboundedSender<Command>,
     status: watch::Receiver<ConnectionStatus>,
+    events: broadcast::Sender<NativeEvent>,
     next_route: AtomicU64,
     message_buffer: usize,
     handle: Handle,
@@ -313,12 +440,21 @@ impl NativeClient {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let (status_tx, status_rx) = watch::channel(ConnectionStatus::Disconnected);
-        let driver = Driver::new(core, rx, tls, options.tls.clone(), status_tx);
+        let (events_tx, _) = broadcast::channel(EVENT_BUFFER);
+        let driver = Driver::new(
+            core,
+            rx,
+            tls,
+            options.tls.clone(),
+            status_tx,
+            events_tx.clone(),
+        );
         handle.spawn(driver.run());
         Ok(NativeClient {
             inner: Arc::new(Inner {
                 commands: tx,
                 status: status_rx,
+                events: events_tx,
                 next_route: AtomicU64::new(1),
                 message_buffer: options.message_buffer,
                 handle,
@@ -381,6 +517,10 @@ impl NativeClient {
 
     /// Messages whose topic matches `filter` (`None`: every message). Make
     /// the stream before subscribing so that retained messages are not missed.
+    ///
+    /// In manual-ack mode every stream a message reaches gets the same
+    /// [`AckHandle`] (acknowledge it once); a message that reaches no stream
+    /// is acknowledged at once, since nobody could.
     pub fn messages(&self, filter: Option<String>) -> Result<MessageStream, NativeError> {
         if let Some(f) = &filter {
             validate_topic_filter(f).map_err(|e| NativeError::invalid("filter", e.to_string()))?;
@@ -396,6 +536,80 @@ impl NativeClient {
             rx,
             commands: self.inner.commands.downgrade(),
         })
+    }
+
+    /// Acknowledge an inbound QoS 1/2 message in manual-ack mode
+    /// ([`ClientOptions::manual_acks`]): the PUBACK (QoS 1) or PUBREC (QoS 2)
+    /// goes out now. The core decides: a handle that is not awaiting an
+    /// acknowledgement (acknowledged already, or a QoS 1 message from a
+    /// connection that has since closed, which the broker sends again) is
+    /// refused with [`NativeError::AckNotPending`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: midge_native::NativeClient) -> Result<(), midge_native::NativeError> {
+    /// let mut messages = client.messages(None)?;
+    /// let message = messages.recv_message().await.unwrap();
+    /// if let Some(handle) = message.ack {
+    ///     client.ack(handle).await?;
+    ///     assert!(client.ack(handle).await.is_err()); // only once
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn ack(&self, handle: AckHandle) -> Reply<()> {
+        self.send(|tx| Command::Ack(handle, tx))
+    }
+
+    /// 5.0 enhanced authentication: answer the broker's AUTH challenge
+    /// ([`NativeEvent::Auth`] with `ContinueAuthentication`), during CONNECT
+    /// or a re-authentication. Without an `authentication_method` the one
+    /// of the options is used.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: midge_native::NativeClient) -> Result<(), midge_native::NativeError> {
+    /// use midge_core::packet::AuthProperties;
+    /// let mut answer = AuthProperties::default();
+    /// answer.authentication_data = Some(bytes::Bytes::from_static(b"client-final"));
+    /// client.auth(answer).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn auth(&self, properties: AuthProperties) -> Reply<()> {
+        self.send(|tx| Command::Auth(false, properties, tx))
+    }
+
+    /// 5.0: start re-authentication on the live connection (AUTH with
+    /// reason `ReAuthenticate`). The broker answers with AUTH events.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: midge_native::NativeClient) -> Result<(), midge_native::NativeError> {
+    /// use midge_core::packet::AuthProperties;
+    /// let mut start = AuthProperties::default();
+    /// start.authentication_data = Some(bytes::Bytes::from_static(b"token-2"));
+    /// client.reauthenticate(start).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn reauthenticate(&self, properties: AuthProperties) -> Reply<()> {
+        self.send(|tx| Command::Auth(true, properties, tx))
+    }
+
+    /// Events from now on (connected, disconnected, subscriptions restored,
+    /// AUTH, store failures). Make the stream before `connect` to see the
+    /// AUTH challenge of the first connection.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: midge_native::NativeClient) {
+    /// let mut events = client.events();
+    /// let connecting = client.connect();
+    /// if let Some(midge_native::NativeEvent::Connected(c)) = events.recv().await {
+    ///     println!("session present: {}", c.session_present);
+    /// }
+    /// # let _ = connecting.await;
+    /// # }
+    /// ```
+    pub fn events(&self) -> EventStream {
+        EventStream {
+            rx: self.inner.events.subscribe(),
+            missed: 0,
+        }
     }
 
     /// Watch the connection status.

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use midge_core::packet::{Publish, QoS, SubscribeFilter};
-use midge_native::{ConnectionStatus, NativeClient, NativeError, NativeOptions};
+use midge_native::{ConnectionStatus, NativeClient, NativeError, NativeEvent, NativeOptions};
 
 struct Broker {
     child: Child,
@@ -145,4 +145,78 @@ fn pause_keeps_pending_publishes_until_resume() {
         .expect("publish completes after resume")
         .unwrap();
     assert!(!done.reason_code.is_error()); // NoMatchingSubscribers: nobody listens
+}
+
+#[test]
+fn manual_acks_and_events() {
+    let Some(b) = broker() else {
+        eprintln!("mosquitto not installed: skipped");
+        return;
+    };
+    let rt = midge_native::runtime();
+    let mut options = NativeOptions::new(&format!("mqtt://127.0.0.1:{}", b.port)).unwrap();
+    options.client.client_id = "native-manual".into();
+    options.client.manual_acks = true;
+    if let Some(policy) = options.client.reconnect.as_mut() {
+        policy.min_delay_ms = 10;
+        policy.max_delay_ms = 50;
+    }
+    let client = NativeClient::new(options).unwrap();
+    let mut events = client.events();
+    rt.block_on(client.connect()).unwrap();
+    let mut stream = client.messages(Some("native/m/#".into())).unwrap();
+    rt.block_on(client.subscribe(
+        vec![SubscribeFilter::new("native/m/#", QoS::ExactlyOnce)],
+        Default::default(),
+    ))
+    .unwrap();
+    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+        rt.block_on(client.publish(Publish::new("native/m/t", &b"x"[..], qos)))
+            .unwrap();
+        let message = rt.block_on(stream.recv_message()).unwrap();
+        assert_eq!(message.publish.qos, qos);
+        match message.ack {
+            None => assert_eq!(qos, QoS::AtMostOnce),
+            Some(handle) => {
+                rt.block_on(client.ack(handle)).unwrap();
+                let again = rt.block_on(client.ack(handle)).unwrap_err();
+                assert!(
+                    matches!(again, NativeError::AckNotPending { .. }),
+                    "{again:?}"
+                );
+            }
+        }
+    }
+
+    // Session expiry 0: after a dropped link the broker has no session, and
+    // the client subscribes again.
+    client.drop_transport();
+    let restored = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            let mut seen = Vec::new();
+            while let Some(event) = events.recv().await {
+                if let NativeEvent::SubscriptionsRestored { results } = event {
+                    return (seen, results);
+                }
+                seen.push(event);
+            }
+            panic!("the client is gone");
+        })
+        .await
+        .expect("subscriptions restored within 10 s")
+    });
+    let (seen, results) = restored;
+    assert!(matches!(seen[0], NativeEvent::Connected(ref c) if !c.reconnected));
+    assert!(matches!(
+        seen[1],
+        NativeEvent::Disconnected {
+            reconnecting: true,
+            ..
+        }
+    ));
+    assert!(matches!(seen[2], NativeEvent::Connected(ref c) if c.reconnected));
+    assert_eq!(results, vec![("native/m/#".into(), Ok(QoS::ExactlyOnce))]);
+    assert_eq!(events.missed(), 0);
+    rt.block_on(client.disconnect(Default::default(), Default::default()))
+        .unwrap();
 }

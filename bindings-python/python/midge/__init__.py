@@ -7,15 +7,9 @@ URLs pick the transport: ``mqtt://`` (TCP), ``mqtts://`` (TLS, certificates
 verified), ``ws://`` and ``wss://`` (WebSocket, subprotocol ``mqtt``).
 """
 
-from ._client import (
-    AsyncClient,
-    Client,
-    ConnectResult,
-    PublishHandle,
-    PublishResult,
-    SubscribeResult,
-)
+from ._client import AsyncClient, Client, PublishHandle
 from ._errors import (
+    AckError,
     ClosedError,
     ConnectionRefusedError,
     InvalidArgumentError,
@@ -27,6 +21,17 @@ from ._errors import (
 )
 from ._native import Message
 from ._options import Will
+from ._types import (
+    AuthEvent,
+    ConnectedEvent,
+    ConnectResult,
+    DisconnectedEvent,
+    Event,
+    PublishResult,
+    StoreFailedEvent,
+    SubscribeResult,
+    SubscriptionsRestoredEvent,
+)
 
 __version__ = "0.1.0"
 
@@ -39,6 +44,12 @@ __all__ = [
     "SubscribeResult",
     "Message",
     "Will",
+    "Event",
+    "ConnectedEvent",
+    "DisconnectedEvent",
+    "SubscriptionsRestoredEvent",
+    "AuthEvent",
+    "StoreFailedEvent",
     "MqttError",
     "InvalidArgumentError",
     "ConnectionRefusedError",
@@ -47,4 +58,5 @@ __all__ = [
     "TimeoutError",
     "ClosedError",
     "PublishRejectedError",
+    "AckError",
 ]

@@ -13,9 +13,10 @@ import sys
 import threading
 import traceback
 import weakref
-from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import (
     Any,
+    AsyncIterator,
     Callable,
     Deque,
     Dict,
@@ -28,9 +29,10 @@ from typing import (
 )
 
 from . import _native
-from ._errors import ClosedError
+from ._errors import ClosedError, InvalidArgumentError
 from ._native import Message
 from ._options import invalid, normalize
+from ._types import ConnectResult, Event, PublishResult, SubscribeResult, _event
 
 __all__ = [
     "Client",
@@ -48,66 +50,18 @@ _BATCH = 4096
 TopicSpec = Union[str, Tuple[str, int], Sequence[Union[str, Tuple[str, int]]]]
 
 
-@dataclass(frozen=True)
-class ConnectResult:
-    """The broker's answer to CONNECT (CONNACK)."""
-
-    session_present: bool
-    reason_code: int
-    #: The client id in use (assigned by a 5.0 broker when you gave none).
-    client_id: str
-    #: Keep-alive in use, in seconds (a 5.0 broker may override yours).
-    keep_alive: int
-    #: The server's 5.0 CONNACK properties, e.g. ``assigned_client_identifier``,
-    #: ``receive_maximum``, ``server_keep_alive``, ``topic_alias_maximum``.
-    properties: Dict[str, Any] = field(default_factory=dict)
-    server: str = ""
-    reconnected: bool = False
-
-    @property
-    def assigned_client_identifier(self) -> Optional[str]:
-        return self.properties.get("assigned_client_identifier")
-
-    @property
-    def receive_maximum(self) -> Optional[int]:
-        return self.properties.get("receive_maximum")
-
-    @property
-    def server_keep_alive(self) -> Optional[int]:
-        return self.properties.get("server_keep_alive")
-
-
-@dataclass(frozen=True)
-class PublishResult:
-    """Completion of a publish: PUBACK/PUBCOMP for QoS 1/2 (``reason_code``
-    0 success or 0x10 no matching subscribers), acceptance for QoS 0."""
-
-    reason_code: int = 0
-    properties: Dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SubscribeResult:
-    """The broker's answer for one filter of a SUBSCRIBE."""
-
-    filter: str
-    #: 0, 1 or 2 when granted, else the failure reason code (>= 0x80).
-    reason_code: int
-
-    @property
-    def granted_qos(self) -> Optional[int]:
-        return self.reason_code if self.reason_code < 0x80 else None
-
-    @property
-    def ok(self) -> bool:
-        return self.reason_code < 0x80
-
-
 def _connect_result(d: Dict[str, Any]) -> ConnectResult:
     return ConnectResult(**d)
 
 
-def _publish_result(d: Dict[str, Any]) -> PublishResult:
+# The answer of almost every publish, shared (frozen, read-only properties).
+_PUBLISHED = PublishResult(0, MappingProxyType({}))
+
+
+def _publish_result(d: Optional[Dict[str, Any]]) -> PublishResult:
+    # None from the native layer: success without properties.
+    if d is None:
+        return _PUBLISHED
     return PublishResult(d["reason_code"], d["properties"])
 
 
@@ -198,10 +152,44 @@ class PublishHandle:
         return _await_publish(self._pending).__await__()
 
 
+# Core option fields whose Python option has another name.
+_CORE_OPTION_NAMES = {
+    "connect_properties.authentication_method": "auth_method",
+    "connect_properties.authentication_data": "auth_data",
+}
+
+
+def _check_message(message: Any) -> None:
+    if not isinstance(message, Message):
+        raise invalid("message", "must be a midge.Message received by this client")
+
+
+def _check_auth(data: Any, method: Any, reauthenticate: Any, reason_string: Any) -> None:
+    if data is not None and not isinstance(data, (bytes, bytearray, memoryview, str)):
+        raise invalid("data", "must be bytes, bytearray, memoryview, str or None")
+    if method is not None and not isinstance(method, str):
+        raise invalid("method", "must be a str or None (None: the auth_method option)")
+    if not isinstance(reauthenticate, bool):
+        raise invalid("reauthenticate", "must be a bool")
+    if reason_string is not None and not isinstance(reason_string, str):
+        raise invalid("reason_string", "must be a str or None")
+
+
 class _Base:
     def __init__(self, url: Union[str, Sequence[str]], **options: Any) -> None:
         self._url = url
-        self._native = _native.NativeClient(normalize(url, options))
+        try:
+            self._native = _native.NativeClient(normalize(url, options))
+        except InvalidArgumentError as e:
+            # The core names its own fields; name the Python option instead.
+            name = _CORE_OPTION_NAMES.get(e.argument)
+            if name is None:
+                raise
+            raise invalid(name, e.rule) from None
+        # Made with the client, so that events() sees everything from the
+        # start (the AUTH challenge of the first CONNECT included); bounded
+        # by the native buffer, so an unread one costs little.
+        self._events = self._native.events()
         self._inbox: Optional[Any] = None
         self._inbox_lock = threading.Lock()
         self._subscriptions: Dict[str, int] = {}
@@ -290,7 +278,46 @@ class _AsyncMessageIterator:
         self._receiver.close()
 
 
-# Clients whose on_message thread runs, and the flag that stops those threads.
+class _EventIterator:
+    """Blocking iterator over connection events."""
+
+    def __init__(self, receiver: Any, timeout: Optional[float]) -> None:
+        self._receiver = receiver
+        self._timeout = timeout
+        self._buffer: Deque[Event] = collections.deque()
+
+    def __iter__(self) -> "_EventIterator":
+        return self
+
+    def __next__(self) -> Event:
+        if not self._buffer:
+            batch = self._receiver.try_recv_batch(64) or self._receiver.recv(self._timeout)
+            if not batch:  # None: client gone; []: timeout
+                raise StopIteration
+            self._buffer.extend(_event(item) for item in batch)
+        return self._buffer.popleft()
+
+
+class _AsyncEventIterator:
+    """Async iterator over connection events."""
+
+    def __init__(self, receiver: Any) -> None:
+        self._receiver = receiver
+        self._buffer: Deque[Event] = collections.deque()
+
+    def __aiter__(self) -> "_AsyncEventIterator":
+        return self
+
+    async def __anext__(self) -> Event:
+        if not self._buffer:
+            batch = self._receiver.try_recv_batch(64) or await self._receiver.recv_async()
+            if batch is None:
+                raise StopAsyncIteration
+            self._buffer.extend(_event(item) for item in batch)
+        return self._buffer.popleft()
+
+
+# Clients whose on_message / on_event threads run, and the flag that stops those threads.
 _dispatching: "weakref.WeakSet[Client]" = weakref.WeakSet()
 _exiting = threading.Event()
 _DISPATCH_SLICE = 0.25
@@ -304,9 +331,9 @@ def _stop_dispatch_threads() -> None:
     # not rethrown"). atexit runs before finalization: stop and join them.
     _exiting.set()
     for client in list(_dispatching):
-        thread = client._callback_thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=2 * _DISPATCH_SLICE + 1)
+        for thread in (client._callback_thread, client._event_thread):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=2 * _DISPATCH_SLICE + 1)
 
 
 class Client(_Base):
@@ -319,8 +346,10 @@ class Client(_Base):
     ``session_expiry``, ``reconnect`` (default True), ``reconnect_min_delay``,
     ``reconnect_max_delay``, ``max_queued_messages``, ``session_store``
     ("memory" or a file path), ``ca``, ``client_cert``, ``client_key``,
-    ``insecure_skip_verify``, ``user_properties`` and the other 5.0 CONNECT
-    options (see the README).
+    ``insecure_skip_verify``, ``user_properties``, ``manual_acks``,
+    ``auth_method``, ``auth_data`` and the other 5.0 CONNECT options (see the
+    README). ``on_message`` and ``on_event`` are callables run on a midge
+    thread for each message / :class:`midge.Event`.
 
     >>> with midge.Client("mqtt://localhost:1883") as client:   # doctest: +SKIP
     ...     client.subscribe("greenhouse/#", qos=1)
@@ -335,13 +364,55 @@ class Client(_Base):
         url: Union[str, Sequence[str]],
         *,
         on_message: Optional[Callable[[Message], Any]] = None,
+        on_event: Optional[Callable[[Event], Any]] = None,
         **options: Any,
     ) -> None:
         super().__init__(url, **options)
         self._callback: Optional[Callable[[Message], Any]] = None
         self._callback_thread: Optional[threading.Thread] = None
+        self._event_callback: Optional[Callable[[Event], Any]] = None
+        self._event_thread: Optional[threading.Thread] = None
         if on_message is not None:
             self.on_message = on_message
+        if on_event is not None:
+            self.on_event = on_event
+
+    @property
+    def on_event(self) -> Optional[Callable[[Event], Any]]:
+        """A callable run (on a midge thread of its own) for every
+        :class:`midge.Event`: connected, disconnected, subscriptions restored,
+        5.0 AUTH, store failure. It may call the client, e.g. ``auth()`` to
+        answer an AUTH challenge while ``connect()`` waits. It sees the events
+        from when it is first set, independently of :meth:`events`."""
+        return self._event_callback
+
+    @on_event.setter
+    def on_event(self, callback: Optional[Callable[[Event], Any]]) -> None:
+        if callback is not None and not callable(callback):
+            raise invalid("on_event", "must be callable or None")
+        self._event_callback = callback
+        if callback is not None and self._event_thread is None:
+            receiver = self._native.events()
+            thread = threading.Thread(
+                target=self._dispatch_events, args=(receiver,), name="midge-on-event", daemon=True
+            )
+            self._event_thread = thread
+            thread.start()
+
+    def _dispatch_events(self, receiver: Any) -> None:
+        _dispatching.add(self)
+        while not _exiting.is_set():
+            batch = receiver.recv(_DISPATCH_SLICE)
+            if batch is None:
+                return
+            for item in batch:
+                callback = self._event_callback
+                if callback is None:
+                    continue
+                try:
+                    callback(_event(item))
+                except Exception:  # a failing callback must not stop delivery
+                    traceback.print_exc(file=sys.stderr)
 
     @property
     def on_message(self) -> Optional[Callable[[Message], Any]]:
@@ -452,6 +523,66 @@ class Client(_Base):
         _check_timeout(timeout)
         receiver = self._inbox_receiver() if topic is None else self._native.messages(topic)
         return _MessageIterator(receiver, timeout)
+
+    def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
+        """Iterate over connection events (:class:`midge.ConnectedEvent`,
+        :class:`midge.DisconnectedEvent`, :class:`midge.SubscriptionsRestoredEvent`,
+        :class:`midge.AuthEvent`, :class:`midge.StoreFailedEvent`) since the
+        client was made. Stops when none arrives within ``timeout`` seconds
+        (None: never) or the client is gone. Every call shares one queue (of
+        the last 256 unread events). ::
+
+            for event in client.events(timeout=0):
+                if isinstance(event, midge.SubscriptionsRestoredEvent):
+                    print([(r.filter, r.granted_qos) for r in event.results])
+        """
+        _check_timeout(timeout)
+        return _EventIterator(self._events, timeout)
+
+    def ack(self, message: Message, timeout: Optional[float] = None) -> None:
+        """With ``manual_acks=True``: acknowledge a QoS 1/2 message; its
+        PUBACK (QoS 1) or PUBREC (QoS 2) goes to the broker now, not when the
+        message arrived. Raises :class:`midge.AckError` if it is not awaiting
+        an acknowledgement (acknowledged already; or a QoS 1 message from a
+        connection that has closed since: the broker sends it again, with
+        ``dup`` set, and that copy is the one to acknowledge), and
+        :class:`midge.InvalidArgumentError` for a QoS 0 message or a client
+        without ``manual_acks``. ::
+
+            for message in client.messages():
+                store(message.payload)
+                client.ack(message)   # only now may the broker forget it
+        """
+        _check_message(message)
+        _check_timeout(timeout)
+        self._native.ack(message).wait(timeout)
+
+    def auth(
+        self,
+        data: Union[bytes, bytearray, memoryview, str, None] = None,
+        *,
+        method: Optional[str] = None,
+        reauthenticate: bool = False,
+        reason_string: Optional[str] = None,
+        user_properties: Any = None,
+        timeout: Optional[float] = None,
+    ) -> None:
+        """5.0 enhanced authentication: send AUTH with ``data``. By default
+        it answers the broker's challenge (an :class:`midge.AuthEvent` with
+        ``needs_answer``, reason 0x18), also while ``connect()`` waits; with
+        ``reauthenticate=True`` it starts a re-authentication of the live
+        connection (reason 0x19), answered by AuthEvents. ``method`` defaults
+        to the ``auth_method`` option. ::
+
+            def on_event(event):
+                if isinstance(event, midge.AuthEvent) and event.needs_answer:
+                    client.auth(answer_to(event.authentication_data))
+            client = midge.Client(url, auth_method="SCRAM-SHA-256", auth_data=first, on_event=on_event)
+            client.connect()
+        """
+        _check_auth(data, method, reauthenticate, reason_string)
+        _check_timeout(timeout)
+        self._native.auth(data, method, reason_string, user_properties, reauthenticate).wait(timeout)
 
     def disconnect(
         self,
@@ -566,6 +697,51 @@ class AsyncClient(_Base):
         called, so make it before subscribing to see retained messages."""
         receiver = self._inbox_receiver() if topic is None else self._native.messages(topic)
         return _AsyncMessageIterator(receiver)
+
+    def events(self) -> AsyncIterator[Event]:
+        """``async for event in client.events()``: connection events
+        (:class:`midge.ConnectedEvent`, :class:`midge.DisconnectedEvent`,
+        :class:`midge.SubscriptionsRestoredEvent`, :class:`midge.AuthEvent`,
+        :class:`midge.StoreFailedEvent`) since the client was made. Every
+        call shares one queue (of the last 256 unread events). ::
+
+            connecting = asyncio.ensure_future(client.connect())
+            async for event in client.events():
+                if isinstance(event, midge.AuthEvent) and event.needs_answer:
+                    await client.auth(answer_to(event.authentication_data))
+                elif isinstance(event, midge.ConnectedEvent):
+                    break
+            await connecting
+        """
+        return _AsyncEventIterator(self._events)
+
+    async def ack(self, message: Message) -> None:
+        """With ``manual_acks=True``: acknowledge a QoS 1/2 message (PUBACK
+        or PUBREC goes out now). Raises :class:`midge.AckError` if it is not
+        awaiting an acknowledgement; see :meth:`Client.ack`. ::
+
+            async for message in client.messages():
+                await store(message.payload)
+                await client.ack(message)
+        """
+        _check_message(message)
+        await self._native.ack(message).wait_async()
+
+    async def auth(
+        self,
+        data: Union[bytes, bytearray, memoryview, str, None] = None,
+        *,
+        method: Optional[str] = None,
+        reauthenticate: bool = False,
+        reason_string: Optional[str] = None,
+        user_properties: Any = None,
+    ) -> None:
+        """5.0 enhanced authentication: answer the broker's AUTH challenge
+        with ``data`` or, with ``reauthenticate=True``, start a
+        re-authentication; see :meth:`Client.auth` and :meth:`events`.
+        ``await client.auth(b"client-final")``"""
+        _check_auth(data, method, reauthenticate, reason_string)
+        await self._native.auth(data, method, reason_string, user_properties, reauthenticate).wait_async()
 
     async def disconnect(self, reason_code: int = 0, properties: Optional[Dict[str, Any]] = None) -> None:
         """Send DISCONNECT (5.0: with ``reason_code`` and ``properties``) and close."""

@@ -14,6 +14,7 @@ __all__ = [
     "TimeoutError",
     "ClosedError",
     "PublishRejectedError",
+    "AckError",
 ]
 
 
@@ -62,3 +63,10 @@ class ClosedError(MqttError):
 class PublishRejectedError(MqttError):
     """The broker rejected a publish (PUBACK/PUBREC with a failure reason
     code), or the connection does not allow its QoS, retain flag or size."""
+
+
+class AckError(MqttError):
+    """``client.ack(message)`` for a message that is not awaiting an
+    acknowledgement: it was acknowledged already, or (QoS 1) it arrived on a
+    connection that has closed since, so the broker sends it again (``dup``
+    set) and that copy is the one to acknowledge."""

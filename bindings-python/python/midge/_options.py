@@ -62,10 +62,18 @@ _PASS: Dict[str, Tuple[Any, str]] = {
     "only_custom_ca": (bool, "must be a bool"),
     "server_name": (str, "must be a str"),
     "message_buffer": (int, "must be an int"),
+    "manual_acks": (bool, "must be a bool"),
+}
+
+# Short names accepted for options (and the name the native layer reads).
+_ALIASES: Dict[str, str] = {
+    "auth_method": "authentication_method",
+    "auth_data": "authentication_data",
 }
 
 OPTION_NAMES = sorted(
     list(_PASS)
+    + list(_ALIASES)
     + [
         "protocol",
         "password",
@@ -120,19 +128,23 @@ def normalize(url: Union[str, Sequence[str]], options: Mapping[str, Any]) -> Dic
     else:
         raise invalid("url", "must be a broker URL (mqtt://, mqtts://, ws://, wss://) or a non-empty list of them")
     out: Dict[str, Any] = {"urls": urls}
-    for name, value in options.items():
+    for short, long in _ALIASES.items():
+        if options.get(short) is not None and options.get(long) is not None:
+            raise invalid(short, f"give either `{short}` or `{long}`, not both")
+    for given, value in options.items():
         if value is None:
             continue
+        name = _ALIASES.get(given, given)
         if name in _PASS:
             types, rule = _PASS[name]
             # bool is an int subclass: reject True where a number is meant.
             if not isinstance(value, types) or (isinstance(value, bool) and types is not bool):
-                raise invalid(name, rule)
+                raise invalid(given, rule)
             out[name] = value
         elif name == "protocol":
             out["protocol"] = _protocol(value)
         elif name in ("password", "authentication_data"):
-            out[name] = _bytes(name, value)
+            out[name] = _bytes(given, value)
         elif name == "will":
             if isinstance(value, Will):
                 value = {
@@ -154,5 +166,5 @@ def normalize(url: Union[str, Sequence[str]], options: Mapping[str, Any]) -> Dic
         elif name in ("ca", "client_cert", "client_key"):
             out[name] = _pem(name, value)
         else:
-            raise invalid(name, f"is not an option of midge clients (options: {', '.join(OPTION_NAMES)})")
+            raise invalid(given, f"is not an option of midge clients (options: {', '.join(OPTION_NAMES)})")
     return out

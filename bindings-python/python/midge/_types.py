@@ -1,0 +1,168 @@
+"""The values midge hands back: operation results and connection events.
+
+Events (``client.events()``, ``Client(on_event=...)``) report what no single
+call waits for: a (re)connection, a lost connection, subscriptions restored
+after the broker lost the session, a 5.0 AUTH exchange step, a session store
+failure. Each is a frozen dataclass; test with ``isinstance``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from ._errors import MqttError
+
+__all__ = [
+    "ConnectResult",
+    "PublishResult",
+    "SubscribeResult",
+    "Event",
+    "ConnectedEvent",
+    "DisconnectedEvent",
+    "SubscriptionsRestoredEvent",
+    "AuthEvent",
+    "StoreFailedEvent",
+]
+
+
+@dataclass(frozen=True)
+class ConnectResult:
+    """The broker's answer to CONNECT (CONNACK)."""
+
+    session_present: bool
+    reason_code: int
+    #: The client id in use (assigned by a 5.0 broker when you gave none).
+    client_id: str
+    #: Keep-alive in use, in seconds (a 5.0 broker may override yours).
+    keep_alive: int
+    #: The server's 5.0 CONNACK properties, e.g. ``assigned_client_identifier``,
+    #: ``receive_maximum``, ``server_keep_alive``, ``topic_alias_maximum``.
+    properties: Dict[str, Any] = field(default_factory=dict)
+    server: str = ""
+    reconnected: bool = False
+
+    @property
+    def assigned_client_identifier(self) -> Optional[str]:
+        return self.properties.get("assigned_client_identifier")
+
+    @property
+    def receive_maximum(self) -> Optional[int]:
+        return self.properties.get("receive_maximum")
+
+    @property
+    def server_keep_alive(self) -> Optional[int]:
+        return self.properties.get("server_keep_alive")
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """Completion of a publish: PUBACK/PUBCOMP for QoS 1/2 (``reason_code``
+    0 success or 0x10 no matching subscribers), acceptance for QoS 0."""
+
+    reason_code: int = 0
+    #: 5.0 ``reason_string`` and ``user_properties`` of the PUBACK/PUBCOMP
+    #: (read-only; empty for most publishes).
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SubscribeResult:
+    """The broker's answer for one filter of a SUBSCRIBE."""
+
+    filter: str
+    #: 0, 1 or 2 when granted, else the failure reason code (>= 0x80).
+    reason_code: int
+
+    @property
+    def granted_qos(self) -> Optional[int]:
+        return self.reason_code if self.reason_code < 0x80 else None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason_code < 0x80
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class of the connection events."""
+
+
+@dataclass(frozen=True)
+class ConnectedEvent(Event):
+    """The broker accepted a connection: the first one, or an automatic
+    reconnect (``result.reconnected``)."""
+
+    result: ConnectResult
+
+
+@dataclass(frozen=True)
+class DisconnectedEvent(Event):
+    """The connection ended or an attempt failed. ``error`` says why (a
+    :class:`midge.MqttError` subclass); ``reconnecting`` is True when the
+    client will try again by itself."""
+
+    error: MqttError
+    reconnecting: bool
+
+
+@dataclass(frozen=True)
+class SubscriptionsRestoredEvent(Event):
+    """The broker had lost the session (e.g. it restarted without
+    persistence, or the session expired), so the client subscribed again to
+    every filter it had: the broker's answer per filter."""
+
+    results: List[SubscribeResult]
+
+    @property
+    def ok(self) -> bool:
+        """True when every filter was granted."""
+        return all(r.ok for r in self.results)
+
+
+#: AUTH reason codes (MQTT 5.0 section 3.15.2.1).
+AUTH_SUCCESS = 0x00
+AUTH_CONTINUE = 0x18
+AUTH_REAUTHENTICATE = 0x19
+
+
+@dataclass(frozen=True)
+class AuthEvent(Event):
+    """5.0 enhanced authentication: the broker sent AUTH. With
+    ``reason_code`` 0x18 (continue authentication) it waits for your answer,
+    ``client.auth(data)``; with 0x00 a re-authentication succeeded."""
+
+    reason_code: int
+    authentication_method: Optional[str] = None
+    authentication_data: Optional[bytes] = None
+    reason_string: Optional[str] = None
+    user_properties: List[Tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def needs_answer(self) -> bool:
+        """True when the broker waits for ``client.auth(...)`` (reason 0x18)."""
+        return self.reason_code == AUTH_CONTINUE
+
+
+@dataclass(frozen=True)
+class StoreFailedEvent(Event):
+    """The session store could not record a change (e.g. the disk is full):
+    the session goes on in memory but may not survive a restart."""
+
+    error: MqttError
+
+
+def _event(item: Tuple[str, Dict[str, Any]]) -> Event:
+    """A native ``(kind, dict)`` tuple as an event object."""
+    kind, d = item
+    if kind == "connected":
+        return ConnectedEvent(ConnectResult(**d["result"]))
+    if kind == "disconnected":
+        return DisconnectedEvent(d["error"], d["reconnecting"])
+    if kind == "subscriptions_restored":
+        return SubscriptionsRestoredEvent([SubscribeResult(f, code) for f, code in d["results"]])
+    if kind == "auth":
+        return AuthEvent(**d)
+    if kind == "store_failed":
+        return StoreFailedEvent(d["error"])
+    raise AssertionError(f"unknown event kind {kind!r}")

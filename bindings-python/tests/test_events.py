@@ -1,0 +1,105 @@
+"""Connection events: ``client.events()``, ``on_event``."""
+
+from __future__ import annotations
+
+import queue
+import shutil
+
+import pytest
+
+import midge
+from conftest import client_id
+
+FAST = dict(reconnect_min_delay=0.05, reconnect_max_delay=0.2)
+
+
+def first_of(events, cls):
+    for event in events:
+        if isinstance(event, cls):
+            return event
+    raise AssertionError(f"no {cls.__name__} within the timeout")
+
+
+def test_subscriptions_restored_when_the_broker_lost_the_session(broker, topic):
+    # Session expiry 0 (the default): the broker forgets the session when the
+    # link drops, so the client subscribes again after reconnecting.
+    c = midge.Client(broker.url(), client_id=client_id("restore"), **FAST)
+    events = c.events(timeout=15)
+    assert not c.connect(timeout=5).session_present
+    first = first_of(events, midge.ConnectedEvent)
+    assert not first.result.reconnected
+    c.subscribe([(f"{topic}/a", 1), (f"{topic}/b", 2)])
+    messages = c.messages(f"{topic}/#", timeout=10)
+
+    c._native.drop_transport()
+    dropped = first_of(events, midge.DisconnectedEvent)
+    assert dropped.reconnecting and isinstance(dropped.error, midge.TransportError)
+    again = first_of(events, midge.ConnectedEvent)
+    assert again.result.reconnected and not again.result.session_present
+    restored = first_of(events, midge.SubscriptionsRestoredEvent)
+    assert restored.ok
+    assert sorted((r.filter, r.granted_qos) for r in restored.results) == [(f"{topic}/a", 1), (f"{topic}/b", 2)]
+    c.publish(f"{topic}/b", b"after", qos=1)
+    assert next(messages).payload == b"after"
+    c.disconnect()
+    gone = first_of(events, midge.DisconnectedEvent)
+    assert not gone.reconnecting and isinstance(gone.error, midge.ClosedError)
+
+
+def test_on_event_callback_sees_the_events(broker, topic):
+    seen: "queue.Queue[midge.Event]" = queue.Queue()
+    c = midge.Client(broker.url(), client_id=client_id("cb"), on_event=seen.put, **FAST)
+    c.connect(timeout=5)
+    c.subscribe(topic, qos=1)
+    c._native.drop_transport()
+    kinds = []
+    while midge.SubscriptionsRestoredEvent not in kinds:
+        kinds.append(type(seen.get(timeout=15)))
+    assert kinds == [
+        midge.ConnectedEvent,
+        midge.DisconnectedEvent,
+        midge.ConnectedEvent,
+        midge.SubscriptionsRestoredEvent,
+    ]
+    # events() is independent of the callback: it has them all too.
+    assert [type(e) for e in c.events(timeout=0)] == kinds
+    with pytest.raises(midge.InvalidArgumentError) as e:
+        c.on_event = 42  # type: ignore[assignment]
+    assert e.value.argument == "on_event"
+    c.disconnect()
+
+
+def test_store_failure_is_an_event(broker, topic, tmp_path):
+    # The store's directory disappears after the client was made: writing
+    # the next change fails.
+    store_dir = tmp_path / "missing-dir"
+    store_dir.mkdir()
+    c = midge.Client(broker.url(), client_id=client_id("store"), session_store=str(store_dir / "session.bin"))
+    c.connect(timeout=5)
+    shutil.rmtree(store_dir)
+    results = c.subscribe(topic, qos=1)  # the subscription is recorded in the store
+    assert results[0].ok  # the session goes on in memory
+    failed = first_of(c.events(timeout=10), midge.StoreFailedEvent)
+    assert isinstance(failed.error, midge.MqttError)
+    assert "missing-dir" in str(failed.error)
+    c.disconnect()
+
+
+async def test_async_events(broker, topic):
+    c = midge.AsyncClient(broker.url(), client_id=client_id("aev"), **FAST)
+    await c.connect()
+    await c.subscribe(topic, qos=1)
+    c._native.drop_transport()
+    kinds = []
+    async for event in c.events():
+        kinds.append(type(event))
+        if isinstance(event, midge.SubscriptionsRestoredEvent):
+            assert [(r.filter, r.granted_qos) for r in event.results] == [(topic, 1)]
+            break
+    assert kinds == [
+        midge.ConnectedEvent,
+        midge.DisconnectedEvent,
+        midge.ConnectedEvent,
+        midge.SubscriptionsRestoredEvent,
+    ]
+    await c.disconnect()
