@@ -77,12 +77,19 @@ test('QoS 1 and 2 streams lose nothing while the connections are cut', async () 
   for (let i = 0; i < FAULTS; i += 1) {
     const base = await page.evaluate(() => window.faults.received);
     await page.waitForFunction((n) => window.faults.received >= n, base + PROGRESS, { timeout: 30_000 });
+    const reconnects = await page.evaluate(() => window.faults.reconnects);
+    let affected;
     if (i % 3 === 2) {
-      proxy.cutMidFrame();
+      await proxy.cutMidFrame();
+      affected = 1;
       midFrame += 1;
     } else {
-      proxy.cut();
+      affected = proxy.cut();
     }
+    // The next fault waits for these reconnects: a fault during a session
+    // resume can make mosquitto 2.0.11 resend a QoS 2 PUBLISH it already
+    // released (tests/README.md), which no client can tell from a new one.
+    await page.waitForFunction((n) => window.faults.reconnects >= n, reconnects + affected, { timeout: 30_000 });
   }
   await page.evaluate(() => { window.faults.stop = true; });
   await page.waitForFunction(() => window.faults.done, null, { timeout: 60_000 });

@@ -8,7 +8,8 @@ import net from 'node:net';
 
 export async function startProxy(upstreamPort) {
   const pairs = new Set();
-  let midFrame = false;
+  let midFrame = null; // the pending cutMidFrame() promise's resolve
+
   const stats = { accepted: 0, cuts: 0, midFrameCuts: 0 };
 
   const server = net.createServer((client) => {
@@ -23,9 +24,11 @@ export async function startProxy(upstreamPort) {
     };
     const forward = (from, to) => from.on('data', (chunk) => {
       if (midFrame && chunk.length > 1) {
-        midFrame = false;
+        const done = midFrame;
+        midFrame = null;
         stats.midFrameCuts += 1;
         to.write(chunk.subarray(0, chunk.length >> 1), close);
+        done();
         return;
       }
       to.write(chunk);
@@ -56,9 +59,12 @@ export async function startProxy(upstreamPort) {
       stats.cuts += n;
       return n;
     },
-    /** Truncate the next chunk in either direction, then close that connection. */
+    /**
+     * Truncate the next chunk in either direction, then close that
+     * connection; resolves once done.
+     */
     cutMidFrame() {
-      midFrame = true;
+      return new Promise((resolve) => { midFrame = resolve; });
     },
     async stop() {
       this.cut();
