@@ -685,6 +685,7 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline]
     fn new(frame: &'a [u8], header: Header, shared: Option<&'a Bytes>) -> Reader<'a> {
         let end = header.total.min(frame.len());
         Reader {
@@ -841,6 +842,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     fn packet_id(&mut self) -> Result<u16, DecodeError> {
         let packet_id = self.u16("packet identifier")?;
         if packet_id == 0 {
