@@ -20,6 +20,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+# With nightly installed (scripts/setup-fuzz.sh), build.sh rebuilds std for
+# a smaller package; that needs the standard library's sources.
+if rustup toolchain list | grep -q '^nightly-' &&
+    ! rustup component list --toolchain nightly --installed | grep -q '^rust-src'; then
+    rustup component add rust-src --toolchain nightly
+fi
 
 # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
 want=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)

@@ -38,9 +38,11 @@ if ! rustup target list --installed | grep -q '^wasm32-unknown-unknown$'; then
 fi
 # Each binding installs what its builds and tests need (idempotent too).
 here="$(dirname "$0")"
+# Nightly first: the fuzz targets need it, and the npm package's smallest
+# build (bindings-wasm/build.sh) uses it with the standard library's sources.
+"$here/setup-fuzz.sh"
 "$here/setup-python.sh"
 "$here/setup-wasm.sh"
 "$here/setup-uniffi.sh"
 "$here/setup-system-tests.sh"
-"$here/setup-fuzz.sh"
 log "setup done"

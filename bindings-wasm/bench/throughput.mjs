@@ -33,10 +33,22 @@ const server = await serve({
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
 try {
   const page = await browser.newPage();
+  // Count the WebSocket frames the page sends (both clients, same hook).
+  await page.addInitScript(() => {
+    window.framesSent = 0;
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) { window.framesSent += 1; return send.call(this, data); };
+  });
   page.on('pageerror', (e) => console.error('page error:', e));
   await page.goto(`${server.url}/bench/page.html`);
   await page.waitForFunction(() => window.benchReady === true);
-  const run = (lib, qos, n) => page.evaluate(([l, u, q, c, w]) => window.bench(l, u, q, c, w), [lib, broker.url, qos, n, WINDOW]);
+  const frames = {};
+  const run = async (lib, qos, n) => {
+    await page.evaluate(() => { window.framesSent = 0; });
+    const rate = await page.evaluate(([l, u, q, c, w]) => window.bench(l, u, q, c, w), [lib, broker.url, qos, n, WINDOW]);
+    frames[`${lib}/${qos}`] = await page.evaluate(() => window.framesSent);
+    return rate;
+  };
   // Warm up both (JIT, wasm compile).
   for (const lib of ['midge', 'mqttjs']) for (const qos of [0, 1, 2]) await run(lib, qos, 2000);
 
@@ -50,6 +62,10 @@ try {
     }
     console.log(`${qos}     ${String(Math.round(best.midge)).padStart(11)}   ${String(Math.round(best.mqttjs)).padStart(13)}   ${(best.midge / best.mqttjs).toFixed(2)}x`);
   }
+  // The broker sends one frame per packet to both clients (QoS 0: N, 1: 2N,
+  // 2: 4N); what differs is what the page sends.
+  console.log(`WebSocket frames the page sent in the last round (${N} messages):`);
+  for (const qos of [0, 1, 2]) console.log(`QoS ${qos}: midge ${frames[`midge/${qos}`]}, MQTT.js ${frames[`mqttjs/${qos}`]}`);
 } finally {
   await browser.close();
   await server.close();

@@ -116,6 +116,41 @@ test('Last Will reaches a subscriber', async () => {
   assert.equal(will, 'gone');
 });
 
+test('manual acks: the broker holds the next message until ack()', async () => {
+  const r = await page.evaluate(async (url) => {
+    const { connect } = window.midge;
+    // Receive Maximum 1: the broker sends one unacknowledged QoS 1/2 message at a time.
+    const sub = await connect(url, { manualAcks: true, properties: { receiveMaximum: 1 } });
+    const pub = await connect(url);
+    await sub.subscribe('e2e/manual/#', { qos: 2 });
+    const got = [];
+    let next;
+    sub.on('message', (m) => { got.push(m); if (next) next(); });
+    const arrival = () => new Promise((resolve) => { next = resolve; });
+    let first = arrival();
+    await pub.publish('e2e/manual/1', 'one', { qos: 1 });
+    await pub.publish('e2e/manual/2', 'two', { qos: 2 });
+    await first;
+    // A round trip on the subscriber's connection: the broker has had its
+    // chance to send the second message and held it back.
+    await sub.subscribe('e2e/manual-other', { qos: 0 });
+    const beforeAck = got.map((m) => m.text());
+    const second = arrival();
+    got[0].ack();
+    got[0].ack(); // a second ack is a no-op
+    await second;
+    got[1].ack();
+    // The QoS 2 flow completes: a round trip after the ack.
+    await sub.unsubscribe('e2e/manual-other');
+    const afterAck = got.map((m) => m.text());
+    await pub.end();
+    await sub.end();
+    return { beforeAck, afterAck };
+  }, broker.url);
+  assert.deepEqual(r.beforeAck, ['one']);
+  assert.deepEqual(r.afterAck, ['one', 'two']);
+});
+
 test('errors are typed: bad URL, refused connection, bad argument', async () => {
   const r = await page.evaluate(async (url) => {
     const { connect, MqttError } = window.midge;
@@ -130,6 +165,7 @@ test('errors are typed: bad URL, refused connection, bad argument', async () => 
     await grab('badQos', (async () => { const c = await connect(url); try { await c.publish('a', 'b', { qos: 3 }); } finally { await c.end(); } })());
     await grab('badTopic', (async () => { const c = await connect(url); try { await c.publish('a/#', 'b'); } finally { await c.end(); } })());
     await grab('badOption', connect(url, { keepalive: -1 }));
+    await grab('badProperty', (async () => { const c = await connect(url); try { await c.publish('a', 'b', { properties: { contentType: 7 } }); } finally { await c.end(); } })());
     return out;
   }, broker.url);
   assert.equal(r.badUrl.code, 'INVALID_ARGUMENT');
@@ -139,6 +175,8 @@ test('errors are typed: bad URL, refused connection, bad argument', async () => 
   assert.match(r.badQos.message, /qos/);
   assert.equal(r.badTopic.code, 'INVALID_ARGUMENT');
   assert.match(r.badOption.message, /keepalive/);
+  assert.equal(r.badProperty.code, 'INVALID_ARGUMENT');
+  assert.match(r.badProperty.message, /contentType.*string/);
 });
 
 test('bad credentials: CONNECTION_REFUSED with the reason code (5.0 and 3.1.1)', async () => {
@@ -180,6 +218,8 @@ test('reconnects after the broker restarts', async () => {
     window.events = [];
     c.on('offline', (e) => window.events.push('offline:' + e.error.code));
     c.on('reconnect', () => window.events.push('reconnect'));
+    c.on('subscriptionsRestored', (list) => window.events.push(
+      'restored:' + list.map((s) => `${s.topic}=${s.qos}`).join(',')));
     await c.subscribe('e2e/after', { qos: 1 });
     window.reconnectClient = c;
   }, broker.url);
@@ -187,6 +227,9 @@ test('reconnects after the broker restarts', async () => {
   await page.waitForFunction(() => window.events.some((e) => e.startsWith('offline')));
   await broker.start();
   await page.waitForFunction(() => window.events.includes('reconnect'), null, { timeout: 15_000 });
+  // The broker lost the session (no persistence): the core subscribes again
+  // and reports the broker's answer.
+  await page.waitForFunction(() => window.events.some((e) => e.startsWith('restored:')));
   const r = await page.evaluate(async () => {
     const c = window.reconnectClient;
     // The broker lost the session (no persistence): the core re-subscribes.
@@ -199,6 +242,7 @@ test('reconnects after the broker restarts', async () => {
   assert.equal(r.text, 'back');
   assert.equal(r.events[0], 'offline:TRANSPORT_CLOSED');
   assert.ok(r.events.includes('reconnect'));
+  assert.ok(r.events.includes('restored:e2e/after=1'), r.events.join(' '));
 });
 
 test('the README quick start runs', async () => {

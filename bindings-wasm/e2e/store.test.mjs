@@ -60,10 +60,20 @@ test('queued QoS 1 publish survives a reload (IndexedDB store)', async () => {
     const { connect, indexedDBStore } = window.midge;
     const c = await connect(o.url, { ...o, store: indexedDBStore() });
     window.durable = c;
-    return c.queueLength;
+    // The publish's Promise died with the old page; its completion is an event.
+    window.restoredDone = new Promise((resolve) => c.on('publishComplete', resolve));
+    return { queue: c.queueLength, restored: c.restoredPublishes };
   }, options(broker.url));
   assert.equal(await got, 'kept across reload');
-  assert.ok(after <= 1);
+  assert.ok(after.queue <= 1);
+  assert.equal(after.restored.length, 1);
+  assert.equal(after.restored[0].topic, 'e2e/durable');
+  assert.equal(after.restored[0].qos, 1);
+  const done = await page.evaluate(() => window.restoredDone);
+  assert.equal(done.token, after.restored[0].token);
+  assert.equal(done.topic, 'e2e/durable');
+  assert.equal(done.reasonCode, 0);
+  assert.equal(done.error, undefined);
   await page.evaluate(() => window.durable.end());
   await watcher.end();
   assert.deepEqual(env.errors.map(String), []);

@@ -10,7 +10,7 @@ export type UserPropertiesInput = Record<string, string | string[]> | Array<[str
 /** What `code` of an {@link MqttError} can be. */
 export type MqttErrorCode =
   | 'INVALID_ARGUMENT' | 'QUEUE_FULL' | 'QOS_NOT_SUPPORTED' | 'RETAIN_NOT_SUPPORTED'
-  | 'PACKET_TOO_LARGE' | 'INVALID_STATE' | 'STORE_FAILED'
+  | 'PACKET_TOO_LARGE' | 'INVALID_STATE' | 'ACK_NOT_PENDING' | 'STORE_FAILED'
   | 'CONNECTION_REFUSED' | 'SERVER_DISCONNECT' | 'PROTOCOL_ERROR' | 'CONNECT_TIMEOUT'
   | 'KEEPALIVE_TIMEOUT' | 'TRANSPORT_CLOSED' | 'CLIENT_DISCONNECT'
   | 'PUBLISH_REJECTED' | 'PUBLISH_NOT_ALLOWED' | 'UNKNOWN';
@@ -112,6 +112,12 @@ export interface ConnectOptions {
   connectTimeout?: number;
   /** ms to wait for PINGRESP (default 10000). */
   pingTimeout?: number;
+  /**
+   * Acknowledge inbound QoS 1/2 messages yourself with {@link Message.ack}
+   * (default false: acknowledged on arrival). Until acknowledged, a message
+   * counts against `properties.receiveMaximum`, so the broker holds back more.
+   */
+  manualAcks?: boolean;
   /** MQTT 5.0 CONNECT properties. */
   properties?: {
     sessionExpiryInterval?: number;
@@ -181,6 +187,44 @@ export class Message {
   text(): string;
   /** The payload parsed as JSON. */
   json(): unknown;
+  /**
+   * With `manualAcks`: acknowledge this message (QoS 1 PUBACK, QoS 2
+   * PUBREC). A no-op for QoS 0, without `manualAcks`, and when called again.
+   * Throws an {@link MqttError}: `ACK_NOT_PENDING` when the connection a QoS 1
+   * message arrived on is gone (the broker sends it again),
+   * `CLIENT_DISCONNECT` after `end()`.
+   */
+  ack(): void;
+}
+
+/** One filter the client subscribed to again after the broker lost the session. */
+export interface RestoredSubscription {
+  topic: string;
+  /** The granted QoS, or `undefined` and a failure `reasonCode` (>= 0x80). */
+  qos?: 0 | 1 | 2;
+  reasonCode: number;
+}
+
+/** A publish restored from the session store (made before a page reload). */
+export interface RestoredPublish {
+  token: number;
+  topic: string;
+  qos: 0 | 1 | 2;
+}
+
+/** The end of a restored publish: `reasonCode` (and `properties`), or `error`. */
+export interface RestoredPublishComplete extends RestoredPublish {
+  reasonCode?: number;
+  properties?: { reasonString?: string; userProperties?: Array<[string, string]> };
+  error?: MqttError;
+}
+
+/** MQTT 5.0 AUTH properties (enhanced authentication). */
+export interface AuthProperties {
+  authenticationMethod?: string;
+  authenticationData?: Uint8Array;
+  reasonString?: string;
+  userProperties?: Array<[string, string]>;
 }
 
 export interface MqttEvents {
@@ -197,6 +241,19 @@ export interface MqttEvents {
   message: Message;
   /** The client has ended; no more events. */
   end: MqttError;
+  /** The broker had lost the session: the client subscribed again; its answer per filter. */
+  subscriptionsRestored: RestoredSubscription[];
+  /**
+   * MQTT 5.0 AUTH from the server: reason 0x18 (continue; answer with
+   * {@link MqttClient.auth}) or 0x00 (re-authentication succeeded).
+   */
+  auth: { reasonCode: number; properties: AuthProperties };
+  /**
+   * A QoS 1/2 publish restored from the store (see
+   * {@link MqttClient.restoredPublishes}) completed: its Promise belonged to
+   * the page before the reload.
+   */
+  publishComplete: RestoredPublishComplete;
 }
 
 export class MqttClient {
@@ -206,6 +263,11 @@ export class MqttClient {
   readonly connected: boolean;
   /** Publishes waiting for the connection or for room in the in-flight window. */
   readonly queueLength: number;
+  /**
+   * Publishes the session store still held when the client was made (after
+   * a reload): resent on connect; each QoS 1/2 one ends in a `publishComplete` event.
+   */
+  readonly restoredPublishes: RestoredPublish[];
   /**
    * Publish a message. Resolves when acknowledged (QoS 1: PUBACK, QoS 2:
    * PUBCOMP; QoS 0: once accepted). While offline it waits in the queue.
@@ -220,6 +282,12 @@ export class MqttClient {
    */
   subscribe(filters: string | SubscribeFilter | Array<string | SubscribeFilter>, options?: SubscribeOptions): Promise<SubscribeResult>;
   unsubscribe(filters: string | string[], options?: { properties?: { userProperties?: UserPropertiesInput } }): Promise<UnsubscribeResult>;
+  /**
+   * MQTT 5.0 enhanced authentication: answer an `auth` event (reason 0x18)
+   * with the next step, or with `{ reauthenticate: true }` start
+   * re-authentication on the live connection.
+   */
+  auth(properties: { authenticationMethod?: string; authenticationData?: BinaryLike; reasonString?: string; userProperties?: UserPropertiesInput }, options?: { reauthenticate?: boolean }): void;
   on<K extends keyof MqttEvents>(event: K, listener: (value: MqttEvents[K]) => void): this;
   off<K extends keyof MqttEvents>(event: K, listener: (value: MqttEvents[K]) => void): this;
   /**

@@ -1,7 +1,10 @@
-// midge-mqtt: the idiomatic JS API over the wasm driver (RawClient).
+// midge-mqtt: the idiomatic JS API over the wasm side (RawClient).
 // Everything protocol-related (packets, QoS, keep-alive, reconnect, offline
-// queue) happens in the Rust core; this file only maps tokens to Promises,
-// events to listeners, and bytes to a store.
+// queue, which acks are valid) happens in the Rust core. This file owns the
+// WebSocket and the timer, encodes arguments into the byte format of
+// bindings-wasm/src/wire.rs (checking their types), and turns what
+// `RawClient.poll` hands out into socket writes, store writes, Promises and
+// events.
 import init, { RawClient } from './pkg/midge_wasm.js';
 
 let ready;
@@ -38,6 +41,11 @@ export class MqttError extends Error {
 
 function toMqttError(e) {
   if (e instanceof MqttError) return e;
+  // Errors from the wasm side are `CODE|message`.
+  if (typeof e === 'string' && /^[A-Z_]+\|/.test(e)) {
+    const i = e.indexOf('|');
+    return new MqttError(e.slice(i + 1), e.slice(0, i));
+  }
   if (e && typeof e === 'object' && typeof e.code === 'string') {
     return new MqttError(e.message, e.code, e.reasonCode);
   }
@@ -59,19 +67,221 @@ function toBytes(value, argument) {
   throw invalid(argument, 'must be a string, Uint8Array, ArrayBuffer or typed array');
 }
 
+// ---------------------------------------------------------------------------
+// The byte format shared with the wasm side (bindings-wasm/src/wire.rs): a
+// field list is `tag, kind, value` entries (kind 0: f64, 1: u32 length and
+// bytes, 2: two of those). Tags below 0x40 are MQTT 5.0 property ids.
+// Argument types and ranges are checked here (the error names the argument);
+// the core checks the rules of MQTT.
+
+const U32 = 0xffffffff;
+const U16 = 0xffff;
+const FOREVER = 9e15;
+// name: [tag, kind, max]; kinds: n whole number, f number, b boolean,
+// s string, x bytes, S string array, u user properties, o nested fields.
+const PROPS = {
+  payloadFormatIndicator: [0x01, 'b'],
+  messageExpiryInterval: [0x02, 'n', U32],
+  contentType: [0x03, 's'],
+  responseTopic: [0x08, 's'],
+  correlationData: [0x09, 'x'],
+  subscriptionIdentifier: [0x0b, 'n', 268435455],
+  sessionExpiryInterval: [0x11, 'n', U32],
+  assignedClientIdentifier: [0x12, 's'],
+  serverKeepAlive: [0x13, 'n', U16],
+  authenticationMethod: [0x15, 's'],
+  authenticationData: [0x16, 'x'],
+  requestProblemInformation: [0x17, 'b'],
+  willDelayInterval: [0x18, 'n', U32],
+  requestResponseInformation: [0x19, 'b'],
+  responseInformation: [0x1a, 's'],
+  serverReference: [0x1c, 's'],
+  reasonString: [0x1f, 's'],
+  receiveMaximum: [0x21, 'n', U16],
+  topicAliasMaximum: [0x22, 'n', U16],
+  topicAlias: [0x23, 'n', U16],
+  maximumQoS: [0x24, 'n', 2],
+  retainAvailable: [0x25, 'b'],
+  userProperties: [0x26, 'u'],
+  maximumPacketSize: [0x27, 'n', U32],
+  wildcardSubscriptionAvailable: [0x28, 'b'],
+  subscriptionIdentifiersAvailable: [0x29, 'b'],
+  sharedSubscriptionAvailable: [0x2a, 'b'],
+};
+const BY_TAG = [];
+for (const [name, [tag, kind]] of Object.entries(PROPS)) BY_TAG[tag] = [name, kind];
+const WILL = {
+  topic: [0x55, 's'], payload: [0x56, 'x'], qos: [0x57, 'n', 2], retain: [0x58, 'b'],
+  properties: [0x54, 'o', PROPS],
+};
+const RECONNECT = {
+  minDelay: [0x4d, 'n', FOREVER], maxDelay: [0x4e, 'n', FOREVER], factor: [0x4f, 'f'],
+  stableAfter: [0x50, 'n', FOREVER], onInitialFailure: [0x51, 'b'],
+};
+const OPTIONS = {
+  clientId: [0x40, 's'], clean: [0x42, 'b'], keepalive: [0x43, 'n', U16],
+  username: [0x44, 's'], password: [0x45, 'x'], servers: [0x46, 'S'],
+  offlineQueueLimit: [0x47, 'n', 1e9], maxInflight: [0x48, 'n', U16],
+  connectTimeout: [0x49, 'n', FOREVER], pingTimeout: [0x4a, 'n', FOREVER],
+  manualAcks: [0x4b, 'b'], will: [0x53, 'o', WILL], properties: [0x54, 'o', PROPS],
+};
+const FILTER = {
+  topic: [0x60, 's'], qos: [0x61, 'n', 2], noLocal: [0x62, 'b'],
+  retainAsPublished: [0x63, 'b'], retainHandling: [0x64, 'n', 2],
+};
+const EMPTY = new Uint8Array(0);
+
+class Writer {
+  constructor() { this.b = new Uint8Array(64); this.n = 0; }
+  room(k) {
+    if (this.n + k <= this.b.length) return;
+    const b = new Uint8Array(2 * (this.n + k));
+    b.set(this.b);
+    this.b = b;
+  }
+  u8(v) { this.room(1); this.b[this.n++] = v; }
+  num(tag, v) {
+    this.room(10);
+    this.b[this.n++] = tag;
+    this.b[this.n++] = 0;
+    new DataView(this.b.buffer).setFloat64(this.n, v, true);
+    this.n += 8;
+  }
+  raw(v) {
+    this.room(4 + v.length);
+    new DataView(this.b.buffer).setUint32(this.n, v.length, true);
+    this.b.set(v, this.n + 4);
+    this.n += 4 + v.length;
+  }
+  bytes(tag, v) { this.u8(tag); this.u8(1); this.raw(v); }
+  done() { return this.b.subarray(0, this.n); }
+}
+
+/** Encode `obj` by `spec`; `prefix` goes before the names in errors. */
+function fields(obj, spec, prefix = '', w = new Writer()) {
+  if (obj === undefined || obj === null) return w.done();
+  if (typeof obj !== 'object') throw invalid(prefix.slice(0, -1) || 'properties', 'must be an object');
+  for (const key in spec) {
+    const v = obj[key];
+    if (v === undefined || v === null) continue;
+    const [tag, kind, max] = spec[key];
+    const name = prefix + key;
+    if (kind === 'n') {
+      if (typeof v !== 'number' || !(v >= 0 && v <= max) || v % 1 !== 0) {
+        throw invalid(name, `must be a whole number from 0 to ${max}`);
+      }
+      w.num(tag, v);
+    } else if (kind === 'f') {
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw invalid(name, 'must be a finite number');
+      w.num(tag, v);
+    } else if (kind === 'b') {
+      if (typeof v !== 'boolean') throw invalid(name, 'must be a boolean');
+      w.num(tag, v ? 1 : 0);
+    } else if (kind === 's') {
+      if (typeof v !== 'string') throw invalid(name, 'must be a string');
+      w.bytes(tag, encoder.encode(v));
+    } else if (kind === 'S') {
+      if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) throw invalid(name, 'must be an array of URL strings');
+      for (const s of v) w.bytes(tag, encoder.encode(s));
+    } else if (kind === 'x') {
+      w.bytes(tag, toBytes(v, name));
+    } else if (kind === 'u') {
+      const rule = 'must be an object of strings or an array of [key, value] string pairs';
+      if (typeof v !== 'object') throw invalid(name, rule);
+      const pairs = Array.isArray(v) ? v : Object.entries(v).flatMap(([k, x]) => (Array.isArray(x) ? x.map((y) => [k, y]) : [[k, x]]));
+      for (const p of pairs) {
+        if (!Array.isArray(p) || typeof p[0] !== 'string' || typeof p[1] !== 'string') throw invalid(name, rule);
+        w.u8(tag);
+        w.u8(2);
+        w.raw(encoder.encode(p[0]));
+        w.raw(encoder.encode(p[1]));
+      }
+    } else {
+      w.bytes(tag, fields(v, max, name + '.'));
+    }
+  }
+  return w.done();
+}
+
+/** The options of `connect` as the wasm side reads them. */
+function encodeOptions(o) {
+  const w = new Writer();
+  if (o.protocolVersion !== undefined && o.protocolVersion !== 4 && o.protocolVersion !== 5) {
+    throw invalid('protocolVersion', 'must be 4 (3.1.1) or 5 (5.0)');
+  }
+  if (o.protocolVersion === 4) w.num(0x41, 4);
+  if (o.reconnect === false) w.num(0x4c, 0);
+  else if (o.reconnect !== undefined && o.reconnect !== true) fields(o.reconnect, RECONNECT, 'reconnect.', w);
+  if (o.will !== undefined && (o.will === null || typeof o.will !== 'object' || typeof o.will.topic !== 'string')) {
+    throw invalid('will.topic', 'is required (a string)');
+  }
+  w.num(0x52, Math.floor(Math.random() * 2 ** 53));
+  return fields(o, OPTIONS, '', w);
+}
+
+/** Reads what `RawClient.poll` hands out. */
+class Reader {
+  constructor(b) {
+    this.b = b;
+    this.d = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    this.i = 0;
+  }
+  u8() { return this.b[this.i++]; }
+  num() { const v = this.d.getFloat64(this.i, true); this.i += 8; return v; }
+  bytes() {
+    const n = this.d.getUint32(this.i, true);
+    const s = this.b.subarray(this.i + 4, this.i + 4 + n);
+    this.i += 4 + n;
+    return s;
+  }
+  str() { return decoder.decode(this.bytes()); }
+  error() {
+    const code = this.str();
+    const message = this.str();
+    const rc = this.num();
+    return new MqttError(message, code, rc < 0 ? undefined : rc);
+  }
+  /** A field list; `undefined` when empty. */
+  props() {
+    let o;
+    for (let tag; (tag = this.u8()) !== 0;) {
+      const kind = this.u8();
+      const v = kind === 0 ? this.num() : kind === 1 ? this.bytes() : [this.str(), this.str()];
+      const [name, type] = BY_TAG[tag];
+      o ??= {};
+      if (tag === 0x26) (o.userProperties ??= []).push(v);
+      else if (tag === 0x0b) (o.subscriptionIdentifiers ??= []).push(v);
+      else o[name] = type === 'b' ? v !== 0 : type === 's' ? decoder.decode(v) : type === 'x' ? v.slice() : v;
+    }
+    return o;
+  }
+}
+
 /** An inbound application message. */
 export class Message {
-  constructor(topic, payload, qos, retain, properties) {
+  #ack;
+  constructor(topic, payload, qos, retain, properties, ack) {
     this.topic = topic;
     this.payload = payload;
     this.qos = qos;
     this.retain = retain;
     if (properties !== undefined) this.properties = properties;
+    this.#ack = ack;
   }
   /** The payload decoded as UTF-8. */
   text() { return decoder.decode(this.payload); }
   /** The payload parsed as JSON. */
   json() { return JSON.parse(this.text()); }
+  /**
+   * With `manualAcks`: acknowledge this QoS 1/2 message (PUBACK / PUBREC);
+   * until then the broker counts it against our Receive Maximum. A no-op
+   * for QoS 0, without `manualAcks`, and the second time.
+   */
+  ack() {
+    const ack = this.#ack;
+    this.#ack = undefined;
+    if (ack) ack();
+  }
 }
 
 /**
@@ -117,14 +327,38 @@ export function indexedDBStore(databaseName = 'midge-mqtt') {
   };
 }
 
-const EVENTS = ['connect', 'reconnect', 'offline', 'close', 'error', 'message', 'end'];
+const EVENTS = ['connect', 'reconnect', 'offline', 'close', 'error', 'message', 'end',
+  'subscriptionsRestored', 'auth', 'publishComplete'];
+const STATES = ['disconnected', 'waiting', 'connecting', 'connected', 'closing'];
+const now = () => performance.now();
+
+/**
+ * Run `fn` in a task of its own, after the tasks already queued (e.g. other
+ * WebSocket messages), without setTimeout's clamping: setImmediate in Node,
+ * a MessageChannel in browsers.
+ */
+const later = (() => {
+  if (typeof setImmediate === 'function') return setImmediate;
+  if (typeof MessageChannel !== 'function') return (fn) => setTimeout(fn, 0);
+  const channel = new MessageChannel();
+  const queue = [];
+  channel.port1.onmessage = () => { for (const fn of queue.splice(0)) fn(); };
+  return (fn) => { if (queue.push(fn) === 1) channel.port2.postMessage(0); };
+})();
 
 /** A connected MQTT client; get one from {@link connect}. */
 export class MqttClient {
   #raw;
+  #Socket;
+  #socket;
+  #timer;
+  #timerAt = Infinity;
+  #scheduled = false;
+  #outbox = [];
   #listeners = new Map();
   #publishes = new Map();
   #requests = new Map();
+  #restored = new Map();
   #store;
   #storeSaving = Promise.resolve();
   #ended = false;
@@ -132,80 +366,260 @@ export class MqttClient {
   #onOnline;
   #connectWaiter;
   clientId = '';
+  /**
+   * Publishes restored from the store (made before a page reload), still
+   * owned by the session: `{ token, topic, qos }`. Their completion is the
+   * `publishComplete` event.
+   */
+  restoredPublishes = [];
 
   constructor(url, options, session) {
     this.#store = options.store;
-    const Socket = options.WebSocket || globalThis.WebSocket;
-    const host = {
-      onConnected: (sessionPresent, reconnected, clientId, properties) => {
-        this.clientId = clientId;
-        const info = { sessionPresent, reconnected, clientId, properties };
-        this.#emit('connect', info);
-        if (reconnected) this.#emit('reconnect', info);
-        const w = this.#connectWaiter;
-        this.#connectWaiter = undefined;
-        if (w) w.resolve(this);
-      },
-      onClosed: (error, reconnectIn) => {
-        const err = toMqttError(error);
-        this.#emit('close', err);
-        if (reconnectIn !== undefined) {
-          this.#emit('offline', { error: err, reconnectIn });
-          return;
-        }
-        // The client stopped (end(), or reconnecting is off or impossible).
-        const w = this.#connectWaiter;
-        this.#connectWaiter = undefined;
-        if (w) w.reject(err);
-        else if (err.code !== 'CLIENT_DISCONNECT') this.#emit('error', err);
-        this.#finish(err);
-      },
-      onMessage: (topic, payload, qos, retain, properties) => {
-        this.#emit('message', new Message(topic, payload, qos, retain, properties));
-      },
-      onPublished: (token, error, reasonCode, properties) => {
-        const p = this.#publishes.get(token);
-        if (!p) return;
-        this.#publishes.delete(token);
-        if (error) p.reject(toMqttError(error));
-        else p.resolve({ reasonCode, properties });
-      },
-      onAcked: (kind, token, results, properties) => {
-        const r = this.#requests.get(token);
-        if (!r) return;
-        this.#requests.delete(token);
-        const codes = Array.from(results);
-        if (kind === 1) {
-          r.resolve({
-            granted: codes.map((code, i) => ({
-              topic: r.topics[i],
-              qos: code < 0x80 ? code : undefined,
-              reasonCode: code,
-            })),
-            properties,
-          });
-        } else {
-          r.resolve({ reasonCodes: codes, properties });
-        }
-      },
-      onPersist: (bytes) => {
-        const store = this.#store;
-        const id = this.clientId;
-        this.#storeSaving = Promise.resolve(store.save(id, bytes)).catch((e) =>
-          this.#emit('error', new MqttError(`session store failed: ${e}`, 'STORE_FAILED')));
-      },
-      onError: (error) => this.#emit('error', toMqttError(error)),
-    };
+    this.#Socket = options.WebSocket || globalThis.WebSocket;
+    if (typeof this.#Socket !== 'function') {
+      throw invalid('WebSocket', 'no WebSocket implementation: pass one as the `WebSocket` option (e.g. from the `ws` package)');
+    }
+    const encoded = encodeOptions(options);
     try {
-      this.#raw = new RawClient(url, options, host, Socket, session, !!this.#store);
+      this.#raw = new RawClient(url, encoded, session, !!this.#store);
     } catch (e) {
       throw toMqttError(e);
     }
     this.clientId = this.#raw.clientId();
+    const r = new Reader(this.#raw.pending());
+    while (r.i < r.b.length) {
+      const p = { token: r.num(), qos: r.u8(), topic: r.str() };
+      this.restoredPublishes.push(p);
+      this.#restored.set(p.token, p);
+    }
     if (typeof addEventListener === 'function' && typeof removeEventListener === 'function') {
-      this.#onOnline = () => this.#raw && this.#raw.networkChanged();
+      this.#onOnline = () => this.#call((raw) => raw.networkChanged(now()));
       addEventListener('online', this.#onOnline);
     }
+  }
+
+  /** Run a command on the wasm side; what it produced goes out in one batch after this turn. */
+  #call(fn) {
+    if (!this.#raw) throw new MqttError('the client has ended', 'CLIENT_DISCONNECT');
+    let result;
+    try {
+      result = fn(this.#raw);
+    } catch (e) {
+      throw toMqttError(e);
+    }
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => {
+        this.#scheduled = false;
+        this.#flush();
+      });
+    }
+    return result;
+  }
+
+  /** Carry out everything the core asked for since the last call. */
+  #flush() {
+    const raw = this.#raw;
+    if (!raw) return;
+    const r = new Reader(raw.poll(now()));
+    while (r.i < r.b.length) {
+      const kind = r.u8();
+      switch (kind) {
+        case 1: { // OPEN
+          const scheme = r.str();
+          const host = r.str();
+          const port = r.num();
+          const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}${r.str()}`;
+          this.#open(url);
+          break;
+        }
+        case 2: { // CLOSE (the core already counts the socket as closed)
+          this.#send();
+          const s = this.#socket;
+          this.#socket = undefined;
+          if (s) {
+            s.onopen = s.onmessage = s.onclose = null;
+            s.close();
+          }
+          break;
+        }
+        case 3: // SEND
+          // Batched: what the core transmits until the tasks queued now have
+          // run goes out as one WebSocket frame (MQTT over WebSockets allows
+          // several packets per frame). Frames, not bytes, cost in a browser.
+          if (this.#outbox.push(r.bytes()) === 1) later(() => this.#send());
+          break;
+        case 4: { // PERSIST: a snapshot, before the bytes that depend on it
+          const bytes = r.bytes().slice();
+          const id = this.clientId;
+          this.#storeSaving = Promise.resolve(this.#store.save(id, bytes)).catch((e) =>
+            this.#emit('error', new MqttError(`session store failed: ${e}`, 'STORE_FAILED')));
+          break;
+        }
+        case 5: this.#arm(r.num()); break; // TIMER
+        case 10: { // CONNECTED
+          const sessionPresent = r.u8() === 1;
+          const reconnected = r.u8() === 1;
+          const clientId = r.str();
+          const properties = r.props() || {};
+          this.clientId = clientId;
+          const info = { sessionPresent, reconnected, clientId, properties };
+          this.#emit('connect', info);
+          if (reconnected) this.#emit('reconnect', info);
+          const w = this.#connectWaiter;
+          this.#connectWaiter = undefined;
+          if (w) w.resolve(this);
+          break;
+        }
+        case 11: { // DISCONNECTED
+          const err = r.error();
+          const reconnectIn = r.num();
+          this.#emit('close', err);
+          if (reconnectIn >= 0) {
+            this.#emit('offline', { error: err, reconnectIn });
+            break;
+          }
+          // The client stopped (end(), or reconnecting is off or impossible).
+          const w = this.#connectWaiter;
+          this.#connectWaiter = undefined;
+          if (w) w.reject(err);
+          else if (err.code !== 'CLIENT_DISCONNECT') this.#emit('error', err);
+          this.#finish(err);
+          break;
+        }
+        case 12: { // MESSAGE
+          const topic = r.str();
+          const payload = r.bytes();
+          const qos = r.u8();
+          const retain = r.u8() === 1;
+          const key = r.num();
+          const properties = r.props();
+          const ack = key ? () => this.#call((c) => c.ack(now(), key)) : undefined;
+          this.#emit('message', new Message(topic, payload, qos, retain, properties, ack));
+          break;
+        }
+        case 13: { // PUBLISHED
+          const token = r.num();
+          const ok = r.u8() === 1;
+          let result;
+          let error;
+          if (ok) result = { reasonCode: r.num(), properties: r.props() };
+          else error = r.error();
+          if (result && result.properties === undefined) delete result.properties;
+          const p = this.#publishes.get(token);
+          if (p) {
+            this.#publishes.delete(token);
+            if (error) p.reject(error);
+            else p.resolve(result);
+          } else if (this.#restored.has(token)) {
+            const { topic, qos } = this.#restored.get(token);
+            this.#restored.delete(token);
+            this.#emit('publishComplete', { token, topic, qos, ...(error ? { error } : result) });
+          }
+          break;
+        }
+        case 14: // SUBACK
+        case 15: { // UNSUBACK
+          const token = r.num();
+          const codes = Array.from(r.bytes());
+          const properties = r.props();
+          const q = this.#requests.get(token);
+          if (!q) break;
+          this.#requests.delete(token);
+          if (kind === 14) {
+            q.resolve({
+              granted: codes.map((code, i) => ({ topic: q.topics[i], qos: code < 0x80 ? code : undefined, reasonCode: code })),
+              properties,
+            });
+          } else {
+            q.resolve({ reasonCodes: codes, properties });
+          }
+          break;
+        }
+        case 16: { // SUBSCRIPTIONS RESTORED
+          const list = [];
+          for (let n = r.num(); n > 0; n--) {
+            const topic = r.str();
+            const code = r.u8();
+            list.push({ topic, qos: code < 0x80 ? code : undefined, reasonCode: code });
+          }
+          this.#emit('subscriptionsRestored', list);
+          break;
+        }
+        case 17: { // AUTH
+          const reasonCode = r.num();
+          this.#emit('auth', { reasonCode, properties: r.props() || {} });
+          break;
+        }
+        case 18: this.#emit('error', r.error()); break; // STORE FAILED
+        default: return; // unknown: a newer wasm than this file
+      }
+    }
+  }
+
+  /** Write the outbox to the socket, one frame. */
+  #send() {
+    const out = this.#outbox;
+    if (out.length === 0) return;
+    this.#outbox = [];
+    const s = this.#socket;
+    if (!s || s.readyState !== 1) return; // closed meanwhile: the core knows
+    if (out.length === 1) {
+      s.send(out[0]);
+      return;
+    }
+    let n = 0;
+    for (const b of out) n += b.length;
+    const frame = new Uint8Array(n);
+    n = 0;
+    for (const b of out) {
+      frame.set(b, n);
+      n += b.length;
+    }
+    s.send(frame);
+  }
+
+  #open(url) {
+    let s;
+    try {
+      s = new this.#Socket(url, 'mqtt');
+    } catch (e) {
+      // e.g. a SyntaxError for a URL the browser refuses.
+      this.#emit('error', toMqttError(e));
+      this.#call((raw) => raw.closed(now()));
+      return;
+    }
+    s.binaryType = 'arraybuffer';
+    const mine = (fn) => (ev) => {
+      if (this.#socket !== s || !this.#raw) return;
+      fn(this.#raw, ev);
+      this.#flush();
+    };
+    s.onopen = mine((raw) => raw.opened(now()));
+    s.onmessage = mine((raw, ev) => {
+      if (typeof ev.data !== 'string') raw.received(now(), new Uint8Array(ev.data)); // text frames are not MQTT
+    });
+    s.onclose = mine((raw) => {
+      this.#socket = undefined;
+      raw.closed(now());
+    });
+    // Keep an error listener: Node's `ws` throws on an unheard 'error'.
+    s.onerror = () => {};
+    this.#socket = s;
+  }
+
+  /** One timer to the core's deadline; an earlier one is kept (firing early is harmless). */
+  #arm(at) {
+    if (at < 0 || at >= this.#timerAt || this.#ended) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      if (!this.#raw) return;
+      this.#raw.timeout(now());
+      this.#flush();
+    }, Math.max(0, at - now()));
   }
 
   /** Internal: start connecting; resolves on the first CONNACK. */
@@ -213,16 +627,16 @@ export class MqttClient {
     return new Promise((resolve, reject) => {
       this.#connectWaiter = { resolve, reject };
       try {
-        this.#raw.connect();
+        this.#call((raw) => raw.connect(now()));
       } catch (e) {
         this.#connectWaiter = undefined;
-        reject(toMqttError(e));
+        reject(e);
       }
     });
   }
 
   /** `'connected' | 'connecting' | 'waiting' | 'closing' | 'disconnected'`. */
-  get state() { return this.#raw ? this.#raw.state() : 'disconnected'; }
+  get state() { return this.#raw ? STATES[this.#raw.state()] : 'disconnected'; }
   /** Publishes waiting for the connection or for room in the in-flight window. */
   get queueLength() { return this.#raw ? this.#raw.queuedLength() : 0; }
   /** True between a CONNACK and the end of that connection. */
@@ -234,11 +648,12 @@ export class MqttClient {
    */
   publish(topic, payload, options = {}) {
     try {
-      if (!this.#raw) throw new MqttError('the client has ended', 'CLIENT_DISCONNECT');
       if (typeof topic !== 'string') throw invalid('topic', 'must be a string');
       const qos = options.qos ?? 0;
       if (qos !== 0 && qos !== 1 && qos !== 2) throw invalid('qos', 'must be 0, 1 or 2');
-      const token = this.#raw.publish(topic, toBytes(payload, 'payload'), qos, !!options.retain, options.properties);
+      const props = options.properties === undefined ? EMPTY : fields(options.properties, PROPS);
+      const bytes = toBytes(payload, 'payload');
+      const token = this.#call((raw) => raw.publish(now(), topic, bytes, qos, !!options.retain, props));
       if (qos === 0) return Promise.resolve({ reasonCode: 0 });
       return new Promise((resolve, reject) => this.#publishes.set(token, { resolve, reject }));
     } catch (e) {
@@ -249,15 +664,17 @@ export class MqttClient {
   /** Subscribe to one filter or several; resolves with the broker's answer per filter. */
   subscribe(filters, options = {}) {
     try {
-      if (!this.#raw) throw new MqttError('the client has ended', 'CLIENT_DISCONNECT');
-      const list = (Array.isArray(filters) ? filters : [filters]).map((f) => {
-        if (typeof f === 'string') return { ...options, topic: f };
-        if (f && typeof f === 'object' && typeof f.topic === 'string') return { ...options, ...f };
-        throw invalid('filters', 'must be a topic filter string, an object with `topic`, or an array of them');
+      const w = new Writer();
+      const topics = (Array.isArray(filters) ? filters : [filters]).map((f) => {
+        if (typeof f === 'string') f = { ...options, topic: f };
+        else if (f && typeof f === 'object' && typeof f.topic === 'string') f = { ...options, ...f };
+        else throw invalid('filters', 'must be a topic filter string, an object with `topic`, or an array of them');
+        fields(f, FILTER, '', w);
+        return f.topic;
       });
-      const token = this.#raw.subscribe(list, options.properties);
-      return new Promise((resolve, reject) =>
-        this.#requests.set(token, { resolve, reject, topics: list.map((f) => f.topic) }));
+      const props = fields(options.properties, PROPS);
+      const token = this.#call((raw) => raw.subscribe(now(), w.done(), props));
+      return new Promise((resolve, reject) => this.#requests.set(token, { resolve, reject, topics }));
     } catch (e) {
       return Promise.reject(toMqttError(e));
     }
@@ -266,17 +683,29 @@ export class MqttClient {
   /** Unsubscribe from one filter or several; resolves with the broker's reason codes. */
   unsubscribe(filters, options = {}) {
     try {
-      if (!this.#raw) throw new MqttError('the client has ended', 'CLIENT_DISCONNECT');
       const list = Array.isArray(filters) ? filters : [filters];
       if (!list.every((f) => typeof f === 'string')) throw invalid('filters', 'must be a string or an array of strings');
-      const token = this.#raw.unsubscribe(list, options.properties);
+      const w = new Writer();
+      for (const f of list) w.bytes(0x60, encoder.encode(f));
+      const props = fields(options.properties, PROPS);
+      const token = this.#call((raw) => raw.unsubscribe(now(), w.done(), props));
       return new Promise((resolve, reject) => this.#requests.set(token, { resolve, reject }));
     } catch (e) {
       return Promise.reject(toMqttError(e));
     }
   }
 
-  /** Add a listener: 'connect', 'reconnect', 'offline', 'close', 'error', 'message', 'end'. */
+  /**
+   * MQTT 5.0 enhanced authentication: answer an `auth` event (reason 0x18,
+   * continue) with the next step, or start re-authentication on the live
+   * connection with `{ reauthenticate: true }`.
+   */
+  auth(properties, options = {}) {
+    const props = fields(properties, PROPS);
+    this.#call((raw) => raw.auth(now(), props, !!options.reauthenticate));
+  }
+
+  /** Add a listener (see {@link EVENTS}). */
   on(event, listener) {
     if (!EVENTS.includes(event)) throw invalid('event', `must be one of ${EVENTS.join(', ')}`);
     if (typeof listener !== 'function') throw invalid('listener', 'must be a function');
@@ -295,7 +724,7 @@ export class MqttClient {
   #emit(event, value) {
     const set = this.#listeners.get(event);
     if (!set || set.size === 0) return;
-    for (const fn of [...set]) {
+    for (const fn of set.size === 1 ? set : [...set]) {
       try {
         fn(value);
       } catch (e) {
@@ -345,7 +774,8 @@ export class MqttClient {
     if (!this.#raw) return;
     const closed = new Promise((resolve) => this.#endWaiters.push(resolve));
     try {
-      this.#raw.disconnect(options.reasonCode ?? 0, options.properties);
+      const props = fields(options.properties, PROPS);
+      this.#call((raw) => raw.disconnect(now(), options.reasonCode ?? 0, props));
     } catch {
       // Not connected: nothing to say to the broker.
       this.#finish(new MqttError('disconnected by the client', 'CLIENT_DISCONNECT'));
@@ -359,13 +789,20 @@ export class MqttClient {
     this.#ended = true;
     const raw = this.#raw;
     this.#raw = undefined;
+    clearTimeout(this.#timer);
+    const s = this.#socket;
+    this.#socket = undefined;
+    if (s) {
+      s.onopen = s.onmessage = s.onclose = null;
+      s.close();
+    }
     if (this.#onOnline) removeEventListener('online', this.#onOnline);
     for (const p of this.#publishes.values()) p.reject(error);
     for (const r of this.#requests.values()) r.reject(error);
     this.#publishes.clear();
     this.#requests.clear();
     // Free the wasm side after the current call into it has returned.
-    queueMicrotask(() => { raw.shutdown(); raw.free(); });
+    queueMicrotask(() => raw.free());
     this.#emit('end', error);
     for (const w of this.#endWaiters.splice(0)) w();
   }

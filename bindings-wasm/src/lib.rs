@@ -1,15 +1,19 @@
 //! # midge-wasm
 //!
-//! The browser driver of `midge-core`, shipped as the npm package
-//! `midge-mqtt`. It owns one [`midge_core::Client`], one WebSocket (the
-//! browser's, or any object with the same shape such as the `ws` package's
-//! in Node) and one `setTimeout` timer, and moves bytes, time and events
-//! between them. There is no protocol logic here: packets, QoS, retries and
-//! keep-alive all live in the core.
+//! The browser binding of `midge-core`, shipped as the npm package
+//! `midge-mqtt`. [`RawClient`] wraps one [`midge_core::Client`]: commands and
+//! `handle_*` calls go in, and [`RawClient::poll`] hands out, as one byte
+//! buffer (format in [`wire`]), everything the core asks for: sockets to
+//! open or close, bytes to send, session snapshots to store, events, and the
+//! next deadline. The hand-written JS layer (`npm/index.js`) owns the
+//! WebSocket and the timer and maps the buffer to Promises and listeners.
+//! There is no protocol logic on either side: packets, QoS, retries,
+//! keep-alive and reconnect all live in the core.
 //!
-//! The JS layer of the npm package (`npm/index.js`) wraps [`RawClient`] into
-//! the idiomatic API (`connect()`, `on()`, `messages()`, `MqttError`); use
-//! that rather than this crate directly:
+//! Keeping the WebSocket, the timer and JS objects out of wasm keeps the
+//! package small (no closures, no `web-sys` shims, no per-field glue), and
+//! lets the JS side send everything one turn of the event loop produced in
+//! one WebSocket frame.
 //!
 //! ```js
 //! import { connect } from 'midge-mqtt';
@@ -18,614 +22,817 @@
 //! for await (const m of client.messages()) console.log(m.topic, m.text());
 //! ```
 
-mod convert;
 mod store;
+pub mod wire;
 
-use std::cell::RefCell;
-use std::rc::{Rc, Weak};
-
-use js_sys::{Array, Function, Reflect, Uint8Array};
-use midge_core::packet::{Publish, QoS, ReasonCode, SubscribeProperties, UnsubscribeProperties};
+use midge_core::backoff::BackoffPolicy;
+use midge_core::packet::{
+    AckProperties, AuthProperties, ConnectProperties, DisconnectProperties, LastWill,
+    ProtocolVersion, Publish, PublishProperties, QoS, ReasonCode, RetainHandling, SubscribeFilter,
+    SubscribeProperties, SubscriptionOptions, UnsubscribeProperties, WillProperties,
+};
+use midge_core::server::ServerAddressError;
 use midge_core::session::SessionState;
-use midge_core::{Client, ConnectionState, Event, TransportCommand};
+use midge_core::{
+    AckHandle, Client, ClientError, ClientOptions, ConnectionError, ConnectionState, Event,
+    PublishError, TransportCommand,
+};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use web_sys::{MessageEvent, WebSocket};
 
-use convert::{client_error, invalid};
+use wire::{Fields, Out};
 
-#[wasm_bindgen(typescript_custom_section)]
-const RAW_HOST_TS: &str = r#"
-/** What RawClient reports to (implemented by npm/index.js). */
-export interface RawHost {
-  onConnected(sessionPresent: boolean, reconnected: boolean, clientId: string, properties: object): void;
-  onClosed(error: Error, reconnectIn: number | undefined): void;
-  onMessage(topic: string, payload: Uint8Array, qos: number, retain: boolean, properties: object | undefined): void;
-  onPublished(token: number, error: Error | undefined, reasonCode: number, properties: object | undefined): void;
-  onAcked(kind: number, token: number, results: Uint8Array, properties: object | undefined): void;
-  onPersist(session: Uint8Array): void;
-  onError(error: Error): void;
-}
-"#;
+// Record kinds of `poll`'s buffer.
+const OPEN: u8 = 1;
+const CLOSE: u8 = 2;
+const SEND: u8 = 3;
+const PERSIST: u8 = 4;
+const TIMER: u8 = 5;
+const CONNECTED: u8 = 10;
+const DISCONNECTED: u8 = 11;
+const MESSAGE: u8 = 12;
+const PUBLISHED: u8 = 13;
+const SUBACK: u8 = 14;
+const UNSUBACK: u8 = 15;
+const RESTORED: u8 = 16;
+const AUTH: u8 = 17;
+const STORE_FAILED: u8 = 18;
 
-#[wasm_bindgen]
-extern "C" {
-    /// The JS object that receives what happened (see `npm/index.js`).
-    /// Every method is called with no Rust borrow held, so it may call back
-    /// into the client; exceptions are caught so one listener cannot wedge
-    /// the driver.
-    #[wasm_bindgen(typescript_type = "RawHost")]
-    pub type Host;
-    #[wasm_bindgen(method, catch, js_name = onConnected)]
-    fn on_connected(
-        this: &Host,
-        session_present: bool,
-        reconnected: bool,
-        client_id: &str,
-        properties: JsValue,
-    ) -> Result<(), JsValue>;
-    #[wasm_bindgen(method, catch, js_name = onClosed)]
-    fn on_closed(this: &Host, error: JsValue, reconnect_in: JsValue) -> Result<(), JsValue>;
-    #[wasm_bindgen(method, catch, js_name = onMessage)]
-    fn on_message(
-        this: &Host,
-        topic: &str,
-        payload: Uint8Array,
-        qos: u8,
-        retain: bool,
-        properties: JsValue,
-    ) -> Result<(), JsValue>;
-    #[wasm_bindgen(method, catch, js_name = onPublished)]
-    fn on_published(
-        this: &Host,
-        token: f64,
-        error: JsValue,
-        reason_code: u8,
-        properties: JsValue,
-    ) -> Result<(), JsValue>;
-    /// kind 1: SUBACK, 2: UNSUBACK. `results`: granted QoS or reason codes.
-    #[wasm_bindgen(method, catch, js_name = onAcked)]
-    fn on_acked(
-        this: &Host,
-        kind: u8,
-        token: f64,
-        results: Vec<u8>,
-        properties: JsValue,
-    ) -> Result<(), JsValue>;
-    /// A session snapshot to persist (only with `persist`), handed out
-    /// before the bytes that depend on it are sent.
-    #[wasm_bindgen(method, catch, js_name = onPersist)]
-    fn on_persist(this: &Host, session: Uint8Array) -> Result<(), JsValue>;
-    /// Something worth telling the application that is not a connection
-    /// state change (a failed store, a failed socket constructor).
-    #[wasm_bindgen(method, catch, js_name = onError)]
-    fn on_error(this: &Host, error: JsValue) -> Result<(), JsValue>;
-
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &Function, ms: f64) -> JsValue;
-    #[wasm_bindgen(js_name = clearTimeout)]
-    fn clear_timeout(id: &JsValue);
-    #[wasm_bindgen(js_namespace = performance, js_name = now)]
-    fn performance_now() -> f64;
+/// An error thrown to JS: `"CODE|message"` (`npm/index.js` makes it an `MqttError`).
+fn fail(code: &str, message: &str) -> JsValue {
+    JsValue::from_str(&[code, "|", message].concat())
 }
 
-/// Milliseconds from the page's monotonic clock (never `Instant` on wasm32).
-fn now() -> u64 {
-    performance_now() as u64
+/// A bad argument: names it and the rule.
+fn invalid(argument: &str, rule: &str) -> JsValue {
+    fail(
+        "INVALID_ARGUMENT",
+        &["invalid argument `", argument, "`: ", rule].concat(),
+    )
 }
 
-struct Handlers {
-    open: Closure<dyn FnMut()>,
-    message: Closure<dyn FnMut(MessageEvent)>,
-    close: Closure<dyn FnMut()>,
-    ignore: Closure<dyn FnMut()>,
-    timer: Closure<dyn FnMut()>,
-}
-
-struct Inner {
-    client: Client,
-    host: Host,
-    /// `WebSocket` constructor (the browser's or e.g. the `ws` package's).
-    socket_ctor: Function,
-    socket: Option<WebSocket>,
-    /// The armed timer and the time it fires at.
-    timer: Option<(JsValue, u64)>,
-    handlers: Option<Handlers>,
-    /// Set by the session store when the session changed.
-    dirty: Option<store::Dirty>,
-    /// A pump is running further up the stack (a host callback called back in).
-    pumping: bool,
-    /// Reused buffer for inbound frames.
-    rx: Vec<u8>,
-}
-
-impl Inner {
-    /// Run transport commands, persist, write: everything up to the events.
-    fn drive(&mut self) {
-        while let Some(command) = self.client.poll_transport_command() {
-            match command {
-                TransportCommand::Open(server) => {
-                    let url = JsValue::from_str(&server.to_string());
-                    let args = Array::of2(&url, &JsValue::from_str("mqtt"));
-                    match Reflect::construct(&self.socket_ctor, &args) {
-                        Ok(socket) => {
-                            let socket: WebSocket = socket.unchecked_into();
-                            let _ = Reflect::set(
-                                &socket,
-                                &JsValue::from_str("binaryType"),
-                                &JsValue::from_str("arraybuffer"),
-                            );
-                            if let Some(h) = &self.handlers {
-                                socket.set_onopen(Some(h.open.as_ref().unchecked_ref()));
-                                socket.set_onmessage(Some(h.message.as_ref().unchecked_ref()));
-                                socket.set_onclose(Some(h.close.as_ref().unchecked_ref()));
-                                socket.set_onerror(Some(h.ignore.as_ref().unchecked_ref()));
-                            }
-                            self.socket = Some(socket);
-                        }
-                        Err(e) => {
-                            // e.g. a SyntaxError for a URL the browser refuses.
-                            let _ = self.host.on_error(e);
-                            self.client.handle_transport_closed(now());
-                        }
-                    }
-                }
-                TransportCommand::Close => {
-                    if let Some(socket) = self.socket.take() {
-                        if let Some(bytes) = self.client.poll_transmit() {
-                            let _ = socket.send_with_u8_array(&bytes);
-                        }
-                        detach(&socket);
-                        let _ = socket.close();
-                    }
-                    self.client.handle_transport_closed(now());
-                }
-            }
-        }
-        self.persist();
-        if let Some(socket) = &self.socket {
-            if let Some(bytes) = self.client.poll_transmit() {
-                let _ = socket.send_with_u8_array(&bytes);
-            }
-        }
-    }
-
-    /// Hand a snapshot to the host when the store saw a change, before the
-    /// bytes that depend on it leave.
-    fn persist(&mut self) {
-        if let Some(dirty) = &self.dirty {
-            if dirty.take() {
-                let bytes = self.client.session_state().to_bytes();
-                let _ = self.host.on_persist(Uint8Array::from(&bytes[..]));
-            }
-        }
-    }
-
-    /// One timer to the core's deadline. A timer that fires early is
-    /// harmless (the core re-arms), so an earlier one is kept rather than
-    /// replaced on every packet.
-    fn arm_timer(&mut self) {
-        let Some(deadline) = self.client.poll_timeout() else {
-            return;
-        };
-        if let Some((_, at)) = &self.timer {
-            if *at <= deadline {
-                return;
-            }
-        }
-        if let Some((id, _)) = self.timer.take() {
-            clear_timeout(&id);
-        }
-        if let Some(h) = &self.handlers {
-            let wait = deadline.saturating_sub(now());
-            let id = set_timeout(h.timer.as_ref().unchecked_ref(), wait as f64);
-            self.timer = Some((id, deadline));
-        }
-    }
-
-    fn shutdown(&mut self) {
-        if let Some((id, _)) = self.timer.take() {
-            clear_timeout(&id);
-        }
-        if let Some(socket) = self.socket.take() {
-            detach(&socket);
-            let _ = socket.close();
-        }
+fn client_code(e: &ClientError) -> &'static str {
+    match e {
+        ClientError::InvalidArgument { .. } => "INVALID_ARGUMENT",
+        ClientError::QueueFull { .. } => "QUEUE_FULL",
+        ClientError::QoSNotSupported { .. } => "QOS_NOT_SUPPORTED",
+        ClientError::RetainNotSupported => "RETAIN_NOT_SUPPORTED",
+        ClientError::PacketTooLarge { .. } => "PACKET_TOO_LARGE",
+        ClientError::InvalidState { .. } => "INVALID_STATE",
+        ClientError::AckNotPending { .. } => "ACK_NOT_PENDING",
+        ClientError::Store(_) => "STORE_FAILED",
     }
 }
 
-fn detach(socket: &WebSocket) {
-    socket.set_onopen(None);
-    socket.set_onmessage(None);
-    socket.set_onclose(None);
-    // Keep an error listener: Node's `ws` throws on an unheard 'error'.
+fn client_error(e: ClientError) -> JsValue {
+    fail(client_code(&e), &client_message(&e))
 }
 
-/// Drive the client until it has nothing more to say, delivering events with
-/// no borrow held. Re-entrant calls (a host callback publishing) return at
-/// once: the outer loop picks up what they produced.
-fn pump(rc: &Rc<RefCell<Inner>>) {
-    {
-        let Ok(mut g) = rc.try_borrow_mut() else {
-            return;
-        };
-        if g.pumping {
-            return;
-        }
-        g.pumping = true;
-    }
+// Messages are put together here from the errors' fields rather than with
+// their `Display` impls: `core::fmt` and the impls' code and strings were a
+// tenth of the package. The code, reason code and numbers stay exact.
+
+/// `n` in decimal.
+fn dec(n: u64) -> String {
+    let mut digits = Vec::new();
+    let mut n = n;
     loop {
-        let (host, events) = {
-            let mut g = rc.borrow_mut();
-            g.drive();
-            let mut events = Vec::new();
-            while let Some(e) = g.client.poll_event() {
-                events.push(e);
-            }
-            if events.is_empty() {
-                g.arm_timer();
-                g.pumping = false;
-                return;
-            }
-            (g.host.clone().unchecked_into::<Host>(), events)
-        };
-        for event in events {
-            deliver(&host, event);
+        digits.push(b'0' + (n % 10) as u8);
+        n /= 10;
+        if n == 0 {
+            break;
         }
+    }
+    digits.reverse();
+    wire::utf8(digits)
+}
+
+/// `" (reason code 0x87)"`.
+fn reason(rc: ReasonCode) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let c = rc.code() as usize;
+    let hex = wire::utf8(vec![HEX[c >> 4], HEX[c & 15]]);
+    [" (reason code 0x", &hex, ")"].concat()
+}
+
+fn client_message(e: &ClientError) -> String {
+    match e {
+        ClientError::InvalidArgument { argument, rule } => {
+            ["invalid argument `", argument, "`: ", rule].concat()
+        }
+        ClientError::QueueFull { limit } => [
+            "the offline queue is full (",
+            &dec(*limit as u64),
+            " messages): raise `offlineQueueLimit` or wait until the connection is back",
+        ]
+        .concat(),
+        ClientError::QoSNotSupported { requested, maximum } => [
+            "QoS ",
+            &dec(*requested as u64),
+            " is above the server's maximum QoS ",
+            &dec(*maximum as u64),
+        ]
+        .concat(),
+        ClientError::RetainNotSupported => {
+            "the server does not support retained messages".into()
+        }
+        ClientError::PacketTooLarge { size, maximum } => too_large(*size, *maximum),
+        ClientError::InvalidState { operation, state } => {
+            ["cannot ", operation, " while ", state].concat()
+        }
+        ClientError::AckNotPending { packet_id } => [
+            "message with packet id ",
+            &dec((*packet_id).into()),
+            " is not awaiting an acknowledgement (already acknowledged, or the connection it arrived on closed)",
+        ]
+        .concat(),
+        ClientError::Store(_) => "the session store failed".into(),
     }
 }
 
-fn deliver(host: &Host, event: Event) {
-    let _ = match event {
-        Event::Connected(info) => host.on_connected(
-            info.session_present,
-            info.reconnected,
-            &info.client_id,
-            convert::connack_properties_js(&info.properties),
-        ),
-        Event::Disconnected {
-            error,
-            reconnect_at,
-        } => host.on_closed(
-            convert::connection_error(&error),
-            reconnect_at.map_or(JsValue::UNDEFINED, |at| {
-                JsValue::from_f64(at.saturating_sub(now()) as f64)
-            }),
-        ),
-        Event::Message(m) => {
-            let p = m.publish;
-            host.on_message(
-                &p.topic,
-                Uint8Array::from(&p.payload[..]),
-                p.qos as u8,
-                p.retain,
-                convert::publish_properties_js(&p.properties),
-            )
-        }
-        Event::PublishComplete { token, result } => match result {
-            Ok(done) => host.on_published(
-                token.0 as f64,
-                JsValue::UNDEFINED,
-                done.reason_code.code(),
-                convert::ack_properties_js(&done.properties),
-            ),
-            Err(e) => host.on_published(
-                token.0 as f64,
-                convert::publish_error(&e),
-                0,
-                JsValue::UNDEFINED,
-            ),
-        },
-        Event::Subscribed {
-            token,
-            results,
-            properties,
-        } => {
-            let codes = results
-                .iter()
-                .map(|r| match r {
-                    Ok(q) => *q as u8,
-                    Err(rc) => rc.code(),
-                })
-                .collect();
-            host.on_acked(
-                1,
-                token.0 as f64,
-                codes,
-                convert::ack_properties_js(&properties),
-            )
-        }
-        Event::Unsubscribed {
-            token,
-            results,
-            properties,
-        } => {
-            let codes = results.iter().map(|r| r.code()).collect();
-            host.on_acked(
-                2,
-                token.0 as f64,
-                codes,
-                convert::ack_properties_js(&properties),
-            )
-        }
-        Event::StoreFailed(e) => {
-            host.on_error(convert::error("STORE_FAILED", &e.to_string(), None))
-        }
-        // Re-subscriptions after a lost session and AUTH exchanges need no
-        // answer from a browser app today.
-        Event::SubscriptionsRestored { .. } | Event::Auth { .. } => Ok(()),
-    };
+fn too_large(size: usize, maximum: u32) -> String {
+    [
+        "the packet is ",
+        &dec(size as u64),
+        " bytes, above the server's maximum packet size of ",
+        &dec(maximum.into()),
+        " bytes",
+    ]
+    .concat()
+}
+
+/// Milliseconds of the page's monotonic clock, given by JS (`performance.now()`).
+fn ms(now: f64) -> u64 {
+    now as u64
 }
 
 /// The driver behind the npm package's `MqttClient` (not meant to be used
 /// directly; see the crate docs).
 #[wasm_bindgen]
 pub struct RawClient {
-    inner: Rc<RefCell<Inner>>,
+    client: Client,
+    /// Set by the session store when the session changed.
+    dirty: Option<store::Dirty>,
+    /// Manual-ack handles of delivered messages, by the key JS got. Whether
+    /// one is still valid (e.g. after a reconnect) is the core's call.
+    acks: Vec<(u32, AckHandle)>,
+    next_ack: u32,
 }
 
 #[wasm_bindgen]
 impl RawClient {
-    /// A client for `url` with `options` (see `index.d.ts`), reporting to
-    /// `host` and opening sockets with `socket_ctor`. `session`: a snapshot
-    /// to resume (from IndexedDB); `persist`: hand out snapshots to store.
+    /// A client for `url` with `options` (a field list, see [`wire`]).
+    /// `session`: a snapshot to resume (from IndexedDB); `persist`: hand out
+    /// snapshots to store.
     #[wasm_bindgen(constructor)]
     pub fn new(
         url: &str,
-        options: JsValue,
-        host: Host,
-        socket_ctor: JsValue,
+        options: &[u8],
         session: Option<Vec<u8>>,
         persist: bool,
     ) -> Result<RawClient, JsValue> {
-        let socket_ctor: Function = socket_ctor.dyn_into().map_err(|_| {
-            invalid(
-                "WebSocket",
-                "no WebSocket implementation: pass one as the `WebSocket` option (e.g. from the `ws` package)",
-            )
-        })?;
-        let options = convert::client_options(url, &options)?;
+        let options = client_options(url, &Fields::parse(options))?;
         let state = match session {
             Some(bytes) => Some(
                 SessionState::from_bytes(&bytes)
-                    .map_err(|e| convert::error("STORE_FAILED", &e.to_string(), None))?,
+                    .map_err(|_| fail("STORE_FAILED", "the stored session could not be read"))?,
             ),
             None => None,
         };
         let (client, dirty) = if persist {
             let (store, dirty) = store::FlagStore::new(state.unwrap_or_default());
-            let client =
-                Client::with_store(options, Box::new(store)).map_err(|e| client_error(&e))?;
-            (client, Some(dirty))
+            (Client::with_store(options, Box::new(store)), Some(dirty))
         } else {
             let client = match state {
                 Some(s) => Client::with_session(options, s),
                 None => Client::new(options),
-            }
-            .map_err(|e| client_error(&e))?;
+            };
             (client, None)
         };
-        let inner = Rc::new(RefCell::new(Inner {
-            client,
-            host,
-            socket_ctor,
-            socket: None,
-            timer: None,
-            handlers: None,
+        Ok(RawClient {
+            client: client.map_err(client_error)?,
             dirty,
-            pumping: false,
-            rx: Vec::new(),
-        }));
-        inner.borrow_mut().handlers = Some(handlers(Rc::downgrade(&inner)));
-        Ok(RawClient { inner })
+            acks: Vec::new(),
+            next_ack: 0,
+        })
     }
 
-    /// Start connecting (CONNACK arrives as `onConnected`).
-    pub fn connect(&self) -> Result<(), JsValue> {
-        self.command(|c| c.connect(now()))
+    /// Start connecting.
+    pub fn connect(&mut self, now: f64) -> Result<(), JsValue> {
+        self.client.connect(ms(now)).map_err(client_error)
     }
 
-    /// Queue a PUBLISH; returns its token (`onPublished` reports QoS 1/2 completion).
+    /// Queue a PUBLISH; returns its token (a `PUBLISHED` record reports QoS 1/2 completion).
     pub fn publish(
-        &self,
+        &mut self,
+        now: f64,
         topic: String,
         payload: Vec<u8>,
         qos: u8,
         retain: bool,
-        properties: JsValue,
+        properties: &[u8],
     ) -> Result<f64, JsValue> {
         let qos = QoS::from_u8(qos).ok_or_else(|| invalid("qos", "must be 0, 1 or 2"))?;
         let mut publish = Publish::new(topic, payload, qos);
         publish.retain = retain;
-        if !properties.is_undefined() {
-            publish.properties = convert::publish_properties(&properties)?;
+        if !properties.is_empty() {
+            publish.properties = publish_properties(&Fields::parse(properties));
         }
-        let mut token = 0.0;
-        self.command(|c| {
-            c.publish(now(), publish).map(|t| {
-                token = t.0 as f64;
-            })
-        })?;
-        Ok(token)
+        let token = self
+            .client
+            .publish(ms(now), publish)
+            .map_err(client_error)?;
+        Ok(token.0 as f64)
     }
 
-    /// SUBSCRIBE `filters` (an array of `{ topic, qos, ... }`); returns its token.
-    pub fn subscribe(&self, filters: Array, properties: JsValue) -> Result<f64, JsValue> {
-        let mut list = Vec::new();
-        for f in filters.iter() {
-            list.push(convert::subscribe_filter(&f)?);
+    /// SUBSCRIBE the filters of a field list (`TOPIC` starts each one); returns its token.
+    pub fn subscribe(
+        &mut self,
+        now: f64,
+        filters: &[u8],
+        properties: &[u8],
+    ) -> Result<f64, JsValue> {
+        let mut list: Vec<SubscribeFilter> = Vec::new();
+        for (tag, v) in Fields::parse(filters).0 {
+            let n = match v {
+                wire::Val::Bytes(b) if tag == wire::TOPIC => {
+                    list.push(SubscribeFilter {
+                        filter: wire::utf8(b),
+                        options: SubscriptionOptions {
+                            qos: QoS::AtMostOnce,
+                            no_local: false,
+                            retain_as_published: false,
+                            retain_handling: RetainHandling::SendAtSubscribe,
+                        },
+                    });
+                    continue;
+                }
+                wire::Val::Num(n) => n as u8,
+                _ => continue,
+            };
+            let Some(f) = list.last_mut() else { continue };
+            let o = &mut f.options;
+            match tag {
+                wire::QOS => {
+                    o.qos = QoS::from_u8(n).ok_or_else(|| invalid("qos", "must be 0, 1 or 2"))?
+                }
+                wire::NO_LOCAL => o.no_local = n != 0,
+                wire::RETAIN_AS_PUBLISHED => o.retain_as_published = n != 0,
+                wire::RETAIN_HANDLING => {
+                    o.retain_handling = match n {
+                        0 => RetainHandling::SendAtSubscribe,
+                        1 => RetainHandling::SendIfNew,
+                        _ => RetainHandling::DoNotSend,
+                    }
+                }
+                _ => {}
+            }
         }
+        let p = Fields::parse(properties);
         let props = SubscribeProperties {
-            subscription_identifier: convert::subscription_identifier(&properties)?,
-            user_properties: convert::props_user(&properties)?,
+            subscription_identifier: p.u32(0x0B),
+            user_properties: p.user(),
         };
-        let mut token = 0.0;
-        self.command(|c| {
-            c.subscribe(now(), list, props).map(|t| {
-                token = t.0 as f64;
-            })
-        })?;
-        Ok(token)
+        let token = self
+            .client
+            .subscribe(ms(now), list, props)
+            .map_err(client_error)?;
+        Ok(token.0 as f64)
     }
 
-    /// UNSUBSCRIBE `filters`; returns its token.
-    pub fn unsubscribe(&self, filters: Vec<String>, properties: JsValue) -> Result<f64, JsValue> {
+    /// UNSUBSCRIBE the `TOPIC`s of a field list; returns its token.
+    pub fn unsubscribe(
+        &mut self,
+        now: f64,
+        filters: &[u8],
+        properties: &[u8],
+    ) -> Result<f64, JsValue> {
+        let filters = Fields::parse(filters)
+            .all_bytes(wire::TOPIC)
+            .map(|b| wire::utf8(b.clone()))
+            .collect();
         let props = UnsubscribeProperties {
-            user_properties: convert::props_user(&properties)?,
+            user_properties: Fields::parse(properties).user(),
         };
-        let mut token = 0.0;
-        self.command(|c| {
-            c.unsubscribe(now(), filters, props).map(|t| {
-                token = t.0 as f64;
-            })
-        })?;
-        Ok(token)
+        let token = self
+            .client
+            .unsubscribe(ms(now), filters, props)
+            .map_err(client_error)?;
+        Ok(token.0 as f64)
+    }
+
+    /// Acknowledge a message delivered with ack key `key` (manual-ack mode).
+    pub fn ack(&mut self, now: f64, key: u32) -> Result<(), JsValue> {
+        let i = self
+            .acks
+            .iter()
+            .position(|(k, _)| *k == key)
+            .ok_or_else(|| {
+                fail(
+                    "ACK_NOT_PENDING",
+                    "the message is not awaiting an acknowledgement (already acknowledged)",
+                )
+            })?;
+        let (_, handle) = self.acks.swap_remove(i);
+        self.client.ack(ms(now), handle).map_err(client_error)
+    }
+
+    /// Answer a 5.0 AUTH challenge (`reauthenticate`: start re-authentication instead).
+    pub fn auth(
+        &mut self,
+        now: f64,
+        properties: &[u8],
+        reauthenticate: bool,
+    ) -> Result<(), JsValue> {
+        let p = Fields::parse(properties);
+        let props = AuthProperties {
+            authentication_method: p.string(0x15),
+            authentication_data: p.bytes(0x16).map(Into::into),
+            reason_string: p.string(0x1F),
+            user_properties: p.user(),
+        };
+        if reauthenticate {
+            self.client.reauthenticate(ms(now), props)
+        } else {
+            self.client.auth(ms(now), props)
+        }
+        .map_err(client_error)
     }
 
     /// DISCONNECT with `reason_code` (and 5.0 `properties`), stop reconnecting.
-    pub fn disconnect(&self, reason_code: u8, properties: JsValue) -> Result<(), JsValue> {
+    pub fn disconnect(
+        &mut self,
+        now: f64,
+        reason_code: u8,
+        properties: &[u8],
+    ) -> Result<(), JsValue> {
         let rc = ReasonCode::from_u8(reason_code)
             .ok_or_else(|| invalid("reasonCode", "is not an MQTT 5.0 reason code"))?;
-        let props = convert::disconnect_properties(&properties)?;
-        self.command(|c| c.disconnect(now(), rc, props))
+        let p = Fields::parse(properties);
+        let props = DisconnectProperties {
+            session_expiry_interval: p.u32(0x11),
+            reason_string: p.string(0x1F),
+            user_properties: p.user(),
+            server_reference: None,
+        };
+        self.client
+            .disconnect(ms(now), rc, props)
+            .map_err(client_error)
+    }
+
+    /// The socket opened.
+    pub fn opened(&mut self, now: f64) {
+        self.client.handle_transport_open(ms(now));
+    }
+
+    /// The socket closed, or could not be made.
+    pub fn closed(&mut self, now: f64) {
+        self.client.handle_transport_closed(ms(now));
+    }
+
+    /// Bytes the socket received.
+    pub fn received(&mut self, now: f64, bytes: &[u8]) {
+        self.client.handle_bytes(ms(now), bytes);
+    }
+
+    /// The timer fired.
+    pub fn timeout(&mut self, now: f64) {
+        self.client.handle_timeout(ms(now));
     }
 
     /// The network came back (`online` event): retry now instead of after the backoff.
     #[wasm_bindgen(js_name = networkChanged)]
-    pub fn network_changed(&self) {
-        let _ = self.command(|c| {
-            c.network_changed(now());
-            Ok(())
-        });
+    pub fn network_changed(&mut self, now: f64) {
+        self.client.network_changed(ms(now));
     }
 
-    /// Detach from the socket and the timer (call before `free`).
-    pub fn shutdown(&self) {
-        if let Ok(mut g) = self.inner.try_borrow_mut() {
-            g.shutdown();
+    /// Everything the core has to say, in order: transport commands (the bytes
+    /// a closing socket must still write come before its `CLOSE`), a session
+    /// snapshot (before the bytes that depend on it), the bytes to send (all
+    /// of them in one record), the events, and last the deadline for
+    /// `timeout` (-1: none). Call after every other method.
+    pub fn poll(&mut self, now: f64) -> Vec<u8> {
+        let now = ms(now);
+        let mut o = Out::default();
+        while let Some(command) = self.client.poll_transport_command() {
+            match command {
+                TransportCommand::Open(s) => {
+                    o.u8(OPEN);
+                    o.bytes(s.transport.scheme().as_bytes());
+                    o.bytes(s.host.as_bytes());
+                    o.num(s.port.into());
+                    o.bytes(s.path.as_bytes());
+                }
+                TransportCommand::Close => {
+                    self.transmit(&mut o);
+                    o.u8(CLOSE);
+                    self.client.handle_transport_closed(now);
+                }
+            }
         }
+        if let Some(dirty) = &self.dirty {
+            if dirty.take() {
+                o.u8(PERSIST);
+                o.bytes(&self.client.session_state().to_bytes());
+            }
+        }
+        self.transmit(&mut o);
+        while let Some(event) = self.client.poll_event() {
+            self.event(&mut o, event, now);
+        }
+        o.u8(TIMER);
+        o.num(self.client.poll_timeout().map_or(-1.0, |t| t as f64));
+        o.0
     }
 
-    /// `"disconnected" | "waiting" | "connecting" | "connected" | "closing"`.
-    pub fn state(&self) -> String {
-        let g = self.inner.borrow();
-        match g.client.state() {
-            ConnectionState::Disconnected => "disconnected",
-            ConnectionState::WaitingToReconnect { .. } => "waiting",
-            ConnectionState::Connecting => "connecting",
-            ConnectionState::Connected => "connected",
-            ConnectionState::Closing => "closing",
+    /// 0 disconnected, 1 waiting to reconnect, 2 connecting, 3 connected, 4 closing.
+    pub fn state(&self) -> u8 {
+        match self.client.state() {
+            ConnectionState::Disconnected => 0,
+            ConnectionState::WaitingToReconnect { .. } => 1,
+            ConnectionState::Connecting => 2,
+            ConnectionState::Connected => 3,
+            ConnectionState::Closing => 4,
         }
-        .into()
     }
 
     /// Publishes waiting for the connection or for room in the window.
     #[wasm_bindgen(js_name = queuedLength)]
     pub fn queued_length(&self) -> usize {
-        self.inner.borrow().client.queued_len()
+        self.client.queued_len()
     }
 
     /// QoS 1/2 publishes sent and not yet complete.
     #[wasm_bindgen(js_name = inflightLength)]
     pub fn inflight_length(&self) -> usize {
-        self.inner.borrow().client.inflight_len()
+        self.client.inflight_len()
     }
 
-    /// Tokens of the outbound publishes the session holds (after a reload).
-    #[wasm_bindgen(js_name = pendingTokens)]
-    pub fn pending_tokens(&self) -> Vec<f64> {
-        let g = self.inner.borrow();
-        g.client
-            .session_state()
-            .outbound
-            .iter()
-            .map(|o| o.token.0 as f64)
-            .collect()
+    /// The outbound publishes the session holds (restored after a reload):
+    /// per publish `num token, u8 qos, bytes topic`.
+    pub fn pending(&self) -> Vec<u8> {
+        let mut o = Out::default();
+        for p in self.client.session_state().outbound {
+            o.num(p.token.0 as f64);
+            o.u8(p.publish.qos as u8);
+            o.bytes(p.publish.topic.as_bytes());
+        }
+        o.0
     }
 
     /// The client id in use.
     #[wasm_bindgen(js_name = clientId)]
     pub fn client_id(&self) -> String {
-        self.inner.borrow().client.client_id().into()
+        self.client.client_id().into()
     }
 }
 
 impl RawClient {
-    fn command(
-        &self,
-        f: impl FnOnce(&mut Client) -> Result<(), midge_core::ClientError>,
-    ) -> Result<(), JsValue> {
-        {
-            let mut g = self
-                .inner
-                .try_borrow_mut()
-                .map_err(|_| convert::error("INVALID_STATE", "client is busy", None))?;
-            f(&mut g.client).map_err(|e| client_error(&e))?;
+    fn transmit(&mut self, o: &mut Out) {
+        if let Some(bytes) = self.client.poll_transmit() {
+            o.u8(SEND);
+            o.bytes(&bytes);
         }
-        pump(&self.inner);
-        Ok(())
+    }
+
+    fn event(&mut self, o: &mut Out, event: Event, now: u64) {
+        match event {
+            Event::Connected(info) => {
+                o.u8(CONNECTED);
+                o.u8(info.session_present as u8);
+                o.u8(info.reconnected as u8);
+                o.bytes(info.client_id.as_bytes());
+                let p = &info.properties;
+                o.f_num(0x11, p.session_expiry_interval.map(f64::from));
+                o.f_num(0x21, p.receive_maximum.map(f64::from));
+                o.f_num(0x24, p.maximum_qos.map(|q| q as u8 as f64));
+                o.f_bool(0x25, p.retain_available);
+                o.f_num(0x27, p.maximum_packet_size.map(f64::from));
+                o.f_str(0x12, &p.assigned_client_identifier);
+                o.f_num(0x22, p.topic_alias_maximum.map(f64::from));
+                o.f_str(0x1F, &p.reason_string);
+                o.f_bool(0x28, p.wildcard_subscription_available);
+                o.f_bool(0x29, p.subscription_identifiers_available);
+                o.f_bool(0x2A, p.shared_subscription_available);
+                o.f_num(0x13, p.server_keep_alive.map(f64::from));
+                o.f_str(0x1A, &p.response_information);
+                o.f_str(0x1C, &p.server_reference);
+                o.f_str(0x15, &p.authentication_method);
+                o.f_bytes(0x16, p.authentication_data.as_deref());
+                o.f_user_end(&p.user_properties);
+            }
+            Event::Disconnected {
+                error,
+                reconnect_at,
+            } => {
+                o.u8(DISCONNECTED);
+                connection_error(o, &error);
+                o.num(reconnect_at.map_or(-1.0, |at| at.saturating_sub(now) as f64));
+            }
+            Event::Message(m) => {
+                let p = m.publish;
+                o.u8(MESSAGE);
+                o.bytes(p.topic.as_bytes());
+                o.bytes(&p.payload);
+                o.u8(p.qos as u8);
+                o.u8(p.retain as u8);
+                let key = match m.ack {
+                    Some(handle) => {
+                        self.next_ack = self.next_ack.wrapping_add(1).max(1);
+                        self.acks.push((self.next_ack, handle));
+                        self.next_ack
+                    }
+                    None => 0,
+                };
+                o.num(key.into());
+                publish_properties_out(o, &p.properties);
+            }
+            Event::PublishComplete { token, result } => {
+                o.u8(PUBLISHED);
+                o.num(token.0 as f64);
+                match result {
+                    Ok(done) => {
+                        o.u8(1);
+                        o.num(done.reason_code.code().into());
+                        ack_properties(o, &done.properties);
+                    }
+                    Err(e) => {
+                        o.u8(0);
+                        let (code, message, rc) = match e {
+                            PublishError::Rejected { reason_code, .. } => (
+                                "PUBLISH_REJECTED",
+                                "the server rejected the publish".into(),
+                                Some(reason_code),
+                            ),
+                            PublishError::PacketTooLarge { size, maximum } => {
+                                ("PACKET_TOO_LARGE", too_large(size, maximum), None)
+                            }
+                            PublishError::NotAllowed { reason_code } => (
+                                "PUBLISH_NOT_ALLOWED",
+                                "the server does not allow this publish".into(),
+                                Some(reason_code),
+                            ),
+                        };
+                        error(o, code, &message, rc);
+                    }
+                }
+            }
+            Event::Subscribed {
+                token,
+                results,
+                properties,
+            } => {
+                o.u8(SUBACK);
+                o.num(token.0 as f64);
+                let codes: Vec<u8> = results.iter().map(granted).collect();
+                o.bytes(&codes);
+                ack_properties(o, &properties);
+            }
+            Event::Unsubscribed {
+                token,
+                results,
+                properties,
+            } => {
+                o.u8(UNSUBACK);
+                o.num(token.0 as f64);
+                let codes: Vec<u8> = results.iter().map(|r| r.code()).collect();
+                o.bytes(&codes);
+                ack_properties(o, &properties);
+            }
+            Event::SubscriptionsRestored { results } => {
+                o.u8(RESTORED);
+                o.num(results.len() as f64);
+                for (filter, r) in &results {
+                    o.bytes(filter.as_bytes());
+                    o.u8(granted(r));
+                }
+            }
+            Event::Auth {
+                reason_code,
+                properties: p,
+            } => {
+                o.u8(AUTH);
+                o.num(reason_code.code().into());
+                o.f_str(0x15, &p.authentication_method);
+                o.f_bytes(0x16, p.authentication_data.as_deref());
+                o.f_str(0x1F, &p.reason_string);
+                o.f_user_end(&p.user_properties);
+            }
+            Event::StoreFailed(_) => {
+                o.u8(STORE_FAILED);
+                error(
+                    o,
+                    "STORE_FAILED",
+                    "the session store failed to record a change",
+                    None,
+                );
+            }
+        }
     }
 }
 
-fn handlers(weak: Weak<RefCell<Inner>>) -> Handlers {
-    let w = weak.clone();
-    let open = Closure::<dyn FnMut()>::new(move || {
-        if let Some(rc) = w.upgrade() {
-            rc.borrow_mut().client.handle_transport_open(now());
-            pump(&rc);
-        }
-    });
-    let w = weak.clone();
-    let message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-        if let Some(rc) = w.upgrade() {
-            let data = ev.data();
-            let Some(buf) = data.dyn_ref::<js_sys::ArrayBuffer>() else {
-                return; // text frames are not MQTT
-            };
-            let view = Uint8Array::new(buf);
-            {
-                let mut g = rc.borrow_mut();
-                let mut rx = std::mem::take(&mut g.rx);
-                rx.resize(view.length() as usize, 0);
-                view.copy_to(&mut rx);
-                g.client.handle_bytes(now(), &rx);
-                g.rx = rx;
-            }
-            pump(&rc);
-        }
-    });
-    let w = weak.clone();
-    let close = Closure::<dyn FnMut()>::new(move || {
-        if let Some(rc) = w.upgrade() {
-            {
-                let mut g = rc.borrow_mut();
-                if let Some(socket) = g.socket.take() {
-                    detach(&socket);
-                }
-                g.client.handle_transport_closed(now());
-            }
-            pump(&rc);
-        }
-    });
-    let ignore = Closure::<dyn FnMut()>::new(|| {});
-    let w = weak;
-    let timer = Closure::<dyn FnMut()>::new(move || {
-        if let Some(rc) = w.upgrade() {
-            {
-                let mut g = rc.borrow_mut();
-                g.timer = None;
-                g.client.handle_timeout(now());
-            }
-            pump(&rc);
-        }
-    });
-    Handlers {
-        open,
-        message,
-        close,
-        ignore,
-        timer,
+/// A SUBACK result: the granted QoS, or the failure reason code.
+fn granted(r: &Result<QoS, ReasonCode>) -> u8 {
+    match r {
+        Ok(q) => *q as u8,
+        Err(rc) => rc.code(),
     }
+}
+
+/// An error record: code, message (with the reason code, if any), reason code.
+fn error(o: &mut Out, code: &str, message: &str, rc: Option<ReasonCode>) {
+    o.bytes(code.as_bytes());
+    let message = match rc {
+        Some(rc) => [message, &reason(rc)].concat(),
+        None => message.into(),
+    };
+    o.bytes(message.as_bytes());
+    o.num(rc.map_or(-1.0, |r| r.code().into()));
+}
+
+fn connection_error(o: &mut Out, e: &ConnectionError) {
+    use midge_core::ProtocolViolation as V;
+    let with = |text: &str, reason: &Option<String>| match reason {
+        Some(r) => [text, ": ", r].concat(),
+        None => text.into(),
+    };
+    let (code, message) = match e {
+        ConnectionError::Refused { properties, .. } => (
+            "CONNECTION_REFUSED",
+            with(
+                "connection refused by the server",
+                &properties.reason_string,
+            ),
+        ),
+        ConnectionError::ServerDisconnect { properties, .. } => (
+            "SERVER_DISCONNECT",
+            with("disconnected by the server", &properties.reason_string),
+        ),
+        ConnectionError::Protocol(v) => (
+            "PROTOCOL_ERROR",
+            match v {
+                V::Decode(_) => "protocol violation: malformed packet from the server".into(),
+                V::UnexpectedPacket { packet, context } => [
+                    "protocol violation: unexpected ",
+                    packet,
+                    " from the server ",
+                    context,
+                ]
+                .concat(),
+                V::UnknownPacketId { packet, packet_id } => [
+                    "protocol violation: ",
+                    packet,
+                    " for packet id ",
+                    &dec((*packet_id).into()),
+                    ", which is not in flight",
+                ]
+                .concat(),
+                _ => "protocol violation by the server".into(),
+            },
+        ),
+        ConnectionError::ConnectTimeout { timeout_ms } => (
+            "CONNECT_TIMEOUT",
+            ["no CONNACK within ", &dec(*timeout_ms), " ms"].concat(),
+        ),
+        ConnectionError::KeepAliveTimeout { timeout_ms } => (
+            "KEEPALIVE_TIMEOUT",
+            [
+                "no PINGRESP within ",
+                &dec(*timeout_ms),
+                " ms: keep-alive timeout",
+            ]
+            .concat(),
+        ),
+        ConnectionError::TransportClosed => ("TRANSPORT_CLOSED", "the transport closed".into()),
+        ConnectionError::Local => ("CLIENT_DISCONNECT", "disconnected by the client".into()),
+    };
+    error(o, code, &message, e.reason_code());
+}
+
+fn ack_properties(o: &mut Out, p: &AckProperties) {
+    o.f_str(0x1F, &p.reason_string);
+    o.f_user_end(&p.user_properties);
+}
+
+fn publish_properties_out(o: &mut Out, p: &PublishProperties) {
+    o.f_bool(0x01, p.payload_format_indicator);
+    o.f_num(0x02, p.message_expiry_interval.map(f64::from));
+    o.f_str(0x03, &p.content_type);
+    o.f_str(0x08, &p.response_topic);
+    o.f_bytes(0x09, p.correlation_data.as_deref());
+    for id in &p.subscription_identifiers {
+        o.f_num(0x0B, Some(f64::from(*id)));
+    }
+    o.f_num(0x23, p.topic_alias.map(f64::from));
+    o.f_user_end(&p.user_properties);
+}
+
+fn publish_properties(p: &Fields) -> PublishProperties {
+    PublishProperties {
+        payload_format_indicator: p.flag(0x01),
+        message_expiry_interval: p.u32(0x02),
+        topic_alias: p.u16(0x23),
+        response_topic: p.string(0x08),
+        correlation_data: p.bytes(0x09).map(Into::into),
+        user_properties: p.user(),
+        subscription_identifiers: Vec::new(),
+        content_type: p.string(0x03),
+    }
+}
+
+/// `connect`'s options. Types and ranges were checked by `npm/index.js`;
+/// the core checks the rules.
+fn client_options(url: &str, o: &Fields) -> Result<ClientOptions, JsValue> {
+    use wire::*;
+    let mut opts = ClientOptions::new(url).map_err(client_error)?;
+    for s in o.all_bytes(SERVERS) {
+        let server = utf8(s.clone()).parse().map_err(|_: ServerAddressError| {
+            invalid("servers", "must be ws:// or wss:// URLs with a host")
+        })?;
+        opts.servers.push(server);
+    }
+    if opts.servers.iter().any(|s| !s.transport.is_websocket()) {
+        return Err(invalid(
+            "url",
+            "must be ws:// or wss:// (a browser can only open WebSockets)",
+        ));
+    }
+    if let Some(id) = o.string(CLIENT_ID) {
+        opts.client_id = id;
+    }
+    if o.num(PROTOCOL_VERSION) == Some(4.0) {
+        opts.protocol = ProtocolVersion::V311;
+    }
+    if let Some(clean) = o.flag(CLEAN) {
+        opts.clean_start = clean;
+    }
+    if let Some(k) = o.u16(KEEPALIVE) {
+        opts.keep_alive_secs = k;
+    }
+    opts.username = o.string(USERNAME);
+    opts.password = o.bytes(PASSWORD).map(Into::into);
+    if let Some(w) = o.nested(WILL) {
+        let p = w.nested(PROPERTIES).unwrap_or(Fields(Vec::new()));
+        opts.will = Some(LastWill {
+            // `as_str().into()`: fits a `String` or a `SmolStr` topic.
+            topic: w.string(WILL_TOPIC).unwrap_or_default().as_str().into(),
+            payload: w.bytes(WILL_PAYLOAD).unwrap_or_default().into(),
+            qos: QoS::from_u8(w.num(WILL_QOS).unwrap_or(0.0) as u8)
+                .ok_or_else(|| invalid("will.qos", "must be 0, 1 or 2"))?,
+            retain: w.flag(WILL_RETAIN).unwrap_or(false),
+            properties: WillProperties {
+                will_delay_interval: p.u32(0x18),
+                payload_format_indicator: p.flag(0x01),
+                message_expiry_interval: p.u32(0x02),
+                content_type: p.string(0x03),
+                response_topic: p.string(0x08),
+                correlation_data: p.bytes(0x09).map(Into::into),
+                user_properties: p.user(),
+            },
+        });
+    }
+    if o.flag(RECONNECT) == Some(false) {
+        opts.reconnect = None;
+    } else {
+        let d = BackoffPolicy::default();
+        opts.reconnect = Some(BackoffPolicy {
+            min_delay_ms: o.u64(MIN_DELAY).unwrap_or(d.min_delay_ms),
+            max_delay_ms: o.u64(MAX_DELAY).unwrap_or(d.max_delay_ms),
+            factor: o.num(FACTOR).unwrap_or(d.factor),
+            stable_after_ms: o.u64(STABLE_AFTER).unwrap_or(d.stable_after_ms),
+        });
+        if let Some(initial) = o.flag(ON_INITIAL_FAILURE) {
+            opts.reconnect_on_initial_failure = initial;
+        }
+    }
+    if let Some(n) = o.num(OFFLINE_QUEUE_LIMIT) {
+        opts.max_queued_messages = n as usize;
+    }
+    if let Some(n) = o.u16(MAX_INFLIGHT) {
+        opts.max_inflight = n;
+    }
+    if let Some(n) = o.u64(CONNECT_TIMEOUT) {
+        opts.connect_timeout_ms = n;
+    }
+    if let Some(n) = o.u64(PING_TIMEOUT) {
+        opts.ping_timeout_ms = n;
+    }
+    opts.manual_acks = o.flag(MANUAL_ACKS).unwrap_or(false);
+    opts.random_seed = o.u64(RANDOM_SEED).unwrap_or(opts.random_seed);
+    if let Some(p) = o.nested(PROPERTIES) {
+        opts.connect_properties = ConnectProperties {
+            session_expiry_interval: p.u32(0x11),
+            receive_maximum: p.u16(0x21),
+            maximum_packet_size: p.u32(0x27),
+            topic_alias_maximum: p.u16(0x22),
+            request_response_information: p.flag(0x19),
+            request_problem_information: p.flag(0x17),
+            user_properties: p.user(),
+            authentication_method: p.string(0x15),
+            authentication_data: p.bytes(0x16).map(Into::into),
+        };
+    }
+    // `Client::new` checks the rules (`ClientOptions::validate`).
+    Ok(opts)
 }
 
 #[cfg(all(test, target_arch = "wasm32"))]

@@ -1,112 +1,379 @@
 //! wasm-bindgen tests of the binding's own pieces (run in Node:
 //! `cargo test -p midge-wasm --target wasm32-unknown-unknown` with
 //! `wasm-bindgen-test-runner` as the runner; see scripts/test-wasm.sh).
+//! The broker side is scripted bytes; the real broker is in `e2e/`.
 
-use js_sys::{Array, Function, Object, Reflect, Uint8Array};
-use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::convert;
+use crate::wire::{self, Fields, Out};
 use crate::RawClient;
 
-fn js(src: &str) -> JsValue {
-    Function::new_no_args(src).call0(&JsValue::NULL).unwrap()
+/// A field list as `npm/index.js` writes it.
+#[derive(Default)]
+struct List(Out);
+
+impl List {
+    fn num(mut self, tag: u8, v: f64) -> Self {
+        self.0.u8(tag);
+        self.0.u8(0);
+        self.0.num(v);
+        self
+    }
+    fn bytes(mut self, tag: u8, v: &[u8]) -> Self {
+        self.0.f_bytes(tag, Some(v));
+        self
+    }
+    fn pair(mut self, k: &str, v: &str) -> Self {
+        self.0.u8(0x26);
+        self.0.u8(2);
+        self.0.bytes(k.as_bytes());
+        self.0.bytes(v.as_bytes());
+        self
+    }
+    fn done(self) -> Vec<u8> {
+        self.0 .0
+    }
 }
 
-fn get(v: &JsValue, key: &str) -> JsValue {
-    Reflect::get(v, &JsValue::from_str(key)).unwrap()
+/// A record of `poll`'s buffer, as far as these tests look into it.
+#[derive(Debug, PartialEq)]
+enum Rec {
+    Open(String),
+    Close,
+    Send(Vec<u8>),
+    Persist,
+    Timer,
+    Connected(String),
+    Disconnected(String),
+    Message { topic: String, qos: u8, key: f64 },
+    Published(f64, bool),
+    Acked(u8, Vec<u8>),
+    Restored(usize),
+    Auth(u8),
+    StoreFailed,
+}
+
+struct R<'a>(&'a [u8], usize);
+
+impl R<'_> {
+    fn u8(&mut self) -> u8 {
+        self.1 += 1;
+        self.0[self.1 - 1]
+    }
+    fn num(&mut self) -> f64 {
+        self.1 += 8;
+        f64::from_le_bytes(self.0[self.1 - 8..self.1].try_into().unwrap())
+    }
+    fn bytes(&mut self) -> Vec<u8> {
+        let n = u32::from_le_bytes(self.0[self.1..self.1 + 4].try_into().unwrap()) as usize;
+        self.1 += 4 + n;
+        self.0[self.1 - n..self.1].to_vec()
+    }
+    fn str(&mut self) -> String {
+        String::from_utf8(self.bytes()).unwrap()
+    }
+    fn props(&mut self) {
+        loop {
+            if self.u8() == 0 {
+                return;
+            }
+            match self.u8() {
+                0 => drop(self.num()),
+                1 => drop(self.bytes()),
+                _ => drop((self.bytes(), self.bytes())),
+            }
+        }
+    }
+    fn error(&mut self) -> String {
+        let code = self.str();
+        self.str();
+        self.num();
+        code
+    }
+}
+
+fn records(buf: &[u8]) -> Vec<Rec> {
+    let mut r = R(buf, 0);
+    let mut out = Vec::new();
+    while r.1 < buf.len() {
+        out.push(match r.u8() {
+            1 => {
+                let scheme = r.str();
+                let host = r.str();
+                let port = r.num();
+                Rec::Open(format!("{scheme}://{host}:{port}{}", r.str()))
+            }
+            2 => Rec::Close,
+            3 => Rec::Send(r.bytes()),
+            4 => {
+                r.bytes();
+                Rec::Persist
+            }
+            5 => {
+                r.num();
+                Rec::Timer
+            }
+            10 => {
+                r.u8();
+                r.u8();
+                let id = r.str();
+                r.props();
+                Rec::Connected(id)
+            }
+            11 => {
+                let code = r.error();
+                r.num();
+                Rec::Disconnected(code)
+            }
+            12 => {
+                let topic = r.str();
+                r.bytes();
+                let qos = r.u8();
+                r.u8();
+                let key = r.num();
+                r.props();
+                Rec::Message { topic, qos, key }
+            }
+            13 => {
+                let token = r.num();
+                let ok = r.u8() == 1;
+                if ok {
+                    r.num();
+                    r.props();
+                } else {
+                    r.error();
+                }
+                Rec::Published(token, ok)
+            }
+            k @ (14 | 15) => {
+                r.num();
+                let codes = r.bytes();
+                r.props();
+                Rec::Acked(k, codes)
+            }
+            16 => {
+                let n = r.num() as usize;
+                for _ in 0..n {
+                    r.str();
+                    r.u8();
+                }
+                Rec::Restored(n)
+            }
+            17 => {
+                let rc = r.num() as u8;
+                r.props();
+                Rec::Auth(rc)
+            }
+            18 => {
+                r.error();
+                Rec::StoreFailed
+            }
+            k => panic!("unknown record {k}"),
+        });
+    }
+    out
+}
+
+fn poll(c: &mut RawClient, now: f64) -> Vec<Rec> {
+    records(&c.poll(now))
+        .into_iter()
+        .filter(|r| *r != Rec::Timer)
+        .collect()
+}
+
+/// A client that has sent CONNECT and got CONNACK (`connack`).
+fn connected(options: Vec<u8>, connack: &[u8]) -> RawClient {
+    let mut c = RawClient::new("ws://broker.example:8080/mqtt", &options, None, false)
+        .unwrap_or_else(|e| panic!("{:?}", e.as_string()));
+    c.connect(0.0).unwrap();
+    assert_eq!(
+        poll(&mut c, 0.0),
+        [Rec::Open("ws://broker.example:8080/mqtt".into())]
+    );
+    c.opened(1.0);
+    assert!(matches!(&poll(&mut c, 1.0)[..], [Rec::Send(b)] if b[0] == 0x10));
+    c.received(2.0, connack);
+    c
+}
+
+const CONNACK_V5: &[u8] = &[0x20, 3, 0, 0, 0];
+
+fn thrown(e: wasm_bindgen::JsValue) -> String {
+    e.as_string().unwrap()
 }
 
 #[wasm_bindgen_test]
-fn options_are_read_in_camel_case() {
-    let o = js(
-        "return { clientId: 'dash', protocolVersion: 4, keepalive: 30, clean: false, \
-                username: 'u', password: 'p', offlineQueueLimit: 5, \
-                will: { topic: 'w', payload: 'bye', qos: 1, retain: true }, \
-                reconnect: { minDelay: 10, maxDelay: 20 }, servers: ['wss://b.example/mqtt'] }",
-    );
-    let opts = convert::client_options("ws://a.example:8080", &o).unwrap();
+fn options_are_read_from_the_field_list() {
+    let will = List::default()
+        .bytes(wire::WILL_TOPIC, b"w")
+        .bytes(wire::WILL_PAYLOAD, b"bye")
+        .num(wire::WILL_QOS, 1.0)
+        .done();
+    let props = List::default().num(0x11, 60.0).pair("app", "x").done();
+    let o = List::default()
+        .bytes(wire::CLIENT_ID, b"dash")
+        .num(wire::KEEPALIVE, 30.0)
+        .num(wire::CLEAN, 0.0)
+        .num(wire::OFFLINE_QUEUE_LIMIT, 5.0)
+        .num(wire::MANUAL_ACKS, 1.0)
+        .num(wire::MIN_DELAY, 10.0)
+        .num(wire::MAX_DELAY, 20.0)
+        .bytes(wire::SERVERS, b"wss://b.example/mqtt")
+        .bytes(wire::WILL, &will)
+        .bytes(wire::PROPERTIES, &props)
+        .done();
+    let opts = crate::client_options("ws://a.example:8080", &Fields::parse(&o))
+        .unwrap_or_else(|e| panic!("{:?}", e.as_string()));
     assert_eq!(opts.client_id, "dash");
-    assert_eq!(opts.protocol.level(), 4);
+    assert_eq!(opts.protocol.level(), 5);
     assert_eq!(opts.keep_alive_secs, 30);
     assert!(!opts.clean_start);
+    assert!(opts.manual_acks);
     assert_eq!(opts.max_queued_messages, 5);
     assert_eq!(opts.servers.len(), 2);
     assert_eq!(opts.will.as_ref().unwrap().payload.as_ref(), b"bye");
     assert_eq!(opts.reconnect.as_ref().unwrap().max_delay_ms, 20);
-}
-
-#[wasm_bindgen_test]
-fn bad_options_name_the_argument() {
-    for (src, needle) in [
-        ("return { keepalive: -1 }", "keepalive"),
-        ("return { protocolVersion: 3 }", "protocolVersion"),
-        ("return { clientId: 7 }", "clientId"),
-        ("return { will: { qos: 1 } }", "will.topic"),
-    ] {
-        let err = convert::client_options("ws://a.example", &js(src)).unwrap_err();
-        assert_eq!(get(&err, "code"), "INVALID_ARGUMENT");
-        let message = get(&err, "message").as_string().unwrap();
-        assert!(message.contains(needle), "{message}");
-    }
-    let err = convert::client_options("mqtt://a.example", &Object::new()).unwrap_err();
-    assert!(get(&err, "message").as_string().unwrap().contains("ws://"));
-}
-
-#[wasm_bindgen_test]
-fn bytes_from_strings_and_views() {
+    assert_eq!(opts.connect_properties.session_expiry_interval, Some(60));
     assert_eq!(
-        convert::bytes_of(&"hé".into(), "p").unwrap(),
-        "hé".as_bytes()
+        opts.connect_properties.user_properties,
+        [("app".to_string(), "x".to_string())]
     );
-    let a = Uint8Array::from(&[1u8, 2, 3][..]);
-    assert_eq!(convert::bytes_of(&a, "p").unwrap(), [1, 2, 3]);
-    let view = js("return new DataView(new Uint8Array([7, 8, 9]).buffer, 1, 2)");
-    assert_eq!(convert::bytes_of(&view, "p").unwrap(), [8, 9]);
-    assert!(convert::bytes_of(&JsValue::from(5), "payload").is_err());
+    let o = List::default().num(wire::PROTOCOL_VERSION, 4.0).done();
+    let opts = crate::client_options("ws://a.example", &Fields::parse(&o)).unwrap();
+    assert_eq!(opts.protocol.level(), 4);
 }
 
 #[wasm_bindgen_test]
-fn the_driver_opens_a_socket_and_sends_connect() {
-    // A fake WebSocket class and host that record what the driver does.
-    let ctor = js(
-        "return class { constructor(url, protocol) { globalThis.__sock = this; \
-                   this.url = url; this.protocol = protocol; this.sent = []; } \
-                   send(b) { this.sent.push(Array.from(b)); } close() { this.closed = true; } }",
+fn bad_options_are_typed_errors_naming_the_argument() {
+    let err = thrown(
+        RawClient::new("mqtt://a.example", &[], None, false)
+            .err()
+            .unwrap(),
     );
-    let host = js("return { events: [], onConnected(...a) { this.events.push(['connected', ...a]); }, \
-                   onClosed() {}, onMessage() {}, onPublished() {}, onAcked() {}, onPersist() {}, onError() {} }");
-    let client = RawClient::new(
-        "ws://127.0.0.1:9/mqtt",
-        js("return { clientId: 'c1' }"),
-        host.clone().unchecked_into(),
-        ctor,
+    assert!(err.starts_with("INVALID_ARGUMENT|"), "{err}");
+    assert!(err.contains("ws://"), "{err}");
+    let o = List::default().num(wire::MIN_DELAY, 0.0).done();
+    let err = thrown(
+        RawClient::new("ws://a.example", &o, None, false)
+            .err()
+            .unwrap(),
+    );
+    assert!(err.contains("min_delay"), "{err}");
+    // A truncated list is read up to the damage, never a panic.
+    let mut o = List::default().bytes(wire::CLIENT_ID, b"abc").done();
+    o.truncate(o.len() - 1);
+    assert!(RawClient::new("ws://a.example", &o, None, false).is_ok());
+    assert!(RawClient::new(
+        "ws://a.example",
+        &[0x40, 1, 0xff, 0xff, 0xff, 0xff],
         None,
-        false,
+        false
     )
-    .unwrap();
-    client.connect().unwrap();
-    let sock = js("return globalThis.__sock");
-    assert_eq!(get(&sock, "url"), "ws://127.0.0.1:9/mqtt");
-    assert_eq!(get(&sock, "protocol"), "mqtt");
-    assert_eq!(get(&sock, "binaryType"), "arraybuffer");
-    // The socket opens: CONNECT (packet type 1) goes out.
-    let onopen: Function = get(&sock, "onopen").dyn_into().unwrap();
-    onopen.call0(&sock).unwrap();
-    let sent: Array = get(&sock, "sent").dyn_into().unwrap();
-    let first: Array = sent.get(0).dyn_into().unwrap();
-    assert_eq!(first.get(0).as_f64(), Some(16.0));
-    // CONNACK (5.0, success) arrives as an ArrayBuffer: onConnected fires.
-    let onmessage: Function = get(&sock, "onmessage").dyn_into().unwrap();
-    let ev = js("return { data: new Uint8Array([0x20, 3, 0, 0, 0]).buffer }");
-    onmessage.call1(&sock, &ev).unwrap();
-    let events: Array = get(&host, "events").dyn_into().unwrap();
-    assert_eq!(events.length(), 1);
-    assert_eq!(client.state(), "connected");
-    // A bad QoS is refused with the argument named.
-    let err = client
-        .publish("t".into(), vec![1], 3, false, JsValue::UNDEFINED)
-        .unwrap_err();
-    assert!(get(&err, "message").as_string().unwrap().contains("qos"));
-    client.shutdown();
+    .is_ok());
+}
+
+#[wasm_bindgen_test]
+fn connack_publish_and_completion_go_through_poll() {
+    let mut c = connected(Vec::new(), CONNACK_V5);
+    assert!(matches!(&poll(&mut c, 2.0)[..], [Rec::Connected(_)]));
+    assert_eq!(c.state(), 3);
+    let token = c
+        .publish(3.0, "a/b".into(), b"x".to_vec(), 1, false, &[])
+        .unwrap();
+    let token2 = c
+        .publish(3.0, "a/c".into(), b"y".to_vec(), 1, false, &[])
+        .unwrap();
+    // Both publishes leave in one SEND record.
+    let recs = poll(&mut c, 3.0);
+    assert!(
+        matches!(&recs[..], [Rec::Send(b)] if b.iter().filter(|x| **x == 0x32).count() >= 2),
+        "{recs:?}"
+    );
+    c.received(4.0, &[0x40, 2, 0, 1, 0x40, 2, 0, 2]);
+    assert_eq!(
+        poll(&mut c, 4.0),
+        [Rec::Published(token, true), Rec::Published(token2, true)]
+    );
+    let err = thrown(
+        c.publish(5.0, "a/#".into(), vec![], 0, false, &[])
+            .unwrap_err(),
+    );
+    assert!(
+        err.starts_with("INVALID_ARGUMENT|invalid argument `topic`"),
+        "{err}"
+    );
+    c.disconnect(6.0, 0, &[]).unwrap();
+    let recs = poll(&mut c, 6.0);
+    assert!(
+        matches!(&recs[..], [Rec::Send(_), Rec::Close, Rec::Disconnected(code)] if code == "CLIENT_DISCONNECT"),
+        "{recs:?}"
+    );
+}
+
+#[wasm_bindgen_test]
+fn manual_acks_hold_the_puback_until_ack() {
+    let o = List::default().num(wire::MANUAL_ACKS, 1.0).done();
+    let mut c = connected(o, CONNACK_V5);
+    poll(&mut c, 2.0);
+    // QoS 1 PUBLISH, topic "t", packet id 7, no properties, payload "hi".
+    c.received(3.0, &[0x32, 8, 0, 1, b't', 0, 7, 0, b'h', b'i']);
+    let recs = poll(&mut c, 3.0);
+    let [Rec::Message { topic, qos: 1, key }] = &recs[..] else {
+        panic!("{recs:?}")
+    };
+    assert_eq!(topic, "t");
+    assert!(*key > 0.0);
+    c.ack(4.0, *key as u32).unwrap();
+    assert_eq!(poll(&mut c, 4.0), [Rec::Send(vec![0x40, 2, 0, 7])]);
+    let err = thrown(c.ack(5.0, *key as u32).unwrap_err());
+    assert!(err.starts_with("ACK_NOT_PENDING|"), "{err}");
+}
+
+#[wasm_bindgen_test]
+fn auth_and_restored_subscriptions_are_records() {
+    let props = List::default().bytes(0x15, b"SCRAM").done();
+    let o = List::default().bytes(wire::PROPERTIES, &props).done();
+    // AUTH, Continue authentication, method SCRAM.
+    let mut c = connected(
+        o,
+        &[0xF0, 10, 0x18, 8, 0x15, 0, 5, b'S', b'C', b'R', b'A', b'M'],
+    );
+    assert_eq!(poll(&mut c, 2.0), [Rec::Auth(0x18)]);
+    let answer = List::default()
+        .bytes(0x15, b"SCRAM")
+        .bytes(0x16, b"proof")
+        .done();
+    c.auth(3.0, &answer, false).unwrap();
+    assert!(matches!(&poll(&mut c, 3.0)[..], [Rec::Send(b)] if b[0] == 0xF0));
+
+    // A subscription, then a reconnect to a broker that lost the session.
+    let mut c = connected(Vec::new(), CONNACK_V5);
+    poll(&mut c, 2.0);
+    let filters = List::default()
+        .bytes(wire::TOPIC, b"a/#")
+        .num(wire::QOS, 1.0)
+        .done();
+    let token = c.subscribe(3.0, &filters, &[]).unwrap();
+    poll(&mut c, 3.0);
+    c.received(4.0, &[0x90, 4, 0, 1, 0, 1]);
+    assert_eq!(poll(&mut c, 4.0), [Rec::Acked(14, vec![1])]);
+    assert!(token > 0.0);
+    c.closed(5.0);
+    let recs = poll(&mut c, 5.0);
+    assert!(
+        matches!(&recs[..], [Rec::Disconnected(code)] if code == "TRANSPORT_CLOSED"),
+        "{recs:?}"
+    );
+    c.timeout(120_000.0);
+    assert!(matches!(&poll(&mut c, 120_000.0)[..], [Rec::Open(_)]));
+    c.opened(120_001.0);
+    poll(&mut c, 120_001.0);
+    c.received(120_002.0, CONNACK_V5); // session not present
+    let recs = poll(&mut c, 120_002.0);
+    assert!(
+        matches!(&recs[..], [Rec::Send(b), Rec::Connected(_)] if b[0] == 0x82),
+        "{recs:?}"
+    );
+    c.received(120_003.0, &[0x90, 4, 0, 2, 0, 1]);
+    assert_eq!(poll(&mut c, 120_003.0), [Rec::Restored(1)]);
 }

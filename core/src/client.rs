@@ -1,7 +1,7 @@
 //! The client state machine: bytes and time in; bytes, events, transport
 //! commands and the next deadline out.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::backoff::Backoff;
@@ -52,6 +52,57 @@ enum State {
     Closing { reconnect_at: Option<u64> },
 }
 
+/// A set of packet ids as a sorted `Vec`: the sets are small, and this is
+/// much less code than a `BTreeSet` in the wasm package.
+#[derive(Debug, Clone, Default)]
+struct IdSet(Vec<u16>);
+
+impl IdSet {
+    fn contains(&self, id: &u16) -> bool {
+        self.0.binary_search(id).is_ok()
+    }
+
+    /// True when `id` was not in the set.
+    fn insert(&mut self, id: u16) -> bool {
+        match self.0.binary_search(&id) {
+            Ok(_) => false,
+            Err(i) => {
+                self.0.insert(i, id);
+                true
+            }
+        }
+    }
+
+    /// True when `id` was in the set.
+    fn remove(&mut self, id: &u16) -> bool {
+        match self.0.binary_search(id) {
+            Ok(i) => {
+                self.0.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// As the session's `BTreeSet` (built by `insert`, which the session's
+    /// decoder uses anyway, rather than `collect`, which adds a sort).
+    fn to_set(&self) -> BTreeSet<u16> {
+        let mut set = BTreeSet::new();
+        for id in &self.0 {
+            set.insert(*id);
+        }
+        set
+    }
+}
+
 /// Values that live for one connection.
 #[derive(Debug, Default)]
 struct Link {
@@ -70,14 +121,14 @@ struct Link {
     next_outbound_alias: u16,
     inbound_aliases: HashMap<u16, String>,
     /// Inbound QoS 1 delivered in manual-ack mode, not yet acknowledged.
-    manual_qos1: BTreeSet<u16>,
+    manual_qos1: IdSet,
     /// Inbound QoS 2 whose PUBLISH arrived on this connection, PUBREL not yet
     /// received: with `manual_qos1`, what counts against our Receive Maximum.
     /// Per connection, because the server's send quota starts afresh on each
     /// (MQTT 5.0 section 4.9); ids left over from an earlier connection would
     /// otherwise shrink the window until the server is disconnected for
     /// sending what it may.
-    inbound_qos2: BTreeSet<u16>,
+    inbound_qos2: IdSet,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,11 +214,13 @@ pub struct Client {
     /// Keyed by packet id; ordered work (resend, snapshots) sorts by token.
     inflight: IdMap<OutboundPublish>,
     queue: VecDeque<OutboundPublish>,
-    inbound_qos2: BTreeSet<u16>,
+    inbound_qos2: IdSet,
     /// Inbound QoS 2 delivered in manual-ack mode, PUBREC not yet allowed.
-    manual_qos2: BTreeSet<u16>,
+    manual_qos2: IdSet,
     subscriptions: Vec<StoredSubscription>,
-    requests: BTreeMap<u16, Request>,
+    /// Sorted by packet id (a sorted `Vec`: few entries, and much less code
+    /// than a `BTreeMap` in the wasm package).
+    requests: Vec<(u16, Request)>,
 }
 
 impl std::fmt::Debug for Client {
@@ -218,10 +271,10 @@ impl Client {
             next_request: 1,
             inflight: IdMap::default(),
             queue: VecDeque::new(),
-            inbound_qos2: BTreeSet::new(),
-            manual_qos2: BTreeSet::new(),
+            inbound_qos2: IdSet::default(),
+            manual_qos2: IdSet::default(),
             subscriptions: Vec::new(),
-            requests: BTreeMap::new(),
+            requests: Vec::new(),
         };
         client.restore(session);
         Ok(client)
@@ -273,7 +326,7 @@ impl Client {
             }
         }
         self.next_token = next_token;
-        self.inbound_qos2 = session.inbound_qos2;
+        self.inbound_qos2 = IdSet(session.inbound_qos2.into_iter().collect());
         self.subscriptions = session.subscriptions;
     }
 
@@ -382,15 +435,18 @@ impl Client {
 
     /// A snapshot of the session, e.g. to write to a file.
     pub fn session_state(&self) -> SessionState {
-        let mut outbound: Vec<OutboundPublish> = self.inflight.values().cloned().collect();
-        outbound.sort_by_key(|e| e.token);
+        let mut outbound: Vec<OutboundPublish> = self
+            .inflight_by_token()
+            .iter()
+            .filter_map(|(_, id)| self.inflight.get(id).cloned())
+            .collect();
         outbound.extend(self.queue.iter().cloned());
         SessionState {
             client_id: self.client_id.clone(),
             next_packet_id: self.next_packet_id,
             next_token: self.next_token,
             outbound,
-            inbound_qos2: self.inbound_qos2.clone(),
+            inbound_qos2: self.inbound_qos2.to_set(),
             subscriptions: self.subscriptions.clone(),
         }
     }
@@ -933,7 +989,11 @@ impl Client {
             self.session_lost();
         }
         // SUBSCRIBE/UNSUBSCRIBE never acknowledged (or made while offline).
-        let pending: Vec<Packet> = self.requests.values().map(|r| r.packet.clone()).collect();
+        let pending: Vec<Packet> = self
+            .requests
+            .iter()
+            .map(|(_, r)| r.packet.clone())
+            .collect();
         for packet in pending {
             self.send(now, &packet);
         }
@@ -946,13 +1006,10 @@ impl Client {
     /// The server kept our session: resend what it has not acknowledged, in
     /// the order first sent.
     fn resend_inflight(&mut self, now: u64) {
-        let mut entries: Vec<(PublishToken, u16, OutboundStage)> = self
-            .inflight
-            .values()
-            .map(|e| (e.token, e.publish.packet_id, e.stage))
-            .collect();
-        entries.sort_by_key(|e| e.0);
-        for (_, id, stage) in entries {
+        for (_, id) in self.inflight_by_token() {
+            let Some(stage) = self.inflight.get(&id).map(|e| e.stage) else {
+                continue;
+            };
             match stage {
                 OutboundStage::AwaitingPubComp => {
                     self.send(now, &Packet::PubRel(PubResponse::new(id)));
@@ -971,13 +1028,16 @@ impl Client {
     /// The server has no session for us: nothing it owed us is pending, and
     /// what we sent but it never acknowledged goes again as new messages.
     fn session_lost(&mut self) {
-        for id in std::mem::take(&mut self.inbound_qos2) {
+        for id in std::mem::take(&mut self.inbound_qos2).0 {
             self.record_or_report(SessionChange::InboundQos2Removed(id));
         }
         self.manual_qos2.clear();
-        let mut entries: Vec<OutboundPublish> =
-            std::mem::take(&mut self.inflight).into_values().collect();
-        entries.sort_by_key(|e| e.token);
+        let order = self.inflight_by_token();
+        let mut inflight = std::mem::take(&mut self.inflight);
+        let entries: Vec<OutboundPublish> = order
+            .iter()
+            .filter_map(|(_, id)| inflight.remove(id))
+            .collect();
         for mut entry in entries.into_iter().rev() {
             if entry.stage == OutboundStage::AwaitingPubComp {
                 // PUBREC came back: the server had taken ownership and delivered it.
@@ -999,12 +1059,18 @@ impl Client {
     fn restore_subscriptions(&mut self, now: u64) {
         // One SUBSCRIBE per subscription identifier: the property covers the
         // whole packet.
-        let mut groups: BTreeMap<Option<u32>, Vec<SubscribeFilter>> = BTreeMap::new();
+        // Sorted by identifier, as a sorted `Vec` (less code than a `BTreeMap`).
+        let mut groups: Vec<(Option<u32>, Vec<SubscribeFilter>)> = Vec::new();
         for sub in &self.subscriptions {
-            groups
-                .entry(sub.subscription_identifier)
-                .or_default()
-                .push(sub.filter.clone());
+            let key = sub.subscription_identifier;
+            let i = match groups.binary_search_by_key(&key, |(k, _)| *k) {
+                Ok(i) => i,
+                Err(i) => {
+                    groups.insert(i, (key, Vec::new()));
+                    i
+                }
+            };
+            groups[i].1.push(sub.filter.clone());
         }
         for (subscription_identifier, filters) in groups {
             let Some(packet_id) = self.allocate_packet_id() else {
@@ -1339,7 +1405,11 @@ impl Client {
     }
 
     fn take_request(&mut self, now: u64, packet_id: u16, packet: &'static str) -> Option<Request> {
-        let request = self.requests.remove(&packet_id);
+        let request = self
+            .requests
+            .binary_search_by_key(&packet_id, |(id, _)| *id)
+            .ok()
+            .map(|i| self.requests.remove(i).1);
         if request.is_none() {
             self.violation(
                 now,
@@ -1435,14 +1505,18 @@ impl Client {
         if self.state == State::Connected {
             self.send(now, &packet);
         }
-        self.requests.insert(
-            packet_id,
-            Request {
-                token,
-                kind,
-                packet,
-            },
-        );
+        let request = Request {
+            token,
+            kind,
+            packet,
+        };
+        match self
+            .requests
+            .binary_search_by_key(&packet_id, |(id, _)| *id)
+        {
+            Ok(i) => self.requests[i].1 = request,
+            Err(i) => self.requests.insert(i, (packet_id, request)),
+        }
         token
     }
 
@@ -1587,11 +1661,29 @@ impl Client {
         check_user_properties(&props.user_properties)
     }
 
+    /// The in-flight publishes' `(token, packet id)`, in the order they were
+    /// made. (One sort of plain pairs for every caller: sorting the entries
+    /// themselves instantiated a stable sort per element type.)
+    fn inflight_by_token(&self) -> Vec<(PublishToken, u16)> {
+        let mut order: Vec<(PublishToken, u16)> = self
+            .inflight
+            .values()
+            .map(|e| (e.token, e.publish.packet_id))
+            .collect();
+        order.sort_unstable();
+        order
+    }
+
     fn allocate_packet_id(&mut self) -> Option<u16> {
         let start = self.next_packet_id.max(1);
         let mut id = start;
         loop {
-            if !self.inflight.contains_key(&id) && !self.requests.contains_key(&id) {
+            if !self.inflight.contains_key(&id)
+                && self
+                    .requests
+                    .binary_search_by_key(&id, |(id, _)| *id)
+                    .is_err()
+            {
                 self.next_packet_id = next_packet_id_after(id);
                 return Some(id);
             }

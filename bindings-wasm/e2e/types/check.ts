@@ -17,7 +17,15 @@ async function main(): Promise<void> {
     offlineQueueLimit: 1000,
     properties: { sessionExpiryInterval: 3600, userProperties: { app: 'x' } },
     store: indexedDBStore(),
+    manualAcks: true,
   });
+  client.on('subscriptionsRestored', (list) => console.log(list[0]?.topic, list[0]?.reasonCode));
+  client.on('publishComplete', (p) => console.log(p.token, p.topic, p.reasonCode, p.error?.code));
+  client.on('auth', ({ reasonCode, properties }) => {
+    if (reasonCode === 0x18) client.auth({ authenticationMethod: properties.authenticationMethod, authenticationData: 'step' });
+  });
+  const restored: number = client.restoredPublishes.length;
+  console.log(restored);
   client.on('message', (m: Message) => console.log(m.topic, m.text(), m.properties?.contentType));
   client.on('offline', ({ error, reconnectIn }) => console.log(error.code, reconnectIn));
   client.on('error', (e: MqttError) => console.log(e.reasonCode));
@@ -28,6 +36,7 @@ async function main(): Promise<void> {
   await client.unsubscribe('a/#');
   for await (const m of client.messages()) {
     const bytes: Uint8Array = m.payload;
+    m.ack();
     console.log(bytes.length, q, n);
     break;
   }
