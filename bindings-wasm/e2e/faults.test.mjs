@@ -31,7 +31,7 @@ after(async () => {
   await broker?.stop();
 });
 
-test('QoS 1 and 2 streams lose nothing while the connections are cut', async () => {
+test('QoS 1 and 2 streams lose nothing while the connections are cut', async (t) => {
   await page.evaluate(async (url) => {
     const { connect } = window.midge;
     const f = { tally: {}, received: 0, reconnects: 0, acked: [], failed: [], stop: false, done: false };
@@ -111,7 +111,8 @@ test('QoS 1 and 2 streams lose nothing while the connections are cut', async () 
       qos1Duplicates: dup(1), qos2Duplicates: dup(2), reconnects: f.reconnects,
     };
   });
-  console.log(`browser fault report: ${FAULTS} faults (${FAULTS - midFrame} cuts, ${midFrame} mid-frame cuts), `
+  // A diagnostic, so that the test reporter prints it with the result.
+  t.diagnostic(`browser fault report: ${FAULTS} faults (${FAULTS - midFrame} cuts, ${midFrame} mid-frame cuts), `
     + `proxy accepted ${proxy.stats.accepted} connections, ${r.reconnects} reconnects; `
     + `acknowledged ${r.acked}, received ${r.received}, lost ${r.lost.length}, `
     + `QoS 2 duplicates ${r.qos2Duplicates}, QoS 1 duplicates ${r.qos1Duplicates}`);

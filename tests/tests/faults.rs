@@ -186,14 +186,14 @@ async fn receive_maximum_overruns_are_the_brokers() {
     let report = stream.finish(Duration::from_secs(30)).await;
     let stats = proxy.stats();
     println!(
-        "receive maximum {DEFAULT_RECEIVE_MAXIMUM}, {STEPS} faults: broker PUBLISHes beyond the client's \
+        "fault report (receive maximum {DEFAULT_RECEIVE_MAXIMUM}, {STEPS} faults): broker PUBLISHes beyond the client's \
          Receive Maximum {}, client DISCONNECT 0x93 {} (after a broker overrun on that connection: {}); {report}",
         stats.broker_quota_overruns,
         stats.client_receive_maximum_disconnects,
         stats.client_receive_maximum_disconnects_after_overrun,
     );
     if let Some(first) = proxy.first_broker_overrun() {
-        println!("first broker overrun: {first}");
+        println!("fault report (receive maximum): first broker overrun: {first}");
     }
     assert_eq!(
         stats.client_receive_maximum_disconnects,
