@@ -727,6 +727,8 @@ impl Client {
     }
 
     /// Answer a 5.0 AUTH challenge (reason Continue authentication).
+    /// Without an `authentication_method`, the CONNECT's is used (the
+    /// exchange must keep the method it started with).
     pub fn auth(&mut self, now: u64, properties: AuthProperties) -> Result<(), ClientError> {
         self.send_auth(now, ReasonCode::ContinueAuthentication, properties)
     }
@@ -750,15 +752,22 @@ impl Client {
         &mut self,
         now: u64,
         reason_code: ReasonCode,
-        properties: AuthProperties,
+        mut properties: AuthProperties,
     ) -> Result<(), ClientError> {
         if self.options.protocol != ProtocolVersion::V5 {
             return Err(ClientError::invalid("protocol", "AUTH needs MQTT 5.0"));
         }
         if properties.authentication_method.is_none() {
+            properties.authentication_method = self
+                .options
+                .connect_properties
+                .authentication_method
+                .clone();
+        }
+        if properties.authentication_method.is_none() {
             return Err(ClientError::invalid(
                 "properties.authentication_method",
-                "AUTH must name the authentication method",
+                "AUTH must name the authentication method (none given, none in the CONNECT)",
             ));
         }
         if !matches!(self.state, State::Connecting { .. } | State::Connected) {

@@ -365,15 +365,7 @@ impl Driver {
             Command::Ack(handle, answer) => {
                 let _ = answer.send(self.core.ack(now, handle).map_err(NativeError::from));
             }
-            Command::Auth(reauthenticate, mut properties, answer) => {
-                if properties.authentication_method.is_none() {
-                    properties.authentication_method = self
-                        .core
-                        .options()
-                        .connect_properties
-                        .authentication_method
-                        .clone();
-                }
+            Command::Auth(reauthenticate, properties, answer) => {
                 let sent = if reauthenticate {
                     self.core.reauthenticate(now, properties)
                 } else {

@@ -37,27 +37,30 @@ fn plan(step: usize) -> Fault {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn qos1_and_qos2_streams_lose_nothing_through_proxy_faults() {
-    let broker = Broker::mosquitto(MosquittoConfig {
-        persistence: true,
-        ..Default::default()
-    })
-    .expect("mosquitto");
-    let mut proxy = Proxy::start(broker.port).await.expect("proxy");
-    let mut stream = Stream::start(&proxy.url(), "faults").await.expect("stream");
-    let rss_start = rss_kib().unwrap_or(0);
+/// What [`inject_faults`] did.
+#[derive(Default)]
+struct Injected {
+    counts: HashMap<Fault, u32>,
+    longest_blackhole: Duration,
+}
 
-    let started = Instant::now();
-    let mut counts: HashMap<Fault, u32> = HashMap::new();
-    let mut longest_blackhole = Duration::ZERO;
-    for step in 0..STEPS {
+/// `steps` faults from [`plan`], each once the stream has moved on by
+/// [`PROGRESS`] messages, each followed by the wait until every affected
+/// client has a new session (a CONNACK through the proxy).
+async fn inject_faults(
+    broker: &Broker,
+    proxy: &mut Proxy,
+    stream: &mut Stream,
+    steps: usize,
+) -> Injected {
+    let mut done = Injected::default();
+    for step in 0..steps {
         assert!(
             stream.advance(PROGRESS, RECOVER).await,
             "no progress before step {step}"
         );
         let fault = plan(step);
-        *counts.entry(fault).or_default() += 1;
+        *done.counts.entry(fault).or_default() += 1;
         let base = proxy.stats().connacks;
         let at = Instant::now();
         let affected = match fault {
@@ -72,7 +75,6 @@ async fn qos1_and_qos2_streams_lose_nothing_through_proxy_faults() {
                 0
             }
         } as u64;
-        // Recovered once every affected client has a new session (CONNACK).
         proxy
             .wait_for(RECOVER, |s| s.connacks >= base + affected)
             .await
@@ -87,9 +89,28 @@ async fn qos1_and_qos2_streams_lose_nothing_through_proxy_faults() {
                 )
             });
         if fault == Fault::Blackhole {
-            longest_blackhole = longest_blackhole.max(at.elapsed());
+            done.longest_blackhole = done.longest_blackhole.max(at.elapsed());
         }
     }
+    done
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos1_and_qos2_streams_lose_nothing_through_proxy_faults() {
+    let broker = Broker::mosquitto(MosquittoConfig {
+        persistence: true,
+        ..Default::default()
+    })
+    .expect("mosquitto");
+    let mut proxy = Proxy::start(broker.port).await.expect("proxy");
+    let mut stream = Stream::start(&proxy.url(), "faults").await.expect("stream");
+    let rss_start = rss_kib().unwrap_or(0);
+
+    let started = Instant::now();
+    let Injected {
+        counts,
+        longest_blackhole,
+    } = inject_faults(&broker, &mut proxy, &mut stream, STEPS).await;
     let fault_time = started.elapsed();
     let report = stream.finish(Duration::from_secs(30)).await;
     let rss_end = rss_kib().unwrap_or(0);
@@ -160,29 +181,7 @@ async fn receive_maximum_overruns_are_the_brokers() {
     )
     .await
     .expect("stream");
-    for step in 0..STEPS {
-        assert!(
-            stream.advance(PROGRESS, RECOVER).await,
-            "no progress before cut {step}"
-        );
-        let base = proxy.stats().connacks;
-        let affected = match plan(step) {
-            Fault::Cut => proxy.cut(),
-            Fault::CutMidPacket => proxy.cut_mid_packet(),
-            Fault::Blackhole => proxy.blackhole(),
-            Fault::Delay => {
-                proxy.set_delay(Duration::from_millis(150));
-                let moved = stream.advance(PROGRESS, RECOVER).await;
-                proxy.set_delay(Duration::ZERO);
-                assert!(moved, "no progress while delayed");
-                0
-            }
-        } as u64;
-        proxy
-            .wait_for(RECOVER, |s| s.connacks >= base + affected)
-            .await
-            .unwrap_or_else(|s| panic!("fault {step} did not recover: {s:?}"));
-    }
+    inject_faults(&broker, &mut proxy, &mut stream, STEPS).await;
     let report = stream.finish(Duration::from_secs(30)).await;
     let stats = proxy.stats();
     println!(
@@ -219,30 +218,7 @@ async fn v311_stream_through_faults(mosquitto_extra: &str) -> (StreamReport, Vec
     let mut stream = Stream::start_with(&proxy.url(), &prefix, ProtocolVersion::V311, u16::MAX)
         .await
         .expect("stream");
-    for step in 0..STEPS {
-        assert!(
-            stream.advance(PROGRESS, RECOVER).await,
-            "no progress before fault {step}"
-        );
-        let fault = plan(step);
-        let base = proxy.stats().connacks;
-        let affected = match fault {
-            Fault::Cut => proxy.cut(),
-            Fault::CutMidPacket => proxy.cut_mid_packet(),
-            Fault::Blackhole => proxy.blackhole(),
-            Fault::Delay => {
-                proxy.set_delay(Duration::from_millis(150));
-                let moved = stream.advance(PROGRESS, RECOVER).await;
-                proxy.set_delay(Duration::ZERO);
-                assert!(moved, "no progress while delayed");
-                0
-            }
-        } as u64;
-        proxy
-            .wait_for(RECOVER, |s| s.connacks >= base + affected)
-            .await
-            .unwrap_or_else(|s| panic!("fault {step} ({fault:?}) did not recover: {s:?}"));
-    }
+    inject_faults(&broker, &mut proxy, &mut stream, STEPS).await;
     let report = stream.finish(Duration::from_secs(20)).await;
     let never_sent = report
         .lost
