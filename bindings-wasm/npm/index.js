@@ -330,6 +330,8 @@ export function indexedDBStore(databaseName = 'midge-mqtt') {
 const EVENTS = ['connect', 'reconnect', 'offline', 'close', 'error', 'message', 'end',
   'subscriptionsRestored', 'auth', 'publishComplete'];
 const STATES = ['disconnected', 'waiting', 'connecting', 'connected', 'closing'];
+// `RawClient.signal` kinds.
+const OPENED = 0, CLOSED = 1, TIMEOUT = 2, ONLINE = 3;
 const now = () => performance.now();
 
 /**
@@ -393,7 +395,7 @@ export class MqttClient {
       this.#restored.set(p.token, p);
     }
     if (typeof addEventListener === 'function' && typeof removeEventListener === 'function') {
-      this.#onOnline = () => this.#call((raw) => raw.networkChanged(now()));
+      this.#onOnline = () => this.#call((raw) => raw.signal(ONLINE, now()));
       addEventListener('online', this.#onOnline);
     }
   }
@@ -586,7 +588,7 @@ export class MqttClient {
     } catch (e) {
       // e.g. a SyntaxError for a URL the browser refuses.
       this.#emit('error', toMqttError(e));
-      this.#call((raw) => raw.closed(now()));
+      this.#call((raw) => raw.signal(CLOSED, now()));
       return;
     }
     s.binaryType = 'arraybuffer';
@@ -595,13 +597,13 @@ export class MqttClient {
       fn(this.#raw, ev);
       this.#flush();
     };
-    s.onopen = mine((raw) => raw.opened(now()));
+    s.onopen = mine((raw) => raw.signal(OPENED, now()));
     s.onmessage = mine((raw, ev) => {
       if (typeof ev.data !== 'string') raw.received(now(), new Uint8Array(ev.data)); // text frames are not MQTT
     });
     s.onclose = mine((raw) => {
       this.#socket = undefined;
-      raw.closed(now());
+      raw.signal(CLOSED, now());
     });
     // Keep an error listener: Node's `ws` throws on an unheard 'error'.
     s.onerror = () => {};
@@ -617,7 +619,7 @@ export class MqttClient {
       this.#timer = undefined;
       this.#timerAt = Infinity;
       if (!this.#raw) return;
-      this.#raw.timeout(now());
+      this.#raw.signal(TIMEOUT, now());
       this.#flush();
     }, Math.max(0, at - now()));
   }

@@ -57,16 +57,31 @@ const RESTORED: u8 = 16;
 const AUTH: u8 = 17;
 const STORE_FAILED: u8 = 18;
 
+/// The parts joined: `<[&str]>::concat`, but without its unrolled copy loops
+/// (a kilobyte of wasm).
+fn cat(parts: &[&str]) -> String {
+    let mut out = String::new();
+    for part in parts {
+        out.push_str(part);
+    }
+    out
+}
+
+// `RawClient::signal` kinds (3, anything else: the network came back).
+const OPENED: u8 = 0;
+const CLOSED: u8 = 1;
+const TIMEOUT: u8 = 2;
+
 /// An error thrown to JS: `"CODE|message"` (`npm/index.js` makes it an `MqttError`).
 fn fail(code: &str, message: &str) -> JsValue {
-    JsValue::from_str(&[code, "|", message].concat())
+    JsValue::from_str(&cat(&[code, "|", message]))
 }
 
 /// A bad argument: names it and the rule.
 fn invalid(argument: &str, rule: &str) -> JsValue {
     fail(
         "INVALID_ARGUMENT",
-        &["invalid argument `", argument, "`: ", rule].concat(),
+        &cat(&["invalid argument `", argument, "`: ", rule]),
     )
 }
 
@@ -111,53 +126,49 @@ fn reason(rc: ReasonCode) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let c = rc.code() as usize;
     let hex = wire::utf8(vec![HEX[c >> 4], HEX[c & 15]]);
-    [" (reason code 0x", &hex, ")"].concat()
+    cat(&[" (reason code 0x", &hex, ")"])
 }
 
 fn client_message(e: &ClientError) -> String {
     match e {
         ClientError::InvalidArgument { argument, rule } => {
-            ["invalid argument `", argument, "`: ", rule].concat()
+            cat(&["invalid argument `", argument, "`: ", rule])
         }
-        ClientError::QueueFull { limit } => [
+        ClientError::QueueFull { limit } => cat(&[
             "the offline queue is full (",
             &dec(*limit as u64),
             " messages): raise `offlineQueueLimit` or wait until the connection is back",
-        ]
-        .concat(),
-        ClientError::QoSNotSupported { requested, maximum } => [
+        ]),
+        ClientError::QoSNotSupported { requested, maximum } => cat(&[
             "QoS ",
             &dec(*requested as u64),
             " is above the server's maximum QoS ",
             &dec(*maximum as u64),
-        ]
-        .concat(),
+        ]),
         ClientError::RetainNotSupported => {
             "the server does not support retained messages".into()
         }
         ClientError::PacketTooLarge { size, maximum } => too_large(*size, *maximum),
         ClientError::InvalidState { operation, state } => {
-            ["cannot ", operation, " while ", state].concat()
+            cat(&["cannot ", operation, " while ", state])
         }
-        ClientError::AckNotPending { packet_id } => [
+        ClientError::AckNotPending { packet_id } => cat(&[
             "message with packet id ",
             &dec((*packet_id).into()),
             " is not awaiting an acknowledgement (already acknowledged, or the connection it arrived on closed)",
-        ]
-        .concat(),
+        ]),
         ClientError::Store(_) => "the session store failed".into(),
     }
 }
 
 fn too_large(size: usize, maximum: u32) -> String {
-    [
+    cat(&[
         "the packet is ",
         &dec(size as u64),
         " bytes, above the server's maximum packet size of ",
         &dec(maximum.into()),
         " bytes",
-    ]
-    .concat()
+    ])
 }
 
 /// Milliseconds of the page's monotonic clock, given by JS (`performance.now()`).
@@ -379,30 +390,23 @@ impl RawClient {
             .map_err(client_error)
     }
 
-    /// The socket opened.
-    pub fn opened(&mut self, now: f64) {
-        self.client.handle_transport_open(ms(now));
-    }
-
-    /// The socket closed, or could not be made.
-    pub fn closed(&mut self, now: f64) {
-        self.client.handle_transport_closed(ms(now));
+    /// A transport or timer signal, one export for four (each export costs
+    /// its own wrapper in the wasm and the glue): 0 the socket opened, 1 it
+    /// closed (or could not be made), 2 the timer fired, 3 the network came
+    /// back (`online` event: retry now instead of after the backoff).
+    pub fn signal(&mut self, kind: u8, now: f64) {
+        let now = ms(now);
+        match kind {
+            OPENED => self.client.handle_transport_open(now),
+            CLOSED => self.client.handle_transport_closed(now),
+            TIMEOUT => self.client.handle_timeout(now),
+            _ => self.client.network_changed(now),
+        }
     }
 
     /// Bytes the socket received.
     pub fn received(&mut self, now: f64, bytes: &[u8]) {
         self.client.handle_bytes(ms(now), bytes);
-    }
-
-    /// The timer fired.
-    pub fn timeout(&mut self, now: f64) {
-        self.client.handle_timeout(ms(now));
-    }
-
-    /// The network came back (`online` event): retry now instead of after the backoff.
-    #[wasm_bindgen(js_name = networkChanged)]
-    pub fn network_changed(&mut self, now: f64) {
-        self.client.network_changed(ms(now));
     }
 
     /// Everything the core has to say, in order: transport commands (the bytes
@@ -642,7 +646,7 @@ fn granted(r: &Result<QoS, ReasonCode>) -> u8 {
 fn error(o: &mut Out, code: &str, message: &str, rc: Option<ReasonCode>) {
     o.bytes(code.as_bytes());
     let message = match rc {
-        Some(rc) => [message, &reason(rc)].concat(),
+        Some(rc) => cat(&[message, &reason(rc)]),
         None => message.into(),
     };
     o.bytes(message.as_bytes());
@@ -652,7 +656,7 @@ fn error(o: &mut Out, code: &str, message: &str, rc: Option<ReasonCode>) {
 fn connection_error(o: &mut Out, e: &ConnectionError) {
     use midge_core::ProtocolViolation as V;
     let with = |text: &str, reason: &Option<String>| match reason {
-        Some(r) => [text, ": ", r].concat(),
+        Some(r) => cat(&[text, ": ", r]),
         None => text.into(),
     };
     let (code, message) = match e {
@@ -671,36 +675,33 @@ fn connection_error(o: &mut Out, e: &ConnectionError) {
             "PROTOCOL_ERROR",
             match v {
                 V::Decode(_) => "protocol violation: malformed packet from the server".into(),
-                V::UnexpectedPacket { packet, context } => [
+                V::UnexpectedPacket { packet, context } => cat(&[
                     "protocol violation: unexpected ",
                     packet,
                     " from the server ",
                     context,
-                ]
-                .concat(),
-                V::UnknownPacketId { packet, packet_id } => [
+                ]),
+                V::UnknownPacketId { packet, packet_id } => cat(&[
                     "protocol violation: ",
                     packet,
                     " for packet id ",
                     &dec((*packet_id).into()),
                     ", which is not in flight",
-                ]
-                .concat(),
+                ]),
                 _ => "protocol violation by the server".into(),
             },
         ),
         ConnectionError::ConnectTimeout { timeout_ms } => (
             "CONNECT_TIMEOUT",
-            ["no CONNACK within ", &dec(*timeout_ms), " ms"].concat(),
+            cat(&["no CONNACK within ", &dec(*timeout_ms), " ms"]),
         ),
         ConnectionError::KeepAliveTimeout { timeout_ms } => (
             "KEEPALIVE_TIMEOUT",
-            [
+            cat(&[
                 "no PINGRESP within ",
                 &dec(*timeout_ms),
                 " ms: keep-alive timeout",
-            ]
-            .concat(),
+            ]),
         ),
         ConnectionError::TransportClosed => ("TRANSPORT_CLOSED", "the transport closed".into()),
         ConnectionError::Local => ("CLIENT_DISCONNECT", "disconnected by the client".into()),

@@ -190,7 +190,7 @@ fn connected(options: Vec<u8>, connack: &[u8]) -> RawClient {
         poll(&mut c, 0.0),
         [Rec::Open("ws://broker.example:8080/mqtt".into())]
     );
-    c.opened(1.0);
+    c.signal(0, 1.0);
     assert!(matches!(&poll(&mut c, 1.0)[..], [Rec::Send(b)] if b[0] == 0x10));
     c.received(2.0, connack);
     c
@@ -358,15 +358,15 @@ fn auth_and_restored_subscriptions_are_records() {
     c.received(4.0, &[0x90, 4, 0, 1, 0, 1]);
     assert_eq!(poll(&mut c, 4.0), [Rec::Acked(14, vec![1])]);
     assert!(token > 0.0);
-    c.closed(5.0);
+    c.signal(1, 5.0);
     let recs = poll(&mut c, 5.0);
     assert!(
         matches!(&recs[..], [Rec::Disconnected(code)] if code == "TRANSPORT_CLOSED"),
         "{recs:?}"
     );
-    c.timeout(120_000.0);
+    c.signal(2, 120_000.0);
     assert!(matches!(&poll(&mut c, 120_000.0)[..], [Rec::Open(_)]));
-    c.opened(120_001.0);
+    c.signal(0, 120_001.0);
     poll(&mut c, 120_001.0);
     c.received(120_002.0, CONNACK_V5); // session not present
     let recs = poll(&mut c, 120_002.0);

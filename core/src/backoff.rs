@@ -47,15 +47,42 @@ impl Default for BackoffPolicy {
 }
 
 /// A [`BackoffPolicy`] field that breaks a rule.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum BackoffError {
-    #[error("min_delay_ms must be at least 1")]
     MinDelayZero,
-    #[error("max_delay_ms ({max}) must not be below min_delay_ms ({min})")]
-    MaxBelowMin { min: u64, max: u64 },
-    #[error("factor must be a finite number of at least 1.0, not {0}")]
+    MaxBelowMin {
+        min: u64,
+        max: u64,
+    },
+    /// The value is kept here but not printed: formatting an `f64` would
+    /// link `core`'s float printing (5 KB) into the browser package.
     Factor(f64),
 }
+
+// `Display` by hand rather than with `thiserror` (see `text`).
+impl std::fmt::Display for BackoffError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::text::{dec, write_parts};
+        match self {
+            BackoffError::MinDelayZero => f.write_str("min_delay_ms must be at least 1"),
+            BackoffError::MaxBelowMin { min, max } => write_parts(
+                f,
+                &[
+                    "max_delay_ms (",
+                    &dec(*max),
+                    ") must not be below min_delay_ms (",
+                    &dec(*min),
+                    ")",
+                ],
+            ),
+            BackoffError::Factor(_) => {
+                f.write_str("factor must be a finite number of at least 1.0")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BackoffError {}
 
 impl BackoffPolicy {
     /// Check the rules; the error names the field.

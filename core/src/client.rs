@@ -1,8 +1,7 @@
 //! The client state machine: bytes and time in; bytes, events, transport
 //! commands and the next deadline out.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{BTreeSet, VecDeque};
 
 use crate::backoff::Backoff;
 use crate::error::{ClientError, ConnectionError, ProtocolViolation, PublishError};
@@ -103,6 +102,96 @@ impl IdSet {
     }
 }
 
+/// A map as a deque of entries sorted by key, searched by binary search:
+/// much less code in the wasm package than a `HashMap` (or a `BTreeMap`).
+/// A deque, so that the common changes of the in-flight map move nothing:
+/// new packet ids go at the back (or the front when the ids wrap around),
+/// and acknowledgements, which come mostly in order, remove the oldest.
+#[derive(Debug, Clone)]
+struct SortedMap<K, V>(VecDeque<(K, V)>);
+
+impl<K, V> Default for SortedMap<K, V> {
+    fn default() -> Self {
+        SortedMap(VecDeque::new())
+    }
+}
+
+impl<K: Ord, V> SortedMap<K, V> {
+    fn find(&self, key: &K) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.cmp(key))
+    }
+
+    fn contains_key(&self, key: &K) -> bool {
+        self.find(key).is_ok()
+    }
+
+    fn get(&self, key: &K) -> Option<&V> {
+        let index = self.find(key).ok()?;
+        self.0.get(index).map(|(_, v)| v)
+    }
+
+    fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        let index = self.find(key).ok()?;
+        self.0.get_mut(index).map(|(_, v)| v)
+    }
+
+    /// Adds or replaces the value of `key`.
+    fn insert(&mut self, key: K, value: V) {
+        match self.find(&key) {
+            Ok(index) => {
+                if let Some(entry) = self.0.get_mut(index) {
+                    entry.1 = value;
+                }
+            }
+            Err(index) => self.0.insert(index, (key, value)),
+        }
+    }
+
+    fn remove(&mut self, key: &K) -> Option<V> {
+        let index = self.find(key).ok()?;
+        self.0.remove(index).map(|(_, v)| v)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn values(&self) -> impl Iterator<Item = &V> {
+        self.0.iter().map(|(_, v)| v)
+    }
+}
+
+/// A map as a `Vec` sorted by key, for the topic alias maps: entries are
+/// only added (the maps live for one connection), and a `Vec` is less code
+/// than a deque.
+#[derive(Debug, Clone)]
+struct VecMap<K, V>(Vec<(K, V)>);
+
+impl<K, V> Default for VecMap<K, V> {
+    fn default() -> Self {
+        VecMap(Vec::new())
+    }
+}
+
+impl<K: Ord, V> VecMap<K, V> {
+    fn get(&self, key: &K) -> Option<&V> {
+        let index = self.0.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
+        self.0.get(index).map(|(_, v)| v)
+    }
+
+    /// Adds or replaces the value of `key`.
+    fn insert(&mut self, key: K, value: V) {
+        match self.0.binary_search_by(|(k, _)| k.cmp(&key)) {
+            Ok(index) => {
+                if let Some(entry) = self.0.get_mut(index) {
+                    entry.1 = value;
+                }
+            }
+            Err(index) => self.0.insert(index, (key, value)),
+        }
+    }
+}
+
 /// Values that live for one connection.
 #[derive(Debug, Default)]
 struct Link {
@@ -117,9 +206,9 @@ struct Link {
     connected_at: Option<u64>,
     last_sent: u64,
     ping_sent: Option<u64>,
-    outbound_aliases: HashMap<String, u16>,
+    outbound_aliases: VecMap<String, u16>,
     next_outbound_alias: u16,
-    inbound_aliases: HashMap<u16, String>,
+    inbound_aliases: VecMap<u16, String>,
     /// Inbound QoS 1 delivered in manual-ack mode, not yet acknowledged.
     manual_qos1: IdSet,
     /// Inbound QoS 2 whose PUBLISH arrived on this connection, PUBREL not yet
@@ -212,7 +301,7 @@ pub struct Client {
     next_token: u64,
     next_request: u64,
     /// Keyed by packet id; ordered work (resend, snapshots) sorts by token.
-    inflight: IdMap<OutboundPublish>,
+    inflight: SortedMap<u16, OutboundPublish>,
     queue: VecDeque<OutboundPublish>,
     inbound_qos2: IdSet,
     /// Inbound QoS 2 delivered in manual-ack mode, PUBREC not yet allowed.
@@ -269,7 +358,7 @@ impl Client {
             next_packet_id: 1,
             next_token: 1,
             next_request: 1,
-            inflight: IdMap::default(),
+            inflight: SortedMap::default(),
             queue: VecDeque::new(),
             inbound_qos2: IdSet::default(),
             manual_qos2: IdSet::default(),
@@ -547,14 +636,11 @@ impl Client {
         }
         for f in &filters {
             validate_topic_filter(&f.filter)
-                .map_err(|e| ClientError::invalid("filters", format!("`{}`: {e}", f.filter)))?;
+                .map_err(|e| filter_error(&f.filter, &e.to_string()))?;
             if f.options.no_local && parse_shared(&f.filter).is_some() {
-                return Err(ClientError::invalid(
-                    "filters",
-                    format!(
-                        "`{}`: no_local is not allowed on a shared subscription",
-                        f.filter
-                    ),
+                return Err(filter_error(
+                    &f.filter,
+                    "no_local is not allowed on a shared subscription",
                 ));
             }
         }
@@ -600,8 +686,7 @@ impl Client {
             ));
         }
         for f in &filters {
-            validate_topic_filter(f)
-                .map_err(|e| ClientError::invalid("filters", format!("`{f}`: {e}")))?;
+            validate_topic_filter(f).map_err(|e| filter_error(f, &e.to_string()))?;
         }
         check_user_properties(&properties.user_properties)?;
         let packet_id = self.allocate_packet_id().ok_or(ClientError::InvalidState {
@@ -660,7 +745,7 @@ impl Client {
         {
             return Err(ClientError::invalid(
                 "reason_code",
-                format!("{reason_code} is not a DISCONNECT reason code"),
+                crate::text::cat(&[&reason_code.to_string(), " is not a DISCONNECT reason code"]),
             ));
         }
         if properties.server_reference.is_some() {
@@ -998,13 +1083,12 @@ impl Client {
             self.session_lost();
         }
         // SUBSCRIBE/UNSUBSCRIBE never acknowledged (or made while offline).
-        let pending: Vec<Packet> = self
-            .requests
-            .iter()
-            .map(|(_, r)| r.packet.clone())
-            .collect();
-        for packet in pending {
-            self.send(now, &packet);
+        // As `send`, encoded in place: cloning the packets first instantiated
+        // `Packet::clone` here (2 KB of wasm).
+        for (_, request) in &self.requests {
+            if encode_packet(&request.packet, self.options.protocol, &mut self.tx).is_ok() {
+                self.link.last_sent = now;
+            }
         }
         if !ack.session_present && !self.subscriptions.is_empty() {
             self.restore_subscriptions(now);
@@ -1042,10 +1126,20 @@ impl Client {
         }
         self.manual_qos2.clear();
         let order = self.inflight_by_token();
-        let mut inflight = std::mem::take(&mut self.inflight);
+        // Taken out by position rather than removed one by one: removing
+        // from the middle of the map would move the entries after it.
+        let ids: Vec<u16> = self.inflight.0.iter().map(|(id, _)| *id).collect();
+        let mut slots: Vec<Option<OutboundPublish>> = std::mem::take(&mut self.inflight)
+            .0
+            .into_iter()
+            .map(|(_, entry)| Some(entry))
+            .collect();
         let entries: Vec<OutboundPublish> = order
             .iter()
-            .filter_map(|(_, id)| inflight.remove(id))
+            .filter_map(|(_, id)| {
+                let index = ids.binary_search(id).ok()?;
+                slots.get_mut(index)?.take()
+            })
             .collect();
         for mut entry in entries.into_iter().rev() {
             if entry.stage == OutboundStage::AwaitingPubComp {
@@ -1679,7 +1773,7 @@ impl Client {
             .values()
             .map(|e| (e.token, e.publish.packet_id))
             .collect();
-        order.sort_unstable();
+        heap_sort(&mut order);
         order
     }
 
@@ -1786,31 +1880,39 @@ impl Client {
     }
 }
 
-/// A map keyed by packet id. A hash map rather than a B-tree: entries are
-/// large and a B-tree shifts them within its nodes on every removal, which
-/// dominated the cost of a QoS 1 round.
-type IdMap<V> = HashMap<u16, V, BuildHasherDefault<IdHasher>>;
-
-/// Hashes a packet id with one multiplication (Fibonacci hashing): ids are
-/// not attacker-chosen keys worth SipHash, and the high bits this spreads
-/// are the ones the table uses.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
+/// Sorts `v` (heapsort, O(n log n)): `sort_unstable` instantiated its
+/// quicksort and small-sort networks for the one element type sorted here,
+/// 2 KB of wasm for a sort that only runs on snapshots and reconnects.
+fn heap_sort<T: Ord + Copy>(v: &mut [T]) {
+    fn sift_down<T: Ord + Copy>(v: &mut [T], mut root: usize, end: usize) {
+        loop {
+            let mut child = 2 * root + 1;
+            if child >= end {
+                return;
+            }
+            if child + 1 < end && v[child] < v[child + 1] {
+                child += 1;
+            }
+            if v[root] >= v[child] {
+                return;
+            }
+            v.swap(root, child);
+            root = child;
         }
     }
-
-    fn write_u16(&mut self, id: u16) {
-        self.0 = u64::from(id);
+    let n = v.len();
+    for root in (0..n / 2).rev() {
+        sift_down(v, root, n);
     }
+    for end in (1..n).rev() {
+        v.swap(0, end);
+        sift_down(v, 0, end);
+    }
+}
+
+/// "`filter`: rule", for the `filters` argument.
+fn filter_error(filter: &str, rule: &str) -> ClientError {
+    ClientError::invalid("filters", crate::text::cat(&["`", filter, "`: ", rule]))
 }
 
 fn stage_after_send(qos: QoS) -> OutboundStage {

@@ -32,6 +32,7 @@ pub mod packet;
 pub mod router;
 pub mod server;
 pub mod session;
+mod text;
 pub mod topic;
 
 pub use client::{Client, ConnectionState};

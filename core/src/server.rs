@@ -75,32 +75,74 @@ pub struct ServerAddress {
 }
 
 /// Why a broker URL was not accepted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerAddressError {
-    #[error("`{0}` has no scheme: write mqtt://, mqtts://, ws:// or wss:// before the host")]
     MissingScheme(String),
-    #[error("unsupported scheme `{0}://`: use mqtt://, mqtts://, ws:// or wss://")]
     UnsupportedScheme(String),
-    #[error("the URL has no host")]
     MissingHost,
-    #[error("`{0}` is not a port number (1 to 65535)")]
     InvalidPort(String),
-    #[error("`{0}` is not a valid host")]
     InvalidHost(String),
-    #[error("{scheme}:// URLs take no path (`{path}`); only ws:// and wss:// do")]
     UnexpectedPath { scheme: &'static str, path: String },
-    #[error("credentials in the URL are not accepted (they would leak into logs): pass username and password as options")]
     CredentialsInUrl,
 }
+
+// `Display` by hand rather than with `thiserror` (see `text`).
+impl fmt::Display for ServerAddressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::text::write_parts;
+        match self {
+            ServerAddressError::MissingScheme(url) => write_parts(
+                f,
+                &[
+                    "`",
+                    url,
+                    "` has no scheme: write mqtt://, mqtts://, ws:// or wss:// before the host",
+                ],
+            ),
+            ServerAddressError::UnsupportedScheme(scheme) => write_parts(
+                f,
+                &[
+                    "unsupported scheme `",
+                    scheme,
+                    "://`: use mqtt://, mqtts://, ws:// or wss://",
+                ],
+            ),
+            ServerAddressError::MissingHost => f.write_str("the URL has no host"),
+            ServerAddressError::InvalidPort(port) => {
+                write_parts(f, &["`", port, "` is not a port number (1 to 65535)"])
+            }
+            ServerAddressError::InvalidHost(host) => {
+                write_parts(f, &["`", host, "` is not a valid host"])
+            }
+            ServerAddressError::UnexpectedPath { scheme, path } => write_parts(
+                f,
+                &[
+                    scheme,
+                    ":// URLs take no path (`",
+                    path,
+                    "`); only ws:// and wss:// do",
+                ],
+            ),
+            ServerAddressError::CredentialsInUrl => f.write_str(
+                "credentials in the URL are not accepted (they would leak into logs): pass username and password as options",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ServerAddressError {}
 
 impl FromStr for ServerAddress {
     type Err = ServerAddressError;
 
     fn from_str(url: &str) -> Result<Self, Self::Err> {
         let url = url.trim();
-        let Some((scheme, rest)) = url.split_once("://") else {
+        // `split_once("://")` without the two-way string searcher (a
+        // kilobyte of wasm): the first `://`.
+        let Some(i) = url.as_bytes().windows(3).position(|w| w == b"://") else {
             return Err(ServerAddressError::MissingScheme(url.to_owned()));
         };
+        let (scheme, rest) = (&url[..i], &url[i + 3..]);
         let transport = match scheme.to_ascii_lowercase().as_str() {
             "mqtt" | "tcp" => Transport::Tcp,
             "mqtts" | "ssl" | "tls" => Transport::Tls,
@@ -108,7 +150,9 @@ impl FromStr for ServerAddress {
             "wss" => Transport::WebSocketTls,
             _ => return Err(ServerAddressError::UnsupportedScheme(scheme.to_owned())),
         };
-        let (authority, path) = match rest.find(['/', '?']) {
+        // Byte searches (the delimiters are ASCII): `str::find` with char
+        // patterns instantiates a searcher per pattern type in the wasm.
+        let (authority, path) = match rest.bytes().position(|b| b == b'/' || b == b'?') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
@@ -128,7 +172,9 @@ impl FromStr for ServerAddress {
         };
         let path = if transport.is_websocket() {
             if path.is_empty() || path.starts_with('?') {
-                format!("/{path}")
+                let mut with_slash = String::from("/");
+                with_slash.push_str(path);
+                with_slash
             } else {
                 path.to_owned()
             }
@@ -163,11 +209,11 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), ServerAddres
             },
         };
     }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
+    let (host, port) = match authority.bytes().rposition(|b| b == b':') {
+        Some(i) => (&authority[..i], Some(&authority[i + 1..])),
         None => (authority, None),
     };
-    if host.contains([':', ' ', '[', ']']) {
+    if host.bytes().any(|b| matches!(b, b':' | b' ' | b'[' | b']')) {
         return Err(ServerAddressError::InvalidHost(authority.to_owned()));
     }
     Ok((host, port))

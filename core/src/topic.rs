@@ -20,38 +20,68 @@
 pub const MAX_TOPIC_LEN: usize = u16::MAX as usize;
 
 /// Why a topic name or topic filter is not valid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopicError {
     /// Topic names and filters must be at least one character long.
-    #[error("must not be empty")]
     Empty,
     /// Longer than a UTF-8 string field can hold.
-    #[error("is {len} bytes long; at most 65,535 bytes are allowed")]
     TooLong { len: usize },
     /// U+0000 is forbidden in every MQTT string.
-    #[error("must not contain the null character U+0000")]
     NullCharacter,
     /// `+` and `#` are for filters only.
-    #[error("must not contain the wildcards '+' or '#' (a topic name is not a filter)")]
     WildcardInName,
     /// `#` stands for the rest of the levels, so it must be the last level.
-    #[error("'#' must be the last character and take a whole level (e.g. `a/#`)")]
     MultiLevelWildcardMisplaced,
     /// `+` stands for exactly one level.
-    #[error("'+' must take a whole level (e.g. `a/+/b`, not `a/b+`)")]
     SingleLevelWildcardMisplaced,
     /// `$share/` needs a share name: `$share/<group>/<filter>`.
-    #[error("a shared subscription needs a share name: `$share/<group>/<filter>`")]
     SharedGroupMissing,
     /// The share name must not contain `+` or `#` (5.0 section 4.8.2).
-    #[error("the share name of a shared subscription must not contain '+' or '#'")]
     SharedGroupInvalid,
     /// `$share/<group>` needs a filter after the share name.
-    #[error(
-        "a shared subscription needs a filter after the share name: `$share/<group>/<filter>`"
-    )]
     SharedFilterMissing,
 }
+
+// `Display` by hand rather than with `thiserror`: `{len}` linked
+// `core::fmt`'s integer printing into the browser package (see `text`).
+impl std::fmt::Display for TopicError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TopicError::Empty => "must not be empty",
+            TopicError::TooLong { len } => {
+                return crate::text::write_parts(
+                    f,
+                    &[
+                        "is ",
+                        &crate::text::dec(*len as u64),
+                        " bytes long; at most 65,535 bytes are allowed",
+                    ],
+                )
+            }
+            TopicError::NullCharacter => "must not contain the null character U+0000",
+            TopicError::WildcardInName => {
+                "must not contain the wildcards '+' or '#' (a topic name is not a filter)"
+            }
+            TopicError::MultiLevelWildcardMisplaced => {
+                "'#' must be the last character and take a whole level (e.g. `a/#`)"
+            }
+            TopicError::SingleLevelWildcardMisplaced => {
+                "'+' must take a whole level (e.g. `a/+/b`, not `a/b+`)"
+            }
+            TopicError::SharedGroupMissing => {
+                "a shared subscription needs a share name: `$share/<group>/<filter>`"
+            }
+            TopicError::SharedGroupInvalid => {
+                "the share name of a shared subscription must not contain '+' or '#'"
+            }
+            TopicError::SharedFilterMissing => {
+                "a shared subscription needs a filter after the share name: `$share/<group>/<filter>`"
+            }
+        })
+    }
+}
+
+impl std::error::Error for TopicError {}
 
 /// A shared subscription's parts: `$share/<group>/<filter>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

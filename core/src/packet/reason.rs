@@ -197,7 +197,17 @@ impl ReasonCode {
 
 impl std::fmt::Display for ReasonCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?} (0x{:02X})", self, *self as u8)
+        // As `write!(f, "{:?} (0x{:02X})", ..)`, without `core::fmt::write`
+        // and hex printing in the browser package.
+        const HEX: [&str; 16] = [
+            "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E", "F",
+        ];
+        let code = usize::from(*self as u8);
+        std::fmt::Debug::fmt(self, f)?;
+        f.write_str(" (0x")?;
+        f.write_str(HEX[code >> 4])?;
+        f.write_str(HEX[code & 15])?;
+        f.write_str(")")
     }
 }
 
