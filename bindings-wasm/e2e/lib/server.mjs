@@ -13,10 +13,17 @@ const TYPES = {
   '.svg': 'image/svg+xml',
 };
 
-/** `mounts`: { '/prefix/': '/abs/dir' }. Resolves to { url, close() }. */
-export function serve(mounts) {
+/**
+ * `mounts`: { '/prefix/': '/abs/dir' }; `routes`: { '/path': (req, res) => ... }
+ * for dynamic answers (checked first). Resolves to { url, close() }.
+ */
+export function serve(mounts, routes = {}) {
   const server = http.createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    if (Object.hasOwn(routes, path)) {
+      routes[path](req, res);
+      return;
+    }
     for (const [prefix, dir] of Object.entries(mounts)) {
       if (!path.startsWith(prefix)) continue;
       let file = normalize(join(dir, path.slice(prefix.length)));
