@@ -13,7 +13,7 @@ export type MqttErrorCode =
   | 'PACKET_TOO_LARGE' | 'INVALID_STATE' | 'ACK_NOT_PENDING' | 'STORE_FAILED'
   | 'CONNECTION_REFUSED' | 'SERVER_DISCONNECT' | 'PROTOCOL_ERROR' | 'CONNECT_TIMEOUT'
   | 'KEEPALIVE_TIMEOUT' | 'TRANSPORT_CLOSED' | 'CLIENT_DISCONNECT'
-  | 'PUBLISH_REJECTED' | 'PUBLISH_NOT_ALLOWED' | 'UNKNOWN';
+  | 'PUBLISH_REJECTED' | 'PUBLISH_NOT_ALLOWED' | 'AUTH_FAILED' | 'UNKNOWN';
 
 /**
  * Every failure of midge: a bad argument (rejected at once, naming the
@@ -132,6 +132,25 @@ export interface ConnectOptions {
   };
   /** Keep the session (unacknowledged QoS 1/2 publishes, offline queue) across reloads. */
   store?: SessionStore;
+  /**
+   * MQTT 5.0 enhanced authentication (with `properties.authenticationMethod`):
+   * called for every AUTH challenge (reason 0x18), including those before the
+   * CONNACK, which no `on('auth')` listener could hear. Its answer (or the
+   * Promise's) is sent as the next AUTH. If it throws or gives no answer,
+   * `connect` rejects with code `AUTH_FAILED`.
+   *
+   * @example
+   * const client = await connect(url, {
+   *   protocolVersion: 5,
+   *   properties: { authenticationMethod: 'SCRAM-SHA-256', authenticationData: clientFirst },
+   *   onAuth: async ({ properties }) => ({
+   *     authenticationMethod: 'SCRAM-SHA-256',
+   *     authenticationData: await clientFinal(properties.authenticationData),
+   *   }),
+   * });
+   */
+  onAuth?: (challenge: { reasonCode: number; properties: AuthProperties }) =>
+    AuthAnswer | Promise<AuthAnswer>;
   /** A WebSocket constructor, e.g. `WebSocket` from the `ws` package in Node. */
   WebSocket?: unknown;
   /** Where to load the wasm from (URL, bytes or module); default: next to this file. */
@@ -225,6 +244,14 @@ export interface AuthProperties {
   authenticationData?: Uint8Array;
   reasonString?: string;
   userProperties?: Array<[string, string]>;
+}
+
+/** The next step of an enhanced authentication, from {@link ConnectOptions.onAuth}. */
+export interface AuthAnswer {
+  authenticationMethod?: string;
+  authenticationData?: BinaryLike;
+  reasonString?: string;
+  userProperties?: UserPropertiesInput;
 }
 
 export interface MqttEvents {

@@ -332,6 +332,7 @@ const EVENTS = ['connect', 'reconnect', 'offline', 'close', 'error', 'message', 
 const STATES = ['disconnected', 'waiting', 'connecting', 'connected', 'closing'];
 // `RawClient.signal` kinds.
 const OPENED = 0, CLOSED = 1, TIMEOUT = 2, ONLINE = 3;
+const CONTINUE_AUTHENTICATION = 0x18;
 const now = () => performance.now();
 
 /**
@@ -637,6 +638,14 @@ export class MqttClient {
     });
   }
 
+  /** Internal: give up before or on a connection (an `onAuth` callback failed). */
+  _abort(error) {
+    const waiter = this.#connectWaiter;
+    this.#connectWaiter = undefined;
+    this.#finish(error);
+    if (waiter) waiter.reject(error);
+  }
+
   /** `'connected' | 'connecting' | 'waiting' | 'closing' | 'disconnected'`. */
   get state() { return this.#raw ? STATES[this.#raw.state()] : 'disconnected'; }
   /** Publishes waiting for the connection or for room in the in-flight window. */
@@ -835,7 +844,24 @@ export async function connect(url, options = {}) {
     }
     session = await options.store.load(options.clientId);
   }
+  const onAuth = options.onAuth;
+  if (onAuth !== undefined && typeof onAuth !== 'function') {
+    throw invalid('onAuth', 'must be a function that answers an AUTH challenge');
+  }
   const client = new MqttClient(url, options, session);
+  if (onAuth) {
+    // Registered before CONNECT goes out: a challenge can come before CONNACK.
+    client.on('auth', (event) => {
+      if (event.reasonCode !== CONTINUE_AUTHENTICATION) return;
+      Promise.resolve()
+        .then(() => onAuth(event))
+        .then((answer) => {
+          if (answer === undefined || answer === null) throw new Error('onAuth gave no answer to the challenge');
+          client.auth(answer);
+        })
+        .catch((e) => client._abort(new MqttError(`enhanced authentication failed: ${e && e.message || e}`, 'AUTH_FAILED')));
+    });
+  }
   await client._start();
   return client;
 }

@@ -18,6 +18,10 @@ async function main(): Promise<void> {
     properties: { sessionExpiryInterval: 3600, userProperties: { app: 'x' } },
     store: indexedDBStore(),
     manualAcks: true,
+    onAuth: async ({ reasonCode, properties }) => ({
+      authenticationMethod: properties.authenticationMethod,
+      authenticationData: reasonCode === 0x18 ? 'next step' : new Uint8Array(0),
+    }),
   });
   client.on('subscriptionsRestored', (list) => console.log(list[0]?.topic, list[0]?.reasonCode));
   client.on('publishComplete', (p) => console.log(p.token, p.topic, p.reasonCode, p.error?.code));
