@@ -348,6 +348,11 @@ impl Broker {
         }
     }
 
+    /// The broker's process id (for reading its CPU time), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
