@@ -1,7 +1,7 @@
 //! The client state machine: bytes and time in; bytes, events, transport
 //! commands and the next deadline out.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 use crate::backoff::Backoff;
 use crate::error::{ClientError, ConnectionError, ProtocolViolation, PublishError};
@@ -11,13 +11,13 @@ use crate::event::{
 };
 use crate::options::{check_string, ClientOptions};
 use crate::packet::{
-    encode_packet, encode_publish, publish_encoded_len, AckProperties, Auth, AuthProperties,
+    encode_client_packet, encode_publish, publish_encoded_len, AckProperties, Auth, AuthProperties,
     ConnAck, Connect, Decoder, Disconnect, DisconnectProperties, Packet, ProtocolVersion,
-    PubResponse, Publish, QoS, ReasonCode, SubAck, Subscribe, SubscribeFilter, SubscribeProperties,
-    UnsubAck, Unsubscribe, UnsubscribeProperties,
+    PubResponse, Publish, QoS, ReasonCode, ServerPacketError, SubAck, Subscribe, SubscribeFilter,
+    SubscribeProperties, UnsubAck, Unsubscribe, UnsubscribeProperties,
 };
 use crate::session::{
-    next_packet_id_after, OutboundPublish, OutboundStage, PublishToken, SessionChange,
+    next_packet_id_after, IdSet, OutboundPublish, OutboundStage, PublishToken, SessionChange,
     SessionState, SessionStore, StoredSubscription,
 };
 use crate::topic::{parse_shared, validate_topic_filter, validate_topic_name};
@@ -49,57 +49,6 @@ enum State {
     Connecting { since: u64 },
     Connected,
     Closing { reconnect_at: Option<u64> },
-}
-
-/// A set of packet ids as a sorted `Vec`: the sets are small, and this is
-/// much less code than a `BTreeSet` in the wasm package.
-#[derive(Debug, Clone, Default)]
-struct IdSet(Vec<u16>);
-
-impl IdSet {
-    fn contains(&self, id: &u16) -> bool {
-        self.0.binary_search(id).is_ok()
-    }
-
-    /// True when `id` was not in the set.
-    fn insert(&mut self, id: u16) -> bool {
-        match self.0.binary_search(&id) {
-            Ok(_) => false,
-            Err(i) => {
-                self.0.insert(i, id);
-                true
-            }
-        }
-    }
-
-    /// True when `id` was in the set.
-    fn remove(&mut self, id: &u16) -> bool {
-        match self.0.binary_search(id) {
-            Ok(i) => {
-                self.0.remove(i);
-                true
-            }
-            Err(_) => false,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn clear(&mut self) {
-        self.0.clear();
-    }
-
-    /// As the session's `BTreeSet` (built by `insert`, which the session's
-    /// decoder uses anyway, rather than `collect`, which adds a sort).
-    fn to_set(&self) -> BTreeSet<u16> {
-        let mut set = BTreeSet::new();
-        for id in &self.0 {
-            set.insert(*id);
-        }
-        set
-    }
 }
 
 /// A map as a deque of entries sorted by key, searched by binary search:
@@ -415,7 +364,7 @@ impl Client {
             }
         }
         self.next_token = next_token;
-        self.inbound_qos2 = IdSet(session.inbound_qos2.into_iter().collect());
+        self.inbound_qos2 = session.inbound_qos2;
         self.subscriptions = session.subscriptions;
     }
 
@@ -535,7 +484,7 @@ impl Client {
             next_packet_id: self.next_packet_id,
             next_token: self.next_token,
             outbound,
-            inbound_qos2: self.inbound_qos2.to_set(),
+            inbound_qos2: self.inbound_qos2.clone(),
             subscriptions: self.subscriptions.clone(),
         }
     }
@@ -934,7 +883,7 @@ impl Client {
         }
         self.decoder.feed(bytes);
         loop {
-            match self.decoder.next_packet() {
+            match self.decoder.next_server_packet() {
                 Ok(Some(packet)) => {
                     self.handle_packet(now, packet);
                     if !matches!(self.state, State::Connecting { .. } | State::Connected) {
@@ -942,8 +891,12 @@ impl Client {
                     }
                 }
                 Ok(None) => return,
-                Err(e) => {
+                Err(ServerPacketError::Decode(e)) => {
                     self.violation(now, ProtocolViolation::Decode(e));
+                    return;
+                }
+                Err(ServerPacketError::ClientPacket(packet)) => {
+                    self.client_packet(now, packet);
                     return;
                 }
             }
@@ -1007,13 +960,7 @@ impl Client {
                 };
                 self.fail(now, error, None);
             }
-            packet if connecting => self.violation(
-                now,
-                ProtocolViolation::UnexpectedPacket {
-                    packet: packet.name(),
-                    context: "before CONNACK",
-                },
-            ),
+            packet if connecting => self.client_packet(now, packet.name()),
             Packet::Publish(p) => self.on_publish(now, p),
             Packet::PubAck(ack) => self.on_puback(now, ack),
             Packet::PubRec(rec) => self.on_pubrec(now, rec),
@@ -1029,14 +976,19 @@ impl Client {
                     context: "after the connection was accepted",
                 },
             ),
-            other => self.violation(
-                now,
-                ProtocolViolation::UnexpectedPacket {
-                    packet: other.name(),
-                    context: "(only clients send it, or not in this protocol version)",
-                },
-            ),
+            other => self.client_packet(now, other.name()),
         }
+    }
+
+    /// A packet only clients send (or not in this protocol version), or any
+    /// packet but CONNACK, AUTH and DISCONNECT before CONNACK.
+    fn client_packet(&mut self, now: u64, packet: &'static str) {
+        let context = if matches!(self.state, State::Connecting { .. }) {
+            "before CONNACK"
+        } else {
+            "(only clients send it, or not in this protocol version)"
+        };
+        self.violation(now, ProtocolViolation::UnexpectedPacket { packet, context });
     }
 
     fn on_connack(&mut self, now: u64, ack: ConnAck) {
@@ -1086,7 +1038,7 @@ impl Client {
         // As `send`, encoded in place: cloning the packets first instantiated
         // `Packet::clone` here (2 KB of wasm).
         for (_, request) in &self.requests {
-            if encode_packet(&request.packet, self.options.protocol, &mut self.tx).is_ok() {
+            if encode_client_packet(&request.packet, self.options.protocol, &mut self.tx).is_ok() {
                 self.link.last_sent = now;
             }
         }
@@ -1121,7 +1073,7 @@ impl Client {
     /// The server has no session for us: nothing it owed us is pending, and
     /// what we sent but it never acknowledged goes again as new messages.
     fn session_lost(&mut self) {
-        for id in std::mem::take(&mut self.inbound_qos2).0 {
+        for id in std::mem::take(&mut self.inbound_qos2) {
             self.record_or_report(SessionChange::InboundQos2Removed(id));
         }
         self.manual_qos2.clear();
@@ -1560,7 +1512,7 @@ impl Client {
     fn send(&mut self, now: u64, packet: &Packet) {
         // Packets built here come from validated input, so encoding cannot fail;
         // if it ever did, sending nothing is the safe outcome.
-        if encode_packet(packet, self.options.protocol, &mut self.tx).is_ok() {
+        if encode_client_packet(packet, self.options.protocol, &mut self.tx).is_ok() {
             self.link.last_sent = now;
         }
     }

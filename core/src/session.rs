@@ -19,10 +19,8 @@
 //! assert_eq!(SessionState::from_bytes(&bytes).unwrap(), state);
 //! ```
 
-use std::collections::BTreeSet;
-
 use crate::packet::{
-    decode_packet, encode_packet, Packet, ProtocolVersion, Publish, QoS, RetainHandling,
+    decode_stored_publish, encode_publish, ProtocolVersion, Publish, QoS, RetainHandling,
     SubscribeFilter, SubscriptionOptions,
 };
 
@@ -94,8 +92,121 @@ pub struct SessionState {
     /// then the queue.
     pub outbound: Vec<OutboundPublish>,
     /// Inbound QoS 2 packet ids received and acknowledged with PUBREC, awaiting PUBREL.
-    pub inbound_qos2: BTreeSet<u16>,
+    pub inbound_qos2: IdSet,
     pub subscriptions: Vec<StoredSubscription>,
+}
+
+/// A set of packet ids, kept sorted (iteration is in ascending order).
+///
+/// The sets are small (at most the ids in flight), so a sorted `Vec` with
+/// binary search: much less code in the wasm package than a `BTreeSet`,
+/// whose methods of the same name it offers.
+///
+/// ```
+/// use midge_core::session::IdSet;
+///
+/// let mut ids: IdSet = [7, 3].into_iter().collect();
+/// assert!(ids.insert(5));
+/// assert!(!ids.insert(7));
+/// assert!(ids.contains(&3));
+/// assert!(ids.remove(&3));
+/// assert_eq!(ids.iter().copied().collect::<Vec<_>>(), [5, 7]);
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct IdSet(Vec<u16>);
+
+impl IdSet {
+    /// An empty set.
+    pub const fn new() -> IdSet {
+        IdSet(Vec::new())
+    }
+
+    /// Whether `id` is in the set.
+    pub fn contains(&self, id: &u16) -> bool {
+        self.0.binary_search(id).is_ok()
+    }
+
+    /// Adds `id`: true when it was not in the set.
+    pub fn insert(&mut self, id: u16) -> bool {
+        match self.0.binary_search(&id) {
+            Ok(_) => false,
+            Err(i) => {
+                self.0.insert(i, id);
+                true
+            }
+        }
+    }
+
+    /// Removes `id`: true when it was in the set.
+    pub fn remove(&mut self, id: &u16) -> bool {
+        match self.0.binary_search(id) {
+            Ok(i) => {
+                self.0.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The number of ids.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Removes every id.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// The ids in ascending order.
+    pub fn iter(&self) -> std::slice::Iter<'_, u16> {
+        self.0.iter()
+    }
+}
+
+impl std::fmt::Debug for IdSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(&self.0).finish()
+    }
+}
+
+impl FromIterator<u16> for IdSet {
+    fn from_iter<I: IntoIterator<Item = u16>>(iter: I) -> IdSet {
+        let mut set = IdSet::new();
+        set.extend(iter);
+        set
+    }
+}
+
+impl Extend<u16> for IdSet {
+    fn extend<I: IntoIterator<Item = u16>>(&mut self, iter: I) {
+        for id in iter {
+            self.insert(id);
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a IdSet {
+    type Item = &'a u16;
+    type IntoIter = std::slice::Iter<'a, u16>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl IntoIterator for IdSet {
+    type Item = u16;
+    type IntoIter = std::vec::IntoIter<u16>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
 }
 
 /// One change to the session, reported to the store as it happens.
@@ -180,7 +291,7 @@ impl SessionState {
             body.qos = QoS::AtMostOnce;
             body.dup = false;
             body.packet_id = 0;
-            let _ = encode_packet(&Packet::Publish(body), ProtocolVersion::V5, &mut packet);
+            let _ = encode_publish(&body, ProtocolVersion::V5, &mut packet);
             out.extend_from_slice(&(packet.len() as u32).to_be_bytes());
             out.extend_from_slice(&packet);
         }
@@ -228,14 +339,14 @@ impl SessionState {
             })?;
             let len = r.u32()? as usize;
             let raw = r.take(len)?;
-            let publish = match decode_packet(raw, ProtocolVersion::V5, u32::MAX) {
-                Ok(Some((Packet::Publish(mut p), used))) if used == raw.len() => {
+            let publish = match decode_stored_publish(raw) {
+                Some(mut p) => {
                     p.qos = qos;
                     p.dup = flags & 0b100 != 0;
                     p.packet_id = packet_id;
                     p
                 }
-                _ => {
+                None => {
                     return Err(StoreError::Corrupt {
                         reason: "stored PUBLISH does not decode".into(),
                     })
@@ -248,7 +359,7 @@ impl SessionState {
             });
         }
         let count = r.u32()?;
-        let mut inbound_qos2 = BTreeSet::new();
+        let mut inbound_qos2 = IdSet::new();
         for _ in 0..count {
             inbound_qos2.insert(r.u16()?);
         }

@@ -158,6 +158,28 @@ fn packets_a_server_must_not_send() {
     ));
     // PINGREQ from the server (only clients send it).
     assert_violation(&[0xC0, 0x00], ReasonCode::ProtocolError);
+    // CONNECT and UNSUBSCRIBE from the server: named, whether well formed or
+    // not (the client does not decode them).
+    for bytes in [
+        &[0x10, 0x00][..],
+        &[0x10, 0x02, 0xFF, 0xFF],
+        &[0xA2, 0x06, 0x00, 0x01, 0x00, 0x00, 0x01, b'a'],
+    ] {
+        let (reason, error) = outcome(V5, bytes);
+        assert_eq!(reason, Some(ReasonCode::ProtocolError));
+        let ConnectionError::Protocol(ProtocolViolation::UnexpectedPacket { packet, context }) =
+            error
+        else {
+            panic!("{error:?}");
+        };
+        let name = if bytes[0] == 0x10 {
+            "CONNECT"
+        } else {
+            "UNSUBSCRIBE"
+        };
+        assert_eq!(packet, name);
+        assert!(context.contains("only clients send it"), "{context}");
+    }
 }
 
 #[test]

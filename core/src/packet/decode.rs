@@ -559,8 +559,46 @@ pub fn decode_packet(
         return Ok(None);
     };
     let mut reader = Reader::new(frame, header, None);
-    let packet = decode_body(header.first, &mut reader, version)?;
+    let packet = decode_body::<false>(header.first, &mut reader, version)?;
     Ok(Some((packet, header.total)))
+}
+
+/// A whole 5.0 PUBLISH, as a session snapshot stores it: `None` for
+/// anything else (another packet, trailing or missing bytes). Decoded as the
+/// client decodes, so that the snapshot reader does not link the decoders of
+/// the packets only clients send.
+pub(crate) fn decode_stored_publish(raw: &[u8]) -> Option<Publish> {
+    let header = read_header(raw, ProtocolVersion::V5, u32::MAX).ok()??;
+    if header.total != raw.len() {
+        return None;
+    }
+    let mut reader = Reader::new(raw, header, None);
+    match decode_body::<true>(header.first, &mut reader, ProtocolVersion::V5) {
+        Ok(Packet::Publish(publish)) => Some(publish),
+        _ => None,
+    }
+}
+
+/// Why [`Decoder::next_server_packet`] returned no packet.
+#[derive(Debug)]
+pub(crate) enum ServerPacketError {
+    /// The bytes are not a valid packet.
+    Decode(DecodeError),
+    /// A whole, undecoded packet that only clients send (its name).
+    ClientPacket(&'static str),
+}
+
+impl From<DecodeError> for ServerPacketError {
+    fn from(e: DecodeError) -> ServerPacketError {
+        ServerPacketError::Decode(e)
+    }
+}
+
+/// Whether only a client sends packets of this type (CONNECT, SUBSCRIBE,
+/// UNSUBSCRIBE).
+#[inline]
+fn client_only(packet_type: u8) -> bool {
+    matches!(packet_type, 1 | 8 | 10)
 }
 
 /// Smallest growth of the decoder's buffer.
@@ -639,6 +677,49 @@ impl Decoder {
     /// Call it until it returns `Ok(None)` after each [`feed`](Decoder::feed).
     #[inline]
     pub fn next_packet(&mut self) -> Result<Option<Packet>, DecodeError> {
+        let Some(header) = self.whole_header()? else {
+            return Ok(None);
+        };
+        if header.first >> 4 == 3 && self.publish_has_no_properties(header) {
+            // Returned as is: the packet is written once, into the caller's
+            // slot, not unpacked and moved again here.
+            return self.publish_fast_path(header);
+        }
+        let frame = self.buf.split_to(header.total).freeze();
+        let mut reader = Reader::new(&frame, header, Some(&frame));
+        decode_body::<false>(header.first, &mut reader, self.version).map(Some)
+    }
+
+    /// [`next_packet`](Decoder::next_packet) for a client: a whole packet
+    /// that only clients send is returned undecoded, as an error (so that
+    /// the client build does not link the CONNECT, SUBSCRIBE and UNSUBSCRIBE
+    /// decoders).
+    #[inline]
+    pub(crate) fn next_server_packet(&mut self) -> Result<Option<Packet>, ServerPacketError> {
+        let header = match self.whole_header() {
+            Ok(Some(header)) => header,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(ServerPacketError::Decode(e)),
+        };
+        let packet_type = header.first >> 4;
+        if packet_type == 3 && self.publish_has_no_properties(header) {
+            return self.publish_fast_path(header);
+        }
+        if client_only(packet_type) {
+            return Err(ServerPacketError::ClientPacket(packet_name(packet_type)));
+        }
+        let frame = self.buf.split_to(header.total).freeze();
+        let mut reader = Reader::new(&frame, header, Some(&frame));
+        match decode_body::<true>(header.first, &mut reader, self.version) {
+            Ok(packet) => Ok(Some(packet)),
+            Err(e) => Err(ServerPacketError::Decode(e)),
+        }
+    }
+
+    /// The fixed header of the packet at the front of the buffer once the
+    /// whole packet is buffered.
+    #[inline(always)]
+    fn whole_header(&mut self) -> Result<Option<Header>, DecodeError> {
         let Some(header) = read_header(&self.buf, self.version, self.max_packet_size)? else {
             return Ok(None);
         };
@@ -650,14 +731,7 @@ impl Decoder {
             self.buf.reserve(missing.min(MAX_RESERVE));
             return Ok(None);
         }
-        if header.first >> 4 == 3 && self.publish_has_no_properties(header) {
-            // Returned as is: the packet is written once, into the caller's
-            // slot, not unpacked and moved again here.
-            return self.publish_fast_path(header);
-        }
-        let frame = self.buf.split_to(header.total).freeze();
-        let mut reader = Reader::new(&frame, header, Some(&frame));
-        decode_body(header.first, &mut reader, self.version).map(Some)
+        Ok(Some(header))
     }
 
     /// Whether the buffered PUBLISH has no properties (always so in 3.1.1).
@@ -679,7 +753,10 @@ impl Decoder {
     /// A buffered PUBLISH without properties: the head is read in place and
     /// the payload split off the buffer, with no other reference counting.
     #[inline(always)]
-    fn publish_fast_path(&mut self, header: Header) -> Result<Option<Packet>, DecodeError> {
+    fn publish_fast_path<E: From<DecodeError>>(
+        &mut self,
+        header: Header,
+    ) -> Result<Option<Packet>, E> {
         let mut reader = Reader::new(&self.buf, header, None);
         let (qos, topic, packet_id) = publish_head(header.first, &mut reader)?;
         if self.version == ProtocolVersion::V5 {
@@ -916,7 +993,13 @@ impl<'a> Reader<'a> {
 // ---------------------------------------------------------------------------
 // Packet bodies.
 
-fn decode_body(
+/// The body of a packet. With `SERVER` (the packets a server sends) the
+/// packets only clients send are not decoded, and their decoders are not
+/// linked: the callers set them apart first
+/// ([`Decoder::next_server_packet`]) or reject any packet other than the
+/// one they want ([`decode_stored_publish`]); were one to get here, it would
+/// be a reserved packet type.
+fn decode_body<const SERVER: bool>(
     first: u8,
     r: &mut Reader<'_>,
     version: ProtocolVersion,
@@ -926,13 +1009,13 @@ fn decode_body(
     // Each decoder checks that the packet is fully consumed and builds the
     // `Packet` in one expression (it is large: moving it costs).
     match packet_type {
-        1 => decode_connect(r),
+        1 if !SERVER => decode_connect(r),
         2 => decode_connack(r, v5),
         3 => decode_publish(first, r, v5),
         4..=7 => decode_ack(r, packet_type, v5),
-        8 => decode_subscribe(r, v5),
+        8 if !SERVER => decode_subscribe(r, v5),
         9 => decode_suback(r, v5),
-        10 => decode_unsubscribe(r, v5),
+        10 if !SERVER => decode_unsubscribe(r, v5),
         11 => decode_unsuback(r, v5),
         12 => r.finish().map(|()| Packet::PingReq),
         13 => r.finish().map(|()| Packet::PingResp),

@@ -119,13 +119,35 @@ pub fn encode_packet(
     version: ProtocolVersion,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    let plan = plan(packet, version)?;
+    encode::<false>(packet, version, out)
+}
+
+/// [`encode_packet`] for the packets a client sends: the client build (the
+/// wasm package) does not link the encoders of CONNACK, SUBACK and UNSUBACK,
+/// which it never sends (they would be refused as
+/// [`EncodeError::NotInVersion`]).
+pub(crate) fn encode_client_packet(
+    packet: &Packet,
+    version: ProtocolVersion,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    encode::<true>(packet, version, out)
+}
+
+/// `CLIENT`: see [`encode_client_packet`].
+#[inline(always)]
+fn encode<const CLIENT: bool>(
+    packet: &Packet,
+    version: ProtocolVersion,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let plan = plan::<CLIENT>(packet, version)?;
     let total = 1 + varint::len(plan.remaining) + plan.remaining;
     out.reserve(total);
     let start = out.len();
     out.push(header_byte(packet));
     varint::write(out, to_u32(plan.remaining));
-    write_body(packet, version, &plan, out);
+    write_body::<CLIENT>(packet, version, &plan, out);
     debug_assert_eq!(
         out.len() - start,
         total,
@@ -150,7 +172,7 @@ pub fn encode_packet(
 /// assert_eq!(encoded_len(&Packet::Publish(publish), ProtocolVersion::V5).unwrap(), 13);
 /// ```
 pub fn encoded_len(packet: &Packet, version: ProtocolVersion) -> Result<usize, EncodeError> {
-    let plan = plan(packet, version)?;
+    let plan = plan::<false>(packet, version)?;
     Ok(1 + varint::len(plan.remaining) + plan.remaining)
 }
 
@@ -296,13 +318,18 @@ fn check_reason(packet: &Packet, code: ReasonCode) -> Result<(), EncodeError> {
 // ---------------------------------------------------------------------------
 // First pass: lengths and checks.
 
-fn plan(packet: &Packet, version: ProtocolVersion) -> Result<Plan, EncodeError> {
+/// `CLIENT`: the packets only servers send are refused (see
+/// [`encode_client_packet`]).
+fn plan<const CLIENT: bool>(
+    packet: &Packet,
+    version: ProtocolVersion,
+) -> Result<Plan, EncodeError> {
     let v5 = version == ProtocolVersion::V5;
     let mut props = 0;
     let mut will_props = 0;
     let remaining = match packet {
         Packet::Connect(connect) => plan_connect(connect, &mut props, &mut will_props)?,
-        Packet::ConnAck(connack) => {
+        Packet::ConnAck(connack) if !CLIENT => {
             if v5 {
                 check_reason(packet, connack.reason_code)?;
                 props = props_len(&connack.properties)?;
@@ -347,7 +374,7 @@ fn plan(packet: &Packet, version: ProtocolVersion) -> Result<Plan, EncodeError> 
             }
             len
         }
-        Packet::SubAck(suback) => {
+        Packet::SubAck(suback) if !CLIENT => {
             check_packet_id("SUBACK", suback.packet_id)?;
             let mut len = 2 + suback.reason_codes.len();
             if v5 {
@@ -376,7 +403,7 @@ fn plan(packet: &Packet, version: ProtocolVersion) -> Result<Plan, EncodeError> 
             }
             len
         }
-        Packet::UnsubAck(unsuback) => {
+        Packet::UnsubAck(unsuback) if !CLIENT => {
             check_packet_id("UNSUBACK", unsuback.packet_id)?;
             if v5 {
                 for code in &unsuback.reason_codes {
@@ -415,6 +442,11 @@ fn plan(packet: &Packet, version: ProtocolVersion) -> Result<Plan, EncodeError> 
                 props = props_len(&auth.properties)?;
                 1 + with_prefix(props)
             }
+        }
+        _ => {
+            return Err(EncodeError::NotInVersion {
+                packet: packet.name(),
+            })
         }
     };
     Ok(Plan {
@@ -487,17 +519,22 @@ fn plan_publish_sized(
 // ---------------------------------------------------------------------------
 // Second pass: writing. Every length and limit was checked by `plan`.
 
-fn write_body(packet: &Packet, version: ProtocolVersion, plan: &Plan, out: &mut Vec<u8>) {
+fn write_body<const CLIENT: bool>(
+    packet: &Packet,
+    version: ProtocolVersion,
+    plan: &Plan,
+    out: &mut Vec<u8>,
+) {
     let v5 = version == ProtocolVersion::V5;
     match packet {
         Packet::Connect(connect) => write_connect(connect, plan, out),
-        Packet::ConnAck(connack) => write_connack(connack, v5, plan, out),
+        Packet::ConnAck(connack) if !CLIENT => write_connack(connack, v5, plan, out),
         Packet::Publish(publish) => write_publish(publish, v5, plan, out),
         Packet::PubAck(ack) | Packet::PubRec(ack) | Packet::PubRel(ack) | Packet::PubComp(ack) => {
             write_ack(ack, plan, out)
         }
         Packet::Subscribe(subscribe) => write_subscribe(subscribe, v5, plan, out),
-        Packet::SubAck(suback) => {
+        Packet::SubAck(suback) if !CLIENT => {
             out.extend_from_slice(&suback.packet_id.to_be_bytes());
             if v5 {
                 write_props(out, &suback.properties, plan.props);
@@ -515,7 +552,7 @@ fn write_body(packet: &Packet, version: ProtocolVersion, plan: &Plan, out: &mut 
                 put_prefixed(out, filter.as_bytes());
             }
         }
-        Packet::UnsubAck(unsuback) => {
+        Packet::UnsubAck(unsuback) if !CLIENT => {
             out.extend_from_slice(&unsuback.packet_id.to_be_bytes());
             if v5 {
                 write_props(out, &unsuback.properties, plan.props);
@@ -531,6 +568,8 @@ fn write_body(packet: &Packet, version: ProtocolVersion, plan: &Plan, out: &mut 
             reason_code,
             properties,
         }) => write_reason_and_props(*reason_code, properties, plan, out),
+        // Refused by `plan`.
+        _ => {}
     }
 }
 
