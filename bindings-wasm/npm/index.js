@@ -219,6 +219,8 @@ function encodeOptions(o) {
   return fields(o, OPTIONS, '', w);
 }
 
+let lastTopic = { bytes: new Uint8Array(0), text: '' };
+
 /** Reads what `RawClient.poll` hands out. */
 class Reader {
   constructor(b) {
@@ -235,6 +237,22 @@ class Reader {
     return s;
   }
   str() { return decoder.decode(this.bytes()); }
+  /**
+   * A topic: the last one decoded is kept, since a subscription's messages
+   * mostly repeat a few topics and comparing bytes is cheaper than decoding.
+   */
+  topic() {
+    const b = this.bytes();
+    const last = lastTopic;
+    if (b.length === last.bytes.length) {
+      let i = 0;
+      while (i < b.length && b[i] === last.bytes[i]) i++;
+      if (i === b.length) return last.text;
+    }
+    const text = decoder.decode(b);
+    lastTopic = { bytes: b.slice(), text };
+    return text;
+  }
   error() {
     const code = this.str();
     const message = this.str();
@@ -491,7 +509,7 @@ export class MqttClient {
           break;
         }
         case 12: { // MESSAGE
-          const topic = r.str();
+          const topic = r.topic();
           const payload = r.bytes();
           const qos = r.u8();
           const retain = r.u8() === 1;
@@ -506,9 +524,14 @@ export class MqttClient {
           const ok = r.u8() === 1;
           let result;
           let error;
-          if (ok) result = { reasonCode: r.num(), properties: r.props() };
-          else error = r.error();
-          if (result && result.properties === undefined) delete result.properties;
+          if (ok) {
+            const reasonCode = r.num();
+            const properties = r.props();
+            // Built whole rather than with `delete` (which slows the object down).
+            result = properties === undefined ? { reasonCode } : { reasonCode, properties };
+          } else {
+            error = r.error();
+          }
           const p = this.#publishes.get(token);
           if (p) {
             this.#publishes.delete(token);
