@@ -221,11 +221,11 @@ impl RawClient {
             let (store, dirty) = store::FlagStore::new(state.unwrap_or_default());
             (Client::with_store(options, Box::new(store)), Some(dirty))
         } else {
-            let client = match state {
-                Some(s) => Client::with_session(options, s),
-                None => Client::new(options),
-            };
-            (client, None)
+            // `Client::new` is `with_session` with an empty session.
+            (
+                Client::with_session(options, state.unwrap_or_default()),
+                None,
+            )
         };
         Ok(RawClient {
             client: client.map_err(client_error)?,

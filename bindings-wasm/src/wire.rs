@@ -100,7 +100,10 @@ impl Fields {
             let v = match r.u8() {
                 Some(0) => r.num().map(Val::Num),
                 Some(1) => r.bytes().map(Val::Bytes),
-                Some(2) => r.string().zip(r.string()).map(|(k, v)| Val::Pair(k, v)),
+                Some(2) => match (r.string(), r.string()) {
+                    (Some(k), Some(v)) => Some(Val::Pair(k, v)),
+                    _ => None,
+                },
                 _ => None,
             };
             let Some(v) = v else { break };

@@ -62,22 +62,25 @@ pub enum BackoffError {
 // `Display` by hand rather than with `thiserror` (see `text`).
 impl std::fmt::Display for BackoffError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use crate::text::{dec, write_parts};
+        f.write_str(&self.message())
+    }
+}
+
+impl BackoffError {
+    /// The rule broken, as `Display` prints it (built without `core::fmt`,
+    /// which `to_string` would link into the browser package).
+    pub(crate) fn message(&self) -> String {
+        use crate::text::{cat, dec};
         match self {
-            BackoffError::MinDelayZero => f.write_str("min_delay_ms must be at least 1"),
-            BackoffError::MaxBelowMin { min, max } => write_parts(
-                f,
-                &[
-                    "max_delay_ms (",
-                    &dec(*max),
-                    ") must not be below min_delay_ms (",
-                    &dec(*min),
-                    ")",
-                ],
-            ),
-            BackoffError::Factor(_) => {
-                f.write_str("factor must be a finite number of at least 1.0")
-            }
+            BackoffError::MinDelayZero => "min_delay_ms must be at least 1".into(),
+            BackoffError::MaxBelowMin { min, max } => cat(&[
+                "max_delay_ms (",
+                &dec(*max),
+                ") must not be below min_delay_ms (",
+                &dec(*min),
+                ")",
+            ]),
+            BackoffError::Factor(_) => "factor must be a finite number of at least 1.0".into(),
         }
     }
 }

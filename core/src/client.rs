@@ -584,8 +584,7 @@ impl Client {
             ));
         }
         for f in &filters {
-            validate_topic_filter(&f.filter)
-                .map_err(|e| filter_error(&f.filter, &e.to_string()))?;
+            validate_topic_filter(&f.filter).map_err(|e| filter_error(&f.filter, &e.message()))?;
             if f.options.no_local && parse_shared(&f.filter).is_some() {
                 return Err(filter_error(
                     &f.filter,
@@ -635,7 +634,7 @@ impl Client {
             ));
         }
         for f in &filters {
-            validate_topic_filter(f).map_err(|e| filter_error(f, &e.to_string()))?;
+            validate_topic_filter(f).map_err(|e| filter_error(f, &e.message()))?;
         }
         check_user_properties(&properties.user_properties)?;
         let packet_id = self.allocate_packet_id().ok_or(ClientError::InvalidState {
@@ -694,7 +693,11 @@ impl Client {
         {
             return Err(ClientError::invalid(
                 "reason_code",
-                crate::text::cat(&[&reason_code.to_string(), " is not a DISCONNECT reason code"]),
+                crate::text::cat(&[
+                    "0x",
+                    &crate::text::hex(reason_code.code()),
+                    " is not a DISCONNECT reason code",
+                ]),
             ));
         }
         if properties.server_reference.is_some() {
@@ -1078,22 +1081,21 @@ impl Client {
         }
         self.manual_qos2.clear();
         let order = self.inflight_by_token();
-        // Taken out by position rather than removed one by one: removing
-        // from the middle of the map would move the entries after it.
-        let ids: Vec<u16> = self.inflight.0.iter().map(|(id, _)| *id).collect();
-        let mut slots: Vec<Option<OutboundPublish>> = std::mem::take(&mut self.inflight)
+        // Taken out of slots (sorted by packet id, as the map) rather than
+        // removed one by one: removing from the middle of the map would move
+        // the entries after it. Newest first, each to the front of the queue.
+        let mut slots: Vec<(u16, Option<OutboundPublish>)> = std::mem::take(&mut self.inflight)
             .0
             .into_iter()
-            .map(|(_, entry)| Some(entry))
+            .map(|(id, entry)| (id, Some(entry)))
             .collect();
-        let entries: Vec<OutboundPublish> = order
-            .iter()
-            .filter_map(|(_, id)| {
-                let index = ids.binary_search(id).ok()?;
-                slots.get_mut(index)?.take()
-            })
-            .collect();
-        for mut entry in entries.into_iter().rev() {
+        for (_, id) in order.into_iter().rev() {
+            let Ok(index) = slots.binary_search_by_key(&id, |(id, _)| *id) else {
+                continue;
+            };
+            let Some(mut entry) = slots[index].1.take() else {
+                continue;
+            };
             if entry.stage == OutboundStage::AwaitingPubComp {
                 // PUBREC came back: the server had taken ownership and delivered it.
                 self.record_or_report(SessionChange::OutboundRemoved(entry.token));
@@ -1383,9 +1385,18 @@ impl Client {
             );
             return;
         }
-        let mut results = Vec::with_capacity(ack.reason_codes.len());
+        // The results as each event wants them, built directly (mapping one
+        // list into the other instantiated an iterator chain per element type).
+        let restore = matches!(request.kind, RequestKind::Restore);
+        let mut results: Vec<SubscribeResult> = Vec::new();
+        let mut restored: Vec<(String, SubscribeResult)> = Vec::new();
         for (filter, code) in subscribe.filters.into_iter().zip(ack.reason_codes) {
             let result: SubscribeResult = code.granted_qos().ok_or(code);
+            let name = if restore {
+                filter.filter.clone()
+            } else {
+                String::new()
+            };
             if result.is_ok() {
                 let sub = StoredSubscription {
                     filter,
@@ -1397,23 +1408,25 @@ impl Client {
                     .iter_mut()
                     .find(|s| s.filter.filter == sub.filter.filter)
                 {
-                    Some(existing) => *existing = sub.clone(),
-                    None => self.subscriptions.push(sub.clone()),
+                    Some(existing) => *existing = sub,
+                    None => self.subscriptions.push(sub),
                 }
-                results.push((sub.filter.filter, result));
+            }
+            if restore {
+                restored.push((name, result));
             } else {
-                results.push((filter.filter, result));
+                results.push(result);
             }
         }
-        match request.kind {
-            RequestKind::Restore => self
-                .events
-                .push_back(Event::SubscriptionsRestored { results }),
-            _ => self.events.push_back(Event::Subscribed {
+        if restore {
+            self.events
+                .push_back(Event::SubscriptionsRestored { results: restored });
+        } else {
+            self.events.push_back(Event::Subscribed {
                 token: request.token,
-                results: results.into_iter().map(|(_, r)| r).collect(),
+                results,
                 properties: ack.properties,
-            }),
+            });
         }
     }
 
@@ -1659,7 +1672,7 @@ impl Client {
             }
         } else {
             validate_topic_name(&publish.topic)
-                .map_err(|e| ClientError::invalid("topic", e.to_string()))?;
+                .map_err(|e| ClientError::invalid("topic", e.message()))?;
         }
         if publish.payload.len() > 268_435_455 - 8 {
             return Err(ClientError::invalid(
@@ -1668,7 +1681,28 @@ impl Client {
             ));
         }
         if !v5 {
-            if *props != crate::packet::PublishProperties::default() {
+            // As `*props != PublishProperties::default()`, without building
+            // the default and comparing the strings (every field named: a new
+            // one does not compile until it is checked here).
+            let crate::packet::PublishProperties {
+                payload_format_indicator,
+                message_expiry_interval,
+                topic_alias,
+                response_topic,
+                correlation_data,
+                user_properties,
+                subscription_identifiers,
+                content_type,
+            } = props;
+            if payload_format_indicator.is_some()
+                || message_expiry_interval.is_some()
+                || topic_alias.is_some()
+                || response_topic.is_some()
+                || correlation_data.is_some()
+                || !user_properties.is_empty()
+                || !subscription_identifiers.is_empty()
+                || content_type.is_some()
+            {
                 return Err(ClientError::invalid(
                     "properties",
                     "publish properties need MQTT 5.0",
@@ -1690,7 +1724,7 @@ impl Client {
         }
         if let Some(topic) = &props.response_topic {
             validate_topic_name(topic)
-                .map_err(|e| ClientError::invalid("properties.response_topic", e.to_string()))?;
+                .map_err(|e| ClientError::invalid("properties.response_topic", e.message()))?;
         }
         if let Some(content_type) = &props.content_type {
             check_string("properties.content_type", content_type)?;

@@ -139,7 +139,7 @@ impl ClientOptions {
     pub fn new(url: &str) -> Result<ClientOptions, ClientError> {
         let server = url
             .parse::<ServerAddress>()
-            .map_err(|e| ClientError::invalid("url", e.to_string()))?;
+            .map_err(|e| ClientError::invalid("url", e.message()))?;
         Ok(ClientOptions {
             servers: vec![server],
             ..ClientOptions::default()
@@ -180,7 +180,7 @@ impl ClientOptions {
         }
         if let Some(will) = &self.will {
             validate_topic_name(&will.topic)
-                .map_err(|e| ClientError::invalid("will.topic", e.to_string()))?;
+                .map_err(|e| ClientError::invalid("will.topic", e.message()))?;
             if will.payload.len() > u16::MAX as usize {
                 return Err(ClientError::invalid(
                     "will.payload",
@@ -215,7 +215,7 @@ impl ClientOptions {
         if let Some(policy) = &self.reconnect {
             policy
                 .validate()
-                .map_err(|e| ClientError::invalid("reconnect", e.to_string()))?;
+                .map_err(|e| ClientError::invalid("reconnect", e.message()))?;
         }
         let props = &self.connect_properties;
         if props.receive_maximum == Some(0) {
@@ -275,7 +275,7 @@ pub(crate) fn check_string(argument: &'static str, value: &str) -> Result<(), Cl
             "must be at most 65,535 bytes of UTF-8",
         ));
     }
-    if value.contains('\0') {
+    if value.as_bytes().contains(&0) {
         return Err(ClientError::invalid(argument, "must not contain U+0000"));
     }
     Ok(())

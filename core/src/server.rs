@@ -89,33 +89,38 @@ pub enum ServerAddressError {
 // `Display` by hand rather than with `thiserror` (see `text`).
 impl fmt::Display for ServerAddressError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use crate::text::write_parts;
+        f.write_str(&self.message())
+    }
+}
+
+impl ServerAddressError {
+    /// What is wrong, as `Display` prints it (built without `core::fmt`,
+    /// which `to_string` would link into the browser package).
+    pub(crate) fn message(&self) -> String {
+        use crate::text::cat;
         match self {
-            ServerAddressError::MissingScheme(url) => write_parts(
-                f,
+            ServerAddressError::MissingScheme(url) => cat(
                 &[
                     "`",
                     url,
                     "` has no scheme: write mqtt://, mqtts://, ws:// or wss:// before the host",
                 ],
             ),
-            ServerAddressError::UnsupportedScheme(scheme) => write_parts(
-                f,
+            ServerAddressError::UnsupportedScheme(scheme) => cat(
                 &[
                     "unsupported scheme `",
                     scheme,
                     "://`: use mqtt://, mqtts://, ws:// or wss://",
                 ],
             ),
-            ServerAddressError::MissingHost => f.write_str("the URL has no host"),
+            ServerAddressError::MissingHost => "the URL has no host".into(),
             ServerAddressError::InvalidPort(port) => {
-                write_parts(f, &["`", port, "` is not a port number (1 to 65535)"])
+                cat(&["`", port, "` is not a port number (1 to 65535)"])
             }
             ServerAddressError::InvalidHost(host) => {
-                write_parts(f, &["`", host, "` is not a valid host"])
+                cat(&["`", host, "` is not a valid host"])
             }
-            ServerAddressError::UnexpectedPath { scheme, path } => write_parts(
-                f,
+            ServerAddressError::UnexpectedPath { scheme, path } => cat(
                 &[
                     scheme,
                     ":// URLs take no path (`",
@@ -123,7 +128,7 @@ impl fmt::Display for ServerAddressError {
                     "`); only ws:// and wss:// do",
                 ],
             ),
-            ServerAddressError::CredentialsInUrl => f.write_str(
+            ServerAddressError::CredentialsInUrl => String::from(
                 "credentials in the URL are not accepted (they would leak into logs): pass username and password as options",
             ),
         }
@@ -156,7 +161,7 @@ impl FromStr for ServerAddress {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
-        if authority.contains('@') {
+        if authority.as_bytes().contains(&b'@') {
             return Err(ServerAddressError::CredentialsInUrl);
         }
         let (host, port) = split_host_port(authority)?;
@@ -171,7 +176,7 @@ impl FromStr for ServerAddress {
             },
         };
         let path = if transport.is_websocket() {
-            if path.is_empty() || path.starts_with('?') {
+            if path.is_empty() || path.starts_with("?") {
                 let mut with_slash = String::from("/");
                 with_slash.push_str(path);
                 with_slash
@@ -197,13 +202,14 @@ impl FromStr for ServerAddress {
 
 /// `host`, `host:port`, `[v6]` or `[v6]:port`.
 fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), ServerAddressError> {
-    if let Some(rest) = authority.strip_prefix('[') {
-        let Some((host, after)) = rest.split_once(']') else {
+    if let Some(rest) = authority.strip_prefix("[") {
+        let Some(i) = rest.bytes().position(|b| b == b']') else {
             return Err(ServerAddressError::InvalidHost(authority.to_owned()));
         };
+        let (host, after) = (&rest[..i], &rest[i + 1..]);
         return match after {
             "" => Ok((host, None)),
-            _ => match after.strip_prefix(':') {
+            _ => match after.strip_prefix(":") {
                 Some(port) => Ok((host, Some(port))),
                 None => Err(ServerAddressError::InvalidHost(authority.to_owned())),
             },

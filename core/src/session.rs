@@ -316,11 +316,17 @@ impl SessionState {
 
     /// Read a snapshot written by [`SessionState::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<SessionState, StoreError> {
+        SessionState::read(bytes).map_err(|reason| StoreError::Corrupt {
+            reason: reason.into(),
+        })
+    }
+
+    /// [`from_bytes`](Self::from_bytes), failing with the reason alone: one
+    /// `StoreError` built in one place, and small errors to pass up.
+    fn read(bytes: &[u8]) -> Result<SessionState, &'static str> {
         let mut r = Reader { bytes, pos: 0 };
         if r.take(MAGIC.len())? != MAGIC {
-            return Err(StoreError::Corrupt {
-                reason: "not a midge session snapshot (bad magic or version)".into(),
-            });
+            return Err("not a midge session snapshot (bad magic or version)");
         }
         let client_id = r.string()?;
         let next_packet_id = r.u16()?;
@@ -329,14 +335,10 @@ impl SessionState {
         let mut outbound = Vec::new();
         for _ in 0..count {
             let token = PublishToken(r.u64()?);
-            let stage = OutboundStage::from_u8(r.u8()?).ok_or_else(|| StoreError::Corrupt {
-                reason: "unknown outbound stage".into(),
-            })?;
+            let stage = OutboundStage::from_u8(r.u8()?).ok_or("unknown outbound stage")?;
             let flags = r.u8()?;
             let packet_id = r.u16()?;
-            let qos = QoS::from_u8(flags & 0b11).ok_or_else(|| StoreError::Corrupt {
-                reason: "bad QoS of a stored PUBLISH".into(),
-            })?;
+            let qos = QoS::from_u8(flags & 0b11).ok_or("bad QoS of a stored PUBLISH")?;
             let len = r.u32()? as usize;
             let raw = r.take(len)?;
             let publish = match decode_stored_publish(raw) {
@@ -346,11 +348,7 @@ impl SessionState {
                     p.packet_id = packet_id;
                     p
                 }
-                None => {
-                    return Err(StoreError::Corrupt {
-                        reason: "stored PUBLISH does not decode".into(),
-                    })
-                }
+                None => return Err("stored PUBLISH does not decode"),
             };
             outbound.push(OutboundPublish {
                 token,
@@ -369,15 +367,13 @@ impl SessionState {
             let filter = r.string()?;
             let flags = r.u8()?;
             let sub_id = r.u32()?;
-            let corrupt = || StoreError::Corrupt {
-                reason: "bad subscription options".into(),
-            };
-            let qos = QoS::from_u8(flags & 0b11).ok_or_else(corrupt)?;
+            const BAD_OPTIONS: &str = "bad subscription options";
+            let qos = QoS::from_u8(flags & 0b11).ok_or(BAD_OPTIONS)?;
             let retain_handling = match (flags >> 4) & 0b11 {
                 0 => RetainHandling::SendAtSubscribe,
                 1 => RetainHandling::SendIfNew,
                 2 => RetainHandling::DoNotSend,
-                _ => return Err(corrupt()),
+                _ => return Err(BAD_OPTIONS),
             };
             subscriptions.push(StoredSubscription {
                 filter: SubscribeFilter {
@@ -393,9 +389,7 @@ impl SessionState {
             });
         }
         if r.pos != bytes.len() {
-            return Err(StoreError::Corrupt {
-                reason: "trailing bytes after the snapshot".into(),
-            });
+            return Err("trailing bytes after the snapshot");
         }
         Ok(SessionState {
             client_id,
@@ -430,7 +424,7 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
         let end = self
             .pos
             .checked_add(n)
@@ -441,34 +435,30 @@ impl<'a> Reader<'a> {
                 self.pos = end;
                 Ok(slice)
             }
-            None => Err(StoreError::Corrupt {
-                reason: "snapshot is truncated".into(),
-            }),
+            None => Err("snapshot is truncated"),
         }
     }
-    fn u8(&mut self) -> Result<u8, StoreError> {
+    fn u8(&mut self) -> Result<u8, &'static str> {
         Ok(self.take(1)?[0])
     }
-    fn u16(&mut self) -> Result<u16, StoreError> {
+    fn u16(&mut self) -> Result<u16, &'static str> {
         let b = self.take(2)?;
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
-    fn u32(&mut self) -> Result<u32, StoreError> {
+    fn u32(&mut self) -> Result<u32, &'static str> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
-    fn u64(&mut self) -> Result<u64, StoreError> {
+    fn u64(&mut self) -> Result<u64, &'static str> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
         Ok(u64::from_be_bytes(a))
     }
-    fn string(&mut self) -> Result<String, StoreError> {
+    fn string(&mut self) -> Result<String, &'static str> {
         let len = self.u32()? as usize;
         let raw = self.take(len)?;
-        String::from_utf8(raw.to_vec()).map_err(|_| StoreError::Corrupt {
-            reason: "string is not UTF-8".into(),
-        })
+        String::from_utf8(raw.to_vec()).map_err(|_| "string is not UTF-8")
     }
 }
 

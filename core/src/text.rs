@@ -6,8 +6,6 @@
 //! package. Joining `&str` parts gives the same text with a fraction of the
 //! code.
 
-use std::fmt;
-
 /// `n` in decimal, as `{}` prints it.
 pub(crate) fn dec(n: u64) -> String {
     let mut digits = [0u8; 20];
@@ -21,7 +19,11 @@ pub(crate) fn dec(n: u64) -> String {
             break;
         }
     }
-    digits[at..].iter().map(|&d| char::from(d)).collect()
+    // ASCII digits: `from_utf8` cannot fail (collecting `char`s linked
+    // `char::encode_utf8`).
+    std::str::from_utf8(&digits[at..])
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The parts joined (`<[&str]>::concat` without its unrolled copy loops).
@@ -33,12 +35,11 @@ pub(crate) fn cat(parts: &[&str]) -> String {
     out
 }
 
-/// Writes the parts one after the other, for `Display` impls.
-pub(crate) fn write_parts(f: &mut fmt::Formatter<'_>, parts: &[&str]) -> fmt::Result {
-    for part in parts {
-        f.write_str(part)?;
-    }
-    Ok(())
+/// `n` as two upper-case hex digits (a reason code: `87`).
+pub(crate) fn hex(n: u8) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let digits = [HEX[usize::from(n >> 4)], HEX[usize::from(n & 15)]];
+    std::str::from_utf8(&digits).unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]
@@ -49,6 +50,13 @@ mod tests {
     fn dec_matches_display() {
         for n in [0, 1, 9, 10, 65_535, 1_000_000, u64::MAX] {
             assert_eq!(dec(n), n.to_string());
+        }
+    }
+
+    #[test]
+    fn hex_matches_display() {
+        for n in [0u8, 0x04, 0x8E, 0xFF] {
+            assert_eq!(hex(n), format!("{n:02X}"));
         }
     }
 }

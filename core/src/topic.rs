@@ -44,19 +44,25 @@ pub enum TopicError {
 
 // `Display` by hand rather than with `thiserror`: `{len}` linked
 // `core::fmt`'s integer printing into the browser package (see `text`).
+// The client builds its messages with `message` (not `to_string`, which
+// links `core::fmt::write` into the browser package).
 impl std::fmt::Display for TopicError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        f.write_str(&self.message())
+    }
+}
+
+impl TopicError {
+    /// The rule broken, as `Display` prints it.
+    pub(crate) fn message(&self) -> String {
+        String::from(match self {
             TopicError::Empty => "must not be empty",
             TopicError::TooLong { len } => {
-                return crate::text::write_parts(
-                    f,
-                    &[
-                        "is ",
-                        &crate::text::dec(*len as u64),
-                        " bytes long; at most 65,535 bytes are allowed",
-                    ],
-                )
+                return crate::text::cat(&[
+                    "is ",
+                    &crate::text::dec(*len as u64),
+                    " bytes long; at most 65,535 bytes are allowed",
+                ])
             }
             TopicError::NullCharacter => "must not contain the null character U+0000",
             TopicError::WildcardInName => {
@@ -99,7 +105,7 @@ fn check_string(s: &str) -> Result<(), TopicError> {
     if s.len() > MAX_TOPIC_LEN {
         return Err(TopicError::TooLong { len: s.len() });
     }
-    if s.contains('\0') {
+    if s.as_bytes().contains(&0) {
         return Err(TopicError::NullCharacter);
     }
     Ok(())
@@ -133,7 +139,7 @@ pub fn validate_topic_filter(filter: &str) -> Result<(), TopicError> {
     check_string(filter)?;
     let filter = match filter.strip_prefix("$share/") {
         Some(rest) => {
-            let (group, inner) = match rest.split_once('/') {
+            let (group, inner) = match split_at_slash(rest) {
                 Some(parts) => parts,
                 None if rest.is_empty() => return Err(TopicError::SharedGroupMissing),
                 None => return Err(TopicError::SharedFilterMissing),
@@ -141,7 +147,7 @@ pub fn validate_topic_filter(filter: &str) -> Result<(), TopicError> {
             if group.is_empty() {
                 return Err(TopicError::SharedGroupMissing);
             }
-            if group.contains(['+', '#']) {
+            if group.bytes().any(|b| b == b'+' || b == b'#') {
                 return Err(TopicError::SharedGroupInvalid);
             }
             if inner.is_empty() {
@@ -151,16 +157,35 @@ pub fn validate_topic_filter(filter: &str) -> Result<(), TopicError> {
         }
         None => filter,
     };
-    let mut levels = filter.split('/').peekable();
-    while let Some(level) = levels.next() {
-        if level.contains('#') && (level != "#" || levels.peek().is_some()) {
+    // Level by level, as `split('/')` would give them, over the bytes (the
+    // delimiters are ASCII): char patterns link `core`'s char searcher into
+    // the browser package.
+    let bytes = filter.as_bytes();
+    let mut start = 0;
+    loop {
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(bytes.len(), |i| start + i);
+        let level = &bytes[start..end];
+        let last = end == bytes.len();
+        if level.contains(&b'#') && (level != b"#" || !last) {
             return Err(TopicError::MultiLevelWildcardMisplaced);
         }
-        if level.contains('+') && level != "+" {
+        if level.contains(&b'+') && level != b"+" {
             return Err(TopicError::SingleLevelWildcardMisplaced);
         }
+        if last {
+            return Ok(());
+        }
+        start = end + 1;
     }
-    Ok(())
+}
+
+/// `s.split_once('/')` over the bytes.
+fn split_at_slash(s: &str) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|b| b == b'/')?;
+    Some((&s[..i], &s[i + 1..]))
 }
 
 /// Split a shared subscription into share name and filter; `None` for a
@@ -168,7 +193,7 @@ pub fn validate_topic_filter(filter: &str) -> Result<(), TopicError> {
 /// [`validate_topic_filter`].
 pub fn parse_shared(filter: &str) -> Option<SharedFilter<'_>> {
     let rest = filter.strip_prefix("$share/")?;
-    let (group, filter) = rest.split_once('/')?;
+    let (group, filter) = split_at_slash(rest)?;
     Some(SharedFilter { group, filter })
 }
 

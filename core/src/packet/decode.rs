@@ -1019,22 +1019,46 @@ fn decode_body<const SERVER: bool>(
         11 => decode_unsuback(r, v5),
         12 => r.finish().map(|()| Packet::PingReq),
         13 => r.finish().map(|()| Packet::PingResp),
-        14 => {
-            let (reason_code, properties) = decode_reason_and_props(r, packet_type, v5)?;
+        // DISCONNECT and AUTH (rejected for 3.1.1 with the fixed header):
+        // the reason code and the properties may each be left out (5.0
+        // sections 3.14.2 and 3.15.2). In 3.1.1 DISCONNECT is empty. One
+        // reader for both: less code than one per property struct.
+        14 | 15 => {
+            let disconnect = packet_type == 14;
+            let mut reason_code = ReasonCode::Success;
+            let mut p = AnyProperties::default();
+            if v5 && r.remaining() > 0 {
+                reason_code = r.reason_code(packet_type)?;
+                if r.remaining() > 0 {
+                    p = if disconnect {
+                        read_any_properties(r, "DISCONNECT", DISCONNECT_PROPS, USER_ONLY)?
+                    } else {
+                        read_any_properties(r, "AUTH", AUTH_PROPS, USER_ONLY)?
+                    };
+                }
+            }
             r.finish()?;
-            Ok(Packet::Disconnect(Disconnect {
-                reason_code,
-                properties,
-            }))
-        }
-        15 => {
-            // Rejected for 3.1.1 with the fixed header.
-            let (reason_code, properties) = decode_reason_and_props(r, packet_type, v5)?;
-            r.finish()?;
-            Ok(Packet::Auth(Auth {
-                reason_code,
-                properties,
-            }))
+            Ok(if disconnect {
+                Packet::Disconnect(Disconnect {
+                    reason_code,
+                    properties: DisconnectProperties {
+                        session_expiry_interval: p.session_expiry_interval,
+                        reason_string: p.reason_string,
+                        user_properties: p.user_properties,
+                        server_reference: p.server_reference,
+                    },
+                })
+            } else {
+                Packet::Auth(Auth {
+                    reason_code,
+                    properties: AuthProperties {
+                        authentication_method: p.authentication_method,
+                        authentication_data: p.authentication_data,
+                        reason_string: p.reason_string,
+                        user_properties: p.user_properties,
+                    },
+                })
+            })
         }
         _ => Err(DecodeError::ReservedPacketType { packet_type }),
     }
@@ -1365,24 +1389,6 @@ fn decode_unsuback(r: &mut Reader<'_>, v5: bool) -> Result<Packet, DecodeError> 
     Ok(Packet::UnsubAck(unsuback))
 }
 
-/// DISCONNECT and AUTH: the reason code and the properties may each be left
-/// out (5.0 sections 3.14.2 and 3.15.2). In 3.1.1 DISCONNECT is empty.
-fn decode_reason_and_props<P: ReadProperties>(
-    r: &mut Reader<'_>,
-    packet_type: u8,
-    v5: bool,
-) -> Result<(ReasonCode, P), DecodeError> {
-    let mut properties = P::default();
-    let mut reason_code = ReasonCode::Success;
-    if v5 && r.remaining() > 0 {
-        reason_code = r.reason_code(packet_type)?;
-        if r.remaining() > 0 {
-            properties = P::read(r)?;
-        }
-    }
-    Ok((reason_code, properties))
-}
-
 // ---------------------------------------------------------------------------
 // Properties.
 
@@ -1618,65 +1624,100 @@ fn read_any_properties(
     repeatable: u64,
 ) -> Result<AnyProperties, DecodeError> {
     let mut p = AnyProperties::default();
+    // Grouped by value type: one read, one error path and one assignment
+    // (which drops the old value) per type rather than per property.
     read_properties(r, packet, allowed, repeatable, |id, r| {
+        let name = property_name(id);
         match id {
-            id::PAYLOAD_FORMAT_INDICATOR => p.payload_format_indicator = Some(read_bool(r, id)?),
-            id::MESSAGE_EXPIRY_INTERVAL => {
-                p.message_expiry_interval = Some(r.u32("Message Expiry Interval")?)
+            id::CONTENT_TYPE
+            | id::RESPONSE_TOPIC
+            | id::ASSIGNED_CLIENT_IDENTIFIER
+            | id::AUTHENTICATION_METHOD
+            | id::RESPONSE_INFORMATION
+            | id::SERVER_REFERENCE
+            | id::REASON_STRING => {
+                let value = r.string(name)?;
+                *match id {
+                    id::CONTENT_TYPE => &mut p.content_type,
+                    id::RESPONSE_TOPIC => &mut p.response_topic,
+                    id::ASSIGNED_CLIENT_IDENTIFIER => &mut p.assigned_client_identifier,
+                    id::AUTHENTICATION_METHOD => &mut p.authentication_method,
+                    id::RESPONSE_INFORMATION => &mut p.response_information,
+                    id::SERVER_REFERENCE => &mut p.server_reference,
+                    _ => &mut p.reason_string,
+                } = Some(value);
             }
-            id::CONTENT_TYPE => p.content_type = Some(r.string("Content Type")?),
-            id::RESPONSE_TOPIC => p.response_topic = Some(r.string("Response Topic")?),
-            id::CORRELATION_DATA => p.correlation_data = Some(r.binary("Correlation Data")?),
+            id::CORRELATION_DATA | id::AUTHENTICATION_DATA => {
+                let value = r.binary(name)?;
+                *if id == id::CORRELATION_DATA {
+                    &mut p.correlation_data
+                } else {
+                    &mut p.authentication_data
+                } = Some(value);
+            }
+            id::PAYLOAD_FORMAT_INDICATOR
+            | id::REQUEST_PROBLEM_INFORMATION
+            | id::REQUEST_RESPONSE_INFORMATION
+            | id::RETAIN_AVAILABLE
+            | id::WILDCARD_SUBSCRIPTION_AVAILABLE
+            | id::SUBSCRIPTION_IDENTIFIER_AVAILABLE
+            | id::SHARED_SUBSCRIPTION_AVAILABLE => {
+                let value = read_bool(r, id)?;
+                *match id {
+                    id::PAYLOAD_FORMAT_INDICATOR => &mut p.payload_format_indicator,
+                    id::REQUEST_PROBLEM_INFORMATION => &mut p.request_problem_information,
+                    id::REQUEST_RESPONSE_INFORMATION => &mut p.request_response_information,
+                    id::RETAIN_AVAILABLE => &mut p.retain_available,
+                    id::WILDCARD_SUBSCRIPTION_AVAILABLE => &mut p.wildcard_subscription_available,
+                    id::SUBSCRIPTION_IDENTIFIER_AVAILABLE => {
+                        &mut p.subscription_identifiers_available
+                    }
+                    _ => &mut p.shared_subscription_available,
+                } = Some(value);
+            }
+            id::MESSAGE_EXPIRY_INTERVAL
+            | id::SESSION_EXPIRY_INTERVAL
+            | id::WILL_DELAY_INTERVAL
+            | id::MAXIMUM_PACKET_SIZE => {
+                let value = if id == id::MAXIMUM_PACKET_SIZE {
+                    read_nonzero_u32(r, id)?
+                } else {
+                    r.u32(name)?
+                };
+                *match id {
+                    id::MESSAGE_EXPIRY_INTERVAL => &mut p.message_expiry_interval,
+                    id::SESSION_EXPIRY_INTERVAL => &mut p.session_expiry_interval,
+                    id::WILL_DELAY_INTERVAL => &mut p.will_delay_interval,
+                    _ => &mut p.maximum_packet_size,
+                } = Some(value);
+            }
+            id::SERVER_KEEP_ALIVE
+            | id::RECEIVE_MAXIMUM
+            | id::TOPIC_ALIAS_MAXIMUM
+            | id::TOPIC_ALIAS => {
+                let value = if id == id::RECEIVE_MAXIMUM {
+                    read_nonzero_u16(r, id)?
+                } else {
+                    r.u16(name)?
+                };
+                *match id {
+                    id::SERVER_KEEP_ALIVE => &mut p.server_keep_alive,
+                    id::RECEIVE_MAXIMUM => &mut p.receive_maximum,
+                    id::TOPIC_ALIAS_MAXIMUM => &mut p.topic_alias_maximum,
+                    _ => &mut p.topic_alias,
+                } = Some(value);
+            }
             id::SUBSCRIPTION_IDENTIFIER => p
                 .subscription_identifiers
                 .push(read_subscription_identifier(r)?),
-            id::SESSION_EXPIRY_INTERVAL => {
-                p.session_expiry_interval = Some(r.u32("Session Expiry Interval")?)
-            }
-            id::ASSIGNED_CLIENT_IDENTIFIER => {
-                p.assigned_client_identifier = Some(r.string("Assigned Client Identifier")?)
-            }
-            id::SERVER_KEEP_ALIVE => p.server_keep_alive = Some(r.u16("Server Keep Alive")?),
-            id::AUTHENTICATION_METHOD => {
-                p.authentication_method = Some(r.string("Authentication Method")?)
-            }
-            id::AUTHENTICATION_DATA => {
-                p.authentication_data = Some(r.binary("Authentication Data")?)
-            }
-            id::REQUEST_PROBLEM_INFORMATION => {
-                p.request_problem_information = Some(read_bool(r, id)?)
-            }
-            id::WILL_DELAY_INTERVAL => p.will_delay_interval = Some(r.u32("Will Delay Interval")?),
-            id::REQUEST_RESPONSE_INFORMATION => {
-                p.request_response_information = Some(read_bool(r, id)?)
-            }
-            id::RESPONSE_INFORMATION => {
-                p.response_information = Some(r.string("Response Information")?)
-            }
-            id::SERVER_REFERENCE => p.server_reference = Some(r.string("Server Reference")?),
-            id::REASON_STRING => p.reason_string = Some(r.string("Reason String")?),
-            id::RECEIVE_MAXIMUM => p.receive_maximum = Some(read_nonzero_u16(r, id)?),
-            id::TOPIC_ALIAS_MAXIMUM => p.topic_alias_maximum = Some(r.u16("Topic Alias Maximum")?),
-            id::TOPIC_ALIAS => p.topic_alias = Some(r.u16("Topic Alias")?),
             id::MAXIMUM_QOS => {
-                p.maximum_qos = Some(match r.u8("Maximum QoS")? {
+                p.maximum_qos = Some(match r.u8(name)? {
                     0 => QoS::AtMostOnce,
                     1 => QoS::AtLeastOnce,
                     value => return Err(invalid_value(r, id, u32::from(value), "must be 0 or 1")),
                 })
             }
-            id::RETAIN_AVAILABLE => p.retain_available = Some(read_bool(r, id)?),
             id::USER_PROPERTY => p.user_properties.push(read_user(r)?),
-            id::MAXIMUM_PACKET_SIZE => p.maximum_packet_size = Some(read_nonzero_u32(r, id)?),
-            id::WILDCARD_SUBSCRIPTION_AVAILABLE => {
-                p.wildcard_subscription_available = Some(read_bool(r, id)?)
-            }
-            id::SUBSCRIPTION_IDENTIFIER_AVAILABLE => {
-                p.subscription_identifiers_available = Some(read_bool(r, id)?)
-            }
-            id::SHARED_SUBSCRIPTION_AVAILABLE => {
-                p.shared_subscription_available = Some(read_bool(r, id)?)
-            }
             // Every identifier in `KNOWN_PROPS` is handled above.
             _ => return not_allowed(r, id),
         }
@@ -1773,33 +1814,4 @@ fn read_unsubscribe_properties(r: &mut Reader<'_>) -> Result<UnsubscribeProperti
     Ok(UnsubscribeProperties {
         user_properties: p.user_properties,
     })
-}
-
-/// Property structs read by [`decode_reason_and_props`].
-trait ReadProperties: Default {
-    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
-}
-
-impl ReadProperties for DisconnectProperties {
-    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let p = read_any_properties(r, "DISCONNECT", DISCONNECT_PROPS, USER_ONLY)?;
-        Ok(DisconnectProperties {
-            session_expiry_interval: p.session_expiry_interval,
-            reason_string: p.reason_string,
-            user_properties: p.user_properties,
-            server_reference: p.server_reference,
-        })
-    }
-}
-
-impl ReadProperties for AuthProperties {
-    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let p = read_any_properties(r, "AUTH", AUTH_PROPS, USER_ONLY)?;
-        Ok(AuthProperties {
-            authentication_method: p.authentication_method,
-            authentication_data: p.authentication_data,
-            reason_string: p.reason_string,
-            user_properties: p.user_properties,
-        })
-    }
 }
