@@ -147,7 +147,8 @@ try {
     chromium.kill('SIGTERM');
     await exited;
   }
-  rmSync(profile, { recursive: true, force: true });
+  // Chromium's helper processes can still be writing the profile as it exits.
+  rmSync(profile, { recursive: true, force: true, maxRetries: 10 });
   await server.close();
   await broker.stop();
 }
