@@ -8,25 +8,34 @@
 import init, { RawClient } from './pkg/midge_wasm.js';
 
 let ready;
+/** The module's memory, where `RawClient.poll` leaves its records. */
+let memory;
 
 /** Load the wasm module once (a URL, bytes or a compiled module may be given). */
 export function initialize(wasm) {
   if (!ready) {
     ready = (async () => {
-      if (wasm) return init({ module_or_path: wasm });
-      const isNode = typeof process !== 'undefined' && process.versions && process.versions.node
-        && typeof window === 'undefined';
-      if (isNode) {
-        // Node's fetch cannot read file: URLs; read the file instead.
-        const fsName = 'node:fs/promises';
-        const { readFile } = await import(/* @vite-ignore */ fsName);
-        return init({ module_or_path: await readFile(new URL('./pkg/midge_wasm_bg.wasm', import.meta.url)) });
-      }
-      return init({ module_or_path: new URL('./pkg/midge_wasm_bg.wasm', import.meta.url) });
+      const exports = await load(wasm);
+      memory = exports.memory;
+      return exports;
     })();
     ready.catch(() => { ready = undefined; });
   }
   return ready;
+}
+
+/** Instantiate the module: from `wasm` if given, else the file next to this one. */
+async function load(wasm) {
+  if (wasm) return init({ module_or_path: wasm });
+  const isNode = typeof process !== 'undefined' && process.versions && process.versions.node
+    && typeof window === 'undefined';
+  if (isNode) {
+    // Node's fetch cannot read file: URLs; read the file instead.
+    const fsName = 'node:fs/promises';
+    const { readFile } = await import(/* @vite-ignore */ fsName);
+    return init({ module_or_path: await readFile(new URL('./pkg/midge_wasm_bg.wasm', import.meta.url)) });
+  }
+  return init({ module_or_path: new URL('./pkg/midge_wasm_bg.wasm', import.meta.url) });
 }
 
 /** An error from midge: `code` says what kind, `reasonCode` is the MQTT 5.0 reason code when there is one. */
@@ -221,12 +230,44 @@ function encodeOptions(o) {
 
 let lastTopic = { bytes: new Uint8Array(0), text: '' };
 
-/** Reads what `RawClient.poll` hands out. */
+// Views of the module's memory, made again when it grows (growing detaches them).
+let memU8 = new Uint8Array(0);
+let memDV = new DataView(memU8.buffer);
+function memoryViews() {
+  if (memU8.buffer !== memory.buffer) {
+    memU8 = new Uint8Array(memory.buffer);
+    memDV = new DataView(memory.buffer);
+  }
+}
+
+/**
+ * Reads what `RawClient.poll` hands out, in place in the module's memory:
+ * views it returns (`bytes()`) are only valid until the next call into the
+ * module, so whatever is kept is copied.
+ */
 class Reader {
-  constructor(b) {
+  constructor(b, d, start, end) {
     this.b = b;
-    this.d = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    this.i = 0;
+    this.d = d;
+    this.i = start;
+    this.end = end;
+  }
+  /** The records of a `poll` at `at`. */
+  static polled(at) {
+    memoryViews();
+    return new Reader(memU8, memDV, at + 4, at + 4 + memDV.getUint32(at, true));
+  }
+  /** Records in a byte array of their own. */
+  static of(b) {
+    return new Reader(b, new DataView(b.buffer, b.byteOffset, b.byteLength), 0, b.length);
+  }
+  /** After a listener ran (it may have called into the module and grown its memory). */
+  fresh() {
+    if (this.b === memU8 && memU8.buffer !== memory.buffer) {
+      memoryViews();
+      this.b = memU8;
+      this.d = memDV;
+    }
   }
   u8() { return this.b[this.i++]; }
   num() { const v = this.d.getFloat64(this.i, true); this.i += 8; return v; }
@@ -407,8 +448,8 @@ export class MqttClient {
       throw toMqttError(e);
     }
     this.clientId = this.#raw.clientId();
-    const r = new Reader(this.#raw.pending());
-    while (r.i < r.b.length) {
+    const r = Reader.of(this.#raw.pending());
+    while (r.i < r.end) {
       const p = { token: r.num(), qos: r.u8(), topic: r.str() };
       this.restoredPublishes.push(p);
       this.#restored.set(p.token, p);
@@ -442,8 +483,9 @@ export class MqttClient {
   #flush() {
     const raw = this.#raw;
     if (!raw) return;
-    const r = new Reader(raw.poll(now()));
-    while (r.i < r.b.length) {
+    const r = Reader.polled(raw.poll(now()));
+    while (r.i < r.end) {
+      r.fresh();
       const kind = r.u8();
       switch (kind) {
         case 1: { // OPEN
@@ -468,7 +510,7 @@ export class MqttClient {
           // Batched: what the core transmits until the tasks queued now have
           // run goes out as one WebSocket frame (MQTT over WebSockets allows
           // several packets per frame). Frames, not bytes, cost in a browser.
-          if (this.#outbox.push(r.bytes()) === 1) later(() => this.#send());
+          if (this.#outbox.push(r.bytes().slice()) === 1) later(() => this.#send());
           break;
         case 4: { // PERSIST: a snapshot, before the bytes that depend on it
           const bytes = r.bytes().slice();
@@ -510,7 +552,7 @@ export class MqttClient {
         }
         case 12: { // MESSAGE
           const topic = r.topic();
-          const payload = r.bytes();
+          const payload = r.bytes().slice();
           const qos = r.u8();
           const retain = r.u8() === 1;
           const key = r.num();

@@ -195,6 +195,18 @@ pub struct RawClient {
     /// one is still valid (e.g. after a reconnect) is the core's call.
     acks: Vec<(u32, AckHandle)>,
     next_ack: u32,
+    /// What the last `poll` handed out (a u32 length, then the records),
+    /// kept so that JS reads it in place: no copy and no free per poll.
+    out: Vec<u8>,
+}
+
+impl RawClient {
+    /// The records of the last [`RawClient::poll`] (for the tests; JS reads
+    /// them from memory).
+    #[cfg(test)]
+    pub(crate) fn output(&self) -> &[u8] {
+        &self.out[4..]
+    }
 }
 
 #[wasm_bindgen]
@@ -232,6 +244,7 @@ impl RawClient {
             dirty,
             acks: Vec::new(),
             next_ack: 0,
+            out: Vec::new(),
         })
     }
 
@@ -422,9 +435,15 @@ impl RawClient {
     /// snapshot (before the bytes that depend on it), the bytes to send (all
     /// of them in one record), the events, and last the deadline for
     /// `timeout` (-1: none). Call after every other method.
-    pub fn poll(&mut self, now: f64) -> Vec<u8> {
+    ///
+    /// Returns where the records are in the module's memory: a u32 byte
+    /// count (little-endian), then the records. They stay there until this
+    /// client's next `poll` (calls into other methods leave them alone).
+    pub fn poll(&mut self, now: f64) -> usize {
         let now = ms(now);
-        let mut o = Out::default();
+        let mut o = Out(std::mem::take(&mut self.out));
+        o.0.clear();
+        o.0.extend_from_slice(&[0; 4]);
         while let Some(command) = self.client.poll_transport_command() {
             match command {
                 TransportCommand::Open(s) => {
@@ -453,7 +472,10 @@ impl RawClient {
         }
         o.u8(TIMER);
         o.num(self.client.poll_timeout().map_or(-1.0, |t| t as f64));
-        o.0
+        let len = (o.0.len() - 4) as u32;
+        o.0[..4].copy_from_slice(&len.to_le_bytes());
+        self.out = o.0;
+        self.out.as_ptr() as usize
     }
 
     /// 0 disconnected, 1 waiting to reconnect, 2 connecting, 3 connected, 4 closing.

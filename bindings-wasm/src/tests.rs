@@ -175,7 +175,8 @@ fn records(buf: &[u8]) -> Vec<Rec> {
 }
 
 fn poll(c: &mut RawClient, now: f64) -> Vec<Rec> {
-    records(&c.poll(now))
+    c.poll(now);
+    records(c.output())
         .into_iter()
         .filter(|r| *r != Rec::Timer)
         .collect()
