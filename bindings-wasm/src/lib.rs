@@ -203,7 +203,7 @@ pub struct RawClient {
 impl RawClient {
     /// The records of the last [`RawClient::poll`] (for the tests; JS reads
     /// them from memory).
-    #[cfg(test)]
+    #[cfg(all(test, target_arch = "wasm32"))]
     pub(crate) fn output(&self) -> &[u8] {
         &self.out[4..]
     }
