@@ -28,7 +28,7 @@ const server = await serve({ '/midge/': npmDir, '/mqttjs/': join(mqttDir, 'dist'
   { '/start': ok, '/end': ok, '/done': (req, res) => { let t = ''; req.on('data', (d) => { t += d; }); req.on('end', () => { res.end('{}'); finished(JSON.parse(t)); }); },
     '/failed': (req, res) => { let t = ''; req.on('data', (d) => { t += d; }); req.on('end', () => { res.end('{}'); console.log(t); process.exit(1); }); } });
 const plan = { url: broker.url, n: 20000, window: 100, rounds: 1, warmup: 2000, only: process.env.ONLY, qos: [Number(process.env.QOS || 0)] };
-const page = `${server.url}/bench/page.html?plan=${encodeURIComponent(JSON.stringify(plan))}&hold=1`;
+const page = `${server.url}/bench/page.html?plan=${encodeURIComponent(JSON.stringify(plan))}`;
 const chromium = spawn('/usr/bin/chromium', [...CHROMIUM_ARGS, `--remote-debugging-port=${PORT}`, `--user-data-dir=${mkdtempSync(join(tmpdir(), 'prof-'))}`, 'about:blank'], { stdio: 'ignore' });
 let targets;
 for (let i = 0; i < 100; i++) { try { targets = await (await fetch(`http://127.0.0.1:${PORT}/json/list`)).json(); if (targets.length) break; } catch {} await new Promise((r) => setTimeout(r, 100)); }
