@@ -161,6 +161,10 @@ test('errors are typed: bad URL, refused connection, bad argument', async () => 
       }
     };
     await grab('badUrl', connect('http://127.0.0.1:1'));
+    await grab('noHost', connect('ws://:1883/'));
+    await grab('fragment', connect('ws://127.0.0.1:1/#x'));
+    await grab('credentials', connect('ws://u:p@127.0.0.1:1/'));
+    await grab('badServer', connect(url, { servers: ['mqtt://127.0.0.1:1883'] }));
     await grab('refused', connect('ws://127.0.0.1:1', { reconnect: false }));
     await grab('badQos', (async () => { const c = await connect(url); try { await c.publish('a', 'b', { qos: 3 }); } finally { await c.end(); } })());
     await grab('badTopic', (async () => { const c = await connect(url); try { await c.publish('a/#', 'b'); } finally { await c.end(); } })());
@@ -170,6 +174,12 @@ test('errors are typed: bad URL, refused connection, bad argument', async () => 
   }, broker.url);
   assert.equal(r.badUrl.code, 'INVALID_ARGUMENT');
   assert.ok(r.badUrl.isMqttError && r.badUrl.isError);
+  assert.match(r.badUrl.message, /url.*ws:\/\/ or wss:\/\//);
+  assert.match(r.noHost.message, /url.*with a host/);
+  assert.match(r.fragment.message, /url.*fragment/);
+  assert.match(r.credentials.message, /url.*credentials/);
+  assert.match(r.badServer.message, /servers.*ws:\/\/ or wss:\/\//);
+  for (const k of ['noHost', 'fragment', 'credentials', 'badServer']) assert.equal(r[k].code, 'INVALID_ARGUMENT', k);
   assert.equal(r.refused.code, 'TRANSPORT_CLOSED');
   assert.equal(r.badQos.code, 'INVALID_ARGUMENT');
   assert.match(r.badQos.message, /qos/);

@@ -191,7 +191,7 @@ function fields(obj, spec, prefix = '', w = new Writer()) {
       w.bytes(tag, encoder.encode(v));
     } else if (kind === 'S') {
       if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) throw invalid(name, 'must be an array of URL strings');
-      for (const s of v) w.bytes(tag, encoder.encode(s));
+      for (const s of v) w.bytes(tag, server(name, s));
     } else if (kind === 'x') {
       w.bytes(tag, toBytes(v, name));
     } else if (kind === 'u') {
@@ -212,9 +212,41 @@ function fields(obj, spec, prefix = '', w = new Writer()) {
   return w.done();
 }
 
-/** The options of `connect` as the wasm side reads them. */
-function encodeOptions(o) {
+/**
+ * A broker URL split by the platform's `URL` class (the wasm side takes the
+ * parts): a field list of host, port, path (with the query) and TLS.
+ */
+function server(name, url) {
+  let u;
+  try {
+    u = new URL(url);
+  } catch {
+    // Reported below.
+  }
+  if (u && u.protocol !== 'ws:' && u.protocol !== 'wss:') {
+    throw invalid(name, 'must be ws:// or wss:// (a browser can only open WebSockets)');
+  }
+  if (!u || !u.hostname || u.port === '0') {
+    throw invalid(name, 'must be a ws:// or wss:// URL with a host (and a port from 1 to 65535)');
+  }
+  if (u.hash) throw invalid(name, 'must not have a #fragment (WebSocket URLs take none)');
+  if (u.username || u.password) {
+    throw invalid(name, 'credentials in the URL are not accepted (they would leak into logs): pass username and password as options');
+  }
+  const tls = u.protocol === 'wss:';
   const w = new Writer();
+  // IPv6 without its brackets, as the core keeps hosts.
+  w.bytes(0x59, encoder.encode(u.hostname.replace(/^\[(.*)\]$/, '$1')));
+  w.num(0x5a, +u.port || (tls ? 443 : 80));
+  w.bytes(0x5b, encoder.encode(u.pathname + u.search));
+  w.num(0x5c, tls ? 1 : 0);
+  return w.done();
+}
+
+/** The URL and options of `connect` as the wasm side reads them. */
+function encodeOptions(url, o) {
+  const w = new Writer();
+  w.bytes(0x46, server('url', url));
   if (o.protocolVersion !== undefined && o.protocolVersion !== 4 && o.protocolVersion !== 5) {
     throw invalid('protocolVersion', 'must be 4 (3.1.1) or 5 (5.0)');
   }
@@ -441,9 +473,9 @@ export class MqttClient {
     if (typeof this.#Socket !== 'function') {
       throw invalid('WebSocket', 'no WebSocket implementation: pass one as the `WebSocket` option (e.g. from the `ws` package)');
     }
-    const encoded = encodeOptions(options);
+    const encoded = encodeOptions(url, options);
     try {
-      this.#raw = new RawClient(url, encoded, session, !!this.#store);
+      this.#raw = new RawClient(encoded, session, !!this.#store);
     } catch (e) {
       throw toMqttError(e);
     }

@@ -39,8 +39,9 @@ use midge_core::packet::{
     ProtocolVersion, Publish, PublishProperties, QoS, ReasonCode, RetainHandling, SubscribeFilter,
     SubscribeProperties, SubscriptionOptions, UnsubscribeProperties, WillProperties,
 };
-use midge_core::server::ServerAddressError;
+use midge_core::server::{ServerAddress, Transport};
 use midge_core::session::SessionState;
+use midge_core::text::{cat, dec, hex};
 use midge_core::{
     AckHandle, Client, ClientError, ClientOptions, ConnectionError, ConnectionState, Event,
     PublishError, TransportCommand,
@@ -64,16 +65,6 @@ const UNSUBACK: u8 = 15;
 const RESTORED: u8 = 16;
 const AUTH: u8 = 17;
 const STORE_FAILED: u8 = 18;
-
-/// The parts joined: `<[&str]>::concat`, but without its unrolled copy loops
-/// (a kilobyte of wasm).
-fn cat(parts: &[&str]) -> String {
-    let mut out = String::new();
-    for part in parts {
-        out.push_str(part);
-    }
-    out
-}
 
 // `RawClient::signal` kinds (3, anything else: the network came back).
 const OPENED: u8 = 0;
@@ -114,27 +105,9 @@ fn client_error(e: ClientError) -> JsValue {
 // their `Display` impls: `core::fmt` and the impls' code and strings were a
 // tenth of the package. The code, reason code and numbers stay exact.
 
-/// `n` in decimal.
-fn dec(n: u64) -> String {
-    let mut digits = Vec::new();
-    let mut n = n;
-    loop {
-        digits.push(b'0' + (n % 10) as u8);
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    digits.reverse();
-    wire::utf8(digits)
-}
-
 /// `" (reason code 0x87)"`.
 fn reason(rc: ReasonCode) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let c = rc.code() as usize;
-    let hex = wire::utf8(vec![HEX[c >> 4], HEX[c & 15]]);
-    cat(&[" (reason code 0x", &hex, ")"])
+    cat(&[" (reason code 0x", &hex(rc.code()), ")"])
 }
 
 fn client_message(e: &ClientError) -> String {
@@ -211,17 +184,17 @@ impl RawClient {
 
 #[wasm_bindgen]
 impl RawClient {
-    /// A client for `url` with `options` (a field list, see [`wire`]).
+    /// A client with `options` (a field list, see [`wire`]; the brokers are
+    /// its `SERVERS` entries, the `url` of `connect` first).
     /// `session`: a snapshot to resume (from IndexedDB); `persist`: hand out
     /// snapshots to store.
     #[wasm_bindgen(constructor)]
     pub fn new(
-        url: &str,
         options: &[u8],
         session: Option<Vec<u8>>,
         persist: bool,
     ) -> Result<RawClient, JsValue> {
-        let options = client_options(url, &Fields::parse(options))?;
+        let options = client_options(&Fields::parse(options))?;
         let state = match session {
             Some(bytes) => Some(
                 SessionState::from_bytes(&bytes)
@@ -772,20 +745,22 @@ fn publish_properties(p: &Fields) -> PublishProperties {
 
 /// `connect`'s options. Types and ranges were checked by `npm/index.js`;
 /// the core checks the rules.
-fn client_options(url: &str, o: &Fields) -> Result<ClientOptions, JsValue> {
+fn client_options(o: &Fields) -> Result<ClientOptions, JsValue> {
     use wire::*;
-    let mut opts = ClientOptions::new(url).map_err(client_error)?;
+    let mut opts = ClientOptions::default();
+    // The URLs were split (and checked) by the platform's `URL` class in
+    // `npm/index.js`: the core's URL parser stays out of the package.
     for s in o.all_bytes(SERVERS) {
-        let server = utf8(s.clone()).parse().map_err(|_: ServerAddressError| {
-            invalid("servers", "must be ws:// or wss:// URLs with a host")
-        })?;
-        opts.servers.push(server);
-    }
-    if opts.servers.iter().any(|s| !s.transport.is_websocket()) {
-        return Err(invalid(
-            "url",
-            "must be ws:// or wss:// (a browser can only open WebSockets)",
-        ));
+        let s = Fields::parse(s);
+        opts.servers.push(ServerAddress {
+            transport: match s.flag(SERVER_TLS) {
+                Some(true) => Transport::WebSocketTls,
+                _ => Transport::WebSocket,
+            },
+            host: s.string(SERVER_HOST).unwrap_or_default(),
+            port: s.u16(SERVER_PORT).unwrap_or_default(),
+            path: s.string(SERVER_PATH).unwrap_or_default(),
+        });
     }
     if let Some(id) = o.string(CLIENT_ID) {
         opts.client_id = id;

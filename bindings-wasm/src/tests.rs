@@ -30,9 +30,26 @@ impl List {
         self.0.bytes(v.as_bytes());
         self
     }
+    /// A broker, as `npm/index.js` splits its URL.
+    fn server(self, tls: bool, host: &str, port: u16, path: &str) -> Self {
+        let s = List::default()
+            .bytes(wire::SERVER_HOST, host.as_bytes())
+            .num(wire::SERVER_PORT, port.into())
+            .bytes(wire::SERVER_PATH, path.as_bytes())
+            .num(wire::SERVER_TLS, (tls as u8).into())
+            .done();
+        self.bytes(wire::SERVERS, &s)
+    }
     fn done(self) -> Vec<u8> {
         self.0 .0
     }
+}
+
+/// `options` after the broker `ws://a.example:80/`.
+fn with_server(options: &[u8]) -> Vec<u8> {
+    let mut o = List::default().server(false, "a.example", 80, "/").done();
+    o.extend_from_slice(options);
+    o
 }
 
 /// A record of `poll`'s buffer, as far as these tests look into it.
@@ -184,8 +201,11 @@ fn poll(c: &mut RawClient, now: f64) -> Vec<Rec> {
 
 /// A client that has sent CONNECT and got CONNACK (`connack`).
 fn connected(options: Vec<u8>, connack: &[u8]) -> RawClient {
-    let mut c = RawClient::new("ws://broker.example:8080/mqtt", &options, None, false)
-        .unwrap_or_else(|e| panic!("{:?}", e.as_string()));
+    let mut o = List::default()
+        .server(false, "broker.example", 8080, "/mqtt")
+        .done();
+    o.extend_from_slice(&options);
+    let mut c = RawClient::new(&o, None, false).unwrap_or_else(|e| panic!("{:?}", e.as_string()));
     c.connect(0.0).unwrap();
     assert_eq!(
         poll(&mut c, 0.0),
@@ -219,12 +239,13 @@ fn options_are_read_from_the_field_list() {
         .num(wire::MANUAL_ACKS, 1.0)
         .num(wire::MIN_DELAY, 10.0)
         .num(wire::MAX_DELAY, 20.0)
-        .bytes(wire::SERVERS, b"wss://b.example/mqtt")
+        .server(false, "a.example", 8080, "/")
+        .server(true, "b.example", 443, "/mqtt")
         .bytes(wire::WILL, &will)
         .bytes(wire::PROPERTIES, &props)
         .done();
-    let opts = crate::client_options("ws://a.example:8080", &Fields::parse(&o))
-        .unwrap_or_else(|e| panic!("{:?}", e.as_string()));
+    let opts =
+        crate::client_options(&Fields::parse(&o)).unwrap_or_else(|e| panic!("{:?}", e.as_string()));
     assert_eq!(opts.client_id, "dash");
     assert_eq!(opts.protocol.level(), 5);
     assert_eq!(opts.keep_alive_secs, 30);
@@ -232,6 +253,16 @@ fn options_are_read_from_the_field_list() {
     assert!(opts.manual_acks);
     assert_eq!(opts.max_queued_messages, 5);
     assert_eq!(opts.servers.len(), 2);
+    let b = &opts.servers[1];
+    assert_eq!(
+        (
+            b.transport.scheme(),
+            b.host.as_str(),
+            b.port,
+            b.path.as_str()
+        ),
+        ("wss", "b.example", 443, "/mqtt")
+    );
     assert_eq!(opts.will.as_ref().unwrap().payload.as_ref(), b"bye");
     assert_eq!(opts.reconnect.as_ref().unwrap().max_delay_ms, 20);
     assert_eq!(opts.connect_properties.session_expiry_interval, Some(60));
@@ -240,33 +271,25 @@ fn options_are_read_from_the_field_list() {
         [("app".to_string(), "x".to_string())]
     );
     let o = List::default().num(wire::PROTOCOL_VERSION, 4.0).done();
-    let opts = crate::client_options("ws://a.example", &Fields::parse(&o)).unwrap();
+    let opts = crate::client_options(&Fields::parse(&with_server(&o))).unwrap();
     assert_eq!(opts.protocol.level(), 4);
 }
 
 #[wasm_bindgen_test]
 fn bad_options_are_typed_errors_naming_the_argument() {
-    let err = thrown(
-        RawClient::new("mqtt://a.example", &[], None, false)
-            .err()
-            .unwrap(),
-    );
+    // URLs are checked (and split) by `npm/index.js`; none at all is the core's call.
+    let err = thrown(RawClient::new(&[], None, false).err().unwrap());
     assert!(err.starts_with("INVALID_ARGUMENT|"), "{err}");
-    assert!(err.contains("ws://"), "{err}");
+    assert!(err.contains("servers"), "{err}");
     let o = List::default().num(wire::MIN_DELAY, 0.0).done();
-    let err = thrown(
-        RawClient::new("ws://a.example", &o, None, false)
-            .err()
-            .unwrap(),
-    );
+    let err = thrown(RawClient::new(&with_server(&o), None, false).err().unwrap());
     assert!(err.contains("min_delay"), "{err}");
     // A truncated list is read up to the damage, never a panic.
     let mut o = List::default().bytes(wire::CLIENT_ID, b"abc").done();
     o.truncate(o.len() - 1);
-    assert!(RawClient::new("ws://a.example", &o, None, false).is_ok());
+    assert!(RawClient::new(&with_server(&o), None, false).is_ok());
     assert!(RawClient::new(
-        "ws://a.example",
-        &[0x40, 1, 0xff, 0xff, 0xff, 0xff],
+        &with_server(&[0x40, 1, 0xff, 0xff, 0xff, 0xff]),
         None,
         false
     )

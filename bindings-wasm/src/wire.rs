@@ -43,6 +43,12 @@ pub const WILL_TOPIC: u8 = 0x55;
 pub const WILL_PAYLOAD: u8 = 0x56;
 pub const WILL_QOS: u8 = 0x57;
 pub const WILL_RETAIN: u8 = 0x58;
+// One broker (a `SERVERS` value is a field list of these), split by `URL`
+// in `npm/index.js`.
+pub const SERVER_HOST: u8 = 0x59;
+pub const SERVER_PORT: u8 = 0x5A;
+pub const SERVER_PATH: u8 = 0x5B;
+pub const SERVER_TLS: u8 = 0x5C;
 // One entry of a subscribe list: TOPIC starts the next filter.
 pub const TOPIC: u8 = 0x60;
 pub const QOS: u8 = 0x61;

@@ -32,7 +32,10 @@ pub mod packet;
 pub mod router;
 pub mod server;
 pub mod session;
-mod text;
+// Shared with the browser binding, which builds its error messages the same
+// way (one copy of each helper in the package); not part of the API.
+#[doc(hidden)]
+pub mod text;
 pub mod topic;
 
 pub use client::{Client, ConnectionState};

@@ -275,7 +275,7 @@ pub(crate) fn check_string(argument: &'static str, value: &str) -> Result<(), Cl
             "must be at most 65,535 bytes of UTF-8",
         ));
     }
-    if value.as_bytes().contains(&0) {
+    if crate::topic::has_byte(value.as_bytes(), 0) {
         return Err(ClientError::invalid(argument, "must not contain U+0000"));
     }
     Ok(())

@@ -7,7 +7,7 @@
 //! code.
 
 /// `n` in decimal, as `{}` prints it.
-pub(crate) fn dec(n: u64) -> String {
+pub fn dec(n: u64) -> String {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     let mut n = n;
@@ -27,7 +27,7 @@ pub(crate) fn dec(n: u64) -> String {
 }
 
 /// The parts joined (`<[&str]>::concat` without its unrolled copy loops).
-pub(crate) fn cat(parts: &[&str]) -> String {
+pub fn cat(parts: &[&str]) -> String {
     let mut out = String::new();
     for part in parts {
         out.push_str(part);
@@ -36,7 +36,7 @@ pub(crate) fn cat(parts: &[&str]) -> String {
 }
 
 /// `n` as two upper-case hex digits (a reason code: `87`).
-pub(crate) fn hex(n: u8) -> String {
+pub fn hex(n: u8) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let digits = [HEX[usize::from(n >> 4)], HEX[usize::from(n & 15)]];
     std::str::from_utf8(&digits).unwrap_or_default().to_owned()

@@ -903,7 +903,7 @@ impl<'a> Reader<'a> {
             packet: self.packet,
             field,
         })?;
-        if bytes.contains(&0) {
+        if crate::topic::has_byte(bytes, 0) {
             return Err(DecodeError::NullCharacter {
                 packet: self.packet,
                 field,
