@@ -330,7 +330,9 @@ export class MqttClient {
 
 /**
  * Connect over WebSockets (`ws://` or `wss://`, subprotocol `mqtt`).
- * Resolves once CONNACK accepted the connection.
+ * Resolves once CONNACK accepted the connection. The URL (and each of
+ * `servers`) needs a host, and takes no credentials (use `username` and
+ * `password`) and no `#fragment`; a bad one rejects with `INVALID_ARGUMENT`.
  *
  * @example
  * import { connect } from 'midge-mqtt';
