@@ -214,7 +214,8 @@ function fields(obj, spec, prefix = '', w = new Writer()) {
 
 /**
  * A broker URL split by the platform's `URL` class (the wasm side takes the
- * parts): a field list of host, port, path (with the query) and TLS.
+ * parts): a field list of host, port (when not the scheme's default), path
+ * (with the query) and TLS.
  */
 function server(name, url) {
   let u;
@@ -233,13 +234,13 @@ function server(name, url) {
   if (u.username || u.password) {
     throw invalid(name, 'credentials in the URL are not accepted (they would leak into logs): pass username and password as options');
   }
-  const tls = u.protocol === 'wss:';
   const w = new Writer();
   // IPv6 without its brackets, as the core keeps hosts.
   w.bytes(0x59, encoder.encode(u.hostname.replace(/^\[(.*)\]$/, '$1')));
-  w.num(0x5a, +u.port || (tls ? 443 : 80));
+  // No port (or the scheme's own, which `URL` drops): the core's default.
+  if (u.port) w.num(0x5a, +u.port);
   w.bytes(0x5b, encoder.encode(u.pathname + u.search));
-  w.num(0x5c, tls ? 1 : 0);
+  w.num(0x5c, u.protocol === 'wss:' ? 1 : 0);
   return w.done();
 }
 

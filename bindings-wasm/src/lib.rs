@@ -752,13 +752,16 @@ fn client_options(o: &Fields) -> Result<ClientOptions, JsValue> {
     // `npm/index.js`: the core's URL parser stays out of the package.
     for s in o.all_bytes(SERVERS) {
         let s = Fields::parse(s);
+        let transport = match s.flag(SERVER_TLS) {
+            Some(true) => Transport::WebSocketTls,
+            _ => Transport::WebSocket,
+        };
         opts.servers.push(ServerAddress {
-            transport: match s.flag(SERVER_TLS) {
-                Some(true) => Transport::WebSocketTls,
-                _ => Transport::WebSocket,
-            },
+            transport,
             host: s.string(SERVER_HOST).unwrap_or_default(),
-            port: s.u16(SERVER_PORT).unwrap_or_default(),
+            port: s
+                .u16(SERVER_PORT)
+                .unwrap_or_else(|| transport.default_port()),
             path: s.string(SERVER_PATH).unwrap_or_default(),
         });
     }

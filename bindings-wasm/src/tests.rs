@@ -30,11 +30,13 @@ impl List {
         self.0.bytes(v.as_bytes());
         self
     }
-    /// A broker, as `npm/index.js` splits its URL.
-    fn server(self, tls: bool, host: &str, port: u16, path: &str) -> Self {
-        let s = List::default()
-            .bytes(wire::SERVER_HOST, host.as_bytes())
-            .num(wire::SERVER_PORT, port.into())
+    /// A broker, as `npm/index.js` splits its URL (no port: the scheme's).
+    fn server(self, tls: bool, host: &str, port: Option<u16>, path: &str) -> Self {
+        let mut s = List::default().bytes(wire::SERVER_HOST, host.as_bytes());
+        if let Some(port) = port {
+            s = s.num(wire::SERVER_PORT, port.into());
+        }
+        let s = s
             .bytes(wire::SERVER_PATH, path.as_bytes())
             .num(wire::SERVER_TLS, (tls as u8).into())
             .done();
@@ -47,7 +49,7 @@ impl List {
 
 /// `options` after the broker `ws://a.example:80/`.
 fn with_server(options: &[u8]) -> Vec<u8> {
-    let mut o = List::default().server(false, "a.example", 80, "/").done();
+    let mut o = List::default().server(false, "a.example", None, "/").done();
     o.extend_from_slice(options);
     o
 }
@@ -202,7 +204,7 @@ fn poll(c: &mut RawClient, now: f64) -> Vec<Rec> {
 /// A client that has sent CONNECT and got CONNACK (`connack`).
 fn connected(options: Vec<u8>, connack: &[u8]) -> RawClient {
     let mut o = List::default()
-        .server(false, "broker.example", 8080, "/mqtt")
+        .server(false, "broker.example", Some(8080), "/mqtt")
         .done();
     o.extend_from_slice(&options);
     let mut c = RawClient::new(&o, None, false).unwrap_or_else(|e| panic!("{:?}", e.as_string()));
@@ -239,8 +241,8 @@ fn options_are_read_from_the_field_list() {
         .num(wire::MANUAL_ACKS, 1.0)
         .num(wire::MIN_DELAY, 10.0)
         .num(wire::MAX_DELAY, 20.0)
-        .server(false, "a.example", 8080, "/")
-        .server(true, "b.example", 443, "/mqtt")
+        .server(false, "a.example", Some(8080), "/")
+        .server(true, "b.example", None, "/mqtt")
         .bytes(wire::WILL, &will)
         .bytes(wire::PROPERTIES, &props)
         .done();
@@ -253,6 +255,8 @@ fn options_are_read_from_the_field_list() {
     assert!(opts.manual_acks);
     assert_eq!(opts.max_queued_messages, 5);
     assert_eq!(opts.servers.len(), 2);
+    assert_eq!(opts.servers[0].port, 8080);
+    // No port given: the core's default for wss.
     let b = &opts.servers[1];
     assert_eq!(
         (
