@@ -90,12 +90,6 @@ pub(crate) fn invalid(argument: &str, rule: impl Into<String>) -> PyErr {
     })
 }
 
-fn timeout_error(what: &str, seconds: f64) -> PyErr {
-    to_py_err(NativeError::Timeout {
-        message: format!("{what} did not finish within {seconds} s"),
-    })
-}
-
 fn duration(argument: &str, seconds: Option<f64>) -> PyResult<Option<Duration>> {
     match seconds {
         None => Ok(None),
@@ -168,6 +162,7 @@ fn park_on<F: Future>(fut: F, limit: Duration) -> Option<F::Output> {
 }
 
 /// What a command resolves with.
+#[derive(Clone)]
 enum ReplyValue {
     Connected(Box<Connected>),
     Published(PublishDone),
@@ -226,13 +221,15 @@ type BoxFuture = Pin<Box<dyn Future<Output = Result<ReplyValue, NativeError>> + 
 enum PendingState {
     Waiting(BoxFuture),
     Ready(Result<ReplyValue, NativeError>),
+    /// A `wait` is under way on another thread.
     Taken,
 }
 
 /// One command on its way to the broker: wait for it (blocking or async).
 #[pyclass(module = "midge._native")]
 struct Pending {
-    state: Mutex<PendingState>,
+    /// Shared with an awaitable that drives the future (`wait_async`).
+    state: Arc<Mutex<PendingState>>,
     what: &'static str,
 }
 
@@ -242,7 +239,7 @@ impl Pending {
         F: Future<Output = Result<ReplyValue, NativeError>> + Send + 'static,
     {
         Pending {
-            state: Mutex::new(PendingState::Waiting(Box::pin(fut))),
+            state: Arc::new(Mutex::new(PendingState::Waiting(Box::pin(fut)))),
             what,
         }
     }
@@ -255,16 +252,53 @@ impl Pending {
                 Some(result) => Ok(PendingState::Ready(result)),
                 None => Ok(PendingState::Waiting(fut)),
             },
-            PendingState::Taken => Err(to_py_err(NativeError::closed(format!(
-                "the result of this {} was already taken",
-                self.what
-            )))),
+            PendingState::Taken => Err(to_py_err(NativeError::Rejected {
+                message: format!(
+                    "something else is waiting for this {} right now: wait for it in one place at a time",
+                    self.what
+                ),
+            })),
             ready => Ok(ready),
         }
     }
 
     fn put_back(&self, state: PendingState) {
         *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+}
+
+/// Drives a pending future for an awaitable: keeps the result in the
+/// shared state, and puts the future back if the awaitable is cancelled
+/// (e.g. by `asyncio.wait_for`), so the operation can be awaited again.
+struct Driving {
+    state: Arc<Mutex<PendingState>>,
+    fut: Option<BoxFuture>,
+}
+
+impl Future for Driving {
+    type Output = Result<ReplyValue, NativeError>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let Some(fut) = self.fut.as_mut() else {
+            return std::task::Poll::Ready(Err(NativeError::closed("already finished")));
+        };
+        let std::task::Poll::Ready(result) = fut.as_mut().poll(cx) else {
+            return std::task::Poll::Pending;
+        };
+        self.fut = None;
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = PendingState::Ready(result.clone());
+        std::task::Poll::Ready(result)
+    }
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        if let Some(fut) = self.fut.take() {
+            *self.state.lock().unwrap_or_else(|p| p.into_inner()) = PendingState::Waiting(fut);
+        }
     }
 }
 
@@ -290,7 +324,13 @@ impl Pending {
                     Ok(Some(result)) => result,
                     Ok(None) => {
                         self.put_back(PendingState::Waiting(fut));
-                        return Err(timeout_error(self.what, timeout.unwrap_or(0.0)));
+                        return Err(to_py_err(NativeError::Timeout {
+                            message: format!(
+                                "the {} did not finish within {} s; it is not cancelled: it still completes or fails later (call wait() or done() again to find out)",
+                                self.what,
+                                timeout.unwrap_or(0.0)
+                            ),
+                        }));
                     }
                     Err(interrupted) => {
                         self.put_back(PendingState::Waiting(fut));
@@ -300,15 +340,24 @@ impl Pending {
             }
             PendingState::Taken => unreachable!("take() never returns Taken"),
         };
-        result.map_err(to_py_err)?.into_py(py)
+        // Kept, so that done() and wait() can be asked again.
+        let value = result.clone();
+        self.put_back(PendingState::Ready(result));
+        value.map_err(to_py_err)?.into_py(py)
     }
 
     /// An awaitable of the result (for asyncio).
     fn wait_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let state = self.take()?;
         let fut: BoxFuture = match state {
-            PendingState::Ready(result) => Box::pin(async move { result }),
-            PendingState::Waiting(fut) => fut,
+            PendingState::Ready(result) => {
+                self.put_back(PendingState::Ready(result.clone()));
+                Box::pin(async move { result })
+            }
+            PendingState::Waiting(fut) => Box::pin(Driving {
+                state: self.state.clone(),
+                fut: Some(fut),
+            }),
             PendingState::Taken => unreachable!("take() never returns Taken"),
         };
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
@@ -414,14 +463,33 @@ impl MessageReceiver {
         })
     }
 
-    /// Stop receiving (unregisters the filter).
-    fn close(&self) {
+    /// Stop receiving (unregisters the filter). `unread`: messages taken
+    /// from this receiver but not used, oldest first; a receiver without a
+    /// filter hands them (and what it still holds) to the next one.
+    #[pyo3(signature = (unread=None))]
+    fn close(&self, unread: Option<Vec<Bound<'_, Message>>>) {
+        let unread: Vec<midge_core::Message> = unread
+            .unwrap_or_default()
+            .iter()
+            .map(|m| {
+                let m = m.get();
+                midge_core::Message {
+                    publish: m.publish.clone(),
+                    ack: m.ack.map(|(handle, _)| handle),
+                }
+            })
+            .collect();
+        let finish = move |stream: Option<MessageStream>| {
+            if let Some(stream) = stream {
+                stream.close_with_unread(unread);
+            }
+        };
         if let Ok(mut guard) = self.stream.try_lock() {
-            guard.take();
+            finish(guard.take());
         } else {
             let stream = self.stream.clone();
             midge_native::runtime().spawn(async move {
-                stream.lock().await.take();
+                finish(stream.lock().await.take());
             });
         }
     }

@@ -653,6 +653,14 @@ export class MqttClient {
           break;
         }
         case 18: this.#emit('error', r.error()); break; // STORE FAILED
+        case 19: { // REQUEST INTERRUPTED: the core dropped it (the client stopped)
+          const token = r.num();
+          const q = this.#requests.get(token);
+          if (!q) break;
+          this.#requests.delete(token);
+          q.reject(new MqttError('the client stopped before the broker answered; the request was dropped', 'INTERRUPTED'));
+          break;
+        }
         default: return; // unknown: a newer wasm than this file
       }
     }

@@ -65,6 +65,7 @@ const UNSUBACK: u8 = 15;
 const RESTORED: u8 = 16;
 const AUTH: u8 = 17;
 const STORE_FAILED: u8 = 18;
+const REQUEST_INTERRUPTED: u8 = 19;
 
 // `RawClient::signal` kinds (3, anything else: the network came back).
 const OPENED: u8 = 0;
@@ -94,6 +95,7 @@ fn client_code(e: &ClientError) -> &'static str {
         ClientError::InvalidState { .. } => "INVALID_STATE",
         ClientError::AckNotPending { .. } => "ACK_NOT_PENDING",
         ClientError::Store(_) => "STORE_FAILED",
+        ClientError::Closed { .. } => "CLIENT_CLOSED",
     }
 }
 
@@ -139,6 +141,11 @@ fn client_message(e: &ClientError) -> String {
             " is not awaiting an acknowledgement (already acknowledged, or the connection it arrived on closed)",
         ]),
         ClientError::Store(_) => "the session store failed".into(),
+        ClientError::Closed { operation } => cat(&[
+            "cannot ",
+            operation,
+            ": the client is closed (end() was called or reconnecting gave up)",
+        ]),
     }
 }
 
@@ -578,6 +585,11 @@ impl RawClient {
                                 "the server does not allow this publish".into(),
                                 Some(reason_code),
                             ),
+                            PublishError::Interrupted => (
+                                "INTERRUPTED",
+                                "the client stopped before the broker acknowledged the publish; it stays in the session and is sent again on the next connect".into(),
+                                None,
+                            ),
                         };
                         error(o, code, &message, rc);
                     }
@@ -604,6 +616,10 @@ impl RawClient {
                 let codes: Vec<u8> = results.iter().map(|r| r.code()).collect();
                 o.bytes(&codes);
                 ack_properties(o, &properties);
+            }
+            Event::RequestInterrupted { token } => {
+                o.u8(REQUEST_INTERRUPTED);
+                o.num(token.0 as f64);
             }
             Event::SubscriptionsRestored { results } => {
                 o.u8(RESTORED);

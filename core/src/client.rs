@@ -243,6 +243,11 @@ pub struct Client {
     link: Link,
     ever_connected: bool,
     user_stopped: bool,
+    /// `disconnect` was called or the reconnect policy gave up: commands are
+    /// refused with [`ClientError::Closed`] until `connect`.
+    closed: bool,
+    /// `pause` closed the link: pending work waits for `connect` (resume).
+    paused: bool,
 
     // The session (see `SessionState`).
     client_id: String,
@@ -304,6 +309,8 @@ impl Client {
             link: Link::default(),
             ever_connected: false,
             user_stopped: false,
+            closed: false,
+            paused: false,
             next_packet_id: 1,
             next_token: 1,
             next_request: 1,
@@ -499,6 +506,8 @@ impl Client {
         match self.state {
             State::Idle | State::Waiting { .. } => {
                 self.user_stopped = false;
+                self.closed = false;
+                self.paused = false;
                 self.start_open(now);
                 Ok(())
             }
@@ -516,6 +525,7 @@ impl Client {
     /// them). QoS 1/2 publishes end with [`Event::PublishComplete`]; QoS 0 ones
     /// are done when accepted, and only a failure after acceptance is reported.
     pub fn publish(&mut self, now: u64, mut publish: Publish) -> Result<PublishToken, ClientError> {
+        self.ensure_open("publish")?;
         self.validate_publish(&publish)?;
         publish.packet_id = 0;
         publish.dup = false;
@@ -577,6 +587,7 @@ impl Client {
         filters: Vec<SubscribeFilter>,
         properties: SubscribeProperties,
     ) -> Result<RequestToken, ClientError> {
+        self.ensure_open("subscribe")?;
         if filters.is_empty() {
             return Err(ClientError::invalid(
                 "filters",
@@ -627,6 +638,7 @@ impl Client {
         filters: Vec<String>,
         properties: UnsubscribeProperties,
     ) -> Result<RequestToken, ClientError> {
+        self.ensure_open("unsubscribe")?;
         if filters.is_empty() {
             return Err(ClientError::invalid(
                 "filters",
@@ -651,6 +663,7 @@ impl Client {
 
     /// Acknowledge an inbound QoS 1/2 message in manual-ack mode.
     pub fn ack(&mut self, now: u64, handle: AckHandle) -> Result<(), ClientError> {
+        self.ensure_open("acknowledge")?;
         let id = handle.packet_id;
         match handle.qos {
             QoS::AtLeastOnce => {
@@ -718,8 +731,23 @@ impl Client {
             ));
         }
         check_user_properties(&properties.user_properties)?;
+        self.paused = false;
+        self.stop(now, reason_code, properties);
+        Ok(())
+    }
+
+    /// Close the connection like [`disconnect`](Self::disconnect) (DISCONNECT
+    /// with reason Success) but keep every pending operation pending: nothing
+    /// is interrupted, new commands are accepted and wait in the session, and
+    /// [`connect`](Self::connect) resumes. For an app going to the background.
+    pub fn pause(&mut self, now: u64) {
+        self.paused = true;
+        self.stop(now, ReasonCode::Success, DisconnectProperties::default());
+    }
+
+    fn stop(&mut self, now: u64, reason_code: ReasonCode, properties: DisconnectProperties) {
         self.user_stopped = true;
-        match self.state {
+        let had_link = match self.state {
             State::Connected => {
                 self.send(
                     now,
@@ -730,23 +758,94 @@ impl Client {
                 );
                 self.transport.push_back(TransportCommand::Close);
                 self.state = State::Closing { reconnect_at: None };
+                true
             }
             State::Opening { .. } | State::Connecting { .. } => {
                 self.transport.push_back(TransportCommand::Close);
                 self.state = State::Closing { reconnect_at: None };
+                true
             }
-            State::Waiting { .. } => self.state = State::Idle,
+            State::Waiting { .. } => {
+                self.state = State::Idle;
+                true
+            }
             State::Closing { .. } => {
                 self.state = State::Closing { reconnect_at: None };
-                return Ok(());
+                false
             }
-            State::Idle => return Ok(()),
+            State::Idle => false,
+        };
+        // The outcomes first, then the event that says the client stopped:
+        // a driver that tears down on that event has relayed them all.
+        if !self.paused {
+            self.close_session_work();
         }
-        self.events.push_back(Event::Disconnected {
-            error: ConnectionError::Local,
-            reconnect_at: None,
-        });
+        if had_link {
+            self.events.push_back(Event::Disconnected {
+                error: ConnectionError::Local,
+                reconnect_at: None,
+            });
+        }
+    }
+
+    /// Refuse commands once the client is closed.
+    fn ensure_open(&self, operation: &'static str) -> Result<(), ClientError> {
+        if self.closed {
+            return Err(ClientError::Closed { operation });
+        }
         Ok(())
+    }
+
+    /// The client stopped for good (until `connect`): every operation that
+    /// waits for the broker ends now, with the outcome SEMANTICS.md gives.
+    /// QoS 1/2 publishes stay in the session (sent again on `connect`);
+    /// SUBSCRIBE/UNSUBSCRIBE requests are dropped.
+    fn close_session_work(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        for (token, _) in self.inflight_by_token() {
+            self.events.push_back(Event::PublishComplete {
+                token,
+                result: Err(PublishError::Interrupted),
+            });
+        }
+        for entry in &self.queue {
+            if entry.publish.qos != QoS::AtMostOnce {
+                self.events.push_back(Event::PublishComplete {
+                    token: entry.token,
+                    result: Err(PublishError::Interrupted),
+                });
+            }
+        }
+        for (_, request) in std::mem::take(&mut self.requests) {
+            if request.kind != RequestKind::Restore {
+                self.events.push_back(Event::RequestInterrupted {
+                    token: request.token,
+                });
+            }
+        }
+    }
+
+    /// True while the broker owes an answer the application may be waiting
+    /// for (CONNACK, PUBACK/PUBREC/PUBCOMP, SUBACK/UNSUBACK, PINGRESP).
+    ///
+    /// The backpressure rule every driver follows: when a message consumer
+    /// is behind, stop reading the transport, except while this is true,
+    /// since the answer may be queued behind the unread messages and the
+    /// consumer may be the one waiting for it (a handler that publishes).
+    /// Drivers hold the messages read meanwhile, in order.
+    pub fn awaiting_server(&self) -> bool {
+        match self.state {
+            State::Connecting { .. } => true,
+            State::Connected => {
+                self.inflight.len() != 0
+                    || !self.requests.is_empty()
+                    || self.link.ping_sent.is_some()
+            }
+            _ => false,
+        }
     }
 
     /// The network changed (Wi-Fi to cellular, back online): when waiting to
@@ -791,6 +890,7 @@ impl Client {
         reason_code: ReasonCode,
         mut properties: AuthProperties,
     ) -> Result<(), ClientError> {
+        self.ensure_open("send AUTH")?;
         if self.options.protocol != ProtocolVersion::V5 {
             return Err(ClientError::invalid("protocol", "AUTH needs MQTT 5.0"));
         }
@@ -867,6 +967,9 @@ impl Client {
                     Some(at) => State::Waiting { at },
                     None => State::Idle,
                 };
+                if reconnect_at.is_none() {
+                    self.close_session_work();
+                }
                 self.events.push_back(Event::Disconnected {
                     error,
                     reconnect_at,
@@ -1821,6 +1924,9 @@ impl Client {
         let reconnect_at = self.schedule_reconnect(now, &error);
         self.transport.push_back(TransportCommand::Close);
         self.state = State::Closing { reconnect_at };
+        if reconnect_at.is_none() && !self.paused {
+            self.close_session_work();
+        }
         self.events.push_back(Event::Disconnected {
             error,
             reconnect_at,

@@ -37,6 +37,10 @@ pub enum ClientError {
     /// A manual acknowledgement for a message that is not awaiting one.
     #[error("message with packet id {packet_id} is not awaiting an acknowledgement (already acknowledged, or the connection it arrived on closed)")]
     AckNotPending { packet_id: u16 },
+    /// The client was closed with `disconnect` (or the reconnect policy gave
+    /// up); `connect` opens it again. Nothing was sent or queued.
+    #[error("cannot {operation}: the client is closed (disconnect() was called or reconnecting gave up); call connect() first")]
+    Closed { operation: &'static str },
     /// The session store failed to record the change.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -194,4 +198,10 @@ pub enum PublishError {
     /// The server this connection reached does not allow its QoS or retain flag.
     #[error("the server does not allow this publish: {reason_code}")]
     NotAllowed { reason_code: ReasonCode },
+    /// The client stopped (`disconnect`, or the reconnect policy gave up)
+    /// before the broker acknowledged it. The message stays in the session:
+    /// the next `connect` sends it again (with clean start off), so do not
+    /// publish it a second time.
+    #[error("the client stopped before the broker acknowledged the publish; it stays in the session and is sent again on the next connect()")]
+    Interrupted,
 }

@@ -16,10 +16,19 @@ pub enum TransportCommand {
     /// Open a connection to this server, then call `handle_transport_open`
     /// (or `handle_transport_closed` if it fails).
     Open(ServerAddress),
-    /// Write out what `poll_transmit` still holds, close the connection, then
-    /// call `handle_transport_closed`.
+    /// Close gracefully, then call `handle_transport_closed`: write out what
+    /// `poll_transmit` still holds (the DISCONNECT), half-close the write side
+    /// (TCP `shutdown(Write)`, TLS close_notify, WebSocket close frame), and
+    /// read and discard until the server closes its side or
+    /// [`CLOSE_LINGER_MS`] pass. Closing with unread input makes the kernel
+    /// send a TCP reset, and a broker that sees the reset before it read the
+    /// DISCONNECT drops it and publishes the will.
     Close,
 }
+
+/// How long a driver waits for the server to close its side after a
+/// graceful [`TransportCommand::Close`] (milliseconds).
+pub const CLOSE_LINGER_MS: u64 = 2_000;
 
 /// The server's answer to a successful CONNECT.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,6 +99,10 @@ pub enum Event {
         results: Vec<ReasonCode>,
         properties: AckProperties,
     },
+    /// A `subscribe` or `unsubscribe` ended without the broker's answer: the
+    /// client stopped (`disconnect`, or the reconnect policy gave up) first.
+    /// It is dropped, not sent again on the next `connect`.
+    RequestInterrupted { token: RequestToken },
     /// The broker had lost the session, so the client subscribed again to the
     /// filters it had; one result per filter.
     SubscriptionsRestored {

@@ -42,6 +42,7 @@ pub use client::{Client, ConnectionState};
 pub use error::{ClientError, ConnectionError, ProtocolViolation, PublishError};
 pub use event::{
     AckHandle, Connected, Event, Message, PublishDone, RequestToken, TransportCommand,
+    CLOSE_LINGER_MS,
 };
 pub use options::ClientOptions;
 pub use session::PublishToken;

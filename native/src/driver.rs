@@ -2,7 +2,7 @@
 //! commands through it. It only carries out what the core asks for (open,
 //! close, write, wait) and routes the core's events to whoever waits on them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use midge_core::router::Router;
 use midge_core::session::PublishToken;
 use midge_core::{
     AckHandle, Client, Connected, ConnectionState, Event, Message, PublishDone, RequestToken,
-    TransportCommand,
+    TransportCommand, CLOSE_LINGER_MS,
 };
 use rustls::ClientConfig;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -43,7 +43,9 @@ pub(crate) enum Command {
     ),
     Disconnect(ReasonCode, DisconnectProperties, Answer<()>),
     AddRoute(u64, Option<String>, mpsc::Sender<Message>),
-    RemoveRoute(u64),
+    /// Unregister a stream; a stream without a filter returns the messages
+    /// it did not read.
+    RemoveRoute(u64, Vec<Message>, Option<mpsc::Receiver<Message>>),
     Ack(AckHandle, Answer<()>),
     /// `true`: start a re-authentication; `false`: answer a challenge.
     Auth(bool, AuthProperties, Answer<()>),
@@ -63,6 +65,19 @@ enum Wake {
     Command(Option<Command>),
     Read(std::io::Result<Read>),
     Timer,
+    /// The stream that held delivery back has room again (or was dropped).
+    Room,
+}
+
+/// A message that some stream had no room for yet: delivery waits, in
+/// arrival order, and the socket is not read meanwhile (see
+/// [`Client::awaiting_server`] for the one exception).
+struct Held {
+    message: Message,
+    /// The streams that still have to get it.
+    targets: Vec<u64>,
+    /// Some stream took it already (manual-ack bookkeeping).
+    delivered: bool,
 }
 
 pub(crate) struct Driver {
@@ -85,10 +100,16 @@ pub(crate) struct Driver {
     routes: HashMap<u64, (Option<String>, mpsc::Sender<Message>)>,
     events: broadcast::Sender<NativeEvent>,
     route_buf: Vec<u64>,
+    /// Messages waiting for room in a stream, oldest first.
+    held: VecDeque<Held>,
+    /// While no stream without a filter exists: copies of the messages that
+    /// arrived, for the next such stream (so that `subscribe` then
+    /// `messages()` misses no retained message), each with whether another
+    /// stream took it. At most `unclaimed_limit`, the oldest dropped beyond.
+    unclaimed: VecDeque<(Message, bool)>,
+    unclaimed_limit: usize,
     /// Why the last transport open failed (the core only knows "closed").
     last_transport_error: Option<NativeError>,
-    /// `pause()` closed the link: pending operations wait for `resume()`.
-    paused: bool,
     stopping: bool,
 }
 
@@ -100,6 +121,7 @@ impl Driver {
         tls_options: TlsOptions,
         status: watch::Sender<ConnectionStatus>,
         events: broadcast::Sender<NativeEvent>,
+        message_buffer: usize,
     ) -> Driver {
         Driver {
             core,
@@ -121,8 +143,10 @@ impl Driver {
             routes: HashMap::new(),
             events,
             route_buf: Vec::new(),
+            held: VecDeque::new(),
+            unclaimed: VecDeque::new(),
+            unclaimed_limit: message_buffer,
             last_transport_error: None,
-            paused: false,
             stopping: false,
         }
     }
@@ -138,7 +162,7 @@ impl Driver {
             // Before the events: whoever a Connected event wakes sees the new status.
             self.update_status();
             while let Some(event) = self.core.poll_event() {
-                self.dispatch(event).await;
+                self.dispatch(event);
             }
             self.update_status();
             if self.stopping {
@@ -177,6 +201,7 @@ impl Driver {
                     let now = self.now();
                     self.core.handle_timeout(now);
                 }
+                Wake::Room => self.deliver_held(),
             }
         }
         self.fail_all(|| NativeError::closed("the client was dropped"));
@@ -185,14 +210,30 @@ impl Driver {
     async fn wait(&mut self) -> Wake {
         let deadline = self.core.poll_timeout();
         let sleep_at = deadline.map(|at| self.epoch + Duration::from_millis(at));
-        let has_conn = self.conn.is_some();
+        // Backpressure: a stream without room stops the reads, unless the
+        // broker owes an answer that may sit behind the unread messages.
+        let may_read = self.held.is_empty() || self.core.awaiting_server();
+        let can_read = self.conn.is_some() && may_read;
+        // The stream the oldest held message waits for.
+        let blocked: Option<mpsc::Sender<Message>> = self
+            .held
+            .front()
+            .and_then(|h| h.targets.first())
+            .and_then(|id| self.routes.get(id))
+            .map(|(_, tx)| tx.clone());
+        let has_blocked = blocked.is_some();
         let conn = &mut self.conn;
         let buf = &mut self.read_buf;
         let commands = &mut self.commands;
         tokio::select! {
             command = commands.recv() => Wake::Command(command),
-            read = async { conn.as_mut().expect("guarded by has_conn").read(buf).await }, if has_conn => Wake::Read(read),
+            read = async { conn.as_mut().expect("guarded by can_read").read(buf).await }, if can_read => Wake::Read(read),
             _ = async { tokio::time::sleep_until(sleep_at.expect("guarded")).await }, if sleep_at.is_some() => Wake::Timer,
+            _ = async {
+                // The permit is dropped at once: it only signals room (only
+                // this task sends, so the room is still there afterwards).
+                let _ = blocked.as_ref().expect("guarded").reserve().await;
+            }, if has_blocked => Wake::Room,
         }
     }
 
@@ -238,7 +279,8 @@ impl Driver {
                         if !self.out.is_empty() {
                             let _ = conn.write(&self.out).await;
                         }
-                        let _ = tokio::time::timeout(Duration::from_secs(2), conn.close()).await;
+                        let linger = Duration::from_millis(CLOSE_LINGER_MS);
+                        let _ = tokio::time::timeout(linger, conn.close(&mut self.read_buf)).await;
                     }
                     let now = self.now();
                     self.core.handle_transport_closed(now);
@@ -287,24 +329,21 @@ impl Driver {
     fn handle_command(&mut self, command: Command) {
         let now = self.now();
         match command {
-            Command::Connect(answer) => {
-                self.paused = false;
-                match self.core.connect(now) {
-                    Ok(()) => self.connect_waiters.push(answer),
-                    Err(_) if self.core.state() == ConnectionState::Connecting => {
-                        // A second connect while the first is under way waits for it.
-                        self.connect_waiters.push(answer);
-                    }
-                    Err(_) if self.core.state() == ConnectionState::Connected => {
-                        let _ = answer.send(Err(NativeError::Rejected {
-                            message: "already connected".into(),
-                        }));
-                    }
-                    Err(e) => {
-                        let _ = answer.send(Err(e.into()));
-                    }
+            Command::Connect(answer) => match self.core.connect(now) {
+                Ok(()) => self.connect_waiters.push(answer),
+                Err(_) if self.core.state() == ConnectionState::Connecting => {
+                    // A second connect while the first is under way waits for it.
+                    self.connect_waiters.push(answer);
                 }
-            }
+                Err(_) if self.core.state() == ConnectionState::Connected => {
+                    let _ = answer.send(Err(NativeError::Rejected {
+                        message: "already connected".into(),
+                    }));
+                }
+                Err(e) => {
+                    let _ = answer.send(Err(e.into()));
+                }
+            },
             Command::Publish(publish, answer) => {
                 let qos = publish.qos;
                 match self.core.publish(now, publish) {
@@ -359,9 +398,25 @@ impl Driver {
                     }
                     None => self.catch_all.push(id),
                 }
+                let catch_all = filter.is_none();
                 self.routes.insert(id, (filter, tx));
+                if catch_all {
+                    // Messages that arrived when no stream wanted them.
+                    for (message, _) in std::mem::take(&mut self.unclaimed) {
+                        self.offer(message, vec![id]);
+                    }
+                }
             }
-            Command::RemoveRoute(id) => self.remove_route(id),
+            Command::RemoveRoute(id, mut unread, rx) => {
+                let was_catch_all = self.catch_all.contains(&id);
+                self.remove_route(id);
+                if let Some(mut rx) = rx {
+                    while let Ok(message) = rx.try_recv() {
+                        unread.push(message);
+                    }
+                }
+                self.close_route(id, was_catch_all, unread);
+            }
             Command::Ack(handle, answer) => {
                 let _ = answer.send(self.core.ack(now, handle).map_err(NativeError::from));
             }
@@ -374,13 +429,8 @@ impl Driver {
                 let _ = answer.send(sent.map_err(NativeError::from));
             }
             Command::NetworkChanged => self.core.network_changed(now),
-            Command::Pause => {
-                let _ =
-                    self.core
-                        .disconnect(now, ReasonCode::Success, DisconnectProperties::default());
-            }
+            Command::Pause => self.core.pause(now),
             Command::Resume => {
-                self.paused = false;
                 let _ = self.core.connect(now);
             }
             Command::Sync(answer) => {
@@ -394,6 +444,33 @@ impl Driver {
         }
     }
 
+    /// A stream closed. If it was the last one without a filter, what it
+    /// did not read (and what is held for it alone) waits for the next one.
+    fn close_route(&mut self, id: u64, was_catch_all: bool, unread: Vec<Message>) {
+        let keep = was_catch_all && self.catch_all.is_empty();
+        let mut orphans = Vec::new();
+        let mut remaining = VecDeque::with_capacity(self.held.len());
+        for mut held in std::mem::take(&mut self.held) {
+            held.targets.retain(|t| *t != id);
+            if !held.targets.is_empty() {
+                remaining.push_back(held);
+            } else if !held.delivered {
+                orphans.push(held.message);
+            }
+        }
+        self.held = remaining;
+        if keep {
+            for message in unread.into_iter().chain(orphans) {
+                self.keep_unclaimed(message, false);
+            }
+        } else {
+            for orphan in orphans {
+                self.ack_undelivered(orphan.ack);
+            }
+        }
+        self.deliver_held();
+    }
+
     fn remove_route(&mut self, id: u64) {
         if let Some((filter, _)) = self.routes.remove(&id) {
             match filter {
@@ -405,7 +482,7 @@ impl Driver {
         }
     }
 
-    async fn dispatch(&mut self, event: Event) {
+    fn dispatch(&mut self, event: Event) {
         match event {
             Event::Connected(info) => {
                 for waiter in self.connect_waiters.drain(..) {
@@ -429,20 +506,17 @@ impl Driver {
                     error: error.clone(),
                     reconnecting,
                 });
-                if self.paused || reconnecting || self.core.state() != ConnectionState::Disconnected
-                {
+                if reconnecting {
                     return;
                 }
+                // The attempt a connect() waits for ended for good. (Pending
+                // publishes and requests get their outcome from the core.)
                 self.last_transport_error = None;
                 for waiter in self.connect_waiters.drain(..) {
                     let _ = waiter.send(Err(error.clone()));
                 }
-                let closed = NativeError::closed(format!(
-                    "the connection ended before the broker answered ({error}); unacknowledged QoS 1/2 publishes stay in the session and are resent on the next connect"
-                ));
-                self.fail_requests(&closed);
             }
-            Event::Message(message) => self.route(message).await,
+            Event::Message(message) => self.route(message),
             Event::PublishComplete { token, result } => {
                 if let Some(waiter) = self.publish_waiters.remove(&token) {
                     let _ = waiter.send(result.map_err(NativeError::from));
@@ -472,6 +546,19 @@ impl Driver {
                     }));
                 }
             }
+            Event::RequestInterrupted { token } => {
+                let error = || {
+                    NativeError::closed(
+                        "the client stopped before the broker answered; the request was dropped (not sent again on the next connect)",
+                    )
+                };
+                if let Some(waiter) = self.subscribe_waiters.remove(&token) {
+                    let _ = waiter.send(Err(error()));
+                }
+                if let Some(waiter) = self.unsubscribe_waiters.remove(&token) {
+                    let _ = waiter.send(Err(error()));
+                }
+            }
             // Restored subscriptions, AUTH and store failures have no waiter.
             Event::SubscriptionsRestored { results } => {
                 self.emit(|| NativeEvent::SubscriptionsRestored { results });
@@ -498,47 +585,111 @@ impl Driver {
         }
     }
 
-    async fn route(&mut self, message: Message) {
+    /// Route an inbound message to every stream it matches; while no
+    /// stream without a filter exists, keep a copy (bounded) for the next one.
+    fn route(&mut self, message: Message) {
         let mut ids = std::mem::take(&mut self.route_buf);
         ids.clear();
         self.router.route_into(&message.publish.topic, &mut ids);
         ids.extend_from_slice(&self.catch_all);
-        let ack = message.ack;
-        let last = ids.len().saturating_sub(1);
-        // Cloned for all but the last stream, which takes the message itself
-        // (usually there is one: no copy of the topic at all).
-        let mut message = Some(message);
-        let mut gone = Vec::new();
-        let mut delivered = false;
-        for (i, &id) in ids.iter().enumerate() {
-            let Some((_, tx)) = self.routes.get(&id) else {
-                continue;
-            };
-            let copy = if i == last {
-                message.take()
-            } else {
-                message.clone()
-            };
-            let Some(copy) = copy else { break };
-            match tx.try_send(copy) {
-                Ok(()) => delivered = true,
-                Err(mpsc::error::TrySendError::Full(m)) => {
-                    // Backpressure: wait for the consumer rather than drop a message.
-                    if tx.send(m).await.is_err() {
-                        gone.push(id);
-                    } else {
-                        delivered = true;
-                    }
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => gone.push(id),
+        let targets = ids.clone();
+        self.route_buf = ids;
+        if self.catch_all.is_empty() {
+            if targets.is_empty() {
+                self.keep_unclaimed(message, false);
+                return;
+            }
+            self.keep_unclaimed(message.clone(), true);
+        }
+        self.offer(message, targets);
+    }
+
+    fn keep_unclaimed(&mut self, message: Message, delivered: bool) {
+        self.unclaimed.push_back((message, delivered));
+        if self.unclaimed.len() > self.unclaimed_limit {
+            if let Some((dropped, false)) = self.unclaimed.pop_front() {
+                self.ack_undelivered(dropped.ack);
             }
         }
-        self.route_buf = ids;
+    }
+
+    /// Deliver `message` to `targets` now if nothing older is held and every
+    /// target has room; otherwise hold it (in order) for the streams that
+    /// had none. Never waits.
+    fn offer(&mut self, message: Message, targets: Vec<u64>) {
+        let held = Held {
+            message,
+            targets,
+            delivered: false,
+        };
+        if !self.held.is_empty() {
+            self.held.push_back(held);
+            return;
+        }
+        if let Some(left) = self.try_deliver(held) {
+            self.held.push_back(left);
+        }
+    }
+
+    /// Send `held` to each target that has room; `Some` with the targets
+    /// still to serve, `None` when it is done.
+    fn try_deliver(&mut self, mut held: Held) -> Option<Held> {
+        let mut waiting = Vec::new();
+        let mut gone = Vec::new();
+        if let [id] = held.targets[..] {
+            // The common case, one stream: it takes the message itself.
+            if let Some((_, tx)) = self.routes.get(&id) {
+                match tx.try_send(held.message) {
+                    Ok(()) => return None,
+                    Err(mpsc::error::TrySendError::Full(back)) => {
+                        held.message = back;
+                        waiting.push(id);
+                    }
+                    Err(mpsc::error::TrySendError::Closed(back)) => {
+                        held.message = back;
+                        gone.push(id);
+                    }
+                }
+            }
+        } else {
+            for &id in &held.targets {
+                let Some((_, tx)) = self.routes.get(&id) else {
+                    continue;
+                };
+                match tx.try_send(held.message.clone()) {
+                    Ok(()) => held.delivered = true,
+                    Err(mpsc::error::TrySendError::Full(_)) => waiting.push(id),
+                    Err(mpsc::error::TrySendError::Closed(_)) => gone.push(id),
+                }
+            }
+        }
         for id in gone {
             self.remove_route(id);
         }
-        if let (false, Some(handle)) = (delivered, ack) {
-            // Manual-ack mode, but no stream took it: nobody could acknowledge it.
+        if waiting.is_empty() {
+            if !held.delivered {
+                self.ack_undelivered(held.message.ack);
+            }
+            return None;
+        }
+        held.targets = waiting;
+        Some(held)
+    }
+
+    /// Deliver what is held, oldest first, until a stream has no room.
+    fn deliver_held(&mut self) {
+        while let Some(front) = self.held.pop_front() {
+            if let Some(left) = self.try_deliver(front) {
+                self.held.push_front(left);
+                return;
+            }
+        }
+    }
+
+    /// Manual-ack mode, but no stream took the message: nobody could
+    /// acknowledge it, so acknowledge it now.
+    fn ack_undelivered(&mut self, ack: Option<AckHandle>) {
+        if let Some(handle) = ack {
             let now = self.now();
             let _ = self.core.ack(now, handle);
         }

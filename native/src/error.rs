@@ -93,6 +93,9 @@ impl From<ClientError> for NativeError {
                 packet_id,
                 message: ClientError::AckNotPending { packet_id }.to_string(),
             },
+            closed @ ClientError::Closed { .. } => NativeError::Closed {
+                message: closed.to_string(),
+            },
             other => NativeError::Rejected {
                 message: other.to_string(),
             },
@@ -128,10 +131,14 @@ impl From<ConnectionError> for NativeError {
 impl From<PublishError> for NativeError {
     fn from(e: PublishError) -> Self {
         let message = e.to_string();
+        if e == PublishError::Interrupted {
+            return NativeError::Closed { message };
+        }
         let reason_code = match &e {
             PublishError::Rejected { reason_code, .. }
             | PublishError::NotAllowed { reason_code } => *reason_code,
             PublishError::PacketTooLarge { .. } => ReasonCode::PacketTooLarge,
+            PublishError::Interrupted => ReasonCode::UnspecifiedError,
         };
         NativeError::PublishRejected {
             reason_code,

@@ -227,9 +227,36 @@ pub struct MessageStream {
     id: u64,
     rx: mpsc::Receiver<Message>,
     commands: mpsc::WeakUnboundedSender<Command>,
+    /// Made without a filter: what it did not read goes back on close.
+    catch_all: bool,
+    closed: bool,
 }
 
 impl MessageStream {
+    /// Unregister now. A stream without a filter hands `unread` (messages
+    /// taken from it but not used, oldest first) and whatever is still
+    /// queued in it back to the client, which gives them to the next stream
+    /// without a filter, unless another such stream exists (it got them
+    /// too). Dropping the stream does the same with `unread` empty.
+    pub fn close_with_unread(mut self, unread: Vec<Message>) {
+        self.unregister(unread);
+    }
+
+    fn unregister(&mut self, unread: Vec<Message>) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        // The receiver goes to the driver, which drains it after removing
+        // the route: nothing sent to it in between is lost.
+        let rx = self
+            .catch_all
+            .then(|| std::mem::replace(&mut self.rx, mpsc::channel(1).1));
+        if let Some(tx) = self.commands.upgrade() {
+            let _ = tx.send(Command::RemoveRoute(self.id, unread, rx));
+        }
+    }
+
     /// The next message; `None` once the client is dropped.
     pub async fn recv(&mut self) -> Option<Publish> {
         self.rx.recv().await.map(|m| m.publish)
@@ -363,9 +390,7 @@ impl EventStream {
 
 impl Drop for MessageStream {
     fn drop(&mut self) {
-        if let Some(tx) = self.commands.upgrade() {
-            let _ = tx.send(Command::RemoveRoute(self.id));
-        }
+        self.unregister(Vec::new());
     }
 }
 
@@ -448,6 +473,7 @@ impl NativeClient {
             options.tls.clone(),
             status_tx,
             events_tx.clone(),
+            options.message_buffer,
         );
         handle.spawn(driver.run());
         Ok(NativeClient {
@@ -526,6 +552,7 @@ impl NativeClient {
             validate_topic_filter(f).map_err(|e| NativeError::invalid("filter", e.to_string()))?;
         }
         let id = self.inner.next_route.fetch_add(1, Ordering::Relaxed);
+        let filter_is_none = filter.is_none();
         let (tx, rx) = mpsc::channel(self.inner.message_buffer);
         self.inner
             .commands
@@ -535,6 +562,8 @@ impl NativeClient {
             id,
             rx,
             commands: self.inner.commands.downgrade(),
+            catch_all: filter_is_none,
+            closed: false,
         })
     }
 

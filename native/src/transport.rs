@@ -303,14 +303,29 @@ impl Conn {
         }
     }
 
-    /// Close gracefully (TLS close_notify, WebSocket close frame).
-    pub(crate) async fn close(&mut self) {
+    /// Close gracefully: half-close the write side (TCP FIN; TLS sends
+    /// close_notify first; WebSocket a close frame), then read and discard
+    /// until the peer closes its side. Closing with unread input would make
+    /// the kernel reset the connection, and a broker that sees the reset
+    /// first drops the DISCONNECT still in its buffer (and publishes the
+    /// will). The caller bounds this with a timeout.
+    pub(crate) async fn close(&mut self, buf: &mut [u8]) {
         match self {
             Conn::Stream(s) => {
-                let _ = s.shutdown().await;
+                if s.shutdown().await.is_err() {
+                    return;
+                }
+                while let Ok(n) = s.read(buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                }
             }
             Conn::Ws(ws) => {
-                let _ = (**ws).close(None).await;
+                if (**ws).close(None).await.is_err() {
+                    return;
+                }
+                while let Some(Ok(_)) = ws.next().await {}
             }
         }
     }

@@ -141,11 +141,17 @@ class PublishHandle:
         self._pending = pending
 
     def done(self) -> bool:
-        """True once acknowledged (or failed)."""
+        """True once acknowledged (or failed). Ask as often as you like."""
         return self._pending.done()
 
     def wait(self, timeout: Optional[float] = None) -> PublishResult:
-        """Block until the broker acknowledged it; raises on failure."""
+        """Block until the broker acknowledged it; raises on failure. Can be
+        called again: it gives the same result. A :class:`TimeoutError` does
+        not cancel the publish (nothing can once it may have left): it still
+        completes or fails later, so wait again rather than publish again.
+        :class:`ClosedError` means the client stopped first; a QoS 1/2
+        message then stays in the session and goes out on the next
+        ``connect()``."""
         return _publish_result(self._pending.wait(timeout))
 
     def __await__(self) -> Any:
@@ -190,17 +196,7 @@ class _Base:
         # start (the AUTH challenge of the first CONNECT included); bounded
         # by the native buffer, so an unread one costs little.
         self._events = self._native.events()
-        self._inbox: Optional[Any] = None
-        self._inbox_lock = threading.Lock()
         self._subscriptions: Dict[str, int] = {}
-
-    def _inbox_receiver(self) -> Any:
-        # One catch-all receiver, made no later than the first subscribe, so
-        # that retained messages sent right after SUBACK are not missed.
-        with self._inbox_lock:
-            if self._inbox is None:
-                self._inbox = self._native.messages(None)
-            return self._inbox
 
     @property
     def status(self) -> str:
@@ -248,8 +244,17 @@ class _MessageIterator:
         return self._buffer.popleft()
 
     def close(self) -> None:
-        """Stop receiving (only for iterators of one filter)."""
-        self._receiver.close()
+        """Stop receiving. Without a filter, the messages this iterator
+        fetched but did not yield go to the next ``messages()`` iterator."""
+        unread = list(self._buffer)
+        self._buffer.clear()
+        self._receiver.close(unread)
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing left to hand over
+            pass
 
 
 class _AsyncMessageIterator:
@@ -274,8 +279,17 @@ class _AsyncMessageIterator:
         return self._buffer.popleft()
 
     def close(self) -> None:
-        """Stop receiving (only for iterators of one filter)."""
-        self._receiver.close()
+        """Stop receiving. Without a filter, the messages this iterator
+        fetched but did not yield go to the next ``messages()`` iterator."""
+        unread = list(self._buffer)
+        self._buffer.clear()
+        self._receiver.close(unread)
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing left to hand over
+            pass
 
 
 class _EventIterator:
@@ -416,8 +430,11 @@ class Client(_Base):
 
     @property
     def on_message(self) -> Optional[Callable[[Message], Any]]:
-        """A callable run (on a midge thread) for every inbound message.
-        With it set, do not also iterate ``messages()`` without a filter."""
+        """A callable run (on a midge thread) for every inbound message. It
+        may call the client, including ``publish(..., qos=1)`` and waiting
+        for it, ``ack()`` and ``disconnect()``: the client keeps reading the
+        broker's answers while the handler waits. Iterators from
+        ``messages()`` get the same messages independently."""
         return self._callback
 
     @on_message.setter
@@ -426,7 +443,7 @@ class Client(_Base):
             raise invalid("on_message", "must be callable or None")
         self._callback = callback
         if callback is not None and self._callback_thread is None:
-            receiver = self._inbox_receiver()
+            receiver = self._native.messages(None)
             thread = threading.Thread(target=self._dispatch, args=(receiver,), name="midge-on-message", daemon=True)
             self._callback_thread = thread
             thread.start()
@@ -472,10 +489,11 @@ class Client(_Base):
         ``response_topic``, ``correlation_data``, ``content_type``,
         ``message_expiry_interval``, ``topic_alias``, ``payload_format_indicator``)."""
         _check_publish(topic, qos, retain)
+        # Every argument is checked before the message can leave.
+        _check_timeout(timeout)
         pending = self._native.publish(topic, payload, qos, retain, properties)
         if not wait:
             return PublishHandle(pending)
-        _check_timeout(timeout)
         return _publish_result(pending.wait(timeout))
 
     def subscribe(
@@ -495,7 +513,6 @@ class Client(_Base):
         _check_flags(no_local, retain_as_published, retain_handling, subscription_identifier)
         filters = _filters(topic, qos, no_local, retain_as_published, retain_handling)
         _check_timeout(timeout)
-        self._inbox_receiver()
         answer = self._native.subscribe(filters, subscription_identifier, user_properties).wait(timeout)
         return self._record(filters, answer)
 
@@ -518,11 +535,20 @@ class Client(_Base):
     def messages(self, topic: Optional[str] = None, timeout: Optional[float] = None) -> Iterator[Message]:
         """Iterate over inbound messages (all, or those matching ``topic``).
         Stops when no message arrives within ``timeout`` seconds (None: never)
-        or the client is closed. Make a filtered iterator before subscribing to
-        be sure to see retained messages."""
+        or the client is closed.
+
+        Every iterator gets every message that matches it, from when it was
+        made, in arrival order; two iterators each see all of them. Each
+        holds at most ``message_buffer`` unread messages: while one is full
+        the client stops reading from the broker (which then slows down), so
+        close iterators you no longer read (``it.close()``, or let them be
+        garbage). Messages that match no iterator wait (up to
+        ``message_buffer``, oldest dropped) for the next iterator without a
+        filter, so ``subscribe()`` then ``messages()`` misses no retained
+        message; a filtered iterator sees only what arrives after it was
+        made, so make it before subscribing."""
         _check_timeout(timeout)
-        receiver = self._inbox_receiver() if topic is None else self._native.messages(topic)
-        return _MessageIterator(receiver, timeout)
+        return _MessageIterator(self._native.messages(topic), timeout)
 
     def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
         """Iterate over connection events (:class:`midge.ConnectedEvent`,
@@ -679,7 +705,6 @@ class AsyncClient(_Base):
         """Subscribe; returns the broker's answer per filter."""
         _check_flags(no_local, retain_as_published, retain_handling, subscription_identifier)
         filters = _filters(topic, qos, no_local, retain_as_published, retain_handling)
-        self._inbox_receiver()
         pending = self._native.subscribe(filters, subscription_identifier, user_properties)
         return self._record(filters, await pending.wait_async())
 
@@ -693,10 +718,11 @@ class AsyncClient(_Base):
 
     def messages(self, topic: Optional[str] = None) -> "_AsyncMessageIterator":
         """``async for message in client.messages()``: every inbound message,
-        or those matching ``topic``. The filter is registered when this is
-        called, so make it before subscribing to see retained messages."""
-        receiver = self._inbox_receiver() if topic is None else self._native.messages(topic)
-        return _AsyncMessageIterator(receiver)
+        or those matching ``topic``. Each iterator gets every message that
+        matches it; see :meth:`Client.messages` for the buffering rules. A
+        filtered iterator is registered when this is called, so make it
+        before subscribing to see retained messages."""
+        return _AsyncMessageIterator(self._native.messages(topic))
 
     def events(self) -> AsyncIterator[Event]:
         """``async for event in client.events()``: connection events
