@@ -38,6 +38,11 @@ pub mod session;
 pub mod text;
 pub mod topic;
 
+/// What becomes of pending work when the client stops, pauses, loses the
+/// link or is used after close (the `core/SEMANTICS.md` table).
+#[doc = include_str!("../SEMANTICS.md")]
+pub mod semantics {}
+
 pub use client::{Client, ConnectionState};
 pub use error::{ClientError, ConnectionError, ProtocolViolation, PublishError};
 pub use event::{

@@ -97,8 +97,11 @@ pub struct NativeOptions {
     /// Used for `mqtts://` and `wss://` servers.
     pub tls: TlsOptions,
     pub store: StoreConfig,
-    /// Capacity of each [`MessageStream`]; when one is full the driver stops
-    /// reading from the socket until there is room (backpressure, no loss).
+    /// Capacity of each [`MessageStream`]. When one is full the driver
+    /// stops reading from the socket until there is room (backpressure, no
+    /// loss), except while the broker owes an answer (see
+    /// `core/SEMANTICS.md`); it never waits for a consumer, so commands,
+    /// timers and acknowledgements go on.
     pub message_buffer: usize,
 }
 
@@ -160,7 +163,8 @@ pub struct UnsubscribeOutcome {
 }
 
 /// The answer to one command: a future, or polled without blocking with
-/// [`Reply::try_take`]. Dropping it does not cancel the command.
+/// [`Reply::try_take`]. Dropping it (or a timeout around it) does not cancel
+/// the command: what becomes of it is in `core/SEMANTICS.md`.
 #[derive(Debug)]
 pub struct Reply<T> {
     rx: Option<oneshot::Receiver<Result<T, NativeError>>>,
@@ -531,8 +535,11 @@ impl NativeClient {
     }
 
     /// Send DISCONNECT (5.0: with a reason code and properties, e.g. a new
-    /// session expiry), close the transport and stop reconnecting. Resolves
-    /// once the transport is closed. The session is kept: `connect` resumes it.
+    /// session expiry), close the transport gracefully and stop
+    /// reconnecting. Resolves once the transport is closed. Pending QoS 1/2
+    /// publishes resolve with [`NativeError::Closed`] and stay in the
+    /// session; pending subscribes are dropped; later commands fail at once
+    /// with [`NativeError::Closed`] until `connect` resumes the session.
     pub fn disconnect(
         &self,
         reason_code: ReasonCode,
@@ -541,8 +548,11 @@ impl NativeClient {
         self.send(|tx| Command::Disconnect(reason_code, properties, tx))
     }
 
-    /// Messages whose topic matches `filter` (`None`: every message). Make
-    /// the stream before subscribing so that retained messages are not missed.
+    /// Messages whose topic matches `filter` (`None`: every message). Every
+    /// stream gets every message it matches, in arrival order. A filtered
+    /// stream sees what arrives after it was made, so make it before
+    /// subscribing; the first stream without a filter also gets the last
+    /// `message_buffer` messages that arrived while none existed.
     ///
     /// In manual-ack mode every stream a message reaches gets the same
     /// [`AckHandle`] (acknowledge it once); a message that reaches no stream
@@ -653,7 +663,8 @@ impl NativeClient {
     }
 
     /// Close the transport but keep the session (e.g. an app going to the
-    /// background). Pending operations stay pending until [`resume`](Self::resume).
+    /// background). Pending operations stay pending until
+    /// [`resume`](Self::resume), and new ones are accepted and wait.
     pub fn pause(&self) {
         let _ = self.inner.commands.send(Command::Pause);
     }

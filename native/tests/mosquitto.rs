@@ -216,3 +216,153 @@ fn manual_acks_and_events() {
     rt.block_on(client.disconnect(Default::default(), Default::default()))
         .unwrap();
 }
+
+fn client_for(b: &Broker, id: &str, message_buffer: usize) -> NativeClient {
+    let mut options = NativeOptions::new(&format!("mqtt://127.0.0.1:{}", b.port)).unwrap();
+    options.client.client_id = id.into();
+    options.message_buffer = message_buffer;
+    NativeClient::new(options).unwrap()
+}
+
+/// A stream nobody reads holds delivery back (the driver stops reading the
+/// socket), but commands and timers go on, and nothing is lost once it is read.
+#[test]
+fn a_full_stream_stops_reading_without_blocking_commands() {
+    let b = broker();
+    let rt = midge_native::runtime();
+    let slow = client_for(&b, "native-slow-reader", 10);
+    rt.block_on(slow.connect()).unwrap();
+    let mut stream = slow.messages(Some("bp/data".into())).unwrap();
+    rt.block_on(slow.subscribe(
+        vec![SubscribeFilter::new("bp/data", QoS::AtLeastOnce)],
+        Default::default(),
+    ))
+    .unwrap();
+    let publisher = client_for(&b, "native-bp-publisher", 10);
+    rt.block_on(publisher.connect()).unwrap();
+    const N: usize = 500;
+    let replies: Vec<_> = (0..N)
+        .map(|i| {
+            publisher.publish(Publish::new(
+                "bp/data",
+                i.to_string().into_bytes(),
+                QoS::AtLeastOnce,
+            ))
+        })
+        .collect();
+    for reply in replies {
+        rt.block_on(reply).unwrap();
+    }
+    // The reader has read nothing: the slow client must still answer.
+    let started = Instant::now();
+    rt.block_on(slow.publish(Publish::new("bp/other", &b"x"[..], QoS::AtLeastOnce)))
+        .unwrap();
+    rt.block_on(slow.subscribe(
+        vec![SubscribeFilter::new("bp/extra", QoS::AtMostOnce)],
+        Default::default(),
+    ))
+    .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "commands waited for the consumer"
+    );
+    // Now read: all N, in order.
+    let mut got = Vec::new();
+    while got.len() < N {
+        let message = rt
+            .block_on(async { tokio::time::timeout(Duration::from_secs(10), stream.recv()).await })
+            .expect("a message within 10 s")
+            .expect("stream open");
+        got.push(String::from_utf8(message.payload.to_vec()).unwrap());
+    }
+    let want: Vec<String> = (0..N).map(|i| i.to_string()).collect();
+    assert_eq!(got, want);
+    rt.block_on(slow.disconnect(Default::default(), Default::default()))
+        .unwrap();
+    rt.block_on(publisher.disconnect(Default::default(), Default::default()))
+        .unwrap();
+}
+
+/// A consumer that publishes at QoS 1 and waits for each PUBACK while a
+/// burst arrives: the PUBACKs sit behind the burst on the socket, so the
+/// driver must keep reading while they are owed (Client::awaiting_server).
+#[test]
+fn a_consumer_that_publishes_and_waits_does_not_deadlock() {
+    let b = broker();
+    let rt = midge_native::runtime();
+    let handler = client_for(&b, "native-handler", 10);
+    rt.block_on(handler.connect()).unwrap();
+    let mut stream = handler.messages(Some("burst/in".into())).unwrap();
+    rt.block_on(handler.subscribe(
+        vec![SubscribeFilter::new("burst/in", QoS::AtMostOnce)],
+        Default::default(),
+    ))
+    .unwrap();
+    let publisher = client_for(&b, "native-burst", 10);
+    rt.block_on(publisher.connect()).unwrap();
+    const N: usize = 2_000;
+    // Dropping a reply does not cancel the publish (QoS 0: already accepted).
+    for i in 0..N {
+        drop(publisher.publish(Publish::new(
+            "burst/in",
+            i.to_string().into_bytes(),
+            QoS::AtMostOnce,
+        )));
+    }
+    rt.block_on(publisher.sync()).unwrap();
+    let handled = rt.block_on(async {
+        let mut handled = 0;
+        while handled < N {
+            let next = tokio::time::timeout(Duration::from_secs(10), stream.recv()).await;
+            let Ok(Some(_)) = next else { break };
+            // The handler publishes and waits for the broker's PUBACK.
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                handler.publish(Publish::new("burst/out", &b"x"[..], QoS::AtLeastOnce)),
+            )
+            .await
+            .expect("PUBACK within 10 s: the driver kept reading")
+            .unwrap();
+            handled += 1;
+        }
+        handled
+    });
+    assert_eq!(handled, N);
+    rt.block_on(handler.disconnect(Default::default(), Default::default()))
+        .unwrap();
+}
+
+/// After disconnect every command fails at once with Closed, the same error
+/// the core gives every binding; connect opens the client again.
+#[test]
+fn commands_after_disconnect_fail_at_once() {
+    let b = broker();
+    let rt = midge_native::runtime();
+    let client = client_for(&b, "native-closed", 10);
+    rt.block_on(client.connect()).unwrap();
+    rt.block_on(client.disconnect(Default::default(), Default::default()))
+        .unwrap();
+    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+        let result = rt.block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(1),
+                client.publish(Publish::new("closed/t", &b"x"[..], qos)),
+            )
+            .await
+        });
+        assert!(
+            matches!(result, Ok(Err(NativeError::Closed { .. }))),
+            "{qos:?}: {result:?}"
+        );
+    }
+    let sub = rt.block_on(client.subscribe(
+        vec![SubscribeFilter::new("closed/t", QoS::AtMostOnce)],
+        Default::default(),
+    ));
+    assert!(matches!(sub, Err(NativeError::Closed { .. })), "{sub:?}");
+    rt.block_on(client.connect()).unwrap();
+    rt.block_on(client.publish(Publish::new("closed/t", &b"x"[..], QoS::AtLeastOnce)))
+        .unwrap();
+    rt.block_on(client.disconnect(Default::default(), Default::default()))
+        .unwrap();
+}
