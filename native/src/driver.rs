@@ -111,6 +111,7 @@ pub(crate) struct Driver {
     /// Why the last transport open failed (the core only knows "closed").
     last_transport_error: Option<NativeError>,
     stopping: bool,
+    backlog: Arc<crate::Backlog>,
 }
 
 impl Driver {
@@ -122,6 +123,7 @@ impl Driver {
         status: watch::Sender<ConnectionStatus>,
         events: broadcast::Sender<NativeEvent>,
         message_buffer: usize,
+        backlog: Arc<crate::Backlog>,
     ) -> Driver {
         Driver {
             core,
@@ -148,6 +150,7 @@ impl Driver {
             unclaimed_limit: message_buffer,
             last_transport_error: None,
             stopping: false,
+            backlog,
         }
     }
 
@@ -345,6 +348,7 @@ impl Driver {
                 }
             },
             Command::Publish(publish, answer) => {
+                self.backlog.taken();
                 let qos = publish.qos;
                 match self.core.publish(now, publish) {
                     // QoS 0 is done once accepted: no completion event follows.

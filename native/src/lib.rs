@@ -400,11 +400,34 @@ impl Drop for MessageStream {
 
 struct Inner {
     commands: mpsc::UnboundedSender<Command>,
+    /// Publishes sent to the driver and not yet handed to the core, and the
+    /// signal that it fell below [`PUBLISH_BACKLOG`].
+    backlog: Arc<Backlog>,
     status: watch::Receiver<ConnectionStatus>,
     events: broadcast::Sender<NativeEvent>,
     next_route: AtomicU64,
     message_buffer: usize,
     handle: Handle,
+}
+
+/// How many publishes may wait for the driver before
+/// [`NativeClient::publish_room`] makes a producer wait: a producer faster
+/// than the socket would otherwise queue without bound.
+pub const PUBLISH_BACKLOG: usize = 10_000;
+
+#[derive(Debug, Default)]
+pub(crate) struct Backlog {
+    count: std::sync::atomic::AtomicUsize,
+    room: tokio::sync::Notify,
+}
+
+impl Backlog {
+    /// The driver took one publish.
+    pub(crate) fn taken(&self) {
+        if self.count.fetch_sub(1, Ordering::AcqRel) == PUBLISH_BACKLOG {
+            self.room.notify_waiters();
+        }
+    }
 }
 
 /// A handle to one MQTT client driven by a background task. Clone it freely;
@@ -468,6 +491,7 @@ impl NativeClient {
             }
         };
         let (tx, rx) = mpsc::unbounded_channel();
+        let backlog = Arc::new(Backlog::default());
         let (status_tx, status_rx) = watch::channel(ConnectionStatus::Disconnected);
         let (events_tx, _) = broadcast::channel(EVENT_BUFFER);
         let driver = Driver::new(
@@ -478,11 +502,13 @@ impl NativeClient {
             status_tx,
             events_tx.clone(),
             options.message_buffer,
+            backlog.clone(),
         );
         handle.spawn(driver.run());
         Ok(NativeClient {
             inner: Arc::new(Inner {
                 commands: tx,
+                backlog,
                 status: status_rx,
                 events: events_tx,
                 next_route: AtomicU64::new(1),
@@ -513,7 +539,44 @@ impl NativeClient {
     /// against the server's maximum) before anything is sent; a bad one
     /// resolves the reply with [`NativeError::InvalidArgument`].
     pub fn publish(&self, publish: Publish) -> PublishHandle {
-        self.send(|tx| Command::Publish(publish, tx))
+        self.inner.backlog.count.fetch_add(1, Ordering::AcqRel);
+        let reply = self.send(|tx| Command::Publish(publish, tx));
+        if self.inner.commands.is_closed() {
+            self.inner.backlog.count.fetch_sub(1, Ordering::AcqRel);
+        }
+        reply
+    }
+
+    /// Resolves when fewer than [`PUBLISH_BACKLOG`] publishes wait for the
+    /// driver: a producer that publishes without waiting for each result
+    /// awaits this (or blocks on it) first, so memory stays bounded.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: midge_native::NativeClient) {
+    /// use midge_core::packet::{Publish, QoS};
+    /// for i in 0..1_000_000u32 {
+    ///     client.publish_room().await;
+    ///     drop(client.publish(Publish::new("load/t", i.to_be_bytes().to_vec(), QoS::AtMostOnce)));
+    /// }
+    /// # }
+    /// ```
+    pub async fn publish_room(&self) {
+        loop {
+            let backlog = &self.inner.backlog;
+            let notified = backlog.room.notified();
+            if backlog.count.load(Ordering::Acquire) < PUBLISH_BACKLOG
+                || self.inner.commands.is_closed()
+            {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// True when [`publish_room`](Self::publish_room) would wait.
+    pub fn publish_backlog_full(&self) -> bool {
+        self.inner.backlog.count.load(Ordering::Acquire) >= PUBLISH_BACKLOG
+            && !self.inner.commands.is_closed()
     }
 
     /// Subscribe to one or more filters in one SUBSCRIBE.
