@@ -15,7 +15,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString};
 use crate::invalid;
 
 /// Read an optional key: absent and None are both `None`.
-fn get<'py, T: FromPyObject<'py>>(
+fn get<'py, T: FromPyObjectOwned<'py>>(
     dict: &Bound<'py, PyDict>,
     key: &str,
     rule: &str,
@@ -35,13 +35,13 @@ fn seconds_to_ms(key: &str, s: f64) -> PyResult<u64> {
 }
 
 pub(crate) fn payload_bytes(argument: &str, value: &Bound<'_, PyAny>) -> PyResult<Bytes> {
-    if let Ok(b) = value.downcast::<PyBytes>() {
+    if let Ok(b) = value.cast::<PyBytes>() {
         return Ok(Bytes::copy_from_slice(b.as_bytes()));
     }
-    if let Ok(s) = value.downcast::<PyString>() {
+    if let Ok(s) = value.cast::<PyString>() {
         return Ok(Bytes::copy_from_slice(s.to_cow()?.as_bytes()));
     }
-    if let Ok(b) = value.downcast::<PyByteArray>() {
+    if let Ok(b) = value.cast::<PyByteArray>() {
         return Ok(Bytes::from(b.to_vec()));
     }
     if value.is_none() {
@@ -70,7 +70,7 @@ pub(crate) fn retain_handling(value: u8) -> PyResult<RetainHandling> {
 
 pub(crate) fn user_props(value: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
     const RULE: &str = "must be a dict of str to str or a list of (str, str) pairs";
-    if let Ok(d) = value.downcast::<PyDict>() {
+    if let Ok(d) = value.cast::<PyDict>() {
         let mut out = Vec::with_capacity(d.len());
         for (k, v) in d.iter() {
             out.push((
@@ -168,7 +168,7 @@ pub(crate) fn disconnect_props_from_py(d: &Bound<'_, PyDict>) -> PyResult<Discon
     })
 }
 
-pub(crate) fn publish_props_to_py(py: Python<'_>, p: &PublishProperties) -> PyResult<PyObject> {
+pub(crate) fn publish_props_to_py(py: Python<'_>, p: &PublishProperties) -> PyResult<Py<PyAny>> {
     let d = PyDict::new(py);
     if let Some(v) = p.payload_format_indicator {
         d.set_item("payload_format_indicator", v)?;
@@ -200,7 +200,7 @@ pub(crate) fn publish_props_to_py(py: Python<'_>, p: &PublishProperties) -> PyRe
     Ok(d.into_any().unbind())
 }
 
-pub(crate) fn ack_props_to_py(py: Python<'_>, p: &AckProperties) -> PyResult<PyObject> {
+pub(crate) fn ack_props_to_py(py: Python<'_>, p: &AckProperties) -> PyResult<Py<PyAny>> {
     let d = PyDict::new(py);
     if let Some(v) = &p.reason_string {
         d.set_item("reason_string", v)?;
@@ -249,7 +249,7 @@ fn connack_props_to_py<'py>(
     Ok(d)
 }
 
-pub(crate) fn connected_to_py(py: Python<'_>, c: &Connected) -> PyResult<PyObject> {
+pub(crate) fn connected_to_py(py: Python<'_>, c: &Connected) -> PyResult<Py<PyAny>> {
     let d = PyDict::new(py);
     d.set_item("server", c.server.to_string())?;
     d.set_item("session_present", c.session_present)?;
@@ -272,7 +272,7 @@ fn will_from_py(d: &Bound<'_, PyDict>) -> PyResult<LastWill> {
     let props = match d.get_item("properties")? {
         Some(p) if !p.is_none() => {
             let p = p
-                .downcast::<PyDict>()
+                .cast::<PyDict>()
                 .map_err(|_| invalid("will.properties", "must be a dict"))?
                 .clone();
             check_keys(
@@ -343,7 +343,7 @@ pub(crate) fn native_options(d: &Bound<'_, PyDict>) -> PyResult<NativeOptions> {
     if let Some(w) = d.get_item("will")? {
         if !w.is_none() {
             let w = w
-                .downcast::<PyDict>()
+                .cast::<PyDict>()
                 .map_err(|_| invalid("will", "must be a dict"))?;
             c.will = Some(will_from_py(w)?);
         }

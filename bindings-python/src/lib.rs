@@ -3,6 +3,7 @@
 //! blocking waits (GIL released) or asyncio awaitables. The public API, with
 //! argument defaults and docs, is the pure-Python package `midge`.
 
+mod aio;
 mod convert;
 
 use std::future::Future;
@@ -20,14 +21,14 @@ use midge_native::{
     SubscribeOutcome, UnsubscribeOutcome,
 };
 use pyo3::prelude::*;
-use pyo3::sync::GILOnceCell;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use convert::*;
 
 /// Raise the `midge` exception that matches a native error.
 pub(crate) fn to_py_err(e: NativeError) -> PyErr {
-    Python::with_gil(|py| {
+    Python::attach(|py| {
         let (class, reason_code, argument, rule) = match &e {
             NativeError::InvalidArgument { argument, rule } => (
                 "InvalidArgumentError",
@@ -64,7 +65,7 @@ pub(crate) fn make_error(
     argument: Option<String>,
     rule: Option<String>,
 ) -> PyErr {
-    static ERRORS: GILOnceCell<PyObject> = GILOnceCell::new();
+    static ERRORS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let build = || -> PyResult<PyErr> {
         let module = ERRORS.get_or_try_init(py, || {
             py.import("midge._errors").map(|m| m.into_any().unbind())
@@ -113,7 +114,7 @@ fn interruptible<T: Send>(
     loop {
         let left = limit.map(|l| l.saturating_sub(start.elapsed()));
         let slice = left.map_or(SLICE, |l| l.min(SLICE));
-        if let Some(value) = py.allow_threads(|| attempt(slice)) {
+        if let Some(value) = py.detach(|| attempt(slice)) {
             return Ok(Some(value));
         }
         py.check_signals()?;
@@ -172,7 +173,7 @@ enum ReplyValue {
 }
 
 impl ReplyValue {
-    fn into_py(self, py: Python<'_>) -> PyResult<PyObject> {
+    fn into_py(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         Ok(match self {
             ReplyValue::Connected(c) => connected_to_py(py, &c)?,
             // The common answer (success, no properties) is None: the
@@ -314,7 +315,7 @@ impl Pending {
 
     /// Block (without the GIL) until the result is there; raise on failure.
     #[pyo3(signature = (timeout=None))]
-    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<PyObject> {
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
         let limit = duration("timeout", timeout)?;
         let result = match self.take()? {
             PendingState::Ready(result) => result,
@@ -360,9 +361,9 @@ impl Pending {
             }),
             PendingState::Taken => unreachable!("take() never returns Taken"),
         };
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        aio::future_into_py(py, async move {
             let result = fut.await;
-            Python::with_gil(|py| result.map_err(to_py_err)?.into_py(py))
+            move |py: Python<'_>| result.map_err(to_py_err)?.into_py(py)
         })
     }
 }
@@ -415,7 +416,7 @@ impl MessageReceiver {
     /// seconds; returns up to `max` (an empty list on timeout). Returns None
     /// once the client is gone.
     #[pyo3(signature = (max, timeout=None))]
-    fn recv_batch(&self, py: Python<'_>, max: usize, timeout: Option<f64>) -> PyResult<PyObject> {
+    fn recv_batch(&self, py: Python<'_>, max: usize, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
         let limit = duration("timeout", timeout)?;
         let outcome = interruptible(py, limit, |slice| {
             // recv_many is cancel-safe: a slice that times out loses nothing.
@@ -446,7 +447,7 @@ impl MessageReceiver {
     fn recv_batch_async<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyAny>> {
         let stream = self.stream.clone();
         let origin = self.origin;
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        aio::future_into_py(py, async move {
             let mut guard = stream.lock().await;
             let mut batch = Vec::new();
             let n = match guard.as_mut() {
@@ -454,12 +455,12 @@ impl MessageReceiver {
                 None => 0,
             };
             drop(guard);
-            Python::with_gil(|py| -> PyResult<PyObject> {
+            move |py: Python<'_>| -> PyResult<Py<PyAny>> {
                 if n == 0 {
                     return Ok(py.None());
                 }
                 Ok(messages_to_list(py, batch, origin)?.into_any().unbind())
-            })
+            }
         })
     }
 
@@ -537,7 +538,7 @@ impl Message {
     }
     /// The 5.0 properties as a dict (absent ones left out).
     #[getter]
-    fn properties(&self, py: Python<'_>) -> PyResult<PyObject> {
+    fn properties(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         publish_props_to_py(py, &self.publish.properties)
     }
     /// 5.0 user properties as a list of (name, value) pairs.
@@ -598,7 +599,7 @@ struct EventReceiver {
     stream: Arc<tokio::sync::Mutex<Option<EventStream>>>,
 }
 
-fn event_to_py(py: Python<'_>, event: NativeEvent) -> PyResult<PyObject> {
+fn event_to_py(py: Python<'_>, event: NativeEvent) -> PyResult<Py<PyAny>> {
     let d = PyDict::new(py);
     let kind = match event {
         NativeEvent::Connected(c) => {
@@ -679,7 +680,7 @@ impl EventReceiver {
     /// Block (without the GIL) for one event, up to `timeout` seconds;
     /// returns a list of it (empty on timeout), or None once the client is gone.
     #[pyo3(signature = (timeout=None))]
-    fn recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<PyObject> {
+    fn recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
         let limit = duration("timeout", timeout)?;
         let outcome = interruptible(py, limit, |slice| {
             // EventStream::recv is cancel-safe (a broadcast receive).
@@ -704,19 +705,19 @@ impl EventReceiver {
     /// An awaitable of a list of one event; None once the client is gone.
     fn recv_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let stream = self.stream.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        aio::future_into_py(py, async move {
             let mut guard = stream.lock().await;
             let event = match guard.as_mut() {
                 Some(stream) => stream.recv().await,
                 None => None,
             };
             drop(guard);
-            Python::with_gil(|py| -> PyResult<PyObject> {
+            move |py: Python<'_>| -> PyResult<Py<PyAny>> {
                 match event {
                     None => Ok(py.None()),
                     Some(event) => Ok(events_to_list(py, vec![event])?.into_any().unbind()),
                 }
-            })
+            }
         })
     }
 
@@ -745,9 +746,7 @@ impl NativeClientPy {
     fn new(py: Python<'_>, options: &Bound<'_, PyDict>) -> PyResult<Self> {
         let options = native_options(options)?;
         // Loading a file store reads the disk: no need to hold the GIL.
-        let native = py
-            .allow_threads(|| Native::new(options))
-            .map_err(to_py_err)?;
+        let native = py.detach(|| Native::new(options)).map_err(to_py_err)?;
         Ok(NativeClientPy {
             native,
             id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
@@ -757,7 +756,7 @@ impl NativeClientPy {
     /// Manual-ack mode: send the PUBACK / PUBREC of `message`.
     fn ack(&self, message: &Bound<'_, PyAny>) -> PyResult<Pending> {
         let message = message
-            .downcast::<Message>()
+            .cast::<Message>()
             .map_err(|_| invalid("message", "must be a midge.Message"))?
             .get();
         let handle = match message.ack {
@@ -828,6 +827,7 @@ impl NativeClientPy {
     #[pyo3(signature = (topic, payload, qos, retain, properties=None))]
     fn publish(
         &self,
+        py: Python<'_>,
         topic: String,
         payload: &Bound<'_, PyAny>,
         qos: u8,
@@ -839,6 +839,11 @@ impl NativeClientPy {
         publish.retain = retain;
         if let Some(props) = properties {
             publish.properties = publish_props_from_py(props)?;
+        }
+        // A producer faster than the socket waits here (GIL released) rather
+        // than queue without bound.
+        if self.native.publish_backlog_full() {
+            interruptible(py, None, |slice| park_on(self.native.publish_room(), slice))?;
         }
         let reply = self.native.publish(publish);
         Ok(Pending::new("publish", async move {
@@ -968,8 +973,9 @@ fn status_name(s: ConnectionStatus) -> &'static str {
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    // asyncio awaitables complete on the same runtime the drivers run on.
-    let _ = pyo3_async_runtimes::tokio::init_with_runtime(midge_native::runtime());
+    // asyncio awaitables complete on the same runtime the drivers run on,
+    // and never once the interpreter shuts down (aio's atexit hook).
+    aio::register(m)?;
     m.add_class::<NativeClientPy>()?;
     m.add_class::<Pending>()?;
     m.add_class::<MessageReceiver>()?;

@@ -115,6 +115,7 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
+    #[allow(clippy::too_many_arguments)] // each is one part the handle shares with the task
     pub(crate) fn new(
         core: Client,
         commands: mpsc::UnboundedReceiver<Command>,

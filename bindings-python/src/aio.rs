@@ -1,0 +1,199 @@
+//! asyncio awaitables of native futures, and the gate that keeps midge's
+//! tokio threads out of Python once the interpreter shuts down.
+//!
+//! A thread that enters Python while the interpreter finalizes can take the
+//! process down: before Python 3.14, CPython ends a thread that waits for
+//! the GIL then with `pthread_exit`, whose forced unwind through Rust frames
+//! aborts ("FATAL: exception not rethrown", or `PyGILState_Release`'s fatal
+//! error), and a thread that runs on may touch interpreter state that is
+//! being freed (SIGSEGV). pyo3 (>= 0.24) hangs a thread that attaches during
+//! shutdown instead, but a thread that is already attached and gives the GIL
+//! up in the middle of a call (the write to the event loop's self-pipe in
+//! `call_soon_threadsafe`, a switch of the eval loop) and takes it back still
+//! meets `pthread_exit`, and on an abi3 build pyo3 cannot ask
+//! `Py_IsFinalizing` (3.13+ only). So:
+//!
+//! - tokio threads enter Python only through [`attach`], which counts them;
+//! - an `atexit` hook ([`register`]), which CPython runs before it starts to
+//!   finalize, closes the gate and waits (GIL released) for the threads
+//!   inside to leave. From then on no midge thread enters Python: what an
+//!   awaitable would have been completed with is dropped (its Python objects
+//!   through pyo3's deferred reference counting, which needs no interpreter).
+//!
+//! [`future_into_py`] replaces `pyo3_async_runtimes::tokio::future_into_py`,
+//! whose completion attaches on a blocking thread that no gate can hold back.
+
+use std::future::Future;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use midge_native::NativeError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use tokio::sync::oneshot;
+
+struct Gate {
+    closed: bool,
+    /// Threads attached through [`attach`] right now.
+    inside: usize,
+}
+
+static GATE: Mutex<Gate> = Mutex::new(Gate {
+    closed: false,
+    inside: 0,
+});
+static LEFT: Condvar = Condvar::new();
+
+/// How long the atexit hook waits for threads inside Python to leave.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+fn gate() -> MutexGuard<'static, Gate> {
+    GATE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A thread counted as inside; leaves on drop.
+struct Inside;
+
+impl Drop for Inside {
+    fn drop(&mut self) {
+        let mut gate = gate();
+        gate.inside -= 1;
+        if gate.inside == 0 {
+            LEFT.notify_all();
+        }
+    }
+}
+
+/// Run `f` attached to the interpreter, from a thread that Python did not
+/// start; `None` (and `f` not run) once the interpreter shuts down.
+pub(crate) fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
+    let _inside = {
+        let mut gate = gate();
+        if gate.closed {
+            return None;
+        }
+        gate.inside += 1;
+        Inside
+    };
+    // Detached again before `_inside` leaves.
+    Python::try_attach(f)
+}
+
+/// atexit: close the gate, then wait (GIL released, at most [`CLOSE_WAIT`])
+/// until no thread is inside Python through [`attach`].
+#[pyfunction]
+fn close_gate(py: Python<'_>) {
+    gate().closed = true;
+    py.detach(|| {
+        let gate = gate();
+        let _ = LEFT.wait_timeout_while(gate, CLOSE_WAIT, |g| g.inside > 0);
+    });
+}
+
+/// Register the atexit hook. The module is imported before the Python layer
+/// registers its own hooks, and atexit runs hooks last-in first-out, so this
+/// one runs after them, right before finalization starts.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let close = wrap_pyfunction!(close_gate, m)?;
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (close,))?;
+    Ok(())
+}
+
+/// An asyncio future, on the running event loop, of `fut`: the closure `fut`
+/// resolves to runs attached to the interpreter (on a blocking thread, so
+/// that no tokio worker waits for the GIL) and gives the result or the
+/// exception. Cancelling the asyncio future drops `fut`. After the atexit
+/// hook nothing is completed (see the module docs), so from then on this
+/// raises `midge.ClosedError` rather than give an awaitable that never ends.
+pub(crate) fn future_into_py<'py, F, C>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = C> + Send + 'static,
+    C: for<'a> FnOnce(Python<'a>) -> PyResult<Py<PyAny>> + Send + 'static,
+{
+    if gate().closed {
+        return Err(crate::to_py_err(NativeError::closed(
+            "the interpreter is shutting down: asyncio operations can no longer complete",
+        )));
+    }
+    let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
+    let awaitable = event_loop.call_method0(intern!(py, "create_future"))?;
+    let (done_tx, done_rx) = oneshot::channel();
+    awaitable.call_method1(
+        intern!(py, "add_done_callback"),
+        (OnDone(Mutex::new(Some(done_tx))),),
+    )?;
+    let event_loop = event_loop.unbind();
+    let target = awaitable.clone().unbind();
+    midge_native::runtime().spawn(async move {
+        // Only this task completes the future: done before that means
+        // cancelled, and the work is dropped.
+        let convert = tokio::select! {
+            biased;
+            _ = done_rx => return,
+            convert = fut => convert,
+        };
+        tokio::task::spawn_blocking(move || {
+            attach(move |py| {
+                let completion = match convert(py) {
+                    Ok(value) => Completion {
+                        target,
+                        value,
+                        ok: true,
+                    },
+                    Err(err) => Completion {
+                        target,
+                        value: err.into_value(py).into_any(),
+                        ok: false,
+                    },
+                };
+                // A closed loop (asyncio.run returned) has nobody to tell.
+                let _ = event_loop
+                    .bind(py)
+                    .call_method1(intern!(py, "call_soon_threadsafe"), (completion,));
+            });
+        });
+    });
+    Ok(awaitable)
+}
+
+/// The asyncio future's done callback: stops the task that drives it.
+#[pyclass(frozen)]
+struct OnDone(Mutex<Option<oneshot::Sender<()>>>);
+
+#[pymethods]
+impl OnDone {
+    fn __call__(&self, _future: &Bound<'_, PyAny>) {
+        let sender = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(sender) = sender {
+            let _ = sender.send(());
+        }
+    }
+}
+
+/// Sets the asyncio future's result or exception, on the loop's thread,
+/// unless it was cancelled in the meantime.
+#[pyclass(frozen)]
+struct Completion {
+    target: Py<PyAny>,
+    value: Py<PyAny>,
+    ok: bool,
+}
+
+#[pymethods]
+impl Completion {
+    fn __call__(&self, py: Python<'_>) -> PyResult<()> {
+        let target = self.target.bind(py);
+        if target.call_method0(intern!(py, "done"))?.is_truthy()? {
+            return Ok(());
+        }
+        let method = if self.ok {
+            intern!(py, "set_result")
+        } else {
+            intern!(py, "set_exception")
+        };
+        target.call_method1(method, (self.value.clone_ref(py),))?;
+        Ok(())
+    }
+}
