@@ -144,7 +144,7 @@ fn client_message(e: &ClientError) -> String {
         ClientError::Closed { operation } => cat(&[
             "cannot ",
             operation,
-            ": the client is closed (end() was called or reconnecting gave up)",
+            ": the client is closed (end() was called)",
         ]),
     }
 }

@@ -243,8 +243,8 @@ pub struct Client {
     link: Link,
     ever_connected: bool,
     user_stopped: bool,
-    /// `disconnect` was called or the reconnect policy gave up: commands are
-    /// refused with [`ClientError::Closed`] until `connect`.
+    /// `disconnect` was called: commands are refused with
+    /// [`ClientError::Closed`] until `connect`.
     closed: bool,
     /// `pause` closed the link: pending work waits for `connect` (resume).
     paused: bool,
@@ -777,8 +777,9 @@ impl Client {
         };
         // The outcomes first, then the event that says the client stopped:
         // a driver that tears down on that event has relayed them all.
-        if !self.paused {
-            self.close_session_work();
+        if !self.paused && !self.closed {
+            self.closed = true;
+            self.interrupt_pending();
         }
         if had_link {
             self.events.push_back(Event::Disconnected {
@@ -796,15 +797,11 @@ impl Client {
         Ok(())
     }
 
-    /// The client stopped for good (until `connect`): every operation that
-    /// waits for the broker ends now, with the outcome SEMANTICS.md gives.
-    /// QoS 1/2 publishes stay in the session (sent again on `connect`);
+    /// The client stopped (until `connect`): every operation that waits for
+    /// the broker ends now, with the outcome SEMANTICS.md gives. QoS 1/2
+    /// publishes stay in the session (sent again on `connect`);
     /// SUBSCRIBE/UNSUBSCRIBE requests are dropped.
-    fn close_session_work(&mut self) {
-        if self.closed {
-            return;
-        }
-        self.closed = true;
+    fn interrupt_pending(&mut self) {
         for (token, _) in self.inflight_by_token() {
             self.events.push_back(Event::PublishComplete {
                 token,
@@ -968,7 +965,7 @@ impl Client {
                     None => State::Idle,
                 };
                 if reconnect_at.is_none() {
-                    self.close_session_work();
+                    self.interrupt_pending();
                 }
                 self.events.push_back(Event::Disconnected {
                     error,
@@ -1924,8 +1921,8 @@ impl Client {
         let reconnect_at = self.schedule_reconnect(now, &error);
         self.transport.push_back(TransportCommand::Close);
         self.state = State::Closing { reconnect_at };
-        if reconnect_at.is_none() && !self.paused {
-            self.close_session_work();
+        if reconnect_at.is_none() && !self.paused && !self.closed {
+            self.interrupt_pending();
         }
         self.events.push_back(Event::Disconnected {
             error,

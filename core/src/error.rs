@@ -37,9 +37,11 @@ pub enum ClientError {
     /// A manual acknowledgement for a message that is not awaiting one.
     #[error("message with packet id {packet_id} is not awaiting an acknowledgement (already acknowledged, or the connection it arrived on closed)")]
     AckNotPending { packet_id: u16 },
-    /// The client was closed with `disconnect` (or the reconnect policy gave
-    /// up); `connect` opens it again. Nothing was sent or queued.
-    #[error("cannot {operation}: the client is closed (disconnect() was called or reconnecting gave up); call connect() first")]
+    /// The client was closed with `disconnect`; `connect` opens it again.
+    /// Nothing was sent or queued.
+    #[error(
+        "cannot {operation}: the client is closed (disconnect() was called); call connect() first"
+    )]
     Closed { operation: &'static str },
     /// The session store failed to record the change.
     #[error(transparent)]
