@@ -242,7 +242,6 @@ pub struct Client {
     transport: VecDeque<TransportCommand>,
     link: Link,
     ever_connected: bool,
-    user_stopped: bool,
     /// `disconnect` was called: commands are refused with
     /// [`ClientError::Closed`] until `connect`.
     closed: bool,
@@ -308,7 +307,6 @@ impl Client {
             transport: VecDeque::new(),
             link: Link::default(),
             ever_connected: false,
-            user_stopped: false,
             closed: false,
             paused: false,
             next_packet_id: 1,
@@ -505,7 +503,6 @@ impl Client {
     pub fn connect(&mut self, now: u64) -> Result<(), ClientError> {
         match self.state {
             State::Idle | State::Waiting { .. } => {
-                self.user_stopped = false;
                 self.closed = false;
                 self.paused = false;
                 self.start_open(now);
@@ -746,7 +743,6 @@ impl Client {
     }
 
     fn stop(&mut self, now: u64, reason_code: ReasonCode, properties: DisconnectProperties) {
-        self.user_stopped = true;
         let had_link = match self.state {
             State::Connected => {
                 self.send(
@@ -1932,7 +1928,9 @@ impl Client {
 
     /// When to try again after `error`, per the policy; moves to the next server.
     fn schedule_reconnect(&mut self, now: u64, error: &ConnectionError) -> Option<u64> {
-        if self.user_stopped
+        // The application stopped it (disconnect or pause).
+        if self.closed
+            || self.paused
             || error.is_permanent()
             || (!self.ever_connected && !self.options.reconnect_on_initial_failure)
         {

@@ -407,8 +407,8 @@ impl Driver {
                 self.routes.insert(id, (filter, tx));
                 if catch_all {
                     // Messages that arrived when no stream wanted them.
-                    for (message, _) in std::mem::take(&mut self.unclaimed) {
-                        self.offer(message, vec![id]);
+                    for (message, delivered) in std::mem::take(&mut self.unclaimed) {
+                        self.offer(message, &[id], delivered);
                     }
                 }
             }
@@ -597,16 +597,16 @@ impl Driver {
         ids.clear();
         self.router.route_into(&message.publish.topic, &mut ids);
         ids.extend_from_slice(&self.catch_all);
-        let targets = ids.clone();
-        self.route_buf = ids;
         if self.catch_all.is_empty() {
-            if targets.is_empty() {
+            if ids.is_empty() {
+                self.route_buf = ids;
                 self.keep_unclaimed(message, false);
                 return;
             }
             self.keep_unclaimed(message.clone(), true);
         }
-        self.offer(message, targets);
+        self.offer(message, &ids, false);
+        self.route_buf = ids;
     }
 
     fn keep_unclaimed(&mut self, message: Message, delivered: bool) {
@@ -620,49 +620,55 @@ impl Driver {
 
     /// Deliver `message` to `targets` now if nothing older is held and every
     /// target has room; otherwise hold it (in order) for the streams that
-    /// had none. Never waits.
-    fn offer(&mut self, message: Message, targets: Vec<u64>) {
-        let held = Held {
-            message,
-            targets,
-            delivered: false,
+    /// had none. Never waits. `delivered`: another stream took it already.
+    fn offer(&mut self, message: Message, targets: &[u64], delivered: bool) {
+        let left = if self.held.is_empty() {
+            self.try_deliver(message, targets, delivered)
+        } else {
+            Some(Held {
+                message,
+                targets: targets.to_vec(),
+                delivered,
+            })
         };
-        if !self.held.is_empty() {
-            self.held.push_back(held);
-            return;
-        }
-        if let Some(left) = self.try_deliver(held) {
+        if let Some(left) = left {
             self.held.push_back(left);
         }
     }
 
-    /// Send `held` to each target that has room; `Some` with the targets
-    /// still to serve, `None` when it is done.
-    fn try_deliver(&mut self, mut held: Held) -> Option<Held> {
+    /// Send `message` to each of `targets` that has room; `Some` with the
+    /// targets still to serve, `None` when it is done. Allocates only when a
+    /// stream is full.
+    fn try_deliver(
+        &mut self,
+        mut message: Message,
+        targets: &[u64],
+        mut delivered: bool,
+    ) -> Option<Held> {
         let mut waiting = Vec::new();
         let mut gone = Vec::new();
-        if let [id] = held.targets[..] {
+        if let [id] = targets[..] {
             // The common case, one stream: it takes the message itself.
             if let Some((_, tx)) = self.routes.get(&id) {
-                match tx.try_send(held.message) {
+                match tx.try_send(message) {
                     Ok(()) => return None,
                     Err(mpsc::error::TrySendError::Full(back)) => {
-                        held.message = back;
+                        message = back;
                         waiting.push(id);
                     }
                     Err(mpsc::error::TrySendError::Closed(back)) => {
-                        held.message = back;
+                        message = back;
                         gone.push(id);
                     }
                 }
             }
         } else {
-            for &id in &held.targets {
+            for &id in targets {
                 let Some((_, tx)) = self.routes.get(&id) else {
                     continue;
                 };
-                match tx.try_send(held.message.clone()) {
-                    Ok(()) => held.delivered = true,
+                match tx.try_send(message.clone()) {
+                    Ok(()) => delivered = true,
                     Err(mpsc::error::TrySendError::Full(_)) => waiting.push(id),
                     Err(mpsc::error::TrySendError::Closed(_)) => gone.push(id),
                 }
@@ -672,19 +678,22 @@ impl Driver {
             self.remove_route(id);
         }
         if waiting.is_empty() {
-            if !held.delivered {
-                self.ack_undelivered(held.message.ack);
+            if !delivered {
+                self.ack_undelivered(message.ack);
             }
             return None;
         }
-        held.targets = waiting;
-        Some(held)
+        Some(Held {
+            message,
+            targets: waiting,
+            delivered,
+        })
     }
 
     /// Deliver what is held, oldest first, until a stream has no room.
     fn deliver_held(&mut self) {
         while let Some(front) = self.held.pop_front() {
-            if let Some(left) = self.try_deliver(front) {
+            if let Some(left) = self.try_deliver(front.message, &front.targets, front.delivered) {
                 self.held.push_front(left);
                 return;
             }

@@ -221,7 +221,28 @@ class _Base:
         return results
 
 
-class _MessageIterator:
+class _MessageReceiverOwner:
+    """What both message iterators do with their native receiver: fetch in
+    batches into ``_buffer``, and hand back what was not yielded on close."""
+
+    _receiver: Any
+    _buffer: "Deque[Message]"
+
+    def close(self) -> None:
+        """Stop receiving. Without a filter, the messages this iterator
+        fetched but did not yield go to the next ``messages()`` iterator."""
+        unread = list(self._buffer)
+        self._buffer.clear()
+        self._receiver.close(unread)
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing left to hand over
+            pass
+
+
+class _MessageIterator(_MessageReceiverOwner):
     """Blocking iterator over inbound messages, fetched in batches."""
 
     def __init__(self, receiver: Any, timeout: Optional[float]) -> None:
@@ -243,21 +264,8 @@ class _MessageIterator:
         self._buffer.extend(batch)
         return self._buffer.popleft()
 
-    def close(self) -> None:
-        """Stop receiving. Without a filter, the messages this iterator
-        fetched but did not yield go to the next ``messages()`` iterator."""
-        unread = list(self._buffer)
-        self._buffer.clear()
-        self._receiver.close(unread)
 
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: nothing left to hand over
-            pass
-
-
-class _AsyncMessageIterator:
+class _AsyncMessageIterator(_MessageReceiverOwner):
     """Async iterator over inbound messages, fetched in batches."""
 
     def __init__(self, receiver: Any) -> None:
@@ -277,19 +285,6 @@ class _AsyncMessageIterator:
                 raise StopAsyncIteration
         self._buffer.extend(batch)
         return self._buffer.popleft()
-
-    def close(self) -> None:
-        """Stop receiving. Without a filter, the messages this iterator
-        fetched but did not yield go to the next ``messages()`` iterator."""
-        unread = list(self._buffer)
-        self._buffer.clear()
-        self._receiver.close(unread)
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: nothing left to hand over
-            pass
 
 
 class _EventIterator:
