@@ -316,8 +316,12 @@ def test_ctrl_c_interrupts_a_blocking_wait(broker):
         "for m in c.messages():\n"
         "    pass\n"
     )
+    # A shell starts background jobs with SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler: when the suite itself runs as
+    # one (`./.ci/run &`), the child would never see Ctrl-C. Give it the
+    # disposition a program started from a terminal has.
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+                             text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert child.stdout.readline().strip() == "ready"
         child.send_signal(signal.SIGINT)
