@@ -53,3 +53,31 @@ test('dashboard shows live data and the roof button publishes the command', asyn
   await watcher.end();
   assert.deepEqual(errors, []);
 });
+
+test('dashboard shows a broker that is down, then connects when it comes up', async () => {
+  const down = await startMosquitto();
+  await down.stop();
+  const page = await env.browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  try {
+    await page.goto(`${env.server.url}/repo/examples/greenhouse/index.html?broker=${encodeURIComponent(down.url)}`);
+    await page.waitForFunction(() => window.greenhouseReady === true);
+    // The first attempt failed: the page says so, with the core's attempt
+    // count and delay, and the roof buttons are off.
+    await page.waitForFunction(() => /^broker unreachable \(TRANSPORT_CLOSED\), attempt \d+ in \d+ s$/
+      .test(document.getElementById('status').textContent));
+    assert.equal(await page.evaluate(() => window.greenhouseClient.state), 'waiting');
+    assert.deepEqual(await page.evaluate(() => [document.getElementById('open').disabled, document.getElementById('close').disabled]), [true, true]);
+    await down.start();
+    await page.waitForFunction((url) => document.getElementById('status').textContent === `connected to ${url}`, down.url, { timeout: 20_000 });
+    assert.equal(await page.evaluate(() => document.getElementById('open').disabled), false);
+    // end() while connected stops it for good, and the page says so.
+    await page.evaluate(() => window.greenhouseClient.end());
+    assert.match(await page.evaluate(() => document.getElementById('status').textContent), /^stopped: /);
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+    await down.stop();
+  }
+});

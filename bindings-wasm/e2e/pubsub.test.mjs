@@ -255,6 +255,60 @@ test('reconnects after the broker restarts', async () => {
   assert.ok(r.events.includes('restored:e2e/after=1'), r.events.join(' '));
 });
 
+test('the first connection can be watched and cancelled: createClient, attempt numbers, end() and AbortSignal', async () => {
+  const down = await startMosquitto();
+  await down.stop();
+  try {
+    const r = await page.evaluate(async (url) => {
+      const { createClient, connect } = window.midge;
+      const out = {};
+      const retry = { minDelay: 20, maxDelay: 40, onInitialFailure: true };
+      // Watch three failed attempts, then end() while waiting.
+      const c = await createClient(url, { reconnect: retry });
+      out.before = c.state;
+      const offline = [];
+      const three = new Promise((resolve) => c.on('offline', (e) => {
+        offline.push({ code: e.error.code, attempt: e.attempt, delayed: e.reconnectIn >= 0 });
+        if (offline.length === 3) resolve();
+      }));
+      const first = c.connect();
+      out.same = c.connect() === first;
+      await three;
+      out.offline = offline;
+      out.waiting = c.state;
+      await c.end();
+      try { await first; out.first = 'resolved'; } catch (e) { out.first = e.code; }
+      out.after = c.state;
+      try { await c.publish('a', 'b', { qos: 1 }); out.publishAfterEnd = 'resolved'; } catch (e) { out.publishAfterEnd = e.code; }
+      try { await c.connect(); } catch (e) { out.connectAfterEnd = e.code; }
+      // An AbortSignal cancels connect() while the broker is down.
+      const ctl = new AbortController();
+      const p = connect(url, { reconnect: retry, signal: ctl.signal });
+      setTimeout(() => ctl.abort(), 100);
+      try { await p; out.aborted = 'resolved'; } catch (e) { out.aborted = e.code; }
+      try { await connect(url, { signal: AbortSignal.abort() }); } catch (e) { out.abortedBefore = e.code; }
+      // Unknown options are refused, with the midge name for MQTT.js's.
+      try { await connect(url, { reconnectPeriod: 1000 }); } catch (e) { out.unknown = e.message; }
+      try { await connect(url, { offlineQueueLimit: 5 }); } catch (e) { out.renamed = e.message; }
+      return out;
+    }, down.url);
+    assert.equal(r.before, 'disconnected');
+    assert.equal(r.same, true);
+    assert.deepEqual(r.offline, [1, 2, 3].map((attempt) => ({ code: 'TRANSPORT_CLOSED', attempt, delayed: true })));
+    assert.equal(r.waiting, 'waiting');
+    assert.equal(r.first, 'CLIENT_DISCONNECT');
+    assert.equal(r.after, 'disconnected');
+    assert.equal(r.publishAfterEnd, 'CLIENT_CLOSED');
+    assert.equal(r.connectAfterEnd, 'CLIENT_CLOSED');
+    assert.equal(r.aborted, 'ABORTED');
+    assert.equal(r.abortedBefore, 'ABORTED');
+    assert.match(r.unknown, /`reconnectPeriod`: is not an option of midge-mqtt; use `reconnect: \{ minDelay \}`/);
+    assert.match(r.renamed, /`offlineQueueLimit`.*use `maxQueuedMessages`/);
+  } finally {
+    await down.stop();
+  }
+});
+
 test('the README quick start runs', async () => {
   const qs = await env.browser.newPage();
   await qs.goto(`${env.server.url}/test/quickstart.html?broker=${encodeURIComponent(broker.url)}`);

@@ -13,7 +13,7 @@ export type MqttErrorCode =
   | 'PACKET_TOO_LARGE' | 'INVALID_STATE' | 'ACK_NOT_PENDING' | 'STORE_FAILED'
   | 'CONNECTION_REFUSED' | 'SERVER_DISCONNECT' | 'PROTOCOL_ERROR' | 'CONNECT_TIMEOUT'
   | 'KEEPALIVE_TIMEOUT' | 'TRANSPORT_CLOSED' | 'CLIENT_DISCONNECT'
-  | 'CLIENT_CLOSED' | 'INTERRUPTED'
+  | 'CLIENT_CLOSED' | 'INTERRUPTED' | 'ABORTED'
   | 'PUBLISH_REJECTED' | 'PUBLISH_NOT_ALLOWED' | 'AUTH_FAILED' | 'UNKNOWN';
 
 /**
@@ -105,8 +105,13 @@ export interface ConnectOptions {
   reconnect?: boolean | ReconnectPolicy;
   /** More broker URLs, tried in turn after `url` when reconnecting. */
   servers?: string[];
-  /** Bound of the offline queue (default 10000): beyond it `publish` rejects with QUEUE_FULL. */
-  offlineQueueLimit?: number;
+  /**
+   * Bound of the publish queue (default 10000): publishes that wait for the
+   * connection or, while connected, for room in the in-flight window
+   * (`maxInflight`). Beyond it `publish` rejects with QUEUE_FULL. Python:
+   * `max_queued_messages`; Kotlin: `maxQueuedMessages`.
+   */
+  maxQueuedMessages?: number;
   /** Our cap on QoS 1/2 publishes in flight (default 100). */
   maxInflight?: number;
   /** ms to wait for the socket and CONNACK (default 10000). */
@@ -156,6 +161,11 @@ export interface ConnectOptions {
   WebSocket?: unknown;
   /** Where to load the wasm from (URL, bytes or module); default: next to this file. */
   wasm?: string | URL | BufferSource | WebAssembly.Module;
+  /**
+   * {@link connect} only: aborting it while the first connection is being
+   * made ends the client and rejects with code `ABORTED`; later it has no effect.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ConnectInfo {
@@ -212,7 +222,7 @@ export class Message {
    * PUBREC). A no-op for QoS 0, without `manualAcks`, and when called again.
    * Throws an {@link MqttError}: `ACK_NOT_PENDING` when the connection a QoS 1
    * message arrived on is gone (the broker sends it again),
-   * `CLIENT_DISCONNECT` after `end()`.
+   * `CLIENT_CLOSED` after `end()`.
    */
   ack(): void;
 }
@@ -260,8 +270,13 @@ export interface MqttEvents {
   connect: ConnectInfo;
   /** A CONNACK after the connection had been lost. */
   reconnect: ConnectInfo;
-  /** The connection was lost; the client retries in `reconnectIn` ms. */
-  offline: { error: MqttError; reconnectIn: number };
+  /**
+   * A connection (or an attempt, the first one included with
+   * `reconnect.onInitialFailure`) failed; the client tries again in
+   * `reconnectIn` ms. `attempt` numbers that try (1 for the first retry),
+   * counted by the core the same way in every runtime.
+   */
+  offline: { error: MqttError; reconnectIn: number; attempt: number };
   /** A connection ended (whatever happens next). */
   close: MqttError;
   /** The client stopped for good on an error, or a store/listener failed. */
@@ -297,6 +312,19 @@ export class MqttClient {
    */
   readonly restoredPublishes: RestoredPublish[];
   /**
+   * Start connecting a client from {@link createClient}. Resolves with the
+   * first CONNACK, across the retries `reconnect.onInitialFailure` allows;
+   * rejects when the client stops first (the last attempt's error,
+   * `CLIENT_DISCONNECT` after `end()`, `ABORTED` when `signal` aborts).
+   * Called again, returns the same Promise.
+   *
+   * @example
+   * const client = await createClient('ws://localhost:8080', { reconnect: { onInitialFailure: true } });
+   * client.on('offline', (e) => status(`retrying in ${e.reconnectIn} ms (attempt ${e.attempt})`));
+   * await client.connect({ signal: AbortSignal.timeout(60_000) });
+   */
+  connect(options?: { signal?: AbortSignal }): Promise<ConnectInfo>;
+  /**
    * Publish a message. Resolves when acknowledged (QoS 1: PUBACK, QoS 2:
    * PUBCOMP; QoS 0: once accepted). While offline it waits in the queue.
    *
@@ -325,7 +353,12 @@ export class MqttClient {
    * for await (const m of client.messages()) console.log(m.topic, m.text());
    */
   messages(): AsyncIterableIterator<Message>;
-  /** DISCONNECT, stop reconnecting, release the socket and timer. */
+  /**
+   * DISCONNECT, stop reconnecting, release the socket and timer. Works
+   * while the first connection is still being made (the `connect` Promise
+   * rejects with `CLIENT_DISCONNECT`). Every call after it fails with
+   * `CLIENT_CLOSED`.
+   */
   end(options?: { reasonCode?: number; properties?: { sessionExpiryInterval?: number; reasonString?: string; userProperties?: UserPropertiesInput } }): Promise<void>;
 }
 
@@ -342,6 +375,19 @@ export class MqttClient {
  * await client.subscribe('greenhouse/#', { qos: 1 });
  */
 export function connect(url: string, options?: ConnectOptions): Promise<MqttClient>;
+
+/**
+ * Make a client without connecting: the page can listen (`offline` gives
+ * the delay and attempt number) and call `end()` before the first CONNACK.
+ * Same options as {@link connect}; start with {@link MqttClient.connect}.
+ *
+ * @example
+ * import { createClient } from 'midge-mqtt';
+ * const client = await createClient('ws://localhost:8080', { reconnect: { onInitialFailure: true } });
+ * client.on('offline', (e) => console.log(`broker down, attempt ${e.attempt} in ${e.reconnectIn} ms`));
+ * await client.connect();
+ */
+export function createClient(url: string, options?: ConnectOptions): Promise<MqttClient>;
 
 /** A session store in IndexedDB (one record per client id). */
 export function indexedDBStore(databaseName?: string): SessionStore & { clear(clientId: string): Promise<unknown> };

@@ -64,6 +64,10 @@ function toMqttError(e) {
 const invalid = (argument, rule) =>
   new MqttError(`invalid argument \`${argument}\`: ${rule}`, 'INVALID_ARGUMENT');
 
+// After end() the wasm side is freed; the same code the core gives a closed client.
+const closedError = () =>
+  new MqttError('the client is closed (end() was called); make a new one with connect()', 'CLIENT_CLOSED');
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -130,7 +134,7 @@ const RECONNECT = {
 const OPTIONS = {
   clientId: [0x40, 's'], clean: [0x42, 'b'], keepalive: [0x43, 'n', U16],
   username: [0x44, 's'], password: [0x45, 'x'], servers: [0x46, 'S'],
-  offlineQueueLimit: [0x47, 'n', 1e9], maxInflight: [0x48, 'n', U16],
+  maxQueuedMessages: [0x47, 'n', 1e9], maxInflight: [0x48, 'n', U16],
   connectTimeout: [0x49, 'n', FOREVER], pingTimeout: [0x4a, 'n', FOREVER],
   manualAcks: [0x4b, 'b'], will: [0x53, 'o', WILL], properties: [0x54, 'o', PROPS],
 };
@@ -245,7 +249,20 @@ function server(name, url) {
 }
 
 /** The URL and options of `connect` as the wasm side reads them. */
+// Options read by this file rather than encoded for the core.
+const JS_OPTIONS = ['protocolVersion', 'reconnect', 'store', 'onAuth', 'wasm', 'WebSocket', 'signal'];
+// Names other clients (and older midge) use, and what to write instead.
+const RENAMED = {
+  offlineQueueLimit: 'maxQueuedMessages', reconnectPeriod: 'reconnect: { minDelay }', clientID: 'clientId',
+  keepAlive: 'keepalive', connectTimeoutMs: 'connectTimeout', protocolId: 'protocolVersion',
+};
+
 function encodeOptions(url, o) {
+  for (const key of Object.keys(o)) {
+    if (key in OPTIONS || JS_OPTIONS.includes(key)) continue;
+    const hint = RENAMED[key] ? `; use \`${RENAMED[key]}\`` : '';
+    throw invalid(key, `is not an option of midge-mqtt${hint} (see ConnectOptions in index.d.ts)`);
+  }
   const w = new Writer();
   w.bytes(0x46, server('url', url));
   if (o.protocolVersion !== undefined && o.protocolVersion !== 4 && o.protocolVersion !== 5) {
@@ -460,6 +477,8 @@ export class MqttClient {
   #endWaiters = [];
   #onOnline;
   #connectWaiter;
+  #connecting;
+  #aborted;
   clientId = '';
   /**
    * Publishes restored from the store (made before a page reload), still
@@ -495,7 +514,7 @@ export class MqttClient {
 
   /** Run a command on the wasm side; what it produced goes out in one batch after this turn. */
   #call(fn) {
-    if (!this.#raw) throw new MqttError('the client has ended', 'CLIENT_DISCONNECT');
+    if (!this.#raw) throw closedError();
     let result;
     try {
       result = fn(this.#raw);
@@ -564,21 +583,22 @@ export class MqttClient {
           if (reconnected) this.#emit('reconnect', info);
           const w = this.#connectWaiter;
           this.#connectWaiter = undefined;
-          if (w) w.resolve(this);
+          if (w) w.resolve(info);
           break;
         }
         case 11: { // DISCONNECTED
           const err = r.error();
           const reconnectIn = r.num();
+          const attempt = r.num();
           this.#emit('close', err);
           if (reconnectIn >= 0) {
-            this.#emit('offline', { error: err, reconnectIn });
+            this.#emit('offline', { error: err, reconnectIn, attempt });
             break;
           }
           // The client stopped (end(), or reconnecting is off or impossible).
           const w = this.#connectWaiter;
           this.#connectWaiter = undefined;
-          if (w) w.reject(err);
+          if (w) w.reject(this.#aborted ?? err);
           else if (err.code !== 'CLIENT_DISCONNECT') this.#emit('error', err);
           this.#finish(err);
           break;
@@ -731,9 +751,26 @@ export class MqttClient {
     }, Math.max(0, at - now()));
   }
 
-  /** Internal: start connecting; resolves on the first CONNACK. */
-  _start() {
-    return new Promise((resolve, reject) => {
+  /**
+   * Start connecting a client made with {@link createClient}. Resolves with
+   * the first CONNACK's {@link ConnectInfo}, across the retries that
+   * `reconnect.onInitialFailure` allows (watch them with the `offline`
+   * event). Rejects when the client stops first: with the last attempt's
+   * error, `CLIENT_DISCONNECT` after `end()`, or `ABORTED` when `signal`
+   * aborts (which ends the client). Called again, returns the same Promise.
+   */
+  connect({ signal } = {}) {
+    if (this.#connecting) return this.#connecting;
+    if (!this.#raw) return Promise.reject(closedError());
+    if (signal !== undefined && !(signal && typeof signal.aborted === 'boolean' && typeof signal.addEventListener === 'function')) {
+      return Promise.reject(invalid('signal', 'must be an AbortSignal'));
+    }
+    if (signal?.aborted) {
+      const error = new MqttError('connecting was aborted by the AbortSignal', 'ABORTED');
+      this.#finish(error);
+      return Promise.reject(error);
+    }
+    this.#connecting = new Promise((resolve, reject) => {
       this.#connectWaiter = { resolve, reject };
       try {
         this.#call((raw) => raw.connect(now()));
@@ -742,6 +779,19 @@ export class MqttClient {
         reject(e);
       }
     });
+    if (signal) {
+      // Aborting goes through end(), so the core closes the attempt as it
+      // closes any other; only the connect Promise's reason differs.
+      const onAbort = () => {
+        if (!this.#connectWaiter) return;
+        this.#aborted = new MqttError('connecting was aborted by the AbortSignal', 'ABORTED');
+        this.end().catch(() => {});
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      const drop = () => signal.removeEventListener('abort', onAbort);
+      this.#connecting.then(drop, drop);
+    }
+    return this.#connecting;
   }
 
   /** Internal: give up before or on a connection (an `onAuth` callback failed). */
@@ -895,7 +945,11 @@ export class MqttClient {
       this.#call((raw) => raw.disconnect(now(), options.reasonCode ?? 0, props));
     } catch {
       // Not connected: nothing to say to the broker.
-      this.#finish(new MqttError('disconnected by the client', 'CLIENT_DISCONNECT'));
+      const error = new MqttError('disconnected by the client', 'CLIENT_DISCONNECT');
+      const w = this.#connectWaiter;
+      this.#connectWaiter = undefined;
+      this.#finish(error);
+      if (w) w.reject(this.#aborted ?? error);
     }
     await closed;
     await this.#storeSaving;
@@ -926,16 +980,18 @@ export class MqttClient {
 }
 
 /**
- * Connect to a broker over WebSockets; resolves once CONNACK accepted the
- * connection, rejects with an {@link MqttError} (`code`, `reasonCode`).
+ * Make a client without connecting it: add listeners (`offline` says when
+ * the next attempt comes and its number), then call
+ * {@link MqttClient.connect}. Use it when the page must show the first
+ * connection too, or cancel it with `end()` while the broker is down.
+ * Takes the same options as {@link connect}.
  *
  * @example
- * const client = await connect('ws://localhost:8080', { clientId: 'dashboard' });
- * client.on('message', (m) => console.log(m.topic, m.text()));
- * await client.subscribe('greenhouse/#', { qos: 1 });
- * await client.publish('greenhouse/roof', 'open', { qos: 1 });
+ * const client = await createClient('ws://localhost:8080', { reconnect: { onInitialFailure: true } });
+ * client.on('offline', (e) => console.log(`retrying in ${e.reconnectIn} ms, attempt ${e.attempt}`));
+ * await client.connect();
  */
-export async function connect(url, options = {}) {
+export async function createClient(url, options = {}) {
   if (typeof url !== 'string') throw invalid('url', 'must be a string such as ws://host:port/path');
   if (options === null || typeof options !== 'object') throw invalid('options', 'must be an object');
   await initialize(options.wasm);
@@ -968,6 +1024,23 @@ export async function connect(url, options = {}) {
         .catch((e) => client._abort(new MqttError(`enhanced authentication failed: ${e && e.message || e}`, 'AUTH_FAILED')));
     });
   }
-  await client._start();
+  return client;
+}
+
+/**
+ * Connect to a broker over WebSockets; resolves once CONNACK accepted the
+ * connection, rejects with an {@link MqttError} (`code`, `reasonCode`).
+ * `options.signal` (an `AbortSignal`) cancels the attempt (`ABORTED`).
+ * To watch the first connection, use {@link createClient}.
+ *
+ * @example
+ * const client = await connect('ws://localhost:8080', { clientId: 'dashboard' });
+ * client.on('message', (m) => console.log(m.topic, m.text()));
+ * await client.subscribe('greenhouse/#', { qos: 1 });
+ * await client.publish('greenhouse/roof', 'open', { qos: 1 });
+ */
+export async function connect(url, options = {}) {
+  const client = await createClient(url, options);
+  await client.connect({ signal: options.signal });
   return client;
 }

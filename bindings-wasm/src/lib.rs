@@ -118,9 +118,9 @@ fn client_message(e: &ClientError) -> String {
             cat(&["invalid argument `", argument, "`: ", rule])
         }
         ClientError::QueueFull { limit } => cat(&[
-            "the offline queue is full (",
+            "the publish queue is full (",
             &dec(*limit as u64),
-            " messages): raise `offlineQueueLimit` or wait until the connection is back",
+            " publishes wait for the connection or for room in the in-flight window): raise `maxQueuedMessages` or wait for earlier publishes to complete",
         ]),
         ClientError::QoSNotSupported { requested, maximum } => cat(&[
             "QoS ",
@@ -541,6 +541,7 @@ impl RawClient {
                 o.u8(DISCONNECTED);
                 connection_error(o, &error);
                 o.num(reconnect_at.map_or(-1.0, |at| at.saturating_sub(now) as f64));
+                o.num(self.client.reconnect_attempt().into());
             }
             Event::Message(m) => {
                 let p = m.publish;
@@ -722,7 +723,7 @@ fn connection_error(o: &mut Out, e: &ConnectionError) {
                 " ms: keep-alive timeout",
             ]),
         ),
-        ConnectionError::TransportClosed => ("TRANSPORT_CLOSED", "the transport closed".into()),
+        ConnectionError::Transport(_) => ("TRANSPORT_CLOSED", "the transport closed".into()),
         ConnectionError::Local => ("CLIENT_DISCONNECT", "disconnected by the client".into()),
     };
     error(o, code, &message, e.reason_code());

@@ -142,6 +142,7 @@ fn records(buf: &[u8]) -> Vec<Rec> {
             11 => {
                 let code = r.error();
                 r.num();
+                r.num(); // reconnect attempt
                 Rec::Disconnected(code)
             }
             12 => {

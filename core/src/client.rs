@@ -4,7 +4,9 @@
 use std::collections::VecDeque;
 
 use crate::backoff::Backoff;
-use crate::error::{ClientError, ConnectionError, ProtocolViolation, PublishError};
+use crate::error::{
+    ClientError, ConnectionError, ProtocolViolation, PublishError, TransportFailure,
+};
 use crate::event::{
     AckHandle, Connected, Event, Message, PublishDone, RequestToken, SubscribeResult,
     TransportCommand,
@@ -464,6 +466,14 @@ impl Client {
     /// QoS 1/2 publishes sent and not yet complete.
     pub fn inflight_len(&self) -> usize {
         self.inflight.len()
+    }
+
+    /// Reconnect attempts since the last stable connection: while
+    /// [`ConnectionState::WaitingToReconnect`], the number of the attempt
+    /// that is scheduled (1 for the first retry). Drivers show it as is
+    /// ("retrying in 4 s, attempt 3"), so every runtime counts the same way.
+    pub fn reconnect_attempt(&self) -> u32 {
+        self.backoff.as_ref().map_or(0, Backoff::attempt)
     }
 
     /// Publishes waiting for the connection or for room in the window.
@@ -943,8 +953,19 @@ impl Client {
         self.state = State::Connecting { since: now };
     }
 
-    /// The transport closed, or failed to open.
+    /// The transport closed, or failed to open, and the driver cannot say
+    /// why (as a browser's WebSocket cannot). Same as
+    /// [`handle_transport_failed`](Self::handle_transport_failed) with
+    /// [`TransportFailure::closed`].
     pub fn handle_transport_closed(&mut self, now: u64) {
+        self.handle_transport_failed(now, TransportFailure::closed());
+    }
+
+    /// The transport closed, or failed to open, for the reason given: it is
+    /// the error of the [`Event::Disconnected`] that follows, so the driver
+    /// keeps nothing on the side. A [`TransportFailureKind::Config`] failure
+    /// is permanent (no reconnect).
+    pub fn handle_transport_failed(&mut self, now: u64, failure: TransportFailure) {
         match self.state {
             State::Idle | State::Waiting { .. } => {}
             State::Closing { reconnect_at } => {
@@ -954,7 +975,7 @@ impl Client {
                 };
             }
             State::Opening { .. } | State::Connecting { .. } | State::Connected => {
-                let error = ConnectionError::TransportClosed;
+                let error = ConnectionError::Transport(failure);
                 let reconnect_at = self.schedule_reconnect(now, &error);
                 self.state = match reconnect_at {
                     Some(at) => State::Waiting { at },

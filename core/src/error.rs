@@ -14,8 +14,9 @@ pub enum ClientError {
         argument: &'static str,
         rule: String,
     },
-    /// The offline queue holds its maximum.
-    #[error("the offline queue is full ({limit} messages): raise `max_queued_messages` or wait until the connection is back")]
+    /// The publish queue holds its maximum: publishes that wait for the
+    /// connection, or (while connected) for room in the in-flight window.
+    #[error("the publish queue is full ({limit} publishes wait for the connection or for room in the in-flight window): raise `max_queued_messages` or wait for earlier publishes to complete")]
     QueueFull { limit: usize },
     /// The server's CONNACK allows a lower maximum QoS.
     #[error("QoS {requested:?} is above the server's maximum QoS {maximum:?}")]
@@ -133,12 +134,75 @@ pub enum ConnectionError {
     /// No PINGRESP within the ping timeout: the link is dead.
     #[error("no PINGRESP within {timeout_ms} ms: keep-alive timeout")]
     KeepAliveTimeout { timeout_ms: u64 },
-    /// The transport closed or could not be opened.
-    #[error("the transport closed")]
-    TransportClosed,
+    /// The transport closed or could not be opened; the driver said why.
+    #[error("{0}")]
+    Transport(TransportFailure),
     /// The user asked to disconnect.
     #[error("disconnected by the client")]
     Local,
+}
+
+/// Why the transport closed or could not be opened, as the driver saw it.
+/// A driver hands it to [`Client::handle_transport_failed`](crate::Client::handle_transport_failed)
+/// and it comes back in [`ConnectionError::Transport`], so no driver keeps a
+/// copy on the side to patch into the error later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportFailure {
+    /// What kind of failure, for programs.
+    pub kind: TransportFailureKind,
+    /// The driver's words for it (e.g. the operating system's), for people;
+    /// empty when there is nothing to add to the kind.
+    pub detail: String,
+}
+
+/// The kinds of [`TransportFailure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportFailureKind {
+    /// The peer closed the connection, or the driver cannot tell why (a
+    /// browser's WebSocket says no more).
+    Closed,
+    /// Nothing accepted the connection (connection refused).
+    Refused,
+    /// The peer reset or aborted the connection.
+    Reset,
+    /// The host could not be resolved or reached.
+    Unreachable,
+    /// The operating system gave up waiting (the core's own connect timeout
+    /// is [`ConnectionError::ConnectTimeout`]).
+    Timeout,
+    /// The TLS handshake failed or the server's certificate was refused.
+    Tls,
+    /// A setting the transport cannot use (e.g. a TLS server name that is
+    /// not a valid DNS name); retrying cannot help.
+    Config,
+    /// Any other failure.
+    Other,
+}
+
+impl TransportFailure {
+    /// A failure of `kind` with the driver's `detail`.
+    pub fn new(kind: TransportFailureKind, detail: impl Into<String>) -> TransportFailure {
+        TransportFailure {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    /// The peer closed the connection, nothing more known.
+    pub fn closed() -> TransportFailure {
+        TransportFailure::new(TransportFailureKind::Closed, "")
+    }
+}
+
+impl std::fmt::Display for TransportFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.detail.is_empty() {
+            f.write_str("the transport closed")
+        } else {
+            f.write_str(&self.detail)
+        }
+    }
 }
 
 fn reason_suffix(reason: Option<&str>) -> String {
@@ -178,7 +242,10 @@ impl ConnectionError {
                     | ReasonCode::RetainNotSupported
                     | ReasonCode::QoSNotSupported,
                 ..
-            }
+            } | ConnectionError::Transport(TransportFailure {
+                kind: TransportFailureKind::Config,
+                ..
+            })
         )
     }
 }

@@ -44,7 +44,10 @@ pub mod topic;
 pub mod semantics {}
 
 pub use client::{Client, ConnectionState};
-pub use error::{ClientError, ConnectionError, ProtocolViolation, PublishError};
+pub use error::{
+    ClientError, ConnectionError, ProtocolViolation, PublishError, TransportFailure,
+    TransportFailureKind,
+};
 pub use event::{
     AckHandle, Connected, Event, Message, PublishDone, RequestToken, TransportCommand,
     CLOSE_LINGER_MS,

@@ -511,7 +511,11 @@ fn unacknowledged_publishes_are_resent_in_order_with_dup_after_reconnect() {
     b.drop_transport();
     let events = b.events();
     let Some(Event::Disconnected {
-        error: ConnectionError::TransportClosed,
+        error:
+            ConnectionError::Transport(midge_core::TransportFailure {
+                kind: midge_core::TransportFailureKind::Closed,
+                ..
+            }),
         reconnect_at: Some(at),
     }) = events.first()
     else {

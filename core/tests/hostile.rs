@@ -109,7 +109,10 @@ fn truncated_packet_then_the_connection_drops() {
     assert!(matches!(
         events.as_slice(),
         [Event::Disconnected {
-            error: ConnectionError::TransportClosed,
+            error: ConnectionError::Transport(midge_core::TransportFailure {
+                kind: midge_core::TransportFailureKind::Closed,
+                ..
+            }),
             ..
         }]
     ));

@@ -247,3 +247,62 @@ fn awaiting_server_tells_a_driver_when_it_must_keep_reading() {
     }));
     assert!(!b.client.awaiting_server());
 }
+
+/// The driver's cause of a transport failure is the error of the
+/// Disconnected event, the attempt count numbers each retry, and a
+/// configuration failure is not retried.
+#[test]
+fn a_transport_failure_carries_its_cause_and_each_retry_its_number() {
+    use midge_core::{ConnectionState, TransportFailure, TransportFailureKind};
+    let mut o = options(V5);
+    o.reconnect_on_initial_failure = true;
+    let mut b = Broker::new(o);
+    b.client.connect(b.now).unwrap();
+    for attempt in 1..=3u32 {
+        b.commands();
+        b.client.handle_transport_failed(
+            b.now,
+            TransportFailure::new(TransportFailureKind::Refused, "connection refused"),
+        );
+        let events = b.events();
+        let Some(Event::Disconnected {
+            error: ConnectionError::Transport(failure),
+            reconnect_at: Some(at),
+        }) = events.last()
+        else {
+            panic!("{events:?}")
+        };
+        assert_eq!(failure.kind, TransportFailureKind::Refused);
+        assert_eq!(failure.to_string(), "connection refused");
+        assert_eq!(b.client.reconnect_attempt(), attempt);
+        assert!(matches!(
+            b.client.state(),
+            ConnectionState::WaitingToReconnect { .. }
+        ));
+        b.now = *at;
+        b.client.handle_timeout(b.now);
+    }
+    // A setting the transport cannot use: retrying cannot help.
+    b.commands();
+    b.client.handle_transport_failed(
+        b.now,
+        TransportFailure::new(TransportFailureKind::Config, "bad server name"),
+    );
+    let events = b.events();
+    assert!(matches!(
+        events.last(),
+        Some(Event::Disconnected {
+            error: ConnectionError::Transport(TransportFailure {
+                kind: TransportFailureKind::Config,
+                ..
+            }),
+            reconnect_at: None,
+        })
+    ));
+    assert_eq!(b.client.state(), ConnectionState::Disconnected);
+    // Without a cause (a browser WebSocket) the text stays the plain one.
+    assert_eq!(
+        ConnectionError::Transport(TransportFailure::closed()).to_string(),
+        "the transport closed"
+    );
+}

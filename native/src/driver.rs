@@ -14,7 +14,7 @@ use midge_core::router::Router;
 use midge_core::session::PublishToken;
 use midge_core::{
     AckHandle, Client, Connected, ConnectionState, Event, Message, PublishDone, RequestToken,
-    TransportCommand, CLOSE_LINGER_MS,
+    TransportCommand, TransportFailure, CLOSE_LINGER_MS,
 };
 use rustls::ClientConfig;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -61,8 +61,14 @@ pub(crate) enum Command {
 const COMMAND_BATCH: usize = 512;
 const READ_BUFFER: usize = 64 * 1024;
 
+/// A connection being opened, polled beside commands and timers.
+type Opening =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Conn, TransportFailure>> + Send>>;
+
 enum Wake {
     Command(Option<Command>),
+    /// The connection asked for by `TransportCommand::Open` opened or failed.
+    Opened(Result<Conn, TransportFailure>),
     Read(std::io::Result<Read>),
     Timer,
     /// The stream that held delivery back has room again (or was dropped).
@@ -109,7 +115,7 @@ pub(crate) struct Driver {
     unclaimed: VecDeque<(Message, bool)>,
     unclaimed_limit: usize,
     /// Why the last transport open failed (the core only knows "closed").
-    last_transport_error: Option<NativeError>,
+    opening: Option<Opening>,
     stopping: bool,
     backlog: Arc<crate::Backlog>,
 }
@@ -149,7 +155,7 @@ impl Driver {
             held: VecDeque::new(),
             unclaimed: VecDeque::new(),
             unclaimed_limit: message_buffer,
-            last_transport_error: None,
+            opening: None,
             stopping: false,
             backlog,
         }
@@ -200,7 +206,22 @@ impl Driver {
                     let now = self.now();
                     self.core.handle_bytes(now, &bytes);
                 }
-                Wake::Read(Ok(Read::Eof)) | Wake::Read(Err(_)) => self.transport_lost(),
+                Wake::Read(Ok(Read::Eof)) => self.transport_lost(TransportFailure::closed()),
+                Wake::Read(Err(e)) => self.transport_lost(TransportFailure::new(
+                    transport::io_kind(&e),
+                    format!("reading from the connection failed: {e}"),
+                )),
+                Wake::Opened(opened) => {
+                    self.opening = None;
+                    let now = self.now();
+                    match opened {
+                        Ok(conn) => {
+                            self.conn = Some(conn);
+                            self.core.handle_transport_open(now);
+                        }
+                        Err(failure) => self.core.handle_transport_failed(now, failure),
+                    }
+                }
                 Wake::Timer => {
                     let now = self.now();
                     self.core.handle_timeout(now);
@@ -229,8 +250,11 @@ impl Driver {
         let conn = &mut self.conn;
         let buf = &mut self.read_buf;
         let commands = &mut self.commands;
+        let opening = &mut self.opening;
+        let is_opening = opening.is_some();
         tokio::select! {
             command = commands.recv() => Wake::Command(command),
+            opened = async { opening.as_mut().expect("guarded by is_opening").await }, if is_opening => Wake::Opened(opened),
             read = async { conn.as_mut().expect("guarded by can_read").read(buf).await }, if can_read => Wake::Read(read),
             _ = async { tokio::time::sleep_until(sleep_at.expect("guarded")).await }, if sleep_at.is_some() => Wake::Timer,
             _ = async {
@@ -241,42 +265,29 @@ impl Driver {
         }
     }
 
-    fn transport_lost(&mut self) {
+    fn transport_lost(&mut self, failure: TransportFailure) {
         self.conn = None;
         let now = self.now();
-        self.core.handle_transport_closed(now);
+        self.core.handle_transport_failed(now, failure);
     }
 
     async fn run_transport_commands(&mut self) {
         while let Some(command) = self.core.poll_transport_command() {
             match command {
                 TransportCommand::Open(server) => {
+                    // Not awaited here: `wait` polls it beside commands and
+                    // timers, so disconnect() and the core's connect timeout
+                    // act while a connection is still being opened.
                     self.conn = None;
-                    let limit = Duration::from_millis(self.core.options().connect_timeout_ms);
-                    let opened = tokio::time::timeout(
-                        limit,
-                        transport::open(&server, &self.tls, &self.tls_options),
-                    )
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(NativeError::Timeout {
-                            message: format!("opening the connection to {server} timed out"),
-                        })
-                    });
-                    let now = self.now();
-                    match opened {
-                        Ok(conn) => {
-                            self.last_transport_error = None;
-                            self.conn = Some(conn);
-                            self.core.handle_transport_open(now);
-                        }
-                        Err(e) => {
-                            self.last_transport_error = Some(e);
-                            self.core.handle_transport_closed(now);
-                        }
-                    }
+                    self.opening = Some(Box::pin(transport::open(
+                        server,
+                        self.tls.clone(),
+                        self.tls_options.clone(),
+                    )));
                 }
                 TransportCommand::Close => {
+                    // An attempt still opening is abandoned.
+                    self.opening = None;
                     if let Some(mut conn) = self.conn.take() {
                         self.out.clear();
                         self.core.transmit_into(&mut self.out);
@@ -308,8 +319,11 @@ impl Driver {
         let Some(conn) = self.conn.as_mut() else {
             return;
         };
-        if conn.write(&self.out).await.is_err() {
-            self.transport_lost();
+        if let Err(e) = conn.write(&self.out).await {
+            self.transport_lost(TransportFailure::new(
+                transport::io_kind(&e),
+                format!("writing to the connection failed: {e}"),
+            ));
             // The core may now want to reconnect (a transport command).
             Box::pin(self.run_transport_commands()).await;
         }
@@ -443,7 +457,10 @@ impl Driver {
             }
             Command::DropTransport => {
                 if self.conn.is_some() {
-                    self.transport_lost();
+                    self.transport_lost(TransportFailure::new(
+                        midge_core::TransportFailureKind::Reset,
+                        "dropped by the application (test hook)",
+                    ));
                 }
             }
         }
@@ -499,13 +516,7 @@ impl Driver {
                 error,
                 reconnect_at,
             } => {
-                let transport_error = match &error {
-                    midge_core::ConnectionError::TransportClosed => {
-                        self.last_transport_error.clone()
-                    }
-                    _ => None,
-                };
-                let error: NativeError = transport_error.unwrap_or_else(|| error.into());
+                let error: NativeError = error.into();
                 let reconnecting = reconnect_at.is_some();
                 self.emit(|| NativeEvent::Disconnected {
                     error: error.clone(),
@@ -516,7 +527,6 @@ impl Driver {
                 }
                 // The attempt a connect() waits for ended for good. (Pending
                 // publishes and requests get their outcome from the core.)
-                self.last_transport_error = None;
                 for waiter in self.connect_waiters.drain(..) {
                     let _ = waiter.send(Err(error.clone()));
                 }

@@ -2,7 +2,9 @@
 //! broker gave one.
 
 use midge_core::packet::ReasonCode;
-use midge_core::{ClientError, ConnectionError, PublishError};
+use midge_core::{
+    ClientError, ConnectionError, PublishError, TransportFailure, TransportFailureKind,
+};
 
 /// Why an operation of [`NativeClient`](crate::NativeClient) failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -122,7 +124,11 @@ impl From<ConnectionError> for NativeError {
             ConnectionError::ConnectTimeout { .. } | ConnectionError::KeepAliveTimeout { .. } => {
                 NativeError::Timeout { message }
             }
-            ConnectionError::TransportClosed => NativeError::Transport { message },
+            ConnectionError::Transport(TransportFailure {
+                kind: TransportFailureKind::Timeout,
+                ..
+            }) => NativeError::Timeout { message },
+            ConnectionError::Transport(_) => NativeError::Transport { message },
             ConnectionError::Local => NativeError::Closed { message },
         }
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use midge_core::server::{ServerAddress, Transport};
+use midge_core::{TransportFailure, TransportFailureKind};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -69,6 +70,12 @@ impl std::fmt::Debug for TlsOptions {
 impl TlsOptions {
     /// Build the rustls configuration; errors name the bad option.
     pub(crate) fn build(&self) -> Result<Arc<ClientConfig>, NativeError> {
+        if let Some(name) = &self.server_name {
+            // Checked here so that a bad name fails at construction, not as a
+            // transport failure on every connect.
+            ServerName::try_from(name.clone())
+                .map_err(|e| NativeError::invalid("server_name", e.to_string()))?;
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -206,37 +213,68 @@ pub(crate) enum Read {
     Eof,
 }
 
-fn transport_error(server: &ServerAddress, what: &str, e: impl std::fmt::Display) -> NativeError {
-    NativeError::Transport {
-        message: format!("{what} {server} failed: {e}"),
+fn failure(
+    kind: TransportFailureKind,
+    server: &ServerAddress,
+    what: &str,
+    e: impl std::fmt::Display,
+) -> TransportFailure {
+    TransportFailure::new(kind, format!("{what} {server} failed: {e}"))
+}
+
+/// The kind of a socket error, for the core's [`TransportFailure`].
+pub(crate) fn io_kind(e: &io::Error) -> TransportFailureKind {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => TransportFailureKind::Refused,
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => TransportFailureKind::Reset,
+        K::TimedOut => TransportFailureKind::Timeout,
+        K::NotFound | K::AddrNotAvailable | K::HostUnreachable | K::NetworkUnreachable => {
+            TransportFailureKind::Unreachable
+        }
+        _ => TransportFailureKind::Other,
     }
 }
 
-/// Open a connection to `server` per its scheme.
+/// Open a connection to `server` per its scheme. Takes its inputs by value
+/// so the driver can poll it beside commands and the core's timers (the
+/// connect timeout is the core's; dropping the future abandons the attempt).
 pub(crate) async fn open(
-    server: &ServerAddress,
-    tls: &Option<Arc<ClientConfig>>,
-    tls_options: &TlsOptions,
-) -> Result<Conn, NativeError> {
+    server: ServerAddress,
+    tls: Option<Arc<ClientConfig>>,
+    tls_options: TlsOptions,
+) -> Result<Conn, TransportFailure> {
+    let server = &server;
     let tcp = TcpStream::connect((server.host.as_str(), server.port))
         .await
-        .map_err(|e| transport_error(server, "connecting to", e))?;
+        .map_err(|e| failure(io_kind(&e), server, "connecting to", e))?;
     // MQTT packets are small and latency-bound; Nagle only delays them.
     let _ = tcp.set_nodelay(true);
     let stream: Box<dyn ByteStream> = if server.transport.is_tls() {
-        let config = tls.clone().ok_or_else(|| NativeError::Transport {
-            message: "TLS is not configured".into(),
+        let config = tls.ok_or_else(|| {
+            TransportFailure::new(TransportFailureKind::Config, "TLS is not configured")
         })?;
         let name = tls_options
             .server_name
             .clone()
             .unwrap_or_else(|| server.host.clone());
-        let name = ServerName::try_from(name)
-            .map_err(|e| NativeError::invalid("server_name", e.to_string()))?;
+        let name = ServerName::try_from(name).map_err(|e| {
+            TransportFailure::new(
+                TransportFailureKind::Config,
+                format!("invalid argument `server_name`: {e}"),
+            )
+        })?;
         let tls_stream = TlsConnector::from(config)
             .connect(name, tcp)
             .await
-            .map_err(|e| transport_error(server, "TLS handshake with", e))?;
+            .map_err(|e| {
+                // A reset or refusal during the handshake is the socket's, not TLS's.
+                let kind = match io_kind(&e) {
+                    TransportFailureKind::Other => TransportFailureKind::Tls,
+                    kind => kind,
+                };
+                failure(kind, server, "TLS handshake with", e)
+            })?;
         Box::new(tls_stream)
     } else {
         Box::new(tcp)
@@ -255,16 +293,27 @@ pub(crate) async fn open(
         server.host.clone()
     };
     let url = format!("{scheme}://{host}:{}{}", server.port, server.path);
-    let mut request = url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| transport_error(server, "WebSocket request to", e))?;
+    let mut request = url.as_str().into_client_request().map_err(|e| {
+        failure(
+            TransportFailureKind::Config,
+            server,
+            "WebSocket request to",
+            e,
+        )
+    })?;
     request
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
     let (ws, _response) = tokio_tungstenite::client_async(request, stream)
         .await
-        .map_err(|e| transport_error(server, "WebSocket handshake with", e))?;
+        .map_err(|e| {
+            failure(
+                TransportFailureKind::Other,
+                server,
+                "WebSocket handshake with",
+                e,
+            )
+        })?;
     Ok(Conn::Ws(Box::new(ws)))
 }
 

@@ -1,6 +1,6 @@
 // Compiled with `tsc --noEmit` by types.test.mjs: the hand-written index.d.ts
 // must describe the API as the README and the tests use it.
-import { connect, indexedDBStore, initialize, MqttError, Message, MqttClient } from '../../npm/index.js';
+import { connect, createClient, indexedDBStore, initialize, MqttError, Message, MqttClient, ConnectInfo } from '../../npm/index.js';
 
 async function main(): Promise<void> {
   await initialize();
@@ -14,7 +14,7 @@ async function main(): Promise<void> {
     will: { topic: 'w', payload: 'bye', qos: 1, retain: true, properties: { willDelayInterval: 5 } },
     reconnect: { minDelay: 100, maxDelay: 5000, onInitialFailure: true },
     servers: ['wss://backup.example/mqtt'],
-    offlineQueueLimit: 1000,
+    maxQueuedMessages: 1000,
     properties: { sessionExpiryInterval: 3600, userProperties: { app: 'x' } },
     store: indexedDBStore(),
     manualAcks: true,
@@ -31,7 +31,10 @@ async function main(): Promise<void> {
   const restored: number = client.restoredPublishes.length;
   console.log(restored);
   client.on('message', (m: Message) => console.log(m.topic, m.text(), m.properties?.contentType));
-  client.on('offline', ({ error, reconnectIn }) => console.log(error.code, reconnectIn));
+  client.on('offline', ({ error, reconnectIn, attempt }) => console.log(error.code, reconnectIn, attempt));
+  const early: MqttClient = await createClient('ws://localhost:8080', { signal: AbortSignal.timeout(1000) });
+  const info: ConnectInfo = await early.connect({ signal: new AbortController().signal });
+  console.log(info.sessionPresent, early.state === 'waiting');
   client.on('error', (e: MqttError) => console.log(e.reasonCode));
   const { granted } = await client.subscribe(['a/#', { topic: 'b', qos: 2, noLocal: true }], { qos: 1 });
   const q: 0 | 1 | 2 | undefined = granted[0].qos;
