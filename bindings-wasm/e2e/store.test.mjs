@@ -22,10 +22,12 @@ after(async () => {
 
 const options = (url) => ({
   url,
-  clientId: 'e2e-durable',
-  clean: false,
-  properties: { sessionExpiryInterval: 3600 },
-  reconnect: { minDelay: 50, maxDelay: 200, onInitialFailure: true },
+  connect: {
+    clientId: 'e2e-durable',
+    clean: false,
+    properties: { sessionExpiryInterval: 3600 },
+    reconnect: { minDelay: 50, maxDelay: 200, onInitialFailure: true },
+  },
 });
 
 test('queued QoS 1 publish survives a reload (IndexedDB store)', async () => {
@@ -33,7 +35,7 @@ test('queued QoS 1 publish survives a reload (IndexedDB store)', async () => {
   await page.evaluate(async (o) => {
     const { connect, indexedDBStore } = window.midge;
     window.offline = false;
-    const c = await connect(o.url, { ...o, store: indexedDBStore() });
+    const c = await connect(o.url, { ...o.connect, store: indexedDBStore() });
     c.on('offline', () => { window.offline = true; });
     window.durable = c;
   }, options(broker.url));
@@ -58,7 +60,7 @@ test('queued QoS 1 publish survives a reload (IndexedDB store)', async () => {
 
   const after = await page.evaluate(async (o) => {
     const { connect, indexedDBStore } = window.midge;
-    const c = await connect(o.url, { ...o, store: indexedDBStore() });
+    const c = await connect(o.url, { ...o.connect, store: indexedDBStore() });
     window.durable = c;
     // The publish's Promise died with the old page; its completion is an event.
     window.restoredDone = new Promise((resolve) => c.on('publishComplete', resolve));

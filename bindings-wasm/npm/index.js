@@ -760,8 +760,8 @@ export class MqttClient {
    * aborts (which ends the client). Called again, returns the same Promise.
    */
   connect({ signal } = {}) {
-    if (this.#connecting) return this.#connecting;
     if (!this.#raw) return Promise.reject(closedError());
+    if (this.#connecting) return this.#connecting;
     if (signal !== undefined && !(signal && typeof signal.aborted === 'boolean' && typeof signal.addEventListener === 'function')) {
       return Promise.reject(invalid('signal', 'must be an AbortSignal'));
     }
