@@ -518,6 +518,17 @@ impl Client {
                 self.start_open(now);
                 Ok(())
             }
+            // disconnect()/pause() is still closing the link (a driver
+            // lingers until the broker closes): open again once it has.
+            // Refusing here lost a resume() that came right after pause().
+            State::Closing { reconnect_at: None } => {
+                self.closed = false;
+                self.paused = false;
+                self.state = State::Closing {
+                    reconnect_at: Some(now),
+                };
+                Ok(())
+            }
             _ => Err(ClientError::InvalidState {
                 operation: "connect",
                 state: "already connecting or connected",

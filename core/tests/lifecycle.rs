@@ -306,3 +306,39 @@ fn a_transport_failure_carries_its_cause_and_each_retry_its_number() {
         "the transport closed"
     );
 }
+
+/// resume() (connect) right after pause() or disconnect(), while the driver
+/// still lingers on the closing link, opens again once it closed; it used
+/// to be refused, and the in-flight work waited forever.
+#[test]
+fn connect_while_closing_reopens_after_the_close() {
+    let mut b = Broker::new(options(V5));
+    b.connect(false);
+    b.events();
+    let token = b.client.publish(b.now, publish(QoS::AtLeastOnce)).unwrap();
+    b.sent();
+    b.client.pause(b.now);
+    b.client.connect(b.now).unwrap();
+    let closing = b.commands();
+    assert!(matches!(closing.as_slice(), [TransportCommand::Close]), "{closing:?}");
+    b.client.handle_transport_closed(b.now);
+    // The next attempt is due at once.
+    assert_eq!(b.client.poll_timeout(), Some(b.now));
+    b.client.handle_timeout(b.now);
+    b.open_transport();
+    b.connack(true, Default::default());
+    let resent: Vec<u16> = b
+        .sent()
+        .iter()
+        .filter_map(|p| match p {
+            Packet::Publish(p) if p.dup => Some(p.packet_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resent.len(), 1);
+    b.inject(puback(resent[0]));
+    assert!(b.events().iter().any(|e| matches!(
+        e,
+        Event::PublishComplete { token: t, result: Ok(_) } if *t == token
+    )));
+}
