@@ -609,9 +609,13 @@ fn event_to_py(py: Python<'_>, event: NativeEvent) -> PyResult<Py<PyAny>> {
         NativeEvent::Disconnected {
             error,
             reconnecting,
+            reconnect_in_ms,
+            attempt,
         } => {
             d.set_item("error", to_py_err(error).into_value(py))?;
             d.set_item("reconnecting", reconnecting)?;
+            d.set_item("reconnect_in", reconnect_in_ms.map(|ms| ms as f64 / 1000.0))?;
+            d.set_item("attempt", attempt)?;
             "disconnected"
         }
         NativeEvent::SubscriptionsRestored { results } => {

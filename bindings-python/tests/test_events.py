@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 import midge
-from conftest import client_id
+from conftest import client_id, free_port
 
 FAST = dict(reconnect_min_delay=0.05, reconnect_max_delay=0.2)
 
@@ -103,3 +103,30 @@ async def test_async_events(broker, topic):
         midge.SubscriptionsRestoredEvent,
     ]
     await c.disconnect()
+
+
+def test_retries_of_the_first_connection_are_numbered_and_say_why():
+    # Nothing listens on the port: every attempt is refused, and each event
+    # carries the cause the driver gave the core, the delay and the core's
+    # attempt number (npm's `offline` event counts the same way).
+    port = free_port()
+    c = midge.Client(f"mqtt://127.0.0.1:{port}", client_id=client_id("retry"), reconnect_on_initial_failure=True,
+                     reconnect_min_delay=0.02, reconnect_max_delay=0.05)
+    events = c.events(timeout=10)
+    with pytest.raises(midge.TimeoutError):
+        c.connect(timeout=0.3)
+    dropped = [first_of(events, midge.DisconnectedEvent) for _ in range(3)]
+    assert [d.attempt for d in dropped] == [1, 2, 3]
+    for d in dropped:
+        assert d.reconnecting and d.reconnect_in is not None and 0 <= d.reconnect_in <= 0.05
+        assert isinstance(d.error, midge.TransportError)
+        assert f"connecting to mqtt://127.0.0.1:{port} failed" in str(d.error)
+        assert "refused" in str(d.error).lower()
+    # disconnect() ends the retries at once; then every command is refused.
+    c.disconnect()
+    gone = first_of(events, midge.DisconnectedEvent)
+    while gone.reconnecting:  # attempts that ended before the disconnect
+        gone = first_of(events, midge.DisconnectedEvent)
+    assert gone.attempt == 0 and gone.reconnect_in is None
+    with pytest.raises(midge.ClosedError):
+        c.publish("a/b", b"x", qos=1)

@@ -94,6 +94,8 @@ impl MqttClient {
                 filter,
                 qos,
                 no_local: false,
+                retain_as_published: false,
+                retain_handling: None,
             }])
             .await?;
         let result = results

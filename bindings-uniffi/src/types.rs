@@ -7,7 +7,7 @@ use midge_native::{ConnectionStatus, NativeOptions, StoreConfig, TlsOptions};
 
 use crate::error::MqttError;
 
-pub use midge_core::packet::{ProtocolVersion, QoS, ReasonCode};
+pub use midge_core::packet::{ProtocolVersion, QoS, ReasonCode, RetainHandling};
 
 // The core's enums, exposed as they are (mirrored for UniFFI's orphan rule).
 
@@ -20,6 +20,18 @@ pub enum QoS {
     AtLeastOnce,
     /// Four-step handshake; delivered exactly once.
     ExactlyOnce,
+}
+
+/// MQTT 5.0: what the broker does with retained messages when a
+/// subscription is made.
+#[uniffi::remote(Enum)]
+pub enum RetainHandling {
+    /// Send them at every subscribe (the default).
+    SendAtSubscribe,
+    /// Send them only if the subscription did not exist yet.
+    SendIfNew,
+    /// Do not send them.
+    DoNotSend,
 }
 
 /// The MQTT protocol version spoken to the broker.
@@ -278,6 +290,40 @@ pub struct MqttOptions {
     /// Publishes kept while offline or beyond the in-flight window.
     #[uniffi(default = 10000)]
     pub max_queued_messages: u32,
+    /// More broker URLs, tried in turn after `url` when reconnecting.
+    #[uniffi(default = [])]
+    pub servers: Vec<String>,
+    /// Our cap on QoS 1/2 publishes in flight (the broker's Receive Maximum
+    /// may be lower).
+    #[uniffi(default = 100)]
+    pub max_inflight: u32,
+    /// MQTT 5.0 Receive Maximum: inbound QoS 1/2 messages unacknowledged at
+    /// once; the broker holds back more until the app catches up.
+    #[uniffi(default = 100)]
+    pub receive_maximum: u32,
+    /// MQTT 5.0: highest inbound topic alias accepted (0: none).
+    #[uniffi(default = 0)]
+    pub topic_alias_maximum: u32,
+    /// MQTT 5.0: replace repeated topics by aliases when the broker allows.
+    #[uniffi(default = false)]
+    pub outbound_topic_aliases: bool,
+    /// Largest packet accepted from the broker, in bytes.
+    #[uniffi(default = 1048576)]
+    pub max_packet_size: u32,
+    /// Milliseconds to wait for PINGRESP before the link counts as dead.
+    #[uniffi(default = 10000)]
+    pub ping_timeout_ms: u32,
+    /// Unread messages each `messages()` stream (and `messageFlow`) holds;
+    /// beyond it the client stops reading from the broker until there is
+    /// room (no loss, no blocking of commands).
+    #[uniffi(default = 10000)]
+    pub message_buffer: u32,
+    /// MQTT 5.0 CONNECT user properties.
+    #[uniffi(default = [])]
+    pub user_properties: Vec<UserProperty>,
+    /// MQTT 5.0: ask the broker for response information in CONNACK.
+    #[uniffi(default = false)]
+    pub request_response_information: bool,
     /// A file for the session (QoS 1/2 publishes not yet acknowledged,
     /// subscriptions): they survive the app being killed. `None`: in memory.
     #[uniffi(default = None)]
@@ -317,6 +363,33 @@ impl MqttOptions {
         c.reconnect_on_initial_failure = self.reconnect_on_initial_failure;
         c.connect_timeout_ms = self.connect_timeout_ms.into();
         c.max_queued_messages = self.max_queued_messages as usize;
+        for url in &self.servers {
+            let server = url
+                .parse::<midge_core::server::ServerAddress>()
+                .map_err(|e| MqttError::invalid("servers", &e.to_string()))?;
+            c.servers.push(server);
+        }
+        let u16_option = |name: &str, value: u32, min: u32| {
+            u16::try_from(value)
+                .ok()
+                .filter(|v| u32::from(*v) >= min)
+                .ok_or_else(|| MqttError::invalid(name, &format!("must be from {min} to 65535")))
+        };
+        c.max_inflight = u16_option("max_inflight", self.max_inflight, 1)?;
+        c.receive_maximum = u16_option("receive_maximum", self.receive_maximum, 1)?;
+        c.topic_alias_maximum = u16_option("topic_alias_maximum", self.topic_alias_maximum, 0)?;
+        c.outbound_topic_aliases = self.outbound_topic_aliases;
+        c.max_incoming_packet_size = self.max_packet_size;
+        c.ping_timeout_ms = self.ping_timeout_ms.into();
+        c.connect_properties.user_properties = self
+            .user_properties
+            .iter()
+            .map(|p| (p.name.clone(), p.value.clone()))
+            .collect();
+        if self.request_response_information {
+            c.connect_properties.request_response_information = Some(true);
+        }
+        options.message_buffer = self.message_buffer as usize;
         if let Some(path) = &self.session_store_path {
             if path.is_empty() {
                 return Err(MqttError::invalid(
@@ -377,12 +450,21 @@ pub struct Subscription {
     /// MQTT 5.0: do not receive our own publications.
     #[uniffi(default = false)]
     pub no_local: bool,
+    /// MQTT 5.0: keep the RETAIN flag as the publisher set it.
+    #[uniffi(default = false)]
+    pub retain_as_published: bool,
+    /// MQTT 5.0: retained messages on subscribe (`null`: send them at every
+    /// subscribe, the protocol's default).
+    #[uniffi(default = None)]
+    pub retain_handling: Option<RetainHandling>,
 }
 
 impl From<Subscription> for packet::SubscribeFilter {
     fn from(s: Subscription) -> Self {
         let mut f = packet::SubscribeFilter::new(s.filter, s.qos);
         f.options.no_local = s.no_local;
+        f.options.retain_as_published = s.retain_as_published;
+        f.options.retain_handling = s.retain_handling.unwrap_or_default();
         f
     }
 }
@@ -417,6 +499,16 @@ impl MqttOptions {
             reconnect_max_delay_ms: 60_000,
             connect_timeout_ms: 10_000,
             max_queued_messages: 10_000,
+            servers: Vec::new(),
+            max_inflight: 100,
+            receive_maximum: 100,
+            topic_alias_maximum: 0,
+            outbound_topic_aliases: false,
+            max_packet_size: 1024 * 1024,
+            ping_timeout_ms: 10_000,
+            message_buffer: 10_000,
+            user_properties: Vec::new(),
+            request_response_information: false,
             session_store_path: None,
             tls: None,
         }

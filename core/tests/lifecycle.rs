@@ -320,7 +320,10 @@ fn connect_while_closing_reopens_after_the_close() {
     b.client.pause(b.now);
     b.client.connect(b.now).unwrap();
     let closing = b.commands();
-    assert!(matches!(closing.as_slice(), [TransportCommand::Close]), "{closing:?}");
+    assert!(
+        matches!(closing.as_slice(), [TransportCommand::Close]),
+        "{closing:?}"
+    );
     b.client.handle_transport_closed(b.now);
     // The next attempt is due at once.
     assert_eq!(b.client.poll_timeout(), Some(b.now));

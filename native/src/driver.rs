@@ -518,9 +518,18 @@ impl Driver {
             } => {
                 let error: NativeError = error.into();
                 let reconnecting = reconnect_at.is_some();
+                let now = self.now();
+                let reconnect_in_ms = reconnect_at.map(|at| at.saturating_sub(now));
+                let attempt = if reconnecting {
+                    self.core.reconnect_attempt()
+                } else {
+                    0
+                };
                 self.emit(|| NativeEvent::Disconnected {
                     error: error.clone(),
                     reconnecting,
+                    reconnect_in_ms,
+                    attempt,
                 });
                 if reconnecting {
                     return;

@@ -320,6 +320,11 @@ pub enum NativeEvent {
     Disconnected {
         error: NativeError,
         reconnecting: bool,
+        /// Milliseconds until the next attempt, when reconnecting.
+        reconnect_in_ms: Option<u64>,
+        /// The number of that attempt since the last stable connection
+        /// (the core's count, the same in every runtime).
+        attempt: u32,
     },
     /// The broker had lost the session, so the client subscribed again to
     /// the filters it had: one result per filter.

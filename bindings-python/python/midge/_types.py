@@ -100,10 +100,15 @@ class ConnectedEvent(Event):
 class DisconnectedEvent(Event):
     """The connection ended or an attempt failed. ``error`` says why (a
     :class:`midge.MqttError` subclass); ``reconnecting`` is True when the
-    client will try again by itself."""
+    client will try again by itself: in ``reconnect_in`` seconds, as attempt
+    number ``attempt`` (1 for the first retry; the core counts it, so npm's
+    ``offline`` event shows the same numbers). Not reconnecting:
+    ``reconnect_in`` is None and ``attempt`` 0."""
 
     error: MqttError
     reconnecting: bool
+    reconnect_in: Optional[float] = None
+    attempt: int = 0
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,7 @@ def _event(item: Tuple[str, Dict[str, Any]]) -> Event:
     if kind == "connected":
         return ConnectedEvent(ConnectResult(**d["result"]))
     if kind == "disconnected":
-        return DisconnectedEvent(d["error"], d["reconnecting"])
+        return DisconnectedEvent(d["error"], d["reconnecting"], d["reconnect_in"], d["attempt"])
     if kind == "subscriptions_restored":
         return SubscriptionsRestoredEvent([SubscribeResult(f, code) for f, code in d["results"]])
     if kind == "auth":
