@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use midge_core::packet::{DisconnectProperties, ReasonCode, SubscribeFilter};
-use midge_native::{NativeClient, PublishHandle};
+use midge_native::{NativeClient, NativeEvent, PublishHandle};
 use tokio::sync::watch;
 
 use crate::error::MqttError;
@@ -55,6 +55,15 @@ impl MqttClient {
             inner,
             listener_stop: Mutex::new(None),
         }))
+    }
+
+    /// Why each connection ended and what the client does next (retry in
+    /// how long, as which attempt), from the moment of this call. Each call
+    /// gives a stream of its own.
+    pub fn connection_events(&self) -> Arc<ConnectionEvents> {
+        Arc::new(ConnectionEvents {
+            events: tokio::sync::Mutex::new(self.inner.events()),
+        })
     }
 
     /// Connect, then stay connected: after a lost connection the client
@@ -353,6 +362,58 @@ impl MessageStream {
         self.closed.send_replace(true);
         if let Ok(mut guard) = self.stream.try_lock() {
             *guard = None;
+        }
+    }
+}
+
+/// A connection ended, or an attempt failed: the core's words and its plan.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct DisconnectInfo {
+    /// Why, in the same words Python's and npm's errors use (for a transport
+    /// failure: refused, reset, TLS, ...).
+    pub details: String,
+    /// The client will try again by itself.
+    pub reconnecting: bool,
+    /// Milliseconds until that attempt.
+    pub reconnect_in_ms: Option<u64>,
+    /// Its number since the last stable connection (1 for the first retry;
+    /// the core counts it, so every runtime shows the same numbers).
+    pub attempt: u32,
+}
+
+/// The client's connection events, read with `nextDisconnect`.
+#[derive(uniffi::Object)]
+pub struct ConnectionEvents {
+    events: tokio::sync::Mutex<midge_native::EventStream>,
+}
+
+impl std::fmt::Debug for ConnectionEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionEvents").finish_non_exhaustive()
+    }
+}
+
+#[uniffi::export]
+impl ConnectionEvents {
+    /// The next time a connection ended or an attempt failed; `None` once
+    /// the client is gone.
+    pub async fn next_disconnect(&self) -> Option<DisconnectInfo> {
+        let mut events = self.events.lock().await;
+        loop {
+            if let NativeEvent::Disconnected {
+                error,
+                reconnecting,
+                reconnect_in_ms,
+                attempt,
+            } = events.recv().await?
+            {
+                return Some(DisconnectInfo {
+                    details: error.to_string(),
+                    reconnecting,
+                    reconnect_in_ms,
+                    attempt,
+                });
+            }
         }
     }
 }

@@ -29,7 +29,9 @@ mod client;
 mod error;
 mod types;
 
-pub use client::{MessageStream, MqttClient, MqttListener, PendingPublish};
+pub use client::{
+    ConnectionEvents, DisconnectInfo, MessageStream, MqttClient, MqttListener, PendingPublish,
+};
 pub use error::MqttError;
 pub use types::*;
 
