@@ -392,3 +392,30 @@ def test_qos0_publishes_without_waiting_are_bounded(broker, topic):
     print(f"RSS grew {grown} KiB over {n} QoS 0 publishes without waiting")
     # Unbounded, this grew 18.6 MiB here (debug build); bounded, 0 to a few MiB.
     assert grown < 8 * 1024, f"RSS grew {grown} KiB over {n} publishes"
+
+
+# pause(): nothing in flight fails; resume() completes each publish exactly once.
+
+
+def test_pause_keeps_200_qos2_publishes_pending_and_resume_completes_each_once(broker, topic):
+    with midge.Client(broker.url(), client_id=client_id("watch")) as watcher:
+        seen = watcher.messages(topic, timeout=10)
+        watcher.subscribe(topic, qos=2, timeout=5)
+        c = midge.Client(broker.url(), client_id=client_id("pausing"), clean_start=False, session_expiry=300)
+        c.connect(timeout=5)
+        handles = [c.publish(topic, b"p%d" % i, qos=2, wait=False) for i in range(200)]
+        c.pause()
+        c.resume()
+        failures = []
+        for h in handles:
+            try:
+                h.wait(10)
+            except midge.MqttError as e:
+                failures.append(repr(e))
+        assert failures == []
+        got = [next(seen).payload for _ in range(200)]
+        assert sorted(got) == sorted(b"p%d" % i for i in range(200))
+        # Exactly once: nothing more arrives before a marker.
+        publish_marker(broker.url(), topic)
+        assert read_until_marker(seen, topic) == []
+        c.disconnect()

@@ -213,6 +213,21 @@ class _Base:
         """The network changed: reconnect now if waiting, else probe the link."""
         self._native.network_changed()
 
+    def pause(self) -> None:
+        """Close the connection (DISCONNECT) but keep every operation pending:
+        nothing is interrupted, new publishes wait in the session, and
+        :meth:`resume` reconnects and completes them. For an app that goes to
+        the background; Kotlin and Swift have the same pair. Returns at once.
+
+        >>> client.pause(); client.resume()   # doctest: +SKIP
+        """
+        self._native.pause()
+
+    def resume(self) -> None:
+        """Reconnect after :meth:`pause` (at once, also while the close is
+        still under way); pending work completes on the new connection."""
+        self._native.resume()
+
     def _record(self, filters: List[Tuple[str, int, bool, bool, int]], answer: Dict[str, Any]) -> List[SubscribeResult]:
         results = [SubscribeResult(f[0], code) for f, code in zip(filters, answer["reason_codes"])]
         for r in results:
