@@ -1,0 +1,283 @@
+//! Connection lifecycle: `connect`, `disconnect` and `pause`, what stopping
+//! does to pending work (core/SEMANTICS.md), and the reconnect policy.
+
+use super::*;
+
+impl Client {
+    /// Start connecting (and keep the connection up per the reconnect policy).
+    ///
+    /// Errors when already connecting or connected.
+    pub fn connect(&mut self, now: u64) -> Result<(), ClientError> {
+        match self.state {
+            State::Idle | State::Waiting { .. } => {
+                self.closed = false;
+                self.paused = false;
+                self.start_open(now);
+                Ok(())
+            }
+            // disconnect()/pause() is still closing the link (a driver
+            // lingers until the broker closes): open again once it has.
+            // Refusing here lost a resume() that came right after pause().
+            State::Closing { reconnect_at: None } => {
+                self.closed = false;
+                self.paused = false;
+                self.state = State::Closing {
+                    reconnect_at: Some(now),
+                };
+                Ok(())
+            }
+            _ => Err(ClientError::InvalidState {
+                operation: "connect",
+                state: "already connecting or connected",
+            }),
+        }
+    }
+
+    /// Close the connection gracefully with DISCONNECT (5.0: with `reason_code`
+    /// and `properties`) and stop reconnecting. The session stays; `connect`
+    /// resumes it.
+    pub fn disconnect(
+        &mut self,
+        now: u64,
+        reason_code: ReasonCode,
+        properties: DisconnectProperties,
+    ) -> Result<(), ClientError> {
+        if !(reason_code == ReasonCode::Success
+            || reason_code == ReasonCode::DisconnectWithWillMessage
+            || reason_code.is_error())
+        {
+            return Err(ClientError::invalid(
+                "reason_code",
+                crate::text::cat(&[
+                    "0x",
+                    &crate::text::hex(reason_code.code()),
+                    " is not a DISCONNECT reason code",
+                ]),
+            ));
+        }
+        if properties.server_reference.is_some() {
+            return Err(ClientError::invalid(
+                "properties.server_reference",
+                "only the server may send a server reference",
+            ));
+        }
+        let connect_expiry = self
+            .options
+            .connect_properties
+            .session_expiry_interval
+            .unwrap_or(0);
+        if connect_expiry == 0 && properties.session_expiry_interval.is_some_and(|e| e != 0) {
+            return Err(ClientError::invalid(
+                "properties.session_expiry_interval",
+                "cannot be set above 0 when CONNECT had a session expiry of 0",
+            ));
+        }
+        check_user_properties(&properties.user_properties)?;
+        self.paused = false;
+        self.stop(now, reason_code, properties);
+        Ok(())
+    }
+
+    /// Close the connection like [`disconnect`](Self::disconnect) (DISCONNECT
+    /// with reason Success) but keep every pending operation pending: nothing
+    /// is interrupted, new commands are accepted and wait in the session, and
+    /// [`connect`](Self::connect) resumes. For an app going to the background.
+    pub fn pause(&mut self, now: u64) {
+        self.paused = true;
+        self.stop(now, ReasonCode::Success, DisconnectProperties::default());
+    }
+
+    pub(super) fn stop(
+        &mut self,
+        now: u64,
+        reason_code: ReasonCode,
+        properties: DisconnectProperties,
+    ) {
+        let had_link = match self.state {
+            State::Connected => {
+                self.send(
+                    now,
+                    &Packet::Disconnect(Disconnect {
+                        reason_code,
+                        properties,
+                    }),
+                );
+                self.transport.push_back(TransportCommand::Close);
+                self.state = State::Closing { reconnect_at: None };
+                true
+            }
+            State::Opening { .. } | State::Connecting { .. } => {
+                self.transport.push_back(TransportCommand::Close);
+                self.state = State::Closing { reconnect_at: None };
+                true
+            }
+            State::Waiting { .. } => {
+                self.state = State::Idle;
+                true
+            }
+            State::Closing { .. } => {
+                self.state = State::Closing { reconnect_at: None };
+                false
+            }
+            State::Idle => false,
+        };
+        // The outcomes first, then the event that says the client stopped:
+        // a driver that tears down on that event has relayed them all.
+        if !self.paused && !self.closed {
+            self.closed = true;
+            self.interrupt_pending();
+        }
+        if had_link {
+            self.events.push_back(Event::Disconnected {
+                error: ConnectionError::Local,
+                reconnect_at: None,
+            });
+        }
+    }
+
+    /// Refuse commands once the client is closed.
+    pub(super) fn ensure_open(&self, operation: &'static str) -> Result<(), ClientError> {
+        if self.closed {
+            return Err(ClientError::Closed { operation });
+        }
+        Ok(())
+    }
+
+    /// The client stopped (until `connect`): every operation that waits for
+    /// the broker ends now, with the outcome SEMANTICS.md gives. QoS 1/2
+    /// publishes stay in the session (sent again on `connect`);
+    /// SUBSCRIBE/UNSUBSCRIBE requests are dropped.
+    pub(super) fn interrupt_pending(&mut self) {
+        for (token, _) in self.inflight_by_token() {
+            self.events.push_back(Event::PublishComplete {
+                token,
+                result: Err(PublishError::Interrupted),
+            });
+        }
+        for entry in &self.queue {
+            if entry.publish.qos != QoS::AtMostOnce {
+                self.events.push_back(Event::PublishComplete {
+                    token: entry.token,
+                    result: Err(PublishError::Interrupted),
+                });
+            }
+        }
+        for (_, request) in std::mem::take(&mut self.requests) {
+            if request.kind != RequestKind::Restore {
+                self.events.push_back(Event::RequestInterrupted {
+                    token: request.token,
+                });
+            }
+        }
+    }
+
+    /// True while the broker owes an answer the application may be waiting
+    /// for (CONNACK, PUBACK/PUBREC/PUBCOMP, SUBACK/UNSUBACK, PINGRESP).
+    ///
+    /// The backpressure rule every driver follows: when a message consumer
+    /// is behind, stop reading the transport, except while this is true,
+    /// since the answer may be queued behind the unread messages and the
+    /// consumer may be the one waiting for it (a handler that publishes).
+    /// Drivers hold the messages read meanwhile, in order.
+    pub fn awaiting_server(&self) -> bool {
+        match self.state {
+            State::Connecting { .. } => true,
+            State::Connected => {
+                self.inflight.len() != 0
+                    || !self.requests.is_empty()
+                    || self.link.ping_sent.is_some()
+            }
+            _ => false,
+        }
+    }
+
+    /// The network changed (Wi-Fi to cellular, back online): when waiting to
+    /// reconnect, try now instead of after the backoff delay; when connected,
+    /// probe the link with a PINGREQ.
+    pub fn network_changed(&mut self, now: u64) {
+        match self.state {
+            State::Waiting { .. } => self.start_open(now),
+            State::Connected if self.link.ping_sent.is_none() => {
+                self.send(now, &Packet::PingReq);
+                self.link.ping_sent = Some(now);
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn start_open(&mut self, now: u64) {
+        self.state = State::Opening { since: now };
+        let server = self.current_server();
+        self.transport.push_back(TransportCommand::Open(server));
+    }
+
+    pub(super) fn current_server(&self) -> crate::server::ServerAddress {
+        self.options.servers[self.server_index % self.options.servers.len()].clone()
+    }
+
+    /// The server broke the protocol: tell it why (5.0) and close.
+    pub(super) fn violation(&mut self, now: u64, violation: ProtocolViolation) {
+        let code = violation.reason_code();
+        self.fail(now, ConnectionError::Protocol(violation), Some(code));
+    }
+
+    /// End the connection with `error`, sending DISCONNECT with `disconnect`
+    /// first when the protocol allows it.
+    pub(super) fn fail(
+        &mut self,
+        now: u64,
+        error: ConnectionError,
+        disconnect: Option<ReasonCode>,
+    ) {
+        if let Some(reason_code) = disconnect {
+            if self.options.protocol == ProtocolVersion::V5
+                && matches!(self.state, State::Connected | State::Connecting { .. })
+            {
+                self.send(
+                    now,
+                    &Packet::Disconnect(Disconnect {
+                        reason_code,
+                        properties: DisconnectProperties::default(),
+                    }),
+                );
+            }
+        }
+        let reconnect_at = self.schedule_reconnect(now, &error);
+        self.transport.push_back(TransportCommand::Close);
+        self.state = State::Closing { reconnect_at };
+        if reconnect_at.is_none() && !self.paused && !self.closed {
+            self.interrupt_pending();
+        }
+        self.events.push_back(Event::Disconnected {
+            error,
+            reconnect_at,
+        });
+    }
+
+    /// When to try again after `error`, per the policy; moves to the next server.
+    pub(super) fn schedule_reconnect(&mut self, now: u64, error: &ConnectionError) -> Option<u64> {
+        // The application stopped it (disconnect or pause).
+        if self.closed
+            || self.paused
+            || error.is_permanent()
+            || (!self.ever_connected && !self.options.reconnect_on_initial_failure)
+        {
+            return None;
+        }
+        if let ConnectionError::ServerDisconnect {
+            reason_code: ReasonCode::SessionTakenOver,
+            ..
+        } = error
+        {
+            // Another client took the session over; fighting back would loop.
+            return None;
+        }
+        let backoff = self.backoff.as_mut()?;
+        if let Some(connected_at) = self.link.connected_at.take() {
+            backoff.connection_stable(now.saturating_sub(connected_at));
+        }
+        let delay = backoff.next_delay_ms();
+        self.server_index = (self.server_index + 1) % self.options.servers.len();
+        Some(now.saturating_add(delay))
+    }
+}
