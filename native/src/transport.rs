@@ -236,9 +236,8 @@ pub(crate) fn io_kind(e: &io::Error) -> TransportFailureKind {
     }
 }
 
-/// Open a connection to `server` per its scheme. Takes its inputs by value
-/// so the driver can poll it beside commands and the core's timers (the
-/// connect timeout is the core's; dropping the future abandons the attempt).
+/// Open a connection to `server` per its scheme; a failure says why, for
+/// the core ([`TransportFailure`]).
 pub(crate) async fn open(
     server: ServerAddress,
     tls: Option<Arc<ClientConfig>>,
