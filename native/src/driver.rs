@@ -108,7 +108,6 @@ pub(crate) struct Driver {
     /// stream took it. At most `unclaimed_limit`, the oldest dropped beyond.
     unclaimed: VecDeque<(Message, bool)>,
     unclaimed_limit: usize,
-    /// Why the last transport open failed (the core only knows "closed").
     stopping: bool,
     backlog: Arc<crate::Backlog>,
 }
@@ -262,7 +261,7 @@ impl Driver {
                     let limit = Duration::from_millis(self.core.options().connect_timeout_ms);
                     let opened = tokio::time::timeout(
                         limit,
-                        transport::open(server, self.tls.clone(), self.tls_options.clone()),
+                        transport::open(&server, &self.tls, &self.tls_options),
                     )
                     .await
                     .unwrap_or_else(|_| {
