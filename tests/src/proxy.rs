@@ -9,6 +9,9 @@
 //!   client, even when the broker closes its side: only the client's
 //!   keep-alive can notice.
 //! - [`Proxy::set_delay`]: hold every chunk this long before forwarding.
+//!   A chunk held when its connection is cut is still forwarded, as a
+//!   network may deliver an old connection's last packets late: a client's
+//!   CONNECT can then reach the broker after its next connection's.
 //!
 //! It also decodes what it forwards (with midge-core's decoder) to keep the
 //! broker's flow-control account per connection: the QoS 1/2 PUBLISHes sent
@@ -65,6 +68,13 @@ pub struct ProxyStats {
     pub client_receive_maximum_disconnects_after_overrun: u64,
 }
 
+/// One session's QoS 2 messages from the broker, by packet id: (topic, payload).
+#[derive(Default)]
+struct Qos2Flows {
+    sent: HashMap<u16, (String, Vec<u8>)>,
+    released: HashMap<u16, (String, Vec<u8>)>,
+}
+
 #[derive(Default)]
 struct Shared {
     conns: Mutex<HashMap<u64, Arc<watch::Sender<Mode>>>>,
@@ -77,13 +87,36 @@ struct Shared {
     /// message missing at a subscriber can be told apart: never sent by the
     /// broker, or lost by the client.
     sent_to_clients: Mutex<std::collections::HashSet<(String, Vec<u8>)>>,
+    /// Per client identifier (the session, across connections): the QoS 2
+    /// PUBLISHes the broker sent, by packet id, and those it has since
+    /// released with PUBREL.
+    qos2_flows: Mutex<HashMap<String, Qos2Flows>>,
+    /// (topic, payload) of QoS 2 messages the broker sent again as PUBLISH
+    /// after it had sent PUBREL for them, which section 4.3.3 forbids
+    /// (mosquitto does it when a session is resumed twice before the owed
+    /// PUBREL goes out; tests/README.md). The receiver has released the id
+    /// by then and must take the PUBLISH as a new message.
+    qos2_republished_after_pubrel: Mutex<std::collections::HashSet<(String, Vec<u8>)>>,
     /// The first broker quota overrun, described for the report.
     first_overrun: Mutex<Option<String>>,
     /// Bumped on every stats change, so that tests can wait for one.
     changed: Option<watch::Sender<()>>,
+    /// With `MIDGE_PROXY_TRACE=<file>`: one line per session-relevant packet
+    /// (CONNECT, CONNACK, QoS 2 flow, DISCONNECT), written to the file when
+    /// the proxy is dropped, to explain a duplicate or a loss after the fact.
+    trace: Option<Mutex<Vec<String>>>,
+    started: Option<std::time::Instant>,
 }
 
 impl Shared {
+    fn trace(&self, conn: u64, line: impl FnOnce() -> String) {
+        if let Some(trace) = &self.trace {
+            let ms = self.started.map_or(0, |t| t.elapsed().as_millis());
+            let line = format!("{ms:>7} c{conn:<4} {}", line());
+            trace.lock().expect("trace lock").push(line);
+        }
+    }
+
     fn update(&self, f: impl FnOnce(&mut ProxyStats)) {
         f(&mut self.stats.lock().expect("stats lock"));
         if let Some(tx) = &self.changed {
@@ -114,6 +147,8 @@ impl Proxy {
         let (tx, changed) = watch::channel(());
         let shared = Arc::new(Shared {
             changed: Some(tx),
+            trace: std::env::var_os("MIDGE_PROXY_TRACE").map(|_| Mutex::new(Vec::new())),
+            started: Some(std::time::Instant::now()),
             ..Shared::default()
         });
         let accept = tokio::spawn(accept_loop(listener, upstream, shared.clone()));
@@ -150,6 +185,16 @@ impl Proxy {
             .lock()
             .expect("overrun lock")
             .clone()
+    }
+
+    /// Whether the broker sent the QoS 2 message of `topic` with `payload`
+    /// again as a PUBLISH after its PUBREL for it (see the field's docs).
+    pub fn republished_after_pubrel(&self, topic: &str, payload: &[u8]) -> bool {
+        self.shared
+            .qos2_republished_after_pubrel
+            .lock()
+            .expect("republished lock")
+            .contains(&(topic.to_string(), payload.to_vec()))
     }
 
     /// Whether the broker sent a PUBLISH of `topic` with `payload` to a
@@ -237,6 +282,12 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.accept.abort();
         self.set_all(Mode::Closed);
+        if let (Some(trace), Some(path)) =
+            (&self.shared.trace, std::env::var_os("MIDGE_PROXY_TRACE"))
+        {
+            let lines = trace.lock().expect("trace lock");
+            let _ = std::fs::write(path, lines.join("\n") + "\n");
+        }
     }
 }
 
@@ -268,7 +319,7 @@ async fn serve(client: TcpStream, upstream: u16, shared: Arc<Shared>) {
         .insert(id, tx.clone());
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
-    let account = Arc::new(Mutex::new(FlowAccount::new()));
+    let account = Arc::new(Mutex::new(FlowAccount::new(id)));
     let up = tokio::spawn(pump(
         client_read,
         server_write,
@@ -304,18 +355,90 @@ struct FlowAccount {
     overrun: bool,
     /// From the client's CONNECT: how the broker's packets decode.
     version: Option<ProtocolVersion>,
+    /// The proxy's number for the connection, for the trace.
+    conn: u64,
+    /// From the client's CONNECT: whose session the packets belong to.
+    client_id: String,
 }
 
 impl FlowAccount {
-    fn new() -> FlowAccount {
+    fn new(conn: u64) -> FlowAccount {
         FlowAccount {
             receive_maximum: usize::from(u16::MAX),
+            conn,
             ..FlowAccount::default()
+        }
+    }
+
+    /// The broker's QoS 2 flow on this session: a PUBLISH with DUP set for
+    /// a packet id it has released with PUBREL, and with the same message,
+    /// is the message sent again after the PUBREL. (A new message may reuse
+    /// the id once the PUBCOMP is in, but is sent with DUP clear.)
+    fn follow_qos2(&self, packet: &Packet, shared: &Shared) {
+        let mut flows = shared.qos2_flows.lock().expect("qos2 flows lock");
+        let flows = flows.entry(self.client_id.clone()).or_default();
+        match packet {
+            Packet::Publish(p) if p.qos == QoS::ExactlyOnce => {
+                let message = (p.topic.clone(), p.payload.to_vec());
+                match flows.released.remove(&p.packet_id) {
+                    Some(released) if p.dup && released == message => {
+                        shared
+                            .qos2_republished_after_pubrel
+                            .lock()
+                            .expect("republished lock")
+                            .insert(message.clone());
+                    }
+                    _ => {}
+                }
+                flows.sent.insert(p.packet_id, message);
+            }
+            Packet::PubRel(rel) => {
+                if let Some(message) = flows.sent.remove(&rel.packet_id) {
+                    flows.released.insert(rel.packet_id, message);
+                }
+            }
+            _ => {}
         }
     }
 
     /// One decoded packet going `direction`.
     fn on_packet(&mut self, direction: Direction, packet: &Packet, shared: &Shared) {
+        let arrow = match direction {
+            Direction::ToBroker => "->",
+            Direction::ToClient => "<-",
+        };
+        match packet {
+            Packet::Connect(c) => shared.trace(self.conn, || {
+                format!("{arrow} CONNECT {} clean {}", c.client_id, c.clean_start)
+            }),
+            Packet::ConnAck(a) => shared.trace(self.conn, || {
+                format!(
+                    "{arrow} CONNACK present {} rc {:?}",
+                    a.session_present, a.reason_code
+                )
+            }),
+            Packet::Publish(p) if p.qos == QoS::ExactlyOnce => shared.trace(self.conn, || {
+                format!(
+                    "{arrow} PUBLISH id {} dup {} {}",
+                    p.packet_id,
+                    p.dup,
+                    String::from_utf8_lossy(&p.payload)
+                )
+            }),
+            Packet::PubRec(a) => shared.trace(self.conn, || {
+                format!("{arrow} PUBREC id {} rc {:?}", a.packet_id, a.reason_code)
+            }),
+            Packet::PubRel(a) => shared.trace(self.conn, || {
+                format!("{arrow} PUBREL id {} rc {:?}", a.packet_id, a.reason_code)
+            }),
+            Packet::PubComp(a) => shared.trace(self.conn, || {
+                format!("{arrow} PUBCOMP id {} rc {:?}", a.packet_id, a.reason_code)
+            }),
+            Packet::Disconnect(d) => shared.trace(self.conn, || {
+                format!("{arrow} DISCONNECT rc {:?}", d.reason_code)
+            }),
+            _ => {}
+        }
         if let (Direction::ToClient, Packet::Publish(publish)) = (direction, packet) {
             shared
                 .sent_to_clients
@@ -323,10 +446,15 @@ impl FlowAccount {
                 .expect("sent lock")
                 .insert((publish.topic.clone(), publish.payload.to_vec()));
         }
+        if direction == Direction::ToClient {
+            self.follow_qos2(packet, shared);
+        }
         match (direction, packet) {
-            (Direction::ToBroker, Packet::Connect(connect))
-                if connect.protocol == ProtocolVersion::V5 =>
-            {
+            (Direction::ToBroker, Packet::Connect(connect)) => {
+                self.client_id = connect.client_id.clone();
+                if connect.protocol != ProtocolVersion::V5 {
+                    return;
+                }
                 let maximum = connect.properties.receive_maximum.unwrap_or(u16::MAX);
                 self.receive_maximum = usize::from(maximum);
             }
@@ -480,6 +608,10 @@ async fn pump(
                     .chain(1..n / 2)
                     .find(|k| *k > 0 && !starts.contains(k));
                 if let Some(k) = cut {
+                    // The whole packets before the cut reach the other side.
+                    flow.feed(&chunk[..k], direction, &account, &shared);
+                    let conn = account.lock().expect("flow account lock").conn;
+                    shared.trace(conn, || format!("cut mid-packet going {direction:?}"));
                     let _ = to.write_all(&chunk[..k]).await;
                     shared.update(|s| s.mid_packet_cuts += 1);
                     tx.send_replace(Mode::Closed);
@@ -523,6 +655,10 @@ async fn pump(
         }
     }
     // Whatever ended this side ends the connection.
+    if *mode.borrow() != Mode::Closed {
+        let conn = account.lock().expect("flow account lock").conn;
+        shared.trace(conn, || format!("closed going {direction:?}"));
+    }
     tx.send_replace(Mode::Closed);
 }
 
@@ -596,7 +732,49 @@ impl FrameTracker {
 
 #[cfg(test)]
 mod tests {
-    use super::FrameTracker;
+    use super::{FlowAccount, FrameTracker, Shared};
+    use midge_core::packet::{Packet, PubResponse, Publish, QoS};
+
+    fn qos2(id: u16, dup: bool, payload: &str) -> Packet {
+        let mut p = Publish::new("t/q2", payload.as_bytes().to_vec(), QoS::ExactlyOnce);
+        p.packet_id = id;
+        p.dup = dup;
+        Packet::Publish(p)
+    }
+
+    fn republished(shared: &Shared, payload: &str) -> bool {
+        shared
+            .qos2_republished_after_pubrel
+            .lock()
+            .unwrap()
+            .contains(&("t/q2".to_string(), payload.as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn a_publish_after_its_pubrel_is_told_apart_from_a_resend_and_a_reused_id() {
+        let shared = Shared::default();
+        let mut first = FlowAccount::new(1);
+        first.client_id = "sub".into();
+        // A resend before PUBREL is allowed.
+        first.follow_qos2(&qos2(7, false, "a"), &shared);
+        first.follow_qos2(&qos2(7, true, "a"), &shared);
+        assert!(!republished(&shared, "a"));
+        first.follow_qos2(&Packet::PubRel(PubResponse::new(7)), &shared);
+        // A new message reusing the released id (DUP clear) is not a copy.
+        first.follow_qos2(&qos2(7, false, "b"), &shared);
+        assert!(!republished(&shared, "b"));
+        first.follow_qos2(&Packet::PubRel(PubResponse::new(7)), &shared);
+        // The same session on the next connection: PUBLISH again after PUBREL.
+        let mut second = FlowAccount::new(2);
+        second.client_id = "sub".into();
+        second.follow_qos2(&qos2(7, true, "b"), &shared);
+        assert!(republished(&shared, "b"));
+        // Another client's session does not share ids.
+        let mut other = FlowAccount::new(3);
+        other.client_id = "other".into();
+        other.follow_qos2(&qos2(7, true, "a"), &shared);
+        assert!(!republished(&shared, "a"));
+    }
 
     #[test]
     fn frame_starts_across_chunks() {

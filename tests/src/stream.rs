@@ -74,6 +74,8 @@ pub struct StreamReport {
     pub lost: Vec<(u8, u64)>,
     pub qos1_duplicates: u32,
     pub qos2_duplicates: u32,
+    /// Sequence numbers of the QoS 2 messages that arrived more than once.
+    pub qos2_duplicated: Vec<u64>,
 }
 
 /// The running stream: a publisher alternating QoS 1 (`<prefix>/q1`) and
@@ -258,6 +260,15 @@ impl Stream {
             lost,
             qos1_duplicates: dup(1),
             qos2_duplicates: dup(2),
+            qos2_duplicated: {
+                let mut seqs: Vec<u64> = t
+                    .iter()
+                    .filter(|((qos, _), n)| *qos == 2 && **n > 1)
+                    .map(|((_, seq), _)| *seq)
+                    .collect();
+                seqs.sort_unstable();
+                seqs
+            },
         }
     }
 }
@@ -276,6 +287,11 @@ impl std::fmt::Display for StreamReport {
             self.lost.len(),
             self.qos2_duplicates,
             self.qos1_duplicates
-        )
+        )?;
+        if !self.qos2_duplicated.is_empty() {
+            let first: Vec<_> = self.qos2_duplicated.iter().take(20).collect();
+            write!(f, " (QoS 2 sequence numbers delivered twice: {first:?})")?;
+        }
+        Ok(())
     }
 }
