@@ -61,8 +61,14 @@ pub(crate) enum Command {
 const COMMAND_BATCH: usize = 512;
 const READ_BUFFER: usize = 64 * 1024;
 
+/// A connection being opened, polled beside commands and timers.
+type Opening =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Conn, TransportFailure>> + Send>>;
+
 enum Wake {
     Command(Option<Command>),
+    /// The connection asked for by `TransportCommand::Open` opened or failed.
+    Opened(Result<Conn, TransportFailure>),
     Read(std::io::Result<Read>),
     Timer,
     /// The stream that held delivery back has room again (or was dropped).
@@ -108,6 +114,8 @@ pub(crate) struct Driver {
     /// stream took it. At most `unclaimed_limit`, the oldest dropped beyond.
     unclaimed: VecDeque<(Message, bool)>,
     unclaimed_limit: usize,
+    /// The connection asked for by `TransportCommand::Open`, polled in `wait`.
+    opening: Option<Opening>,
     stopping: bool,
     backlog: Arc<crate::Backlog>,
 }
@@ -147,6 +155,7 @@ impl Driver {
             held: VecDeque::new(),
             unclaimed: VecDeque::new(),
             unclaimed_limit: message_buffer,
+            opening: None,
             stopping: false,
             backlog,
         }
@@ -202,6 +211,17 @@ impl Driver {
                     transport::io_kind(&e),
                     format!("reading from the connection failed: {e}"),
                 )),
+                Wake::Opened(opened) => {
+                    self.opening = None;
+                    let now = self.now();
+                    match opened {
+                        Ok(conn) => {
+                            self.conn = Some(conn);
+                            self.core.handle_transport_open(now);
+                        }
+                        Err(failure) => self.core.handle_transport_failed(now, failure),
+                    }
+                }
                 Wake::Timer => {
                     let now = self.now();
                     self.core.handle_timeout(now);
@@ -230,8 +250,11 @@ impl Driver {
         let conn = &mut self.conn;
         let buf = &mut self.read_buf;
         let commands = &mut self.commands;
+        let opening = &mut self.opening;
+        let is_opening = opening.is_some();
         tokio::select! {
             command = commands.recv() => Wake::Command(command),
+            opened = async { opening.as_mut().expect("guarded by is_opening").await }, if is_opening => Wake::Opened(opened),
             read = async { conn.as_mut().expect("guarded by can_read").read(buf).await }, if can_read => Wake::Read(read),
             _ = async { tokio::time::sleep_until(sleep_at.expect("guarded")).await }, if sleep_at.is_some() => Wake::Timer,
             _ = async {
@@ -252,37 +275,19 @@ impl Driver {
         while let Some(command) = self.core.poll_transport_command() {
             match command {
                 TransportCommand::Open(server) => {
-                    // Awaited here, bounded by the connect timeout. Polling it
-                    // beside commands and timers (so that disconnect() acts
-                    // at once) produced QoS 2 duplicates in the
-                    // receive-maximum fault run (2 of 4), not yet understood;
-                    // see core/SEMANTICS.md.
+                    // Not awaited here: `wait` polls it beside commands and
+                    // timers, so disconnect() and the core's connect timeout
+                    // act while a connection is still being opened.
                     self.conn = None;
-                    let limit = Duration::from_millis(self.core.options().connect_timeout_ms);
-                    let opened = tokio::time::timeout(
-                        limit,
-                        transport::open(&server, &self.tls, &self.tls_options),
-                    )
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(TransportFailure::new(
-                            midge_core::TransportFailureKind::Timeout,
-                            format!(
-                                "opening the connection timed out after {} ms",
-                                limit.as_millis()
-                            ),
-                        ))
-                    });
-                    let now = self.now();
-                    match opened {
-                        Ok(conn) => {
-                            self.conn = Some(conn);
-                            self.core.handle_transport_open(now);
-                        }
-                        Err(f) => self.core.handle_transport_failed(now, f),
-                    }
+                    self.opening = Some(Box::pin(transport::open(
+                        server,
+                        self.tls.clone(),
+                        self.tls_options.clone(),
+                    )));
                 }
                 TransportCommand::Close => {
+                    // An attempt still opening is abandoned.
+                    self.opening = None;
                     if let Some(mut conn) = self.conn.take() {
                         self.out.clear();
                         self.core.transmit_into(&mut self.out);

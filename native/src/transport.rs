@@ -236,20 +236,22 @@ pub(crate) fn io_kind(e: &io::Error) -> TransportFailureKind {
     }
 }
 
-/// Open a connection to `server` per its scheme; a failure says why, for
-/// the core ([`TransportFailure`]).
+/// Open a connection to `server` per its scheme. Takes its inputs by value
+/// so the driver can poll it beside commands and the core's timers (the
+/// connect timeout is the core's; dropping the future abandons the attempt).
 pub(crate) async fn open(
-    server: &ServerAddress,
-    tls: &Option<Arc<ClientConfig>>,
-    tls_options: &TlsOptions,
+    server: ServerAddress,
+    tls: Option<Arc<ClientConfig>>,
+    tls_options: TlsOptions,
 ) -> Result<Conn, TransportFailure> {
+    let server = &server;
     let tcp = TcpStream::connect((server.host.as_str(), server.port))
         .await
         .map_err(|e| failure(io_kind(&e), server, "connecting to", e))?;
     // MQTT packets are small and latency-bound; Nagle only delays them.
     let _ = tcp.set_nodelay(true);
     let stream: Box<dyn ByteStream> = if server.transport.is_tls() {
-        let config = tls.clone().ok_or_else(|| {
+        let config = tls.ok_or_else(|| {
             TransportFailure::new(TransportFailureKind::Config, "TLS is not configured")
         })?;
         let name = tls_options
