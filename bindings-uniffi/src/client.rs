@@ -2,14 +2,17 @@
 
 use std::sync::{Arc, Mutex};
 
-use midge_core::packet::{DisconnectProperties, ReasonCode, SubscribeFilter};
+use midge_core::packet::{
+    AuthProperties, DisconnectProperties, ReasonCode, SubscribeFilter, SubscribeProperties,
+};
+use midge_core::AckHandle;
 use midge_native::{NativeClient, NativeEvent, PublishHandle};
 use tokio::sync::watch;
 
 use crate::error::MqttError;
 use crate::types::{
     ConnectResult, ConnectionState, Message, MqttOptions, PublishResult, QoS, SubscribeResult,
-    Subscription,
+    Subscription, UserProperty,
 };
 
 /// Receives what happens on a client, on a thread of its own (one per
@@ -126,9 +129,37 @@ impl MqttClient {
         &self,
         subscriptions: Vec<Subscription>,
     ) -> Result<Vec<SubscribeResult>, MqttError> {
+        self.subscribe_with(subscriptions, None, Vec::new()).await
+    }
+
+    /// [`subscribe_many`](Self::subscribe_many) with MQTT 5.0 SUBSCRIBE
+    /// properties: `subscription_identifier` (1 to 268,435,455) comes back
+    /// in `Message.subscriptionIdentifiers` of every message these filters
+    /// match, so the app can tell which subscription a message is for.
+    pub async fn subscribe_with(
+        &self,
+        subscriptions: Vec<Subscription>,
+        subscription_identifier: Option<u32>,
+        user_properties: Vec<UserProperty>,
+    ) -> Result<Vec<SubscribeResult>, MqttError> {
+        if let Some(id) = subscription_identifier {
+            if !(1..=268_435_455).contains(&id) {
+                return Err(MqttError::invalid(
+                    "subscription_identifier",
+                    "must be from 1 to 268435455",
+                ));
+            }
+        }
+        let properties = SubscribeProperties {
+            subscription_identifier,
+            user_properties: user_properties
+                .into_iter()
+                .map(|p| (p.name, p.value))
+                .collect(),
+        };
         let names: Vec<String> = subscriptions.iter().map(|s| s.filter.clone()).collect();
         let filters: Vec<SubscribeFilter> = subscriptions.into_iter().map(Into::into).collect();
-        let outcome = self.inner.subscribe(filters, Default::default()).await?;
+        let outcome = self.inner.subscribe(filters, properties).await?;
         Ok(names
             .into_iter()
             .zip(outcome.results)
@@ -145,6 +176,50 @@ impl MqttClient {
                 },
             })
             .collect())
+    }
+
+    /// Acknowledge a received QoS 1/2 message on a client made with
+    /// `manual_acks` (PUBACK, or PUBREC for QoS 2), once the app has
+    /// processed it. A message without an `ackToken` (QoS 0, or a client
+    /// without `manual_acks`) is an `InvalidArgument`; acknowledging twice,
+    /// or after the connection it came on has ended (the broker sends it
+    /// again), is `Rejected`.
+    pub async fn ack(&self, message: Message) -> Result<(), MqttError> {
+        let handle = message
+            .ack_token
+            .and_then(AckHandle::from_token)
+            .ok_or_else(|| {
+                MqttError::invalid(
+                    "message",
+                    "has no acknowledgement to send: it is QoS 0, or the client was not made with manual_acks",
+                )
+            })?;
+        self.inner.ack(handle).await?;
+        Ok(())
+    }
+
+    /// MQTT 5.0 enhanced authentication: answer the broker's challenge (see
+    /// [`ConnectionEvents::next_auth_challenge`]) with `data`; the method is
+    /// the options' `authentication_method`.
+    pub async fn auth(&self, data: Option<Vec<u8>>) -> Result<(), MqttError> {
+        let answer = AuthProperties {
+            authentication_data: data.map(Into::into),
+            ..AuthProperties::default()
+        };
+        self.inner.auth(answer).await?;
+        Ok(())
+    }
+
+    /// MQTT 5.0: start re-authentication on the live connection with
+    /// `data`; the broker's challenges and its final answer arrive as
+    /// [`ConnectionEvents::next_auth_challenge`].
+    pub async fn reauthenticate(&self, data: Option<Vec<u8>>) -> Result<(), MqttError> {
+        let start = AuthProperties {
+            authentication_data: data.map(Into::into),
+            ..AuthProperties::default()
+        };
+        self.inner.reauthenticate(start).await?;
+        Ok(())
     }
 
     /// Returns once every command given before it has reached the session,
@@ -270,7 +345,7 @@ async fn run_listener(
         tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s) => break,
-            message = stream.recv() => match message {
+            message = stream.recv_message() => match message {
                 Some(m) => listener.on_message(m.into()),
                 None => break,
             },
@@ -342,7 +417,7 @@ impl MessageStream {
         };
         let stream = guard.as_mut()?;
         tokio::select! {
-            message = stream.recv() => message.map(Message::from),
+            message = stream.recv_message() => message.map(Message::from),
             _ = closed.wait_for(|c| *c) => {
                 *guard = None;
                 None
@@ -353,7 +428,7 @@ impl MessageStream {
     /// A message if one is waiting, without suspending.
     pub fn try_next(&self) -> Option<Message> {
         let mut guard = self.stream.try_lock().ok()?;
-        guard.as_mut()?.try_recv().map(Message::from)
+        guard.as_mut()?.try_recv_message().map(Message::from)
     }
 
     /// Stop receiving; a waiting `next` returns `None`. (Not `close`: the
@@ -381,7 +456,20 @@ pub struct DisconnectInfo {
     pub attempt: u32,
 }
 
-/// The client's connection events, read with `nextDisconnect`.
+/// A broker's MQTT 5.0 AUTH: a challenge to answer with `MqttClient.auth`
+/// (reason `ContinueAuthentication`), or the end of a re-authentication
+/// (`Success`).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct AuthChallenge {
+    pub reason_code: ReasonCode,
+    pub authentication_method: Option<String>,
+    pub authentication_data: Option<Vec<u8>>,
+    pub reason_string: Option<String>,
+}
+
+/// The client's connection events, read with `nextDisconnect` or
+/// `nextAuthChallenge`. One object reads one stream, and each call skips
+/// the events of the other kind: take one `connectionEvents()` per kind.
 #[derive(uniffi::Object)]
 pub struct ConnectionEvents {
     events: tokio::sync::Mutex<midge_native::EventStream>,
@@ -412,6 +500,27 @@ impl ConnectionEvents {
                     reconnecting,
                     reconnect_in_ms,
                     attempt,
+                });
+            }
+        }
+    }
+
+    /// The broker's next AUTH packet; `None` once the client is gone. Take
+    /// the `connectionEvents()` before `connect` to see the first
+    /// connection's challenge.
+    pub async fn next_auth_challenge(&self) -> Option<AuthChallenge> {
+        let mut events = self.events.lock().await;
+        loop {
+            if let NativeEvent::Auth {
+                reason_code,
+                properties,
+            } = events.recv().await?
+            {
+                return Some(AuthChallenge {
+                    reason_code,
+                    authentication_method: properties.authentication_method,
+                    authentication_data: properties.authentication_data.map(|b| b.to_vec()),
+                    reason_string: properties.reason_string,
                 });
             }
         }

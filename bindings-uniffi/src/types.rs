@@ -158,6 +158,14 @@ pub struct Message {
     /// MQTT 5.0 user properties.
     #[uniffi(default = [])]
     pub user_properties: Vec<UserProperty>,
+    /// Received messages: the identifiers of the subscriptions it matched
+    /// (MQTT 5.0, set with `subscribeWith`). Ignored when publishing.
+    #[uniffi(default = [])]
+    pub subscription_identifiers: Vec<u32>,
+    /// Received QoS 1/2 messages on a client with `manual_acks`: what
+    /// `MqttClient.ack` needs; `None` otherwise. Ignored when publishing.
+    #[uniffi(default = None)]
+    pub ack_token: Option<u64>,
 }
 
 impl Message {
@@ -180,9 +188,21 @@ impl Message {
     }
 }
 
+impl From<midge_core::Message> for Message {
+    fn from(m: midge_core::Message) -> Self {
+        let ack_token = m.ack.map(|handle| handle.to_token());
+        Message {
+            ack_token,
+            ..Message::from(m.publish)
+        }
+    }
+}
+
 impl From<Publish> for Message {
     fn from(p: Publish) -> Self {
         Message {
+            subscription_identifiers: p.properties.subscription_identifiers.clone(),
+            ack_token: None,
             topic: p.topic,
             payload: p.payload.to_vec(),
             qos: p.qos,
@@ -324,6 +344,21 @@ pub struct MqttOptions {
     /// MQTT 5.0: ask the broker for response information in CONNACK.
     #[uniffi(default = false)]
     pub request_response_information: bool,
+    /// Received QoS 1/2 messages carry an `ackToken`, and the client
+    /// acknowledges each only when the app calls `MqttClient.ack` (after it
+    /// has processed or stored the message). Unacknowledged ones count
+    /// against `receive_maximum`, and the broker sends them again after a
+    /// reconnect when the session is kept.
+    #[uniffi(default = false)]
+    pub manual_acks: bool,
+    /// MQTT 5.0 enhanced authentication: the method named in CONNECT (e.g.
+    /// `SCRAM-SHA-256`); the broker's challenges arrive as
+    /// `connectionEvents().nextAuthChallenge()`, answered with `MqttClient.auth`.
+    #[uniffi(default = None)]
+    pub authentication_method: Option<String>,
+    /// MQTT 5.0: the first authentication data sent in CONNECT.
+    #[uniffi(default = None)]
+    pub authentication_data: Option<Vec<u8>>,
     /// A file for the session (QoS 1/2 publishes not yet acknowledged,
     /// subscriptions): they survive the app being killed. `None`: in memory.
     #[uniffi(default = None)]
@@ -389,6 +424,15 @@ impl MqttOptions {
         if self.request_response_information {
             c.connect_properties.request_response_information = Some(true);
         }
+        c.manual_acks = self.manual_acks;
+        if self.authentication_data.is_some() && self.authentication_method.is_none() {
+            return Err(MqttError::invalid(
+                "authentication_data",
+                "needs authentication_method (MQTT 5.0 sends the data only with a method)",
+            ));
+        }
+        c.connect_properties.authentication_method = self.authentication_method.clone();
+        c.connect_properties.authentication_data = self.authentication_data.clone().map(Into::into);
         options.message_buffer = self.message_buffer as usize;
         if let Some(path) = &self.session_store_path {
             if path.is_empty() {
@@ -509,6 +553,9 @@ impl MqttOptions {
             message_buffer: 10_000,
             user_properties: Vec::new(),
             request_response_information: false,
+            manual_acks: false,
+            authentication_method: None,
+            authentication_data: None,
             session_store_path: None,
             tls: None,
         }
@@ -528,6 +575,8 @@ impl Message {
             correlation_data: None,
             message_expiry_interval_secs: None,
             user_properties: Vec::new(),
+            subscription_identifiers: Vec::new(),
+            ack_token: None,
         }
     }
 }

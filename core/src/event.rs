@@ -56,6 +56,39 @@ pub struct AckHandle {
     pub(crate) connection: u64,
 }
 
+impl AckHandle {
+    /// The handle as one number, for bindings that hand the application a
+    /// plain value (Kotlin, Swift): packet id in bits 0-15, QoS in bits
+    /// 16-17, connection in bits 18-63. [`AckHandle::from_token`] reverses it.
+    ///
+    /// ```
+    /// use midge_core::{AckHandle, packet::QoS};
+    /// assert_eq!(AckHandle::from_token(0), None); // QoS 0 has nothing to acknowledge
+    /// # let token = (3u64 << 18) | (1 << 16) | 42;
+    /// let handle = AckHandle::from_token(token).unwrap();
+    /// assert_eq!((handle.packet_id, handle.qos), (42, QoS::AtLeastOnce));
+    /// assert_eq!(handle.to_token(), token);
+    /// ```
+    pub fn to_token(&self) -> u64 {
+        (self.connection << 18) | (u64::from(self.qos as u8) << 16) | u64::from(self.packet_id)
+    }
+
+    /// The handle [`AckHandle::to_token`] made, or `None` if `token` cannot
+    /// be one (QoS 0 or 3). A well-formed token for a message no longer
+    /// pending fails later, at [`crate::Client::ack`], with `AckNotPending`.
+    pub fn from_token(token: u64) -> Option<AckHandle> {
+        let qos = QoS::from_u8(((token >> 16) & 0b11) as u8)?;
+        if qos == QoS::AtMostOnce {
+            return None;
+        }
+        Some(AckHandle {
+            packet_id: (token & 0xffff) as u16,
+            qos,
+            connection: token >> 18,
+        })
+    }
+}
+
 /// An inbound application message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
