@@ -80,7 +80,11 @@ impl MqttClient {
     /// Publish and wait until it is done: acknowledged by the broker for
     /// QoS 1/2 (PUBACK / PUBCOMP), handed to the connection for QoS 0.
     /// Offline, QoS 1/2 messages wait in the session (and in the store file,
-    /// if one is configured) until the connection is back.
+    /// if one is configured) until the connection is back. Cancelling the
+    /// call (`withTimeout`, a cancelled scope) only stops the wait: the
+    /// message stays in the session and is still delivered, as a timeout in
+    /// Python says "not cancelled"; keep a [`start_publish`](Self::start_publish)
+    /// handle to learn the outcome later.
     pub async fn publish(&self, message: Message) -> Result<PublishResult, MqttError> {
         let done = self.inner.publish(message.into_publish()).await?;
         Ok(PublishResult {

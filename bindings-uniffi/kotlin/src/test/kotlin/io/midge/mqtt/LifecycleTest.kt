@@ -172,4 +172,51 @@ class LifecycleTest {
             c.disconnect()
         }
     }
+
+    @Test
+    fun `a flow held but never collected holds delivery back, while publish, subscribe and disconnect go on`() =
+        runTest(60_000) {
+            val topic = "lifecycle/held/${uniqueId("t")}"
+            MqttClient(testOptions(broker).copy(messageBuffer = 10u)).use { c ->
+                c.connect()
+                @Suppress("UNUSED_VARIABLE")
+                val held = c.messageFlow(null) // registered now, never collected
+                c.subscribe(topic, QoS.AT_MOST_ONCE)
+                repeat(200) { c.publish(topic, "m$it", QoS.AT_MOST_ONCE) }
+                // The flow is full (10) and the client has stopped reading
+                // messages, yet answers the application waits for still come in.
+                withTimeout(10_000) {
+                    val code = c.publish("$topic/other", "acked", QoS.AT_LEAST_ONCE).reasonCode
+                    assertTrue(code == ReasonCode.SUCCESS || code == ReasonCode.NO_MATCHING_SUBSCRIBERS, "$code")
+                    assertEquals(QoS.AT_LEAST_ONCE, c.subscribe("$topic/more", QoS.AT_LEAST_ONCE))
+                }
+                val started = System.nanoTime()
+                withTimeout(5_000) { c.disconnect() }
+                assertTrue((System.nanoTime() - started) / 1_000_000 < 3_000, "disconnect took too long")
+            }
+        }
+
+    @Test
+    fun `a publish whose wait is cancelled by withTimeout is still delivered, as the docs say`() = runTest(60_000) {
+        val topic = "lifecycle/cancel/${uniqueId("t")}"
+        MqttClient(testOptions(broker)).use { receiver ->
+            receiver.connect()
+            val got = receiver.messages(topic)
+            receiver.subscribe(topic, QoS.AT_LEAST_ONCE)
+            MqttClient(testOptions(broker)).use { c ->
+                c.connect()
+                c.pause() // offline: the publish cannot complete yet
+                assertFailsWith<kotlinx.coroutines.TimeoutCancellationException> {
+                    withTimeout(200) { c.publish(qos1(topic, "cancelled wait")) }
+                }
+                c.resume()
+                val m = withTimeout(10_000) { got.next() }
+                assertEquals("cancelled wait", m?.text)
+                c.disconnect()
+            }
+            got.stop()
+            got.destroy()
+            receiver.disconnect()
+        }
+    }
 }
