@@ -28,15 +28,16 @@ def load() -> List[Tuple[str, str, str]]:
 
 
 def outcome_of(e: BaseException) -> str:
-    """The scenario vocabulary for what the application saw. Python has one
-    ClosedError for a closed client, interrupted work and a stopped connect
-    (SEMANTICS.md); the message tells them apart."""
+    """The scenario vocabulary for what the application saw: interrupted
+    work has its own type (InterruptedOperationError, a ClosedError); a
+    closed client and a stopped connect are both ClosedError, told apart by
+    the message (SEMANTICS.md)."""
     text = str(e)
+    if isinstance(e, midge.InterruptedOperationError):
+        return "interrupted"
     if isinstance(e, midge.ClosedError):
         if "is closed" in text:
             return "closed"
-        if "stopped before" in text:
-            return "interrupted"
         if "disconnected by the client" in text:
             return "stopped"
     if isinstance(e, midge.TransportError):

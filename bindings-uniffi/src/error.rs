@@ -63,11 +63,16 @@ pub enum MqttError {
     /// No answer in time.
     #[error("{details}")]
     Timeout { details: String },
-    /// The connection (or the client) closed before the operation finished.
-    /// QoS 1/2 publishes stay in the session and are sent again on the next
-    /// connection.
+    /// The client is closed (a call after `disconnect()`), or the
+    /// connection closed before the operation finished.
     #[error("{details}")]
     Closed { details: String },
+    /// The client stopped (`disconnect()`, or the reconnect policy gave up)
+    /// while the operation was pending: a QoS 1/2 publish stays in the
+    /// session and is sent again on the next `connect()`; a subscribe or
+    /// unsubscribe was dropped.
+    #[error("{details}")]
+    Interrupted { details: String },
     /// The operation is not possible now (queue full, already connected, ...).
     #[error("{details}")]
     Rejected { details: String },
@@ -108,6 +113,7 @@ impl From<NativeError> for MqttError {
             NativeError::Transport { message } => MqttError::Transport { details: message },
             NativeError::Timeout { message } => MqttError::Timeout { details: message },
             NativeError::Closed { message } => MqttError::Closed { details: message },
+            NativeError::Interrupted { message } => MqttError::Interrupted { details: message },
             NativeError::PublishRejected {
                 reason_code,
                 message,

@@ -572,9 +572,9 @@ impl Driver {
             }
             Event::RequestInterrupted { token } => {
                 let error = || {
-                    NativeError::closed(
-                        "the client stopped before the broker answered; the request was dropped (not sent again on the next connect)",
-                    )
+                    NativeError::Interrupted {
+                    message: "the client stopped before the broker answered; the request was dropped (not sent again on the next connect)".into(),
+                }
                 };
                 if let Some(waiter) = self.subscribe_waiters.remove(&token) {
                     let _ = waiter.send(Err(error()));

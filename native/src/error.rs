@@ -31,9 +31,16 @@ pub enum NativeError {
     /// No answer in time.
     #[error("{message}")]
     Timeout { message: String },
-    /// The connection (or the client) closed before the operation finished.
+    /// The client is closed (a call after `disconnect()`), or the
+    /// connection closed before the operation finished.
     #[error("{message}")]
     Closed { message: String },
+    /// The client stopped (final disconnect, or the reconnect policy gave
+    /// up) while the operation was pending: core/SEMANTICS.md. A QoS 1/2
+    /// publish stays in the session and is sent again on the next connect;
+    /// a subscribe or unsubscribe was dropped.
+    #[error("{message}")]
+    Interrupted { message: String },
     /// The broker rejected a publish (PUBACK/PUBREC with a failure code) or
     /// the connection it reached does not allow it.
     #[error("{message}")]
@@ -138,7 +145,7 @@ impl From<PublishError> for NativeError {
     fn from(e: PublishError) -> Self {
         let message = e.to_string();
         if e == PublishError::Interrupted {
-            return NativeError::Closed { message };
+            return NativeError::Interrupted { message };
         }
         let reason_code = match &e {
             PublishError::Rejected { reason_code, .. }

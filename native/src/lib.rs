@@ -605,8 +605,8 @@ impl NativeClient {
     /// Send DISCONNECT (5.0: with a reason code and properties, e.g. a new
     /// session expiry), close the transport gracefully and stop
     /// reconnecting. Resolves once the transport is closed. Pending QoS 1/2
-    /// publishes resolve with [`NativeError::Closed`] and stay in the
-    /// session; pending subscribes are dropped; later commands fail at once
+    /// publishes resolve with [`NativeError::Interrupted`] and stay in the
+    /// session; pending subscribes end Interrupted and are dropped; later commands fail at once
     /// with [`NativeError::Closed`] until `connect` resumes the session.
     pub fn disconnect(
         &self,

@@ -11,6 +11,7 @@ from ._client import AsyncClient, Client, PublishHandle
 from ._errors import (
     AckError,
     ClosedError,
+    InterruptedOperationError,
     ConnectionRefusedError,
     InvalidArgumentError,
     MqttError,
@@ -57,6 +58,7 @@ __all__ = [
     "TransportError",
     "TimeoutError",
     "ClosedError",
+    "InterruptedOperationError",
     "PublishRejectedError",
     "AckError",
 ]

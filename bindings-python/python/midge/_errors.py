@@ -13,6 +13,7 @@ __all__ = [
     "TransportError",
     "TimeoutError",
     "ClosedError",
+    "InterruptedOperationError",
     "PublishRejectedError",
     "AckError",
 ]
@@ -58,6 +59,15 @@ class ClosedError(MqttError):
     """The connection or the client closed before the operation finished.
     Unacknowledged QoS 1/2 publishes stay in the session and are resent on the
     next connect."""
+
+
+class InterruptedOperationError(ClosedError):
+    """The client stopped (``disconnect()``, or the reconnect policy gave up)
+    while the operation was pending. A QoS 1/2 publish stays in the session
+    and is sent again on the next ``connect()``; a subscribe or unsubscribe
+    was dropped and is not. A :class:`ClosedError`, so code that catches
+    that keeps working; a call made after the client closed raises plain
+    :class:`ClosedError`."""
 
 
 class PublishRejectedError(MqttError):

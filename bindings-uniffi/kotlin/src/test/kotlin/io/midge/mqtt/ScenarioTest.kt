@@ -43,14 +43,14 @@ class ScenarioTest {
     }
 
     /**
-     * What the application saw, in the scenario vocabulary. Kotlin has one
-     * `Closed` for a closed client, interrupted work and a stopped connect
-     * (core/SEMANTICS.md); the details tell them apart.
+     * What the application saw, in the scenario vocabulary: interrupted
+     * work has its own `Interrupted`; a closed client and a stopped connect
+     * are both `Closed`, told apart by the details (core/SEMANTICS.md).
      */
     private fun outcomeOf(e: MqttException): String = when (e) {
+        is MqttException.Interrupted -> "interrupted"
         is MqttException.Closed -> when {
             "is closed" in e.details -> "closed"
-            "stopped before" in e.details -> "interrupted"
             "disconnected by the client" in e.details -> "stopped"
             else -> "unexpected Closed: ${e.details}"
         }
