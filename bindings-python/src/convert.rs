@@ -372,6 +372,9 @@ pub(crate) fn native_options(d: &Bound<'_, PyDict>) -> PyResult<NativeOptions> {
     if let Some(v) = get(d, "receive_maximum", "must be an int from 1 to 65535")? {
         c.receive_maximum = v;
     }
+    if let Some(v) = get(d, "strict_receive_maximum", "must be a bool")? {
+        c.strict_receive_maximum = v;
+    }
     if let Some(v) = get(d, "topic_alias_maximum", "must be an int from 0 to 65535")? {
         c.topic_alias_maximum = v;
     }

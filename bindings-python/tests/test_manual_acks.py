@@ -167,3 +167,72 @@ def test_unacknowledged_messages_reach_a_restarted_client(broker, topic):
     assert (marker.payload, marker.dup) == (b"marker", False)
     second.ack(marker)
     second.disconnect(properties={"session_expiry_interval": 0})
+
+
+
+def broker_outstanding_peak(log: str, cid: str) -> int:
+    """Most QoS 1 PUBLISHes the broker's log shows sent to ``cid`` and not
+    yet acknowledged at once: the broker's side of the Receive Maximum."""
+    outstanding = peak = 0
+    for line in log.splitlines():
+        if f"Sending PUBLISH to {cid} (d0, q1" in line:
+            outstanding += 1
+            peak = max(peak, outstanding)
+        elif f"Received PUBACK from {cid}" in line:
+            outstanding -= 1
+    return peak
+
+
+def hold_ten_and_read_300(broker, topic, sub):
+    """Hold the acks of 10 messages while 300 more are read and acknowledged
+    one by one; returns (held, payloads read)."""
+    held_back = sub.messages(f"{topic}/held", timeout=10)
+    read = sub.messages(f"{topic}/read", timeout=10)
+    sub.subscribe(f"{topic}/#", qos=1)
+    with midge.Client(broker.url(), client_id=client_id("pub")) as pub:
+        for i in range(10):
+            pub.publish(f"{topic}/held", str(i).encode(), qos=1)
+        held = [next(held_back) for _ in range(10)]
+        for i in range(300):
+            pub.publish(f"{topic}/read", str(i).encode(), qos=1)
+    got = []
+    for message in read:
+        got.append(message.payload)
+        sub.ack(message)
+        if len(got) == 300:
+            break
+    return held, got
+
+
+def test_a_broker_overrunning_receive_maximum_is_tolerated(broker, topic):
+    """mosquitto 2.0.11 sends more unacknowledged QoS 1 messages than the
+    client's Receive Maximum (100) while the application holds some acks (its
+    own log shows it). By default the client accepts them and keeps the
+    connection: every message once, no reconnect."""
+    cid = client_id("tolerant")
+    with midge.Client(broker.url(), client_id=cid, manual_acks=True) as sub:
+        events = sub.events(timeout=0)
+        held, got = hold_ten_and_read_300(broker, topic, sub)
+        for message in held:
+            sub.ack(message)
+        seen = list(events)
+    assert broker_outstanding_peak(broker.log_text(), cid) > 100
+    assert [m.payload for m in held] == [str(i).encode() for i in range(10)]
+    assert got == [str(i).encode() for i in range(300)]
+    assert not [e for e in seen if isinstance(e, midge.DisconnectedEvent)], seen
+
+
+def test_strict_receive_maximum_disconnects_an_overrunning_broker(broker, topic):
+    """``strict_receive_maximum=True``: the same overrun ends the connection
+    with reason 0x93, and only once the broker has more than 100 outstanding."""
+    cid = client_id("strict")
+    with midge.Client(broker.url(), client_id=cid, manual_acks=True, strict_receive_maximum=True,
+                      reconnect=False) as sub:
+        events = sub.events(timeout=10)
+        with pytest.raises((midge.AckError, midge.ClosedError)):
+            hold_ten_and_read_300(broker, topic, sub)
+        disconnected = next(e for e in events if isinstance(e, midge.DisconnectedEvent))
+    assert "receive maximum" in str(disconnected.error)
+    log = broker.log_text()
+    before = log[: log.index(f"Received DISCONNECT from {cid}")]
+    assert broker_outstanding_peak(before, cid) > 100

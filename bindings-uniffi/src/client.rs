@@ -263,6 +263,22 @@ impl MqttClient {
         }))
     }
 
+    /// [`messages`](Self::messages) for a consumer that may never read
+    /// (what `messageFlow` uses, so that a Flow made and never collected
+    /// holds nothing back): until the first `next()`/`tryNext()` it keeps
+    /// the first `messageBuffer` messages it matches and lets later ones pass
+    /// it by; from the first read on it is an ordinary stream.
+    pub fn messages_on_demand(
+        &self,
+        filter: Option<String>,
+    ) -> Result<Arc<MessageStream>, MqttError> {
+        let stream = self.inner.messages_on_demand(filter)?;
+        Ok(Arc::new(MessageStream {
+            stream: tokio::sync::Mutex::new(Some(stream)),
+            closed: watch::Sender::new(false),
+        }))
+    }
+
     /// The connection state now.
     pub fn state(&self) -> ConnectionState {
         (*self.inner.status().borrow()).into()

@@ -321,6 +321,11 @@ pub struct MqttOptions {
     /// once; the broker holds back more until the app catches up.
     #[uniffi(default = 100)]
     pub receive_maximum: u32,
+    /// What to do when the broker sends more than `receive_maximum`
+    /// (mosquitto 2.0.11 does): `false` accepts them, `true` disconnects
+    /// with reason 0x93 (MQTT 5.0 section 3.3.4).
+    #[uniffi(default = false)]
+    pub strict_receive_maximum: bool,
     /// MQTT 5.0: highest inbound topic alias accepted (0: none).
     #[uniffi(default = 0)]
     pub topic_alias_maximum: u32,
@@ -412,6 +417,7 @@ impl MqttOptions {
         };
         c.max_inflight = u16_option("max_inflight", self.max_inflight, 1)?;
         c.receive_maximum = u16_option("receive_maximum", self.receive_maximum, 1)?;
+        c.strict_receive_maximum = self.strict_receive_maximum;
         c.topic_alias_maximum = u16_option("topic_alias_maximum", self.topic_alias_maximum, 0)?;
         c.outbound_topic_aliases = self.outbound_topic_aliases;
         c.max_incoming_packet_size = self.max_packet_size;
@@ -546,6 +552,7 @@ impl MqttOptions {
             servers: Vec::new(),
             max_inflight: 100,
             receive_maximum: 100,
+            strict_receive_maximum: false,
             topic_alias_maximum: 0,
             outbound_topic_aliases: false,
             max_packet_size: 1024 * 1024,

@@ -56,6 +56,14 @@ pub struct ClientOptions {
     pub connect_properties: ConnectProperties,
     /// Our Receive Maximum: inbound QoS 1/2 publishes unacknowledged at once.
     pub receive_maximum: u16,
+    /// What to do when the server sends more unacknowledged QoS 1/2
+    /// publishes than `receive_maximum` allows (MQTT 5.0 section 3.3.4 says
+    /// the client "uses" DISCONNECT 0x93, without a MUST). `false` (the
+    /// default): accept them and count them
+    /// ([`Client::receive_maximum_overruns`](crate::Client::receive_maximum_overruns));
+    /// mosquitto 2.0.11 overruns it, and a disconnect there costs a
+    /// reconnect and QoS 1 resends. `true`: disconnect with 0x93.
+    pub strict_receive_maximum: bool,
     /// Largest packet accepted from the server; bigger ones end the connection.
     pub max_incoming_packet_size: u32,
     /// Highest inbound topic alias we accept (5.0); 0 disables inbound aliases.
@@ -93,6 +101,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("will", &self.will.as_ref().map(|w| &w.topic))
             .field("receive_maximum", &self.receive_maximum)
+            .field("strict_receive_maximum", &self.strict_receive_maximum)
             .field("max_incoming_packet_size", &self.max_incoming_packet_size)
             .field("topic_alias_maximum", &self.topic_alias_maximum)
             .field("outbound_topic_aliases", &self.outbound_topic_aliases)
@@ -119,6 +128,7 @@ impl Default for ClientOptions {
             will: None,
             connect_properties: ConnectProperties::default(),
             receive_maximum: DEFAULT_RECEIVE_MAXIMUM,
+            strict_receive_maximum: false,
             max_incoming_packet_size: DEFAULT_MAX_INCOMING_PACKET_SIZE,
             topic_alias_maximum: 0,
             outbound_topic_aliases: false,

@@ -368,9 +368,10 @@ fn manual_acks_hold_the_acknowledgement_until_the_application_acks() {
 }
 
 #[test]
-fn inbound_receive_maximum_is_enforced() {
+fn inbound_receive_maximum_is_enforced_when_strict() {
     let mut o = options(V5);
     o.receive_maximum = 2;
+    o.strict_receive_maximum = true;
     let mut b = Broker::new(o);
     let Packet::Connect(connect) = b.connect(false) else {
         panic!()
@@ -409,6 +410,7 @@ fn inbound_receive_maximum_starts_afresh_on_each_connection() {
     // may send Receive Maximum new messages before releasing the old ones.
     let mut o = options(V5);
     o.receive_maximum = 2;
+    o.strict_receive_maximum = true;
     let mut b = Broker::new(o);
     b.connect(false);
     b.events();
@@ -449,6 +451,58 @@ fn inbound_receive_maximum_starts_afresh_on_each_connection() {
             ProtocolViolation::ReceiveMaximumExceeded { maximum: 2 }
         ))
     ));
+}
+
+#[test]
+fn an_overrun_of_our_receive_maximum_is_accepted_and_counted_by_default() {
+    // mosquitto 2.0.11 sends more than our Receive Maximum; by default the
+    // client takes the extra publishes and keeps the connection.
+    let mut o = options(V5);
+    o.receive_maximum = 2;
+    o.manual_acks = true;
+    let mut b = Broker::new(o);
+    b.connect(false);
+    b.events();
+    for id in 1..=3 {
+        b.inject(Packet::Publish(
+            msg("t", b"x", QoS::AtLeastOnce).with_packet_id(id),
+        ));
+    }
+    for id in 4..=5 {
+        b.inject(Packet::Publish(
+            msg("t", b"x", QoS::ExactlyOnce).with_packet_id(id),
+        ));
+    }
+    let sent = b.sent();
+    assert!(
+        !sent.iter().any(|p| matches!(p, Packet::Disconnect(_))),
+        "{sent:?}"
+    );
+    let handles: Vec<_> = b
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => m.ack,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(handles.len(), 5, "every publish delivered");
+    assert_eq!(b.client.receive_maximum_overruns(), 3);
+    assert_eq!(b.client.state(), midge_core::ConnectionState::Connected);
+    // Each one can still be acknowledged.
+    for handle in handles {
+        b.client.ack(b.now, handle).unwrap();
+    }
+    assert_eq!(
+        b.sent(),
+        vec![
+            Packet::PubAck(PubResponse::new(1)),
+            Packet::PubAck(PubResponse::new(2)),
+            Packet::PubAck(PubResponse::new(3)),
+            Packet::PubRec(PubResponse::new(4)),
+            Packet::PubRec(PubResponse::new(5)),
+        ]
+    );
 }
 
 #[test]

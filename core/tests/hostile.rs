@@ -278,6 +278,7 @@ fn a_property_twice_where_the_specification_forbids_it() {
 fn more_unacknowledged_qos1_than_our_receive_maximum() {
     let mut o = options(V5);
     o.receive_maximum = 2;
+    o.strict_receive_maximum = true;
     o.manual_acks = true; // the application holds the acks
     let mut b = Broker::new(o);
     b.connect(false);

@@ -42,7 +42,11 @@ pub(crate) enum Command {
         Answer<UnsubscribeOutcome>,
     ),
     Disconnect(ReasonCode, DisconnectProperties, Answer<()>),
-    AddRoute(u64, Option<String>, mpsc::Sender<Message>),
+    /// A stream: id, filter, sender, and whether it is on demand (does not
+    /// hold delivery back until [`Command::ClaimRoute`]).
+    AddRoute(u64, Option<String>, mpsc::Sender<Message>, bool),
+    /// The first read of an on-demand stream.
+    ClaimRoute(u64),
     /// Unregister a stream; a stream without a filter returns the messages
     /// it did not read.
     RemoveRoute(u64, Vec<Message>, Option<mpsc::Receiver<Message>>),
@@ -104,6 +108,9 @@ pub(crate) struct Driver {
     router: Router<u64>,
     catch_all: Vec<u64>,
     routes: HashMap<u64, (Option<String>, mpsc::Sender<Message>)>,
+    /// On-demand streams not read yet: when full, a message passes them by
+    /// instead of waiting for room.
+    unread_on_demand: std::collections::HashSet<u64>,
     events: broadcast::Sender<NativeEvent>,
     route_buf: Vec<u64>,
     /// Messages waiting for room in a stream, oldest first.
@@ -155,6 +162,7 @@ impl Driver {
             held: VecDeque::new(),
             unclaimed: VecDeque::new(),
             unclaimed_limit: message_buffer,
+            unread_on_demand: Default::default(),
             opening: None,
             stopping: false,
             backlog,
@@ -409,7 +417,13 @@ impl Driver {
                     }
                 }
             }
-            Command::AddRoute(id, filter, tx) => {
+            Command::ClaimRoute(id) => {
+                self.unread_on_demand.remove(&id);
+            }
+            Command::AddRoute(id, filter, tx, on_demand) => {
+                if on_demand {
+                    self.unread_on_demand.insert(id);
+                }
                 match &filter {
                     // Validated by NativeClient::messages.
                     Some(f) => {
@@ -494,6 +508,7 @@ impl Driver {
     }
 
     fn remove_route(&mut self, id: u64) {
+        self.unread_on_demand.remove(&id);
         if let Some((filter, _)) = self.routes.remove(&id) {
             match filter {
                 Some(f) => {
@@ -673,7 +688,9 @@ impl Driver {
                     Ok(()) => return None,
                     Err(mpsc::error::TrySendError::Full(back)) => {
                         message = back;
-                        waiting.push(id);
+                        if !self.unread_on_demand.contains(&id) {
+                            waiting.push(id);
+                        }
                     }
                     Err(mpsc::error::TrySendError::Closed(back)) => {
                         message = back;
@@ -688,7 +705,11 @@ impl Driver {
                 };
                 match tx.try_send(message.clone()) {
                     Ok(()) => delivered = true,
-                    Err(mpsc::error::TrySendError::Full(_)) => waiting.push(id),
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        if !self.unread_on_demand.contains(&id) {
+                            waiting.push(id);
+                        }
+                    }
                     Err(mpsc::error::TrySendError::Closed(_)) => gone.push(id),
                 }
             }

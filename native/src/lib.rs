@@ -234,6 +234,9 @@ pub struct MessageStream {
     /// Made without a filter: what it did not read goes back on close.
     catch_all: bool,
     closed: bool,
+    /// Made by [`NativeClient::messages_on_demand`] and not read yet: the
+    /// first read tells the driver to hold delivery back for it from then on.
+    claim_on_read: bool,
 }
 
 impl MessageStream {
@@ -261,14 +264,26 @@ impl MessageStream {
         }
     }
 
+    /// First read of an on-demand stream: from now on it holds delivery
+    /// back like any other.
+    fn claim(&mut self) {
+        if std::mem::take(&mut self.claim_on_read) {
+            if let Some(tx) = self.commands.upgrade() {
+                let _ = tx.send(Command::ClaimRoute(self.id));
+            }
+        }
+    }
+
     /// The next message; `None` once the client is dropped.
     pub async fn recv(&mut self) -> Option<Publish> {
+        self.claim();
         self.rx.recv().await.map(|m| m.publish)
     }
 
     /// Wait for at least one message, then take up to `limit` into `out`;
     /// returns how many (0 once the client is dropped).
     pub async fn recv_many(&mut self, out: &mut Vec<Publish>, limit: usize) -> usize {
+        self.claim();
         let mut batch = Vec::new();
         let n = self.rx.recv_many(&mut batch, limit.max(1)).await;
         out.extend(batch.into_iter().map(|m| m.publish));
@@ -277,6 +292,7 @@ impl MessageStream {
 
     /// A message if one is waiting.
     pub fn try_recv(&mut self) -> Option<Publish> {
+        self.claim();
         self.rx.try_recv().ok().map(|m| m.publish)
     }
 
@@ -295,16 +311,19 @@ impl MessageStream {
     /// # Ok(()) }
     /// ```
     pub async fn recv_message(&mut self) -> Option<Message> {
+        self.claim();
         self.rx.recv().await
     }
 
     /// [`recv_many`](Self::recv_many) with acknowledgement handles.
     pub async fn recv_many_messages(&mut self, out: &mut Vec<Message>, limit: usize) -> usize {
+        self.claim();
         self.rx.recv_many(out, limit.max(1)).await
     }
 
     /// [`try_recv`](Self::try_recv) with the acknowledgement handle.
     pub fn try_recv_message(&mut self) -> Option<Message> {
+        self.claim();
         self.rx.try_recv().ok()
     }
 }
@@ -626,6 +645,35 @@ impl NativeClient {
     /// [`AckHandle`] (acknowledge it once); a message that reaches no stream
     /// is acknowledged at once, since nobody could.
     pub fn messages(&self, filter: Option<String>) -> Result<MessageStream, NativeError> {
+        self.add_stream(filter, false)
+    }
+
+    /// [`messages`](Self::messages) for a consumer that may never read, like
+    /// a Kotlin `Flow` made and not collected: until its first read the
+    /// stream does not hold delivery back. It keeps the first
+    /// `message_buffer` messages it matches; later ones are not given to it
+    /// (other streams get them as usual; in manual-ack mode a message no
+    /// stream took is acknowledged). From the first read on it is an
+    /// ordinary stream.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: midge_native::NativeClient) -> Result<(), midge_native::NativeError> {
+    /// let mut later = client.messages_on_demand(Some("alerts/#".into()))?;
+    /// // ... perhaps never read: the other streams do not wait for it.
+    /// if let Some(first) = later.recv().await {
+    ///     println!("{}", first.topic);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn messages_on_demand(&self, filter: Option<String>) -> Result<MessageStream, NativeError> {
+        self.add_stream(filter, true)
+    }
+
+    fn add_stream(
+        &self,
+        filter: Option<String>,
+        on_demand: bool,
+    ) -> Result<MessageStream, NativeError> {
         if let Some(f) = &filter {
             validate_topic_filter(f).map_err(|e| NativeError::invalid("filter", e.to_string()))?;
         }
@@ -634,7 +682,7 @@ impl NativeClient {
         let (tx, rx) = mpsc::channel(self.inner.message_buffer);
         self.inner
             .commands
-            .send(Command::AddRoute(id, filter, tx))
+            .send(Command::AddRoute(id, filter, tx, on_demand))
             .map_err(|_| stopped())?;
         Ok(MessageStream {
             id,
@@ -642,6 +690,7 @@ impl NativeClient {
             commands: self.inner.commands.downgrade(),
             catch_all: filter_is_none,
             closed: false,
+            claim_on_read: on_demand,
         })
     }
 

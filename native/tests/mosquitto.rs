@@ -366,3 +366,91 @@ fn commands_after_disconnect_fail_at_once() {
     rt.block_on(client.disconnect(Default::default(), Default::default()))
         .unwrap();
 }
+
+/// An on-demand stream that is never read holds nothing back: a reading
+/// stream gets every message, the idle one keeps the first `message_buffer`
+/// it matched, and in manual-ack mode a QoS 1 message that only the idle
+/// stream matched is acknowledged (the broker's in-flight window does not
+/// fill with messages nobody can ack). mosquitto 2.0.11 overruns the
+/// Receive Maximum here; the default (not strict) keeps the connection.
+#[test]
+fn an_unread_on_demand_stream_holds_nothing_back() {
+    let b = broker();
+    let rt = midge_native::runtime();
+    let mut options = NativeOptions::new(&format!("mqtt://127.0.0.1:{}", b.port)).unwrap();
+    options.client.client_id = "native-on-demand".into();
+    options.message_buffer = 10;
+    options.client.manual_acks = true;
+    let client = NativeClient::new(options).unwrap();
+    let mut events = client.events();
+    rt.block_on(client.connect()).unwrap();
+    let mut idle = client.messages_on_demand(None).unwrap();
+    let mut reader = client.messages(Some("od/read".into())).unwrap();
+    rt.block_on(client.subscribe(
+        vec![SubscribeFilter::new("od/#", QoS::AtLeastOnce)],
+        Default::default(),
+    ))
+    .unwrap();
+    let publisher = client_for(&b, "native-od-publisher", 10);
+    rt.block_on(publisher.connect()).unwrap();
+    const N: usize = 300;
+    // Messages only the idle stream matches: more than mosquitto's default
+    // in-flight window (20), so they must be acknowledged by the driver.
+    let replies: Vec<_> = (0..N)
+        .map(|i| {
+            publisher.publish(Publish::new(
+                "od/ignored",
+                i.to_string().into_bytes(),
+                QoS::AtLeastOnce,
+            ))
+        })
+        .collect();
+    for reply in replies {
+        rt.block_on(reply).unwrap();
+    }
+    let replies: Vec<_> = (0..N)
+        .map(|i| {
+            publisher.publish(Publish::new(
+                "od/read",
+                i.to_string().into_bytes(),
+                QoS::AtLeastOnce,
+            ))
+        })
+        .collect();
+    for reply in replies {
+        rt.block_on(reply).unwrap();
+    }
+    let mut got = Vec::new();
+    while got.len() < N {
+        let message = rt
+            .block_on(async {
+                tokio::time::timeout(Duration::from_secs(10), reader.recv_message()).await
+            })
+            .expect("a message within 10 s: the idle stream held delivery back")
+            .expect("stream open");
+        got.push(String::from_utf8(message.publish.payload.to_vec()).unwrap());
+        if let Some(ack) = message.ack {
+            if let Err(e) = rt.block_on(client.ack(ack)) {
+                // A reconnect (the events say why) voids the handle.
+                let seen: Vec<_> = std::iter::from_fn(|| events.try_recv()).collect();
+                panic!("ack of message {}: {e}; events {seen:?}", got.len() - 1);
+            }
+        }
+    }
+    let want: Vec<String> = (0..N).map(|i| i.to_string()).collect();
+    assert_eq!(got, want);
+    // The idle stream kept the first 10 it matched, the earliest messages.
+    let mut kept = Vec::new();
+    while let Some(message) = idle.try_recv_message() {
+        kept.push(String::from_utf8(message.publish.payload.to_vec()).unwrap());
+        if let Some(ack) = message.ack {
+            rt.block_on(client.ack(ack)).unwrap();
+        }
+    }
+    let first: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+    assert_eq!(kept, first);
+    rt.block_on(client.disconnect(Default::default(), Default::default()))
+        .unwrap();
+    rt.block_on(publisher.disconnect(Default::default(), Default::default()))
+        .unwrap();
+}

@@ -24,22 +24,25 @@ pub fn persistent_client(url: &str, id: &str) -> Result<NativeClient, NativeErro
     // send quota on some resumes and the subscriber answers DISCONNECT 0x93;
     // `receive_maximum_overruns_are_the_brokers` (tests/tests/faults.rs)
     // shows it. The largest maximum keeps the fault figures about the faults.
-    persistent_client_with(url, id, ProtocolVersion::V5, u16::MAX)
+    persistent_client_with(url, id, ProtocolVersion::V5, u16::MAX, false)
 }
 
 /// [`persistent_client`] with the given protocol version and Receive
-/// Maximum (5.0 only; a 3.1.1 session is kept until a clean connect).
+/// Maximum (5.0 only; a 3.1.1 session is kept until a clean connect);
+/// `strict`: disconnect with 0x93 when the broker overruns it.
 pub fn persistent_client_with(
     url: &str,
     id: &str,
     protocol: ProtocolVersion,
     receive_maximum: u16,
+    strict: bool,
 ) -> Result<NativeClient, NativeError> {
     let mut o = NativeOptions::new(url)?;
     o.client.client_id = id.into();
     o.client.protocol = protocol;
     o.client.clean_start = false;
     o.client.receive_maximum = receive_maximum;
+    o.client.strict_receive_maximum = strict;
     o.client.connect_properties.session_expiry_interval = Some(3600);
     // A black hole must be noticed in seconds: PINGREQ after 1 s of silence,
     // dead after 1 s more without PINGRESP.
@@ -96,16 +99,18 @@ pub struct Stream {
 impl Stream {
     /// Connect both clients through `url`, subscribe, and start publishing.
     pub async fn start(url: &str, prefix: &str) -> Result<Stream, NativeError> {
-        Stream::start_with(url, prefix, ProtocolVersion::V5, u16::MAX).await
+        Stream::start_with(url, prefix, ProtocolVersion::V5, u16::MAX, false).await
     }
 
     /// [`Stream::start`] with clients speaking `protocol` and announcing
-    /// `receive_maximum` (5.0).
+    /// `receive_maximum` (5.0), disconnecting with 0x93 on an overrun when
+    /// `strict`.
     pub async fn start_with(
         url: &str,
         prefix: &str,
         protocol: ProtocolVersion,
         receive_maximum: u16,
+        strict: bool,
     ) -> Result<Stream, NativeError> {
         let id = std::process::id();
         let client = |role: &str| {
@@ -114,6 +119,7 @@ impl Stream {
                 &format!("{prefix}-{role}-{id}"),
                 protocol,
                 receive_maximum,
+                strict,
             )
         };
         let subscriber = client("sub")?;

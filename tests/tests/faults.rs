@@ -185,8 +185,9 @@ async fn qos1_and_qos2_streams_lose_nothing_through_proxy_faults() {
 }
 
 /// With the default Receive Maximum (100), cuts make mosquitto resume
-/// sessions with more QoS 1/2 PUBLISHes outstanding than the client allows,
-/// and the client answers DISCONNECT 0x93. The proxy keeps the broker's
+/// sessions with more QoS 1/2 PUBLISHes outstanding than the client allows;
+/// a client with `strict_receive_maximum` answers DISCONNECT 0x93 (the
+/// default accepts them). The proxy keeps the broker's
 /// account independently of the client (see `proxy.rs`): every 0x93 must
 /// come on a connection where the broker overran its quota, so none is the
 /// client miscounting. Nothing is lost meanwhile.
@@ -205,6 +206,7 @@ async fn receive_maximum_overruns_are_the_brokers() {
         "quota",
         ProtocolVersion::V5,
         DEFAULT_RECEIVE_MAXIMUM,
+        true,
     )
     .await
     .expect("stream");
@@ -253,9 +255,15 @@ async fn v311_stream_through_faults(
     .expect("mosquitto");
     let mut proxy = Proxy::start(broker.port).await.expect("proxy");
     let prefix = format!("v311-{}", mosquitto_extra.len());
-    let mut stream = Stream::start_with(&proxy.url(), &prefix, ProtocolVersion::V311, u16::MAX)
-        .await
-        .expect("stream");
+    let mut stream = Stream::start_with(
+        &proxy.url(),
+        &prefix,
+        ProtocolVersion::V311,
+        u16::MAX,
+        false,
+    )
+    .await
+    .expect("stream");
     inject_faults(&broker, &mut proxy, &mut stream, STEPS).await;
     let report = stream.finish(Duration::from_secs(20)).await;
     let never_sent = report

@@ -50,6 +50,7 @@ _PASS: Dict[str, Tuple[Any, str]] = {
     "max_queued_messages": (int, "must be an int"),
     "max_inflight": (int, "must be an int"),
     "receive_maximum": (int, "must be an int"),
+    "strict_receive_maximum": (bool, "must be a bool"),
     "topic_alias_maximum": (int, "must be an int"),
     "outbound_topic_aliases": (bool, "must be a bool"),
     "max_packet_size": (int, "must be an int number of bytes"),

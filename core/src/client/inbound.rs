@@ -39,8 +39,10 @@ impl Client {
             QoS::AtMostOnce => self.deliver(publish, None),
             QoS::AtLeastOnce => {
                 if manual {
-                    if !self.link.manual_qos1.contains(&id) && !self.inbound_window_has_room() {
-                        self.receive_maximum_exceeded(now);
+                    if !self.link.manual_qos1.contains(&id)
+                        && !self.inbound_window_has_room()
+                        && self.receive_maximum_exceeded(now)
+                    {
                         return;
                     }
                     self.link.manual_qos1.insert(id);
@@ -55,8 +57,7 @@ impl Client {
                 if !self.link.inbound_qos2.contains(&id) {
                     // A resend of an earlier connection's message takes a
                     // place in this connection's window too.
-                    if !self.inbound_window_has_room() {
-                        self.receive_maximum_exceeded(now);
+                    if !self.inbound_window_has_room() && self.receive_maximum_exceeded(now) {
                         return;
                     }
                     self.link.inbound_qos2.insert(id);
@@ -89,9 +90,17 @@ impl Client {
         unacked < usize::from(self.options.effective_receive_maximum())
     }
 
-    pub(super) fn receive_maximum_exceeded(&mut self, now: u64) {
+    /// The server sent one publish more than our Receive Maximum allows:
+    /// counted, and with `strict_receive_maximum` the connection ends
+    /// (returns `true`: drop the publish).
+    pub(super) fn receive_maximum_exceeded(&mut self, now: u64) -> bool {
+        self.receive_maximum_overruns += 1;
+        if !self.options.strict_receive_maximum {
+            return false;
+        }
         let maximum = self.options.effective_receive_maximum();
         self.violation(now, ProtocolViolation::ReceiveMaximumExceeded { maximum });
+        true
     }
 
     pub(super) fn ack_handle(&self, packet_id: u16, qos: QoS) -> AckHandle {

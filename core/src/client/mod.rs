@@ -294,6 +294,8 @@ pub struct Client {
     /// Sorted by packet id (a sorted `Vec`: few entries, and much less code
     /// than a `BTreeMap` in the wasm package).
     requests: Vec<(u16, Request)>,
+    /// Inbound QoS 1/2 publishes accepted beyond our Receive Maximum.
+    receive_maximum_overruns: u64,
 }
 
 impl std::fmt::Debug for Client {
@@ -347,6 +349,7 @@ impl Client {
             queue: VecDeque::new(),
             inbound_qos2: IdSet::default(),
             manual_qos2: IdSet::default(),
+            receive_maximum_overruns: 0,
             subscriptions: Vec::new(),
             requests: Vec::new(),
         };
@@ -503,6 +506,21 @@ impl Client {
     /// ("retrying in 4 s, attempt 3"), so every runtime counts the same way.
     pub fn reconnect_attempt(&self) -> u32 {
         self.backoff.as_ref().map_or(0, Backoff::attempt)
+    }
+
+    /// Inbound QoS 1/2 publishes the server sent beyond our Receive Maximum
+    /// since the client was made, accepted because
+    /// [`ClientOptions::strict_receive_maximum`] is off (with it on, the
+    /// first one ends the connection with 0x93 and is counted too).
+    ///
+    /// ```
+    /// use midge_core::{Client, ClientOptions};
+    /// let client = Client::new(ClientOptions::new("mqtt://127.0.0.1:1883")?)?;
+    /// assert_eq!(client.receive_maximum_overruns(), 0);
+    /// # Ok::<(), midge_core::ClientError>(())
+    /// ```
+    pub fn receive_maximum_overruns(&self) -> u64 {
+        self.receive_maximum_overruns
     }
 
     /// Publishes waiting for the connection or for room in the window.

@@ -23,7 +23,10 @@ import kotlinx.coroutines.launch
  * arrive right after CONNACK, and retained ones right after SUBACK.
  * The flow can be collected once; cancelling the collector (or an operator
  * such as `take`) stops it and releases the stream. Nothing is dropped when
- * the collector is slow: the connection waits for it.
+ * the collector is slow: once collection has started, the connection waits
+ * for it. Until then the flow keeps the first `messageBuffer` messages and
+ * lets later ones pass it by, so a flow that is made and never collected
+ * holds nothing back (the other flows, streams and the listener go on).
  *
  * ```kotlin
  * val messages = client.messageFlow("chat/#")
@@ -33,7 +36,7 @@ import kotlinx.coroutines.launch
  * ```
  */
 fun MqttClient.messageFlow(filter: String? = null): Flow<Message> {
-    val stream = messages(filter)
+    val stream = messagesOnDemand(filter)
     val collected = AtomicBoolean(false)
     return flow {
         check(collected.compareAndSet(false, true)) {
