@@ -124,6 +124,22 @@ export interface ConnectOptions {
    * counts against `properties.receiveMaximum`, so the broker holds back more.
    */
   manualAcks?: boolean;
+  /**
+   * Most unread messages one {@link MqttClient.messages} iterator holds
+   * (default 10000, at least 1). A full iterator that is being read keeps
+   * QoS 1/2 messages unacknowledged, so the broker stops at our Receive
+   * Maximum, and drops QoS 0 ones (a WebSocket cannot stop reading);
+   * see {@link MqttClient.droppedMessages}. `message` listeners get every
+   * message. Python: `message_buffer`; Kotlin: `messageBuffer`.
+   */
+  messageBuffer?: number;
+  /**
+   * Disconnect with reason 0x93 when the broker sends more unacknowledged
+   * QoS 1/2 publishes than our Receive Maximum (default false: accepted and
+   * counted in {@link MqttClient.receiveMaximumOverruns}; mosquitto 2.0
+   * overruns it). Python: `strict_receive_maximum`; Kotlin: `strictReceiveMaximum`.
+   */
+  strictReceiveMaximum?: boolean;
   /** MQTT 5.0 CONNECT properties. */
   properties?: {
     sessionExpiryInterval?: number;
@@ -307,6 +323,17 @@ export class MqttClient {
   /** Publishes waiting for the connection or for room in the in-flight window. */
   readonly queueLength: number;
   /**
+   * Messages an iterator of {@link messages} could not keep because it was
+   * full (`messageBuffer`): QoS 0 ones once it is being read, any before its
+   * first `next()`. Listeners of `message` still got them.
+   */
+  readonly droppedMessages: number;
+  /**
+   * QoS 1/2 publishes the broker sent beyond our Receive Maximum, accepted
+   * because `strictReceiveMaximum` is off.
+   */
+  readonly receiveMaximumOverruns: number;
+  /**
    * Publishes the session store still held when the client was made (after
    * a reload): resent on connect; each QoS 1/2 one ends in a `publishComplete` event.
    */
@@ -347,7 +374,13 @@ export class MqttClient {
   on<K extends keyof MqttEvents>(event: K, listener: (value: MqttEvents[K]) => void): this;
   off<K extends keyof MqttEvents>(event: K, listener: (value: MqttEvents[K]) => void): this;
   /**
-   * Inbound messages as an async iterator (ends with the client).
+   * Inbound messages as an async iterator; it ends with the client, after
+   * the messages it holds. Each iterator gets every message, up to
+   * `messageBuffer` unread ones. Until its first `next()` it holds nothing
+   * back: it keeps the first `messageBuffer` messages and later ones pass it
+   * by. Once read, a full iterator keeps QoS 1/2 messages unacknowledged (the
+   * broker pauses at our Receive Maximum) and drops QoS 0 ones. Leaving the
+   * loop gives up what it did not read.
    *
    * @example
    * for await (const m of client.messages()) console.log(m.topic, m.text());

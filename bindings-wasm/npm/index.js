@@ -136,7 +136,8 @@ const OPTIONS = {
   username: [0x44, 's'], password: [0x45, 'x'], servers: [0x46, 'S'],
   maxQueuedMessages: [0x47, 'n', 1e9], maxInflight: [0x48, 'n', U16],
   connectTimeout: [0x49, 'n', FOREVER], pingTimeout: [0x4a, 'n', FOREVER],
-  manualAcks: [0x4b, 'b'], will: [0x53, 'o', WILL], properties: [0x54, 'o', PROPS],
+  will: [0x53, 'o', WILL], properties: [0x54, 'o', PROPS],
+  strictReceiveMaximum: [0x5d, 'b'],
 };
 const FILTER = {
   topic: [0x60, 's'], qos: [0x61, 'n', 2], noLocal: [0x62, 'b'],
@@ -250,7 +251,8 @@ function server(name, url) {
 
 /** The URL and options of `connect` as the wasm side reads them. */
 // Options read by this file rather than encoded for the core.
-const JS_OPTIONS = ['protocolVersion', 'reconnect', 'store', 'onAuth', 'wasm', 'WebSocket', 'signal'];
+const JS_OPTIONS = ['protocolVersion', 'reconnect', 'store', 'onAuth', 'wasm', 'WebSocket', 'signal',
+  'manualAcks', 'messageBuffer'];
 // Names other clients (and older midge) use, and what to write instead.
 const RENAMED = {
   offlineQueueLimit: 'maxQueuedMessages', reconnectPeriod: 'reconnect: { minDelay }', clientID: 'clientId',
@@ -274,6 +276,13 @@ function encodeOptions(url, o) {
   if (o.will !== undefined && (o.will === null || typeof o.will !== 'object' || typeof o.will.topic !== 'string')) {
     throw invalid('will.topic', 'is required (a string)');
   }
+  if (o.manualAcks !== undefined && typeof o.manualAcks !== 'boolean') throw invalid('manualAcks', 'must be a boolean');
+  if (o.messageBuffer !== undefined && !(Number.isInteger(o.messageBuffer) && o.messageBuffer >= 1 && o.messageBuffer <= 1e9)) {
+    throw invalid('messageBuffer', 'must be a whole number from 1 to 1000000000');
+  }
+  // The core always holds QoS 1/2 acks for this file: without `manualAcks`
+  // it acks a message once every reader took it (see #deliver).
+  w.num(0x4b, 1);
   w.num(0x52, Math.floor(Math.random() * 2 ** 53));
   return fields(o, OPTIONS, '', w);
 }
@@ -458,6 +467,73 @@ const later = (() => {
   return (fn) => { if (queue.push(fn) === 1) channel.port2.postMessage(0); };
 })();
 
+// What a reader did with a message it was offered.
+const KEPT = 0;
+const HELD = 1; // kept, and the ack waits until it is read
+const DROPPED = 2;
+
+/** The async iterator of {@link MqttClient.messages}. */
+class MessageIterator {
+  #limit;
+  #detach;
+  #queue = []; // [message, release] pairs
+  #waiters = []; // next() calls waiting for a message
+  #started = false;
+  #done = false;
+
+  constructor(limit, detach) {
+    this.#limit = limit;
+    this.#detach = detach;
+  }
+
+  [Symbol.asyncIterator]() { return this; }
+
+  /** Take a message; `release` (QoS 1/2, automatic acks) is called once it is read. */
+  offer(message, release) {
+    if (this.#done) return KEPT;
+    if (this.#waiters.length > 0) {
+      this.#waiters.shift()({ value: message, done: false });
+      return KEPT;
+    }
+    const full = this.#queue.length >= this.#limit;
+    if (!this.#started) {
+      // Not read yet: it may never be, so it holds nothing back.
+      if (full) return DROPPED;
+      this.#queue.push([message, undefined]);
+      return KEPT;
+    }
+    if (full && !release) return DROPPED;
+    this.#queue.push([message, full ? release : undefined]);
+    return full ? HELD : KEPT;
+  }
+
+  next() {
+    this.#started = true;
+    if (this.#queue.length > 0) {
+      const [message, release] = this.#queue.shift();
+      if (release) release();
+      return Promise.resolve({ value: message, done: false });
+    }
+    if (this.#done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** The loop was left: what was not read is given up (its acks go out). */
+  async return() {
+    this.end();
+    for (const [, release] of this.#queue.splice(0)) if (release) release();
+    return { value: undefined, done: true };
+  }
+
+  /** No more messages: what is queued can still be read. */
+  end() {
+    if (this.#done) return;
+    this.#done = true;
+    this.#detach();
+    for (const w of this.#waiters.splice(0)) w({ value: undefined, done: true });
+  }
+}
+
 /** A connected MQTT client; get one from {@link connect}. */
 export class MqttClient {
   #raw;
@@ -479,6 +555,10 @@ export class MqttClient {
   #connectWaiter;
   #connecting;
   #aborted;
+  #manualAcks;
+  #messageBuffer;
+  #readers = new Set();
+  #dropped = 0;
   clientId = '';
   /**
    * Publishes restored from the store (made before a page reload), still
@@ -489,6 +569,8 @@ export class MqttClient {
 
   constructor(url, options, session) {
     this.#store = options.store;
+    this.#manualAcks = options.manualAcks === true;
+    this.#messageBuffer = options.messageBuffer ?? 10_000;
     this.#Socket = options.WebSocket || globalThis.WebSocket;
     if (typeof this.#Socket !== 'function') {
       throw invalid('WebSocket', 'no WebSocket implementation: pass one as the `WebSocket` option (e.g. from the `ws` package)');
@@ -610,8 +692,7 @@ export class MqttClient {
           const retain = r.u8() === 1;
           const key = r.num();
           const properties = r.props();
-          const ack = key ? () => this.#call((c) => c.ack(now(), key)) : undefined;
-          this.#emit('message', new Message(topic, payload, qos, retain, properties, ack));
+          this.#deliver(new Message(topic, payload, qos, retain, properties, key && this.#ackFn(key)), key);
           break;
         }
         case 13: { // PUBLISHED
@@ -683,6 +764,45 @@ export class MqttClient {
         }
         default: return; // unknown: a newer wasm than this file
       }
+    }
+  }
+
+  /** Acknowledge the QoS 1/2 message with ack key `key` (once). */
+  #ackFn(key) {
+    return () => this.#call((c) => c.ack(now(), key));
+  }
+
+  /**
+   * Hand a message to every reader and listener. Without `manualAcks` a
+   * QoS 1/2 message is acknowledged at once, unless a reader that is full
+   * keeps it: then when the last such reader takes it, so a slow reader
+   * throttles the broker through its Receive Maximum, as the native
+   * drivers do by no longer reading the socket. A WebSocket cannot stop
+   * reading, so a full reader drops QoS 0 messages instead (counted in
+   * `droppedMessages`).
+   */
+  #deliver(message, key) {
+    let holds = 0;
+    const auto = key && !this.#manualAcks;
+    const release = auto ? () => { if (--holds === 0) this.#ackQuietly(key); } : undefined;
+    for (const reader of this.#readers) {
+      const kept = reader.offer(message, release);
+      if (kept === HELD) holds++;
+      else if (kept === DROPPED) this.#dropped++;
+    }
+    if (auto && holds === 0) this.#ackQuietly(key);
+    this.#emit('message', message);
+  }
+
+  /**
+   * An automatic ack: if the connection the message came on is gone, the
+   * broker sends it again; if the client ended, nobody waits for it.
+   */
+  #ackQuietly(key) {
+    try {
+      this.#ackFn(key)();
+    } catch {
+      // ACK_NOT_PENDING or CLIENT_CLOSED: nothing to do.
     }
   }
 
@@ -902,35 +1022,32 @@ export class MqttClient {
   }
 
   /**
-   * Messages as an async iterator; ends when the client ends. Messages that
-   * arrive while the loop body runs are buffered.
+   * Messages as an async iterator; ends when the client ends. It holds at
+   * most `messageBuffer` unread messages. Until its first `next()` it holds
+   * nothing back: it keeps the first `messageBuffer` messages and later
+   * ones pass it by. Once read, a full iterator keeps QoS 1/2 messages
+   * unacknowledged (the broker stops at its Receive Maximum) and drops QoS
+   * 0 ones (`droppedMessages`). Leaving the loop (`break`, `return()`)
+   * gives up what it did not read.
    */
   messages() {
-    const buffer = [];
-    let wake;
-    let done = this.#ended;
-    const onMessage = (m) => {
-      buffer.push(m);
-      if (wake) { wake(); wake = undefined; }
-    };
-    const onEnd = () => {
-      done = true;
-      if (wake) { wake(); wake = undefined; }
-    };
-    this.on('message', onMessage);
-    this.on('end', onEnd);
-    const stop = () => { this.off('message', onMessage); this.off('end', onEnd); done = true; };
-    return {
-      [Symbol.asyncIterator]() { return this; },
-      next: async () => {
-        while (buffer.length === 0 && !done) await new Promise((r) => { wake = r; });
-        if (buffer.length > 0) return { value: buffer.shift(), done: false };
-        stop();
-        return { value: undefined, done: true };
-      },
-      return: async () => { stop(); return { value: undefined, done: true }; },
-    };
+    const reader = new MessageIterator(this.#messageBuffer, () => this.#readers.delete(reader));
+    if (this.#ended) reader.end();
+    else this.#readers.add(reader);
+    return reader;
   }
+
+  /**
+   * Messages that an iterator of {@link messages} could not keep because it
+   * was full: QoS 0 messages once it has been read, any message before.
+   */
+  get droppedMessages() { return this.#dropped; }
+
+  /**
+   * QoS 1/2 publishes the broker sent beyond our Receive Maximum, accepted
+   * (see `strictReceiveMaximum`); counted by the core.
+   */
+  get receiveMaximumOverruns() { return this.#raw ? this.#raw.receiveMaximumOverruns() : 0; }
 
   /**
    * Disconnect (DISCONNECT with reason 0, or `reasonCode`) and stop
@@ -975,6 +1092,8 @@ export class MqttClient {
     // Free the wasm side after the current call into it has returned.
     queueMicrotask(() => raw.free());
     this.#emit('end', error);
+    for (const reader of this.#readers) reader.end();
+    this.#readers.clear();
     for (const w of this.#endWaiters.splice(0)) w();
   }
 }

@@ -332,6 +332,12 @@ impl RawClient {
         Ok(token.0 as f64)
     }
 
+    /// QoS 1/2 publishes the broker sent beyond our Receive Maximum (the core's count).
+    #[wasm_bindgen(js_name = receiveMaximumOverruns)]
+    pub fn receive_maximum_overruns(&self) -> f64 {
+        self.client.receive_maximum_overruns() as f64
+    }
+
     /// Acknowledge a message delivered with ack key `key` (manual-ack mode).
     pub fn ack(&mut self, now: f64, key: u32) -> Result<(), JsValue> {
         let i = self
@@ -843,6 +849,7 @@ fn client_options(o: &Fields) -> Result<ClientOptions, JsValue> {
         opts.ping_timeout_ms = n;
     }
     opts.manual_acks = o.flag(MANUAL_ACKS).unwrap_or(false);
+    opts.strict_receive_maximum = o.flag(STRICT_RECEIVE_MAXIMUM).unwrap_or(false);
     opts.random_seed = o.u64(RANDOM_SEED).unwrap_or(opts.random_seed);
     if let Some(p) = o.nested(PROPERTIES) {
         opts.connect_properties = ConnectProperties {
