@@ -930,6 +930,11 @@ impl NativeClientPy {
         status_name(*self.native.status().borrow())
     }
 
+    /// QoS 1/2 publishes the broker sent beyond our Receive Maximum (accepted).
+    fn receive_maximum_overruns(&self) -> u64 {
+        self.native.receive_maximum_overruns()
+    }
+
     /// Block until the status is `status` (e.g. "connected"); False on timeout.
     #[pyo3(signature = (status, timeout=None))]
     fn wait_status(&self, py: Python<'_>, status: String, timeout: Option<f64>) -> PyResult<bool> {

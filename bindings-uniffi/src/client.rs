@@ -284,6 +284,13 @@ impl MqttClient {
         (*self.inner.status().borrow()).into()
     }
 
+    /// QoS 1/2 publishes the broker sent beyond our Receive Maximum and the
+    /// client accepted (`MqttOptions.strictReceiveMaximum` off; mosquitto 2.0
+    /// overruns it while acks are held). Counted by the core.
+    pub fn receive_maximum_overruns(&self) -> u64 {
+        self.inner.receive_maximum_overruns()
+    }
+
     /// Wait until the state differs from `current` and return the new one;
     /// `None` once the client is gone. Intermediate states may be skipped.
     pub async fn next_state(&self, current: ConnectionState) -> Option<ConnectionState> {

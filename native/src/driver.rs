@@ -3,6 +3,7 @@
 //! close, write, wait) and routes the core's events to whoever waits on them.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -125,6 +126,7 @@ pub(crate) struct Driver {
     opening: Option<Opening>,
     stopping: bool,
     backlog: Arc<crate::Backlog>,
+    counters: Arc<crate::Counters>,
 }
 
 impl Driver {
@@ -138,6 +140,7 @@ impl Driver {
         events: broadcast::Sender<NativeEvent>,
         message_buffer: usize,
         backlog: Arc<crate::Backlog>,
+        counters: Arc<crate::Counters>,
     ) -> Driver {
         Driver {
             core,
@@ -166,6 +169,7 @@ impl Driver {
             opening: None,
             stopping: false,
             backlog,
+            counters,
         }
     }
 
@@ -350,6 +354,10 @@ impl Driver {
             *s = status;
             changed
         });
+        // The core's counters, for the handle to read without a round trip.
+        self.counters
+            .receive_maximum_overruns
+            .store(self.core.receive_maximum_overruns(), Ordering::Relaxed);
     }
 
     fn handle_command(&mut self, command: Command) {

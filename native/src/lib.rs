@@ -427,6 +427,7 @@ struct Inner {
     /// Publishes sent to the driver and not yet handed to the core, and the
     /// signal that it fell below [`PUBLISH_BACKLOG`].
     backlog: Arc<Backlog>,
+    counters: Arc<Counters>,
     status: watch::Receiver<ConnectionStatus>,
     events: broadcast::Sender<NativeEvent>,
     next_route: AtomicU64,
@@ -452,6 +453,12 @@ impl Backlog {
             self.room.notify_waiters();
         }
     }
+}
+
+/// Counts the driver copies from the core after each step.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    receive_maximum_overruns: AtomicU64,
 }
 
 /// A handle to one MQTT client driven by a background task. Clone it freely;
@@ -516,6 +523,7 @@ impl NativeClient {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let backlog = Arc::new(Backlog::default());
+        let counters = Arc::new(Counters::default());
         let (status_tx, status_rx) = watch::channel(ConnectionStatus::Disconnected);
         let (events_tx, _) = broadcast::channel(EVENT_BUFFER);
         let driver = Driver::new(
@@ -527,12 +535,14 @@ impl NativeClient {
             events_tx.clone(),
             options.message_buffer,
             backlog.clone(),
+            counters.clone(),
         );
         handle.spawn(driver.run());
         Ok(NativeClient {
             inner: Arc::new(Inner {
                 commands: tx,
                 backlog,
+                counters,
                 status: status_rx,
                 events: events_tx,
                 next_route: AtomicU64::new(1),
@@ -595,6 +605,25 @@ impl NativeClient {
             }
             notified.await;
         }
+    }
+
+    /// QoS 1/2 publishes the broker sent beyond our Receive Maximum and the
+    /// core accepted (`ClientOptions::strict_receive_maximum` off); see
+    /// `midge_core::Client::receive_maximum_overruns`. Read without a round
+    /// trip to the driver, so it may trail the last packet by one step.
+    ///
+    /// ```
+    /// let client = midge_native::NativeClient::new(
+    ///     midge_native::NativeOptions::new("mqtt://127.0.0.1:1883")?,
+    /// )?;
+    /// assert_eq!(client.receive_maximum_overruns(), 0);
+    /// # Ok::<(), midge_native::NativeError>(())
+    /// ```
+    pub fn receive_maximum_overruns(&self) -> u64 {
+        self.inner
+            .counters
+            .receive_maximum_overruns
+            .load(Ordering::Relaxed)
     }
 
     /// True when [`publish_room`](Self::publish_room) would wait.

@@ -205,6 +205,17 @@ class _Base:
         return self._native.status()
 
     @property
+    def receive_maximum_overruns(self) -> int:
+        """QoS 1/2 publishes the broker sent beyond our Receive Maximum,
+        accepted because ``strict_receive_maximum`` is off (mosquitto 2.0
+        overruns it while acks are held). Counted by the core.
+
+        >>> midge.Client("mqtt://localhost").receive_maximum_overruns   # doctest: +SKIP
+        0
+        """
+        return self._native.receive_maximum_overruns()
+
+    @property
     def subscriptions(self) -> Dict[str, int]:
         """Filters subscribed through this object, with their granted QoS."""
         return dict(self._subscriptions)
