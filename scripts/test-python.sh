@@ -18,6 +18,9 @@ started=$SECONDS
 maturin develop -q -m bindings-python/Cargo.toml
 printf 'built in %s s\n' "$((SECONDS - started))"
 
+printf '\n==> the shared broker launcher (midge-testkit)\n'
+cargo build -q --locked -p midge-system-tests --bin midge-testkit
+
 printf '\n==> pytest bindings-python/tests\n'
 started=$SECONDS
 cd bindings-python

@@ -24,6 +24,9 @@ cargo clippy -q -p midge-uniffi --all-targets --no-deps -- -D warnings
 cargo test -q -p midge-uniffi 2>&1 | grep -E "^test result|FAILED|panicked" | sed 's/^/  /'
 note "rust: fmt + clippy clean, cargo test -p midge-uniffi passed"
 
+step "the shared broker launcher and fault proxy (midge-testkit)"
+cargo build -q --locked -p midge-system-tests --bin midge-testkit
+
 step "build libmidge_uniffi.so and generate Kotlin + Swift"
 bindings-uniffi/generate.sh debug
 

@@ -16,6 +16,9 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
     cargo test -p midge-wasm --lib --target wasm32-unknown-unknown 2>&1 | tee target/wasm-unit.log
 unit=$(grep -m1 -E "^test result:" target/wasm-unit.log)
 
+echo "==> the shared broker launcher and fault proxy (midge-testkit)"
+cargo build -q --locked -p midge-system-tests --bin midge-testkit
+
 echo "==> browser end-to-end tests (headless Chromium, mosquitto)"
 cd bindings-wasm/e2e
 node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \

@@ -1,7 +1,8 @@
 """A real mosquitto per test session (and per test where one gets killed).
 
 The broker runs from a generated config on free loopback ports: plain TCP,
-WebSocket, TLS, mutual TLS and a password-protected listener. Certificates
+WebSocket, TLS, mutual TLS and a password-protected listener, started by the
+shared launcher ``midge-testkit`` (the one every suite uses). Certificates
 are generated here with openssl. Readiness is observed (TCP connects succeed),
 never assumed after a sleep.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,7 +21,6 @@ from typing import Dict, Iterator, Optional
 
 import pytest
 
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 USER, PASSWORD = "alice", "s3cret"
 
 
@@ -51,68 +50,94 @@ def make_certs(d: Path) -> Dict[str, Path]:
     return {n: d / n for n in ("ca.crt", "server.crt", "server.key", "client.crt", "client.key")}
 
 
+REPO = Path(__file__).resolve().parents[2]
+TESTKIT = Path(os.environ.get("MIDGE_TESTKIT", REPO / "target" / "debug" / "midge-testkit"))
+
+
+class Testkit:
+    """The shared broker launcher (``tests/src/bin/midge-testkit.rs``), the
+    one the Rust, npm and Kotlin suites use too, as a child process: one
+    command line on its stdin, one answer (``ok ...`` or ``error ...``) on
+    its stdout. It stops what it runs when its stdin closes."""
+
+    def __init__(self, *args: str) -> None:
+        if not TESTKIT.exists():
+            raise RuntimeError(f"{TESTKIT} is missing: cargo build -p midge-system-tests --bin midge-testkit "
+                               "(scripts/test-python.sh does)")
+        self.proc = subprocess.Popen([str(TESTKIT), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, bufsize=1)
+        line = self.proc.stdout.readline()
+        if not line.startswith("ready "):
+            raise RuntimeError(f"midge-testkit {args[0]} failed (exit {self.proc.wait()}): {line}")
+        self.ready = dict(w.split("=", 1) for w in line.split()[1:])
+
+    def command(self, line: str) -> Dict[str, str]:
+        """Send one command; the fields of its ``ok`` answer."""
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().strip()
+        if answer != "ok" and not answer.startswith("ok "):
+            raise RuntimeError(f"midge-testkit {line}: {answer or 'no answer'}")
+        return dict(w.split("=", 1) for w in answer.split()[1:])
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+
+
 class Broker:
-    """One mosquitto process and its ports."""
+    """One mosquitto and its ports, run by the shared launcher."""
 
     def __init__(self, workdir: Path, certs: Dict[str, Path], persistence: bool = False, extra: str = "") -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.certs = certs
         self.persistence = persistence
-        self.ports = {name: free_port() for name in ("tcp", "ws", "tls", "mtls", "auth", "wss")}
-        self.log = self.dir / "mosquitto.log"
         passwd = self.dir / "passwd"
         subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), USER, PASSWORD], check=True,
                        capture_output=True)
         tls = f"cafile {certs['ca.crt']}\ncertfile {certs['server.crt']}\nkeyfile {certs['server.key']}\n"
-        self.conf = self.dir / "mosquitto.conf"
-        self.conf.write_text(
+        self._kit = Testkit(
+            "mosquitto",
             "per_listener_settings true\n"
             # Run as the test's user: mosquitto started by root would switch
             # to `mosquitto`, who cannot read pytest's private temp dirs.
             f"user {getpass.getuser()}\n"
             f"persistence {'true' if persistence else 'false'}\n"
-            f"persistence_location {self.dir}/\n"
-            f"log_dest file {self.log}\n"
+            "persistence_location {dir}/\n"
+            # A file: mosquitto flushes each line (stdout to a file is buffered).
+            "log_dest file {dir}/mosquitto.log\n"
             "log_type all\n"
             "sys_interval 1\n"
             "max_queued_messages 0\n"
             f"{extra}\n"
-            f"listener {self.ports['tcp']} 127.0.0.1\nallow_anonymous true\n"
-            f"listener {self.ports['ws']} 127.0.0.1\nprotocol websockets\nallow_anonymous true\n"
-            f"listener {self.ports['tls']} 127.0.0.1\nallow_anonymous true\n{tls}"
-            f"listener {self.ports['mtls']} 127.0.0.1\nallow_anonymous true\n{tls}require_certificate true\n"
-            f"listener {self.ports['auth']} 127.0.0.1\nallow_anonymous false\npassword_file {passwd}\n"
-            f"listener {self.ports['wss']} 127.0.0.1\nprotocol websockets\nallow_anonymous true\n{tls}"
+            "listener {port:tcp} 127.0.0.1\nallow_anonymous true\n"
+            "listener {port:ws} 127.0.0.1\nprotocol websockets\nallow_anonymous true\n"
+            f"listener {{port:tls}} 127.0.0.1\nallow_anonymous true\n{tls}"
+            f"listener {{port:mtls}} 127.0.0.1\nallow_anonymous true\n{tls}require_certificate true\n"
+            f"listener {{port:auth}} 127.0.0.1\nallow_anonymous false\npassword_file {passwd}\n"
+            f"listener {{port:wss}} 127.0.0.1\nprotocol websockets\nallow_anonymous true\n{tls}",
         )
-        self.proc: Optional[subprocess.Popen] = None
-        self.start()
+        ready = self._kit.ready
+        self.ports = {name: int(ready[name]) for name in ("tcp", "ws", "tls", "mtls", "auth", "wss")}
+        self.log = Path(ready["dir"]) / "mosquitto.log"
+        self.pid: Optional[int] = int(ready["pid"]) or None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        pending = set(self.ports.values())
-        while pending:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {self.proc.stderr.read().decode()} {self.log_text()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("mosquitto did not open its ports within 10 s")
-            for port in list(pending):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    pending.discard(port)
-                except OSError:
-                    time.sleep(0.01)  # next connect attempt; the broker is starting
+        """Start it again on the same ports (returns once every port accepts connections)."""
+        self.pid = int(self._kit.command("start")["pid"])
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=10)
-        self.proc = None
+        """SIGTERM (mosquitto saves its persistence) or SIGKILL, and wait."""
+        self._kit.command("kill" if sig == signal.SIGKILL else "stop")
+        self.pid = None
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
+
+    def close(self) -> None:
+        self._kit.close()
 
     def log_text(self) -> str:
         try:
@@ -148,7 +173,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
 def broker(tmp_path_factory: pytest.TempPathFactory, certs: Dict[str, Path]) -> Iterator[Broker]:
     b = Broker(tmp_path_factory.mktemp("mosquitto"), certs)
     yield b
-    b.stop()
+    b.close()
 
 
 @pytest.fixture
@@ -156,7 +181,8 @@ def own_broker(tmp_path: Path, certs: Dict[str, Path]) -> Iterator[Broker]:
     """A broker of this test alone (to kill and restart), with persistence."""
     b = Broker(tmp_path / "mosquitto", certs, persistence=True)
     yield b
-    b.stop(signal.SIGKILL)
+    b.kill()
+    b.close()
 
 
 @pytest.fixture

@@ -339,7 +339,7 @@ async def test_async_publish_handle_can_be_awaited_twice(broker, topic, qos):
 
 
 def test_timeout_does_not_cancel_the_publish(own_broker, topic):
-    pid: Optional[int] = own_broker.proc.pid
+    pid: Optional[int] = own_broker.pid
     with midge.Client(own_broker.url(), client_id=client_id("observer")) as observer:
         seen = observer.messages(timeout=10)
         observer.subscribe(topic, qos=1, timeout=5)

@@ -1,69 +1,18 @@
 //! midge-native against a real mosquitto (required: the test command installs it).
 
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use midge_core::packet::{Publish, QoS, SubscribeFilter};
 use midge_native::{ConnectionStatus, NativeClient, NativeError, NativeEvent, NativeOptions};
+use midge_system_tests::broker::{Broker, MosquittoConfig};
 
-struct Broker {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A mosquitto on a free loopback port. It is required: the README's test
-/// command installs it, and a missing broker fails the tests rather than
-/// skipping them.
+/// A mosquitto on a free loopback port, from the launcher every suite uses
+/// (`midge-testkit`'s library). It is required: the README's test command
+/// installs it, and a missing broker fails the tests rather than skipping them.
 fn broker() -> Broker {
-    let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("mosquitto is not installed (scripts/setup.sh installs it)");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port();
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let conf = dir.path().join("mosquitto.conf");
-    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
-    let mut f = std::fs::File::create(&conf).expect("mosquitto.conf");
-    writeln!(
-        f,
-        "user {user}\nlistener {port} 127.0.0.1\nallow_anonymous true"
-    )
-    .expect("mosquitto.conf written");
-    let child = Command::new(exe)
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto starts");
-    let broker = Broker {
-        child,
-        port,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    // Observe readiness: the port accepts connections.
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "mosquitto did not listen within 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    broker
+    Broker::mosquitto(MosquittoConfig::default())
+        .expect("mosquitto starts (scripts/setup.sh installs it)")
 }
 
 #[test]

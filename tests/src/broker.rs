@@ -66,6 +66,9 @@ pub struct MosquittoConfig {
 pub struct Broker {
     pub kind: BrokerKind,
     pub port: u16,
+    /// Every port that must accept connections before the broker counts as
+    /// ready (`port` first).
+    ports: Vec<u16>,
     version: String,
     dir: tempfile::TempDir,
     child: Option<Child>,
@@ -102,15 +105,7 @@ impl Broker {
     /// Debian's mosquitto.
     pub fn mosquitto(config: MosquittoConfig) -> Result<Broker, HarnessError> {
         let kind = BrokerKind::Mosquitto;
-        let exe = MOSQUITTO
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .ok_or_else(|| {
-                unavailable(
-                    kind,
-                    "mosquitto is not installed (apt-get install mosquitto)",
-                )
-            })?;
+        let exe = mosquitto_exe()?;
         let version = first_line(Command::new(exe).arg("-h"))
             .map(|l| l.trim_start_matches("mosquitto version ").to_string())
             .unwrap_or_else(|| "unknown".into());
@@ -144,6 +139,84 @@ impl Broker {
             conf_path.display().to_string(),
         ];
         Broker::launch(kind, port, version, dir, command, Vec::new(), None)
+    }
+
+    /// Debian's mosquitto from a config template (the form `midge-testkit`
+    /// takes): each `{port:NAME}` becomes a free loopback port, the same for
+    /// every mention of NAME, and `{dir}` the broker's temp dir. Started and
+    /// ready on every port when `start`; returns the ports by name, in the
+    /// order of their first mention.
+    pub fn mosquitto_template(
+        template: &str,
+        start: bool,
+    ) -> Result<(Broker, Vec<(String, u16)>), HarnessError> {
+        let kind = BrokerKind::Mosquitto;
+        let exe = mosquitto_exe()?;
+        let version = first_line(Command::new(exe).arg("-h"))
+            .map(|l| l.trim_start_matches("mosquitto version ").to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let dir = temp_dir(kind)?;
+        let mut ports: Vec<(String, u16)> = Vec::new();
+        let mut conf = String::new();
+        let mut rest = template;
+        while let Some(at) = rest.find("{port:") {
+            conf.push_str(&rest[..at]);
+            let after = &rest[at + "{port:".len()..];
+            let end = after.find('}').ok_or_else(|| HarnessError::Usage {
+                reason: "a `{port:` without its `}`".into(),
+            })?;
+            let name = &after[..end];
+            let port = match ports.iter().find(|(n, _)| n == name) {
+                Some((_, port)) => *port,
+                None => {
+                    let port = free_port()?;
+                    ports.push((name.to_string(), port));
+                    port
+                }
+            };
+            conf.push_str(&port.to_string());
+            rest = &after[end + 1..];
+        }
+        conf.push_str(rest);
+        let conf = conf.replace("{dir}", &dir.path().display().to_string());
+        let first = ports
+            .first()
+            .map(|(_, p)| *p)
+            .ok_or_else(|| HarnessError::Usage {
+                reason: "no `{port:NAME}` listener".into(),
+            })?;
+        // mosquitto started as root drops to user `mosquitto`, which cannot
+        // read our temp dir: stay root.
+        let user = if conf.lines().any(|l| l.trim_start().starts_with("user ")) {
+            ""
+        // SAFETY: geteuid(2) reads a process attribute and cannot fail.
+        } else if unsafe { libc::geteuid() } == 0 {
+            "user root\n"
+        } else {
+            ""
+        };
+        let conf_path = dir.path().join("mosquitto.conf");
+        write(&conf_path, &format!("{user}{conf}\n"))?;
+        let command = vec![
+            exe.to_string(),
+            "-c".into(),
+            conf_path.display().to_string(),
+        ];
+        let mut broker = Broker {
+            kind,
+            port: first,
+            ports: ports.iter().map(|(_, p)| *p).collect(),
+            version,
+            dir,
+            child: None,
+            epmd: None,
+            command,
+            env: Vec::new(),
+        };
+        if start {
+            broker.spawn()?;
+        }
+        Ok((broker, ports))
     }
 
     /// aedes (npm) behind `tests/brokers/aedes/server.mjs`.
@@ -278,6 +351,7 @@ impl Broker {
         let mut broker = Broker {
             kind,
             port,
+            ports: vec![port],
             version,
             dir,
             child: None,
@@ -312,14 +386,16 @@ impl Broker {
             .spawn()
             .map_err(|e| unavailable(self.kind, &format!("cannot run {}: {e}", self.command[0])))?;
         self.child = Some(child);
-        let port = self.port;
+        let ports = self.ports.clone();
         let mut exited = false;
         let ready = poll_until(self.kind.ready_within(), || {
             if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
                 exited = true;
                 return true;
             }
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
+            ports
+                .iter()
+                .all(|port| TcpStream::connect(("127.0.0.1", *port)).is_ok())
         });
         if !ready || exited {
             let output = self.log_tail();
@@ -338,6 +414,37 @@ impl Broker {
     pub fn kill9_and_restart(&mut self) -> Result<(), HarnessError> {
         self.kill();
         self.spawn()
+    }
+
+    /// Start the broker again (after [`Broker::stop`] or [`Broker::kill9`], or
+    /// the first time for one made stopped) on the same ports and config.
+    pub fn start_again(&mut self) -> Result<(), HarnessError> {
+        if let Some(Ok(None)) = self.child.as_mut().map(|c| c.try_wait()) {
+            return Err(HarnessError::Usage {
+                reason: "the broker is running already".into(),
+            });
+        }
+        self.child = None;
+        self.spawn()
+    }
+
+    /// SIGTERM the process group (a clean shutdown: mosquitto saves its
+    /// persistence file) and wait for the broker to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal_group(&child, libc::SIGTERM);
+            let _ = child.wait();
+        }
+    }
+
+    /// `kill -9` the broker (nothing saved) and reap it.
+    pub fn kill9(&mut self) {
+        self.kill();
+    }
+
+    /// The broker's own temp dir (config, log, persistence).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// SIGKILL the whole process group and reap it.
@@ -361,7 +468,8 @@ impl Broker {
         &self.version
     }
 
-    fn log_path(&self) -> PathBuf {
+    /// Where the broker's stdout and stderr go.
+    pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("broker.log")
     }
 
@@ -389,14 +497,30 @@ impl Drop for Broker {
 }
 
 fn kill_group(child: &Child) {
+    signal_group(child, libc::SIGKILL);
+}
+
+fn signal_group(child: &Child, signal: libc::c_int) {
     // The child leads its own process group (process_group(0)).
     if let Ok(pid) = i32::try_from(child.id()) {
         // SAFETY: kill(2) with a negative pid signals that process group; it
         // touches no memory of ours.
         unsafe {
-            libc::kill(-pid, libc::SIGKILL);
+            libc::kill(-pid, signal);
         }
     }
+}
+
+fn mosquitto_exe() -> Result<&'static str, HarnessError> {
+    MOSQUITTO
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .ok_or_else(|| {
+            unavailable(
+                BrokerKind::Mosquitto,
+                "mosquitto is not installed (apt-get install mosquitto)",
+            )
+        })
 }
 
 fn unavailable(kind: BrokerKind, reason: &str) -> HarnessError {

@@ -21,6 +21,9 @@ pub enum HarnessError {
     /// A broker is not installed or not set up (run `scripts/setup-system-tests.sh`).
     #[error("{broker} is unavailable: {reason}")]
     Unavailable { broker: String, reason: String },
+    /// A broker config template or command that cannot be used.
+    #[error("{reason}")]
+    Usage { reason: String },
     #[error("{broker} did not become ready within {secs} s; last output: {output}")]
     NotReady {
         broker: String,

@@ -164,6 +164,11 @@ impl Proxy {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
 
+    /// A receiver that changes whenever [`Proxy::stats`] does.
+    pub fn subscribe(&self) -> watch::Receiver<()> {
+        self.changed.clone()
+    }
+
     pub fn stats(&self) -> ProxyStats {
         *self.shared.stats.lock().expect("stats lock")
     }

@@ -1,74 +1,46 @@
-// A fault-injecting TCP proxy between the browser and mosquitto's WebSocket
-// listener. It forwards bytes unchanged and in order; `cut()` closes every
-// open connection at once, `cutMidFrame()` forwards only the first half of
-// the next chunk (so a WebSocket frame, and the MQTT packet in it, arrive
-// truncated) and then closes. New connections pass normally, so the client
-// can reconnect.
-import net from 'node:net';
+// The shared fault proxy (tests/src/bin/midge-testkit.rs, the one the Rust,
+// Python and Kotlin suites use) between the browser and mosquitto's
+// WebSocket listener. It forwards bytes unchanged and in order; `cut()`
+// closes every open connection at once, `cutMidFrame()` arms every open
+// connection to forward only part of its next chunk (so a WebSocket frame,
+// and the MQTT packet in it, arrive truncated) and then close. New
+// connections pass normally, so the client can reconnect.
+import { testkit } from './testkit.mjs';
 
 export async function startProxy(upstreamPort) {
-  const pairs = new Set();
-  let midFrame = null; // the pending cutMidFrame() promise's resolve
-
+  const kit = await testkit(['proxy', String(upstreamPort)]);
+  const port = Number(kit.ready.port);
   const stats = { accepted: 0, cuts: 0, midFrameCuts: 0 };
-
-  const server = net.createServer((client) => {
-    stats.accepted += 1;
-    const upstream = net.connect(upstreamPort, '127.0.0.1');
-    const pair = { client, upstream };
-    pairs.add(pair);
-    const close = () => {
-      pairs.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    const forward = (from, to) => from.on('data', (chunk) => {
-      if (midFrame && chunk.length > 1) {
-        const done = midFrame;
-        midFrame = null;
-        stats.midFrameCuts += 1;
-        to.write(chunk.subarray(0, chunk.length >> 1), close);
-        done();
-        return;
-      }
-      to.write(chunk);
-    });
-    forward(client, upstream);
-    forward(upstream, client);
-    for (const s of [client, upstream]) {
-      s.setNoDelay(true);
-      s.on('error', close);
-      s.on('close', close);
-    }
+  let waiters = [];
+  kit.onStats((s) => {
+    stats.accepted = Number(s.accepted);
+    stats.cuts = Number(s.cuts);
+    stats.midFrameCuts = Number(s.mid_packet_cuts);
+    waiters = waiters.filter(([n, resolve]) => (stats.midFrameCuts >= n ? (resolve(), false) : true));
   });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-
   return {
     port,
     url: `ws://127.0.0.1:${port}`,
     stats,
-    /** Close every open connection now; returns how many. */
-    cut() {
-      const n = pairs.size;
-      for (const { client, upstream } of [...pairs]) {
-        client.destroy();
-        upstream.destroy();
-      }
-      pairs.clear();
-      stats.cuts += n;
-      return n;
+    /** Close every open connection now; resolves with how many. */
+    async cut() {
+      const [n] = await kit.command('cut');
+      return Number(n);
     },
     /**
-     * Truncate the next chunk in either direction, then close that
-     * connection; resolves once done.
+     * Truncate the next chunk of every open connection, then close it;
+     * resolves with how many, once each has been cut.
      */
-    cutMidFrame() {
-      return new Promise((resolve) => { midFrame = resolve; });
+    async cutMidFrame() {
+      const before = stats.midFrameCuts;
+      const [n] = await kit.command('cut-mid-packet');
+      const armed = Number(n);
+      await new Promise((resolve) => {
+        if (stats.midFrameCuts >= before + armed) resolve();
+        else waiters.push([before + armed, resolve]);
+      });
+      return armed;
     },
-    async stop() {
-      this.cut();
-      await new Promise((resolve) => server.close(resolve));
-    },
+    async stop() { await kit.close(); },
   };
 }

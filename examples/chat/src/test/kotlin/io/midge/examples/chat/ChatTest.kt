@@ -1,9 +1,6 @@
 package io.midge.examples.chat
 
 import java.io.File
-import java.net.InetSocketAddress
-import java.net.ServerSocket
-import java.net.Socket
 import java.nio.file.Files
 import kotlin.test.assertEquals
 import kotlinx.coroutines.CoroutineScope
@@ -25,32 +22,25 @@ class ChatTest {
     private var port = 0
     private val url get() = "mqtt://127.0.0.1:$port"
 
+    /** mosquitto from the launcher every suite uses (`midge-testkit`, built by the test scripts). */
     @BeforeEach
     fun startBroker() {
         dir = Files.createTempDirectory("midge-chat").toFile()
-        port = ServerSocket(0).use { it.localPort }
-        val config = File(dir, "mosquitto.conf")
-        config.writeText("listener $port 127.0.0.1\nallow_anonymous true\npersistence false\n")
-        broker = ProcessBuilder("/usr/sbin/mosquitto", "-c", config.path)
-            .redirectErrorStream(true)
-            .redirectOutput(File(dir, "mosquitto.log"))
+        val testkit = System.getenv("MIDGE_TESTKIT")
+            ?: File(System.getProperty("user.dir"), "../../target/debug/midge-testkit").canonicalPath
+        check(File(testkit).canExecute()) { "$testkit is missing: cargo build -p midge-system-tests --bin midge-testkit" }
+        broker = ProcessBuilder(testkit, "mosquitto")
+            .redirectError(ProcessBuilder.Redirect.INHERIT)
             .start()
-        val deadline = System.nanoTime() + 10_000_000_000L
-        while (true) {
-            check(broker.isAlive) { File(dir, "mosquitto.log").readText() }
-            try {
-                Socket().use { it.connect(InetSocketAddress("127.0.0.1", port), 200) }
-                break
-            } catch (e: java.io.IOException) {
-                check(System.nanoTime() < deadline) { "mosquitto did not start" }
-                Thread.sleep(20) // polling interval while waiting for the listener
-            }
-        }
+        // `ready tcp=PORT ...` once the broker accepts connections.
+        val ready = broker.inputStream.bufferedReader().readLine() ?: error("midge-testkit exited")
+        port = ready.split(' ').first { it.startsWith("tcp=") }.removePrefix("tcp=").toInt()
     }
 
+    /** Closing its stdin stops the broker; the launcher then exits. */
     @AfterEach
     fun stopBroker() {
-        broker.destroy()
+        broker.outputStream.close()
         broker.waitFor()
         dir.deleteRecursively()
     }

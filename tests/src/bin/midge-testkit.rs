@@ -1,0 +1,180 @@
+//! The one broker launcher and fault proxy of every test suite (Rust,
+//! Python, Node/Chromium, Kotlin): each suite runs this program and talks to
+//! it over its stdin and stdout, one line at a time, so that a broker and a
+//! fault behave the same in every runtime.
+//!
+//! ```text
+//! midge-testkit mosquitto [--stopped] [TEMPLATE]
+//! midge-testkit proxy UPSTREAM_PORT
+//! ```
+//!
+//! `mosquitto`: a mosquitto config from `TEMPLATE` (default: one anonymous
+//! TCP listener), where `{port:NAME}` becomes a free loopback port (the same
+//! one for every mention of NAME) and `{dir}` the broker's temp dir. It
+//! starts the broker (unless `--stopped`), waits until every port accepts
+//! connections, and prints `ready NAME=PORT... dir=DIR log=LOG pid=PID`
+//! (pid 0 while stopped). Commands: `start` (answers `ok pid=PID`), `stop`
+//! (SIGTERM, wait), `kill` (SIGKILL, wait), each answering `ok`, or `error
+//! MESSAGE`.
+//!
+//! `proxy`: the fault proxy (`midge_system_tests::proxy`) in front of
+//! `127.0.0.1:UPSTREAM_PORT`; prints `ready port=PORT`, then a line
+//! `stats accepted=N connacks=N cuts=N mid_packet_cuts=N blackholes=N open=N`
+//! whenever a count changes. Commands: `cut`, `cut-mid-packet`, `blackhole`
+//! (each answers `ok N`, the connections it hit), `delay MS` (`ok`).
+//!
+//! Both stop (the broker killed, its dir removed) when stdin closes, so a
+//! test process that dies leaves nothing running.
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use midge_system_tests::broker::Broker;
+use midge_system_tests::proxy::{Proxy, ProxyStats};
+
+const USAGE: &str =
+    "usage: midge-testkit mosquitto [--stopped] [TEMPLATE] | midge-testkit proxy UPSTREAM_PORT";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("mosquitto") => mosquitto(&args[1..]),
+        Some("proxy") => proxy(&args[1..]),
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("midge-testkit: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Print one line and flush it (the reader waits for whole lines).
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn mosquitto(args: &[String]) -> Result<(), String> {
+    let stopped = args.iter().any(|a| a == "--stopped");
+    let template = args.iter().find(|a| !a.starts_with("--")).map_or(
+        "listener {port:tcp} 127.0.0.1\nallow_anonymous true\n",
+        |t| t.as_str(),
+    );
+    let (mut broker, ports) =
+        Broker::mosquitto_template(template, !stopped).map_err(|e| e.to_string())?;
+    let mut ready = String::from("ready");
+    for (name, port) in &ports {
+        ready.push_str(&format!(" {name}={port}"));
+    }
+    ready.push_str(&format!(
+        " dir={} log={} pid={}",
+        broker.dir().display(),
+        broker.log_path().display(),
+        broker.pid().unwrap_or(0)
+    ));
+    say(&ready);
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let answer = match line.trim() {
+            "start" => broker
+                .start_again()
+                .map(|()| format!(" pid={}", broker.pid().unwrap_or(0)))
+                .map_err(|e| e.to_string()),
+            "stop" => {
+                broker.stop();
+                Ok(String::new())
+            }
+            "kill" => {
+                broker.kill9();
+                Ok(String::new())
+            }
+            "" => continue,
+            other => Err(format!("unknown command {other:?} (start, stop, kill)")),
+        };
+        match answer {
+            Ok(detail) => say(&format!("ok{detail}")),
+            Err(e) => say(&format!("error {}", e.replace('\n', " "))),
+        }
+    }
+    // stdin closed: dropping the broker kills it and removes its dir.
+    Ok(())
+}
+
+fn proxy(args: &[String]) -> Result<(), String> {
+    let upstream: u16 = args
+        .first()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| USAGE.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    runtime.block_on(async move {
+        let proxy = Proxy::start(upstream).await.map_err(|e| e.to_string())?;
+        say(&format!("ready port={}", proxy.port));
+        let proxy = std::sync::Arc::new(proxy);
+        // Report every change of the counts, so that a suite waits on
+        // events rather than polling.
+        let watcher = {
+            let proxy = proxy.clone();
+            let mut changed = proxy.subscribe();
+            tokio::spawn(async move {
+                let mut last = None;
+                loop {
+                    let line = stats_line(&proxy.stats(), proxy.open_connections());
+                    if last.as_ref() != Some(&line) {
+                        say(&line);
+                        last = Some(line);
+                    }
+                    if changed.changed().await.is_err() {
+                        return;
+                    }
+                }
+            })
+        };
+        let (tx, mut commands) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        while let Some(line) = commands.recv().await {
+            let mut words = line.split_whitespace();
+            let answer = match (words.next(), words.next()) {
+                (Some("cut"), None) => format!("ok {}", proxy.cut()),
+                (Some("cut-mid-packet"), None) => format!("ok {}", proxy.cut_mid_packet()),
+                (Some("blackhole"), None) => format!("ok {}", proxy.blackhole()),
+                (Some("delay"), Some(ms)) => match ms.parse() {
+                    Ok(ms) => {
+                        proxy.set_delay(Duration::from_millis(ms));
+                        "ok".to_string()
+                    }
+                    Err(_) => format!("error delay: {ms:?} is not a whole number of ms"),
+                },
+                (None, _) => continue,
+                _ => format!(
+                    "error unknown command {line:?} (cut, cut-mid-packet, blackhole, delay MS)"
+                ),
+            };
+            say(&answer);
+        }
+        watcher.abort();
+        Ok(())
+    })
+}
+
+fn stats_line(s: &ProxyStats, open: usize) -> String {
+    format!(
+        "stats accepted={} connacks={} cuts={} mid_packet_cuts={} blackholes={} open={open}",
+        s.accepted, s.connacks, s.cuts, s.mid_packet_cuts, s.blackholes
+    )
+}
