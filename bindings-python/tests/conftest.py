@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import getpass
 import os
+import queue
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Dict, Iterator, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -84,6 +86,40 @@ class Testkit:
         if self.proc.poll() is None:
             self.proc.stdin.close()
             self.proc.wait(timeout=10)
+
+
+class ScriptedBroker:
+    """The shared scripted broker (``midge-testkit scripted``) for one MQTT
+    5.0 connection: ``expect`` steps check what the client sends, ``send``
+    steps answer (see ``tests/src/scripted.rs``). ``join()`` waits for the
+    script's end and fails with its reason; ``log`` then holds what the
+    client sent as (packet, AUTH reason code or -1, authentication data)."""
+
+    def __init__(self, script: str) -> None:
+        self._kit = Testkit("scripted", script)
+        self.url = f"mqtt://127.0.0.1:{self._kit.ready['port']}"
+        self.log: List[Tuple[str, int, Optional[bytes]]] = []
+        self._end: "queue.Queue[str]" = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self._kit.proc.stdout:
+            kind, _, rest = line.strip().partition(" ")
+            if kind == "got":
+                name, *words = rest.split(" ")
+                fields = dict(w.split("=", 1) for w in words)
+                reason = int(fields["reason"], 16) if name == "AUTH" else -1
+                data = fields.get("authentication_data")
+                self.log.append((name, reason, data.encode() if data is not None else None))
+            elif kind in ("done", "failed"):
+                self._end.put(line.strip())
+
+    def join(self, timeout: float = 30) -> None:
+        try:
+            end = self._end.get(timeout=timeout)
+        finally:
+            self._kit.close()
+        assert end == "done", f"the scripted broker {end}"
 
 
 class Broker:

@@ -1,8 +1,11 @@
 //! Helpers of the midge system tests: brokers started on free loopback ports
-//! ([`broker`]) and a fault-injecting TCP proxy ([`proxy`]).
+//! ([`broker`]), a fault-injecting TCP proxy ([`proxy`]) and a scripted
+//! broker for one connection ([`scripted`]); `midge-testkit` runs them for
+//! the suites of every runtime.
 
 pub mod broker;
 pub mod proxy;
+pub mod scripted;
 pub mod stream;
 
 use std::net::TcpListener;

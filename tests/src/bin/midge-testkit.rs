@@ -6,6 +6,7 @@
 //! ```text
 //! midge-testkit mosquitto [--stopped] [TEMPLATE]
 //! midge-testkit proxy UPSTREAM_PORT
+//! midge-testkit scripted SCRIPT
 //! ```
 //!
 //! `mosquitto`: a mosquitto config from `TEMPLATE` (default: one anonymous
@@ -23,7 +24,13 @@
 //! whenever a count changes. Commands: `cut`, `cut-mid-packet`, `blackhole`
 //! (each answers `ok N`, the connections it hit), `delay MS` (`ok`).
 //!
-//! Both stop (the broker killed, its dir removed) when stdin closes, so a
+//! `scripted`: a broker for one MQTT 5.0 connection that follows `SCRIPT`
+//! (`midge_system_tests::scripted`: `expect` and `send` steps); prints
+//! `ready port=PORT`, a line `got NAME field=value...` for every packet the
+//! client sent, then `done` (and keeps the connection open until the client
+//! closes it) or `failed REASON` (and closes it).
+//!
+//! Each stops (the broker killed, its dir removed) when stdin closes, so a
 //! test process that dies leaves nothing running.
 
 use std::io::{BufRead, Write};
@@ -32,6 +39,7 @@ use std::time::Duration;
 
 use midge_system_tests::broker::Broker;
 use midge_system_tests::proxy::{Proxy, ProxyStats};
+use midge_system_tests::scripted;
 
 const USAGE: &str =
     "usage: midge-testkit mosquitto [--stopped] [TEMPLATE] | midge-testkit proxy UPSTREAM_PORT";
@@ -41,6 +49,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("mosquitto") => mosquitto(&args[1..]),
         Some("proxy") => proxy(&args[1..]),
+        Some("scripted") => scripted(&args[1..]),
         _ => Err(USAGE.to_string()),
     };
     match result {
@@ -170,6 +179,43 @@ fn proxy(args: &[String]) -> Result<(), String> {
         watcher.abort();
         Ok(())
     })
+}
+
+fn scripted(args: &[String]) -> Result<(), String> {
+    let script = args.first().ok_or_else(|| USAGE.to_string())?;
+    let steps = scripted::parse(script).map_err(|e| e.to_string())?;
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding: {e}"))?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    // Whatever the connection does, a closed stdin ends the program.
+    std::thread::spawn(|| {
+        for line in std::io::stdin().lock().lines() {
+            if line.is_err() {
+                break;
+            }
+        }
+        std::process::exit(0);
+    });
+    say(&format!("ready port={port}"));
+    let (mut stream, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
+    let result = scripted::run(&steps, &mut stream, |name, fields| {
+        let mut line = format!("got {name}");
+        for (k, v) in fields {
+            line.push_str(&format!(" {k}={v}"));
+        }
+        say(&line);
+    });
+    if let Err(e) = result {
+        say(&format!("failed {e}"));
+        // The client fails at once rather than waiting for what never comes.
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+        return Ok(());
+    }
+    say("done");
+    // Until the client closes the connection (its DISCONNECT, or a refusal).
+    let mut sink = [0u8; 4096];
+    while matches!(std::io::Read::read(&mut stream, &mut sink), Ok(n) if n > 0) {}
+    Ok(())
 }
 
 fn stats_line(s: &ProxyStats, open: usize) -> String {

@@ -14,23 +14,9 @@ import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withTimeout
-import org.junit.jupiter.api.AfterAll
-import org.junit.jupiter.api.BeforeAll
 import org.junit.jupiter.api.Test
-import org.junit.jupiter.api.TestInstance
 
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class FlowTest {
-    private lateinit var broker: Broker
-
-    @BeforeAll
-    fun startBroker() {
-        broker = Broker().start()
-    }
-
-    @AfterAll
-    fun stopBroker() = broker.close()
-
+class FlowTest : BrokerTest() {
     @Test
     fun `cancelling a collector stops its flow and leaves the others running`() = runTest {
         MqttClient(testOptions(broker)).use { client ->

@@ -11,29 +11,15 @@ import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withTimeout
-import org.junit.jupiter.api.AfterAll
-import org.junit.jupiter.api.BeforeAll
 import org.junit.jupiter.api.Test
-import org.junit.jupiter.api.TestInstance
 
 /**
  * The lifecycle rows of core/SEMANTICS.md through the Kotlin API, against a
  * real mosquitto: the same driver Python uses, so the same outcomes. Each
  * of these hung or lost data before the core owned the fate of pending work.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class LifecycleTest {
-    // Unlimited per-client queue: a slow subscriber must not make mosquitto drop.
-    private lateinit var broker: Broker
-
-    @BeforeAll
-    fun startBroker() {
-        broker = Broker("max_queued_messages 0").start()
-    }
-
-    @AfterAll
-    fun stopBroker() = broker.close()
-
+// Unlimited per-client queue: a slow subscriber must not make mosquitto drop.
+class LifecycleTest : BrokerTest("max_queued_messages 0") {
     private fun qos1(topic: String, text: String) =
         Message(topic = topic, payload = text.encodeToByteArray(), qos = QoS.AT_LEAST_ONCE)
 

@@ -4,24 +4,10 @@ import java.net.ServerSocket
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlinx.coroutines.withTimeout
-import org.junit.jupiter.api.AfterAll
-import org.junit.jupiter.api.BeforeAll
 import org.junit.jupiter.api.Test
-import org.junit.jupiter.api.TestInstance
 
 /** Options Python and npm had and Kotlin lacked, each seen working on a real mosquitto. */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class OptionsTest {
-    private lateinit var broker: Broker
-
-    @BeforeAll
-    fun startBroker() {
-        broker = Broker().start()
-    }
-
-    @AfterAll
-    fun stopBroker() = broker.close()
-
+class OptionsTest : BrokerTest() {
     @Test
     fun `several servers - a dead first one is skipped`() = runTest {
         val dead = ServerSocket(0).use { it.localPort }

@@ -1,11 +1,5 @@
 package io.midge.mqtt
 
-import java.io.ByteArrayOutputStream
-import java.io.DataInputStream
-import java.net.ServerSocket
-import java.net.Socket
-import java.util.concurrent.CompletableFuture
-import kotlin.concurrent.thread
 import kotlin.test.assertContentEquals
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
@@ -14,29 +8,15 @@ import kotlin.test.assertNull
 import kotlinx.coroutines.async
 import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.withTimeout
-import org.junit.jupiter.api.AfterAll
-import org.junit.jupiter.api.BeforeAll
 import org.junit.jupiter.api.Test
-import org.junit.jupiter.api.TestInstance
 
 /**
  * What Python and npm had and Kotlin lacked: manual acks, subscription
  * identifiers and MQTT 5.0 enhanced authentication, each against a real
- * mosquitto (enhanced auth against a scripted broker: mosquitto has no
- * enhanced-auth plugin here).
+ * mosquitto (enhanced auth against the shared scripted broker: mosquitto
+ * has no enhanced-auth plugin here).
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class ParityTest {
-    private lateinit var broker: Broker
-
-    @BeforeAll
-    fun startBroker() {
-        broker = Broker().start()
-    }
-
-    @AfterAll
-    fun stopBroker() = broker.close()
-
+class ParityTest : BrokerTest() {
     /**
      * mosquitto 2.0.11 sends more unacknowledged QoS 1 messages than our
      * Receive Maximum (100) while acks are held (its own log shows it; see
@@ -179,7 +159,15 @@ class ParityTest {
 
     @Test
     fun `enhanced auth - the broker's challenge is answered and the connection completes`() = runTest {
-        ScriptedAuthBroker().use { fake ->
+        val m = "authentication_method=$METHOD"
+        val script = """
+            expect CONNECT $m authentication_data=client-first
+            send AUTH reason=0x18 $m authentication_data=server-challenge
+            expect AUTH reason=0x18 $m authentication_data=client-proof
+            send CONNACK reason=0 $m
+            expect DISCONNECT
+        """.trimIndent()
+        ScriptedBroker(script).use { fake ->
             val options = MqttOptions(
                 url = "mqtt://127.0.0.1:${fake.port}",
                 clientId = uniqueId("auth"),
@@ -197,11 +185,10 @@ class ParityTest {
                 c.auth("client-proof".encodeToByteArray())
                 withTimeout(5_000) { connecting.await() }
                 assertEquals(ConnectionState.CONNECTED, c.state())
-                // What the broker saw: CONNECT with the method and the first data, then the proof.
-                assertEquals(METHOD, fake.connectMethod.get())
-                assertContentEquals("client-first".encodeToByteArray(), fake.connectData.get())
-                assertContentEquals("client-proof".encodeToByteArray(), fake.authData.get())
                 c.disconnect()
+                // The script checked what the broker saw: CONNECT with the
+                // method and the first data, the proof, then DISCONNECT.
+                fake.join()
             } }
         }
     }
@@ -224,111 +211,22 @@ class ParityTest {
 }
 
 /**
- * One connection's worth of MQTT 5.0 enhanced authentication, scripted from
- * the specification's bytes (3.1 CONNECT, 3.2 CONNACK, 3.15 AUTH, 2.2.2
- * properties): CONNECT → AUTH 0x18 "server-challenge" → the client's AUTH →
- * CONNACK success. It records what the client sent.
+ * The shared scripted broker (`midge-testkit scripted`, the one the Python
+ * suite uses too) for one MQTT 5.0 connection: `expect` steps check what the
+ * client sends, `send` steps answer (`tests/src/scripted.rs`).
  */
-private class ScriptedAuthBroker : AutoCloseable {
-    private val server = ServerSocket(0)
-    val port: Int = server.localPort
-    val connectMethod = CompletableFuture<String>()
-    val connectData = CompletableFuture<ByteArray>()
-    val authData = CompletableFuture<ByteArray>()
-    private val worker = thread(name = "scripted-auth-broker", isDaemon = true) {
-        runCatching { server.accept().use { serve(it) } }
-    }
+private class ScriptedBroker(script: String) : AutoCloseable {
+    private val kit = Testkit("scripted", script)
+    val port: Int = kit.ready.getValue("port").toInt()
 
-    private fun serve(socket: Socket) {
-        val input = DataInputStream(socket.getInputStream())
-        val output = socket.getOutputStream()
-        val (connectType, connect) = readPacket(input)
-        check(connectType == 0x10) { "expected CONNECT, got $connectType" }
-        // Variable header: protocol name (2 + 4 bytes), level, flags, keep-alive; then properties.
-        val props = properties(connect, 10)
-        connectMethod.complete(String(props[0x15] ?: ByteArray(0)))
-        connectData.complete(props[0x16] ?: ByteArray(0))
-        output.write(packet(0xF0, byteArrayOf(0x18) + propertyBlock(methodAnd("server-challenge"))))
-        val (authType, auth) = readPacket(input)
-        check(authType == 0xF0) { "expected AUTH, got $authType" }
-        authData.complete(properties(auth, 1)[0x16] ?: ByteArray(0))
-        output.write(packet(0x20, byteArrayOf(0, 0) + propertyBlock(utf8Property(0x15, "X-MIDGE-TEST"))))
-        output.flush()
-        // Until the client's DISCONNECT closes the connection.
-        while (socket.getInputStream().read() >= 0) {}
-    }
-
-    private fun methodAnd(data: String): ByteArray =
-        utf8Property(0x15, "X-MIDGE-TEST") + binaryProperty(0x16, data.encodeToByteArray())
-
-    override fun close() {
-        server.close()
-        worker.join(5_000)
-    }
-
-    private fun readPacket(input: DataInputStream): Pair<Int, ByteArray> {
-        val type = input.readUnsignedByte() and 0xF0
-        var length = 0
-        var shift = 0
+    /** Wait for the script's end; fails with the step that did not hold. */
+    fun join() {
         while (true) {
-            val b = input.readUnsignedByte()
-            length = length or ((b and 0x7F) shl shift)
-            if (b and 0x80 == 0) break
-            shift += 7
+            val line = kit.nextLine()
+            if (line == "done") return
+            check(!line.startsWith("failed")) { "the scripted broker $line" }
         }
-        val body = ByteArray(length)
-        input.readFully(body)
-        return type to body
     }
 
-    /** The properties starting at [at] in [body]: identifier to value (strings and binary only). */
-    private fun properties(body: ByteArray, at: Int): Map<Int, ByteArray> {
-        var i = at
-        var length = 0
-        var shift = 0
-        while (true) {
-            val b = body[i++].toInt() and 0xFF
-            length = length or ((b and 0x7F) shl shift)
-            if (b and 0x80 == 0) break
-            shift += 7
-        }
-        val end = i + length
-        val out = mutableMapOf<Int, ByteArray>()
-        while (i < end) {
-            val id = body[i++].toInt() and 0xFF
-            when (id) {
-                0x15, 0x16, 0x1F -> {
-                    val n = ((body[i].toInt() and 0xFF) shl 8) or (body[i + 1].toInt() and 0xFF)
-                    out[id] = body.copyOfRange(i + 2, i + 2 + n)
-                    i += 2 + n
-                }
-                0x11, 0x27 -> i += 4 // session expiry, maximum packet size
-                0x21, 0x22 -> i += 2 // receive maximum, topic alias maximum
-                0x17, 0x19 -> i += 1 // request problem / response information
-                else -> error("property 0x${id.toString(16)} not scripted")
-            }
-        }
-        return out
-    }
-
-    private fun utf8Property(id: Int, value: String): ByteArray = binaryProperty(id, value.encodeToByteArray())
-
-    private fun binaryProperty(id: Int, value: ByteArray): ByteArray =
-        byteArrayOf(id.toByte(), (value.size shr 8).toByte(), value.size.toByte()) + value
-
-    private fun propertyBlock(props: ByteArray): ByteArray = varint(props.size) + props
-
-    private fun packet(type: Int, body: ByteArray): ByteArray = byteArrayOf(type.toByte()) + varint(body.size) + body
-
-    private fun varint(n: Int): ByteArray {
-        val out = ByteArrayOutputStream()
-        var rest = n
-        do {
-            var b = rest % 128
-            rest /= 128
-            if (rest > 0) b = b or 0x80
-            out.write(b)
-        } while (rest > 0)
-        return out.toByteArray()
-    }
+    override fun close() = kit.close()
 }

@@ -6,25 +6,11 @@ import kotlinx.coroutines.async
 import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.withTimeout
-import org.junit.jupiter.api.AfterAll
-import org.junit.jupiter.api.BeforeAll
 import org.junit.jupiter.api.Test
-import org.junit.jupiter.api.TestInstance
 import org.junit.jupiter.params.ParameterizedTest
 import org.junit.jupiter.params.provider.EnumSource
 
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class PubSubTest {
-    private lateinit var broker: Broker
-
-    @BeforeAll
-    fun startBroker() {
-        broker = Broker().start()
-    }
-
-    @AfterAll
-    fun stopBroker() = broker.close()
-
+class PubSubTest : BrokerTest() {
     @ParameterizedTest
     @EnumSource(QoS::class)
     fun `publish and subscribe`(qos: QoS) = runTest {

@@ -8,30 +8,16 @@ import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.async
 import kotlinx.coroutines.withTimeout
-import org.junit.jupiter.api.AfterAll
-import org.junit.jupiter.api.BeforeAll
 import org.junit.jupiter.api.DynamicTest
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.TestFactory
-import org.junit.jupiter.api.TestInstance
 
 /**
  * The shared lifecycle scenarios (tests/scenarios/lifecycle.tsv), one
  * dynamic test per row, through the Kotlin API. Python and npm run the same
  * list; an id with no implementation here fails.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class ScenarioTest {
-    private lateinit var broker: Broker
-
-    @BeforeAll
-    fun startBroker() {
-        broker = Broker().start()
-    }
-
-    @AfterAll
-    fun stopBroker() = broker.close()
-
+class ScenarioTest : BrokerTest() {
     private data class Row(val id: String, val expected: String, val description: String)
 
     private fun rows(): List<Row> {

@@ -49,6 +49,10 @@ class Testkit(vararg args: String, private val onStats: (Map<String, String>) ->
         return answer.split(' ').drop(1)
     }
 
+    /** The next line that is not a `stats` line nor a command's answer (the scripted broker's reports). */
+    fun nextLine(timeoutMs: Long = 30_000): String =
+        answers.poll(timeoutMs, TimeUnit.MILLISECONDS) ?: error("midge-testkit said nothing for $timeoutMs ms")
+
     override fun close() {
         runCatching { process.outputStream.close() }
         if (!process.waitFor(10, TimeUnit.SECONDS)) process.destroyForcibly().waitFor()
