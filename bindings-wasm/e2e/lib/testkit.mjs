@@ -2,7 +2,8 @@
 // run as a child process: the same program starts the brokers and makes the
 // faults of the Python, Kotlin and Rust suites. One line per command on its
 // stdin, one answer line (`ok ...` or `error ...`) each on its stdout, plus
-// `stats ...` lines from the proxy whenever a count changes.
+// `stats ...` lines from the proxy whenever a count changes, and the
+// scripted broker's `got`/`done`/`failed` reports.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -31,6 +32,7 @@ export async function testkit(args) {
   child.stderr.on('data', (d) => { stderr += d; });
   const answers = [];
   const statsListeners = new Set();
+  const lineListeners = new Set();
   let onReady;
   const ready = new Promise((resolve, reject) => {
     onReady = resolve;
@@ -41,7 +43,8 @@ export async function testkit(args) {
     if (kind === 'ready') onReady(fields(words));
     else if (kind === 'stats') for (const fn of statsListeners) fn(fields(words));
     else if (kind === 'ok') answers.shift()?.resolve(words);
-    else answers.shift()?.reject(new Error(`midge-testkit: ${line}`));
+    else if (kind === 'error') answers.shift()?.reject(new Error(`midge-testkit: ${line}`));
+    else for (const fn of lineListeners) fn(line); // the scripted broker's reports
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const info = await ready;
@@ -63,6 +66,8 @@ export async function testkit(args) {
       });
     },
     onStats(fn) { statsListeners.add(fn); },
+    /** Lines that are no answer nor stats (`got`, `done`, `failed` of the scripted broker). */
+    onLine(fn) { lineListeners.add(fn); },
     /** Close its stdin: it stops what it runs and exits. */
     async close() {
       if (child.exitCode === null) {
