@@ -105,6 +105,13 @@ def queued_publish() -> str:
     return outcome(lambda: handle.wait(5))
 
 
+def publish_before_connect() -> str:
+    c = offline_client()
+    handle = c.publish("scn/q", b"x", qos=1, wait=False)
+    c.disconnect()
+    return outcome(lambda: handle.wait(5))
+
+
 def queued_subscribe() -> str:
     return pending_then_disconnect(lambda c: c.subscribe("scn/#", qos=1), prepare=start_retrying)
 
@@ -161,6 +168,7 @@ RUNNERS: Dict[str, Callable[..., str]] = {
     "publish-qos1-after-disconnect": lambda b: outcome(lambda: closed_client(b).publish("scn/t", b"x", qos=1)),
     "subscribe-after-disconnect": lambda b: outcome(lambda: closed_client(b).subscribe("scn/#", qos=1)),
     "queued-qos1-publish-at-disconnect": lambda b: queued_publish(),
+    "queued-qos1-publish-before-connect": lambda b: publish_before_connect(),
     "queued-subscribe-at-disconnect": lambda b: queued_subscribe(),
     "disconnect-while-retrying-first-connection": lambda b: disconnect_while_retrying(),
     "first-connection-refused": lambda b: first_refused(),

@@ -677,12 +677,14 @@ export class MqttClient {
             this.#emit('offline', { error: err, reconnectIn, attempt });
             break;
           }
-          // The client stopped (end(), or reconnecting is off or impossible).
+          // The client stopped (end(), an abort, or reconnecting is off or
+          // impossible); an abort's own reason wins over the local close.
+          const reason = this.#aborted ?? err;
           const w = this.#connectWaiter;
           this.#connectWaiter = undefined;
-          if (w) w.reject(this.#aborted ?? err);
-          else if (err.code !== 'CLIENT_DISCONNECT') this.#emit('error', err);
-          this.#finish(err);
+          if (w) w.reject(reason);
+          else if (reason.code !== 'CLIENT_DISCONNECT') this.#emit('error', reason);
+          this.#finish(reason);
           break;
         }
         case 12: { // MESSAGE
@@ -887,7 +889,8 @@ export class MqttClient {
     }
     if (signal?.aborted) {
       const error = new MqttError('connecting was aborted by the AbortSignal', 'ABORTED');
-      this.#finish(error);
+      this.#aborted = error;
+      this.end().catch(() => {});
       return Promise.reject(error);
     }
     this.#connecting = new Promise((resolve, reject) => {
@@ -914,12 +917,14 @@ export class MqttClient {
     return this.#connecting;
   }
 
-  /** Internal: give up before or on a connection (an `onAuth` callback failed). */
+  /**
+   * Internal: give up before or on a connection (an `onAuth` callback
+   * failed). Through end(), like an abort: the core settles pending work;
+   * only the connect Promise's reason is `error`.
+   */
   _abort(error) {
-    const waiter = this.#connectWaiter;
-    this.#connectWaiter = undefined;
-    this.#finish(error);
-    if (waiter) waiter.reject(error);
+    this.#aborted ??= error;
+    this.end().catch(() => {});
   }
 
   /** `'connected' | 'connecting' | 'waiting' | 'closing' | 'disconnected'`. */
@@ -1056,12 +1061,14 @@ export class MqttClient {
    */
   async end(options = {}) {
     if (!this.#raw) return;
+    // A bad reason code or property rejects here and leaves the client as it was.
+    const props = fields(options.properties, PROPS);
+    this.#call((raw) => raw.disconnect(now(), options.reasonCode ?? 0, props));
     const closed = new Promise((resolve) => this.#endWaiters.push(resolve));
-    try {
-      const props = fields(options.properties, PROPS);
-      this.#call((raw) => raw.disconnect(now(), options.reasonCode ?? 0, props));
-    } catch {
-      // Not connected: nothing to say to the broker.
+    if (this.#raw && STATES[this.#raw.state()] === 'disconnected') {
+      // Never connected: the core closed no link, so no event follows. Its
+      // outcomes (pending work Interrupted) go out first, then the end.
+      this.#flush();
       const error = new MqttError('disconnected by the client', 'CLIENT_DISCONNECT');
       const w = this.#connectWaiter;
       this.#connectWaiter = undefined;

@@ -57,6 +57,12 @@ export const runners = {
     await connecting;
     return publishing;
   },
+  'queued-qos1-publish-before-connect': async (midge, env) => {
+    const c = await offlineClient(midge, env);
+    const publishing = outcome(() => c.publish('scn/q', 'x', { qos: 1 }));
+    await c.end();
+    return publishing;
+  },
   'queued-subscribe-at-disconnect': async (midge, env) => {
     const c = await offlineClient(midge, env);
     const connecting = outcome(() => c.connect());

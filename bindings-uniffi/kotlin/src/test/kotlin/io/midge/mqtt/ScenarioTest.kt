@@ -87,6 +87,13 @@ class ScenarioTest : BrokerTest() {
                 outcome { pending.result() }
             }
         },
+        "queued-qos1-publish-before-connect" to {
+            offlineClient().use { c ->
+                val pending = c.startPublish(Message(topic = "scn/q", payload = "x".encodeToByteArray(), qos = QoS.AT_LEAST_ONCE))
+                c.disconnect()
+                outcome { pending.result() }
+            }
+        },
         "queued-subscribe-at-disconnect" to {
             offlineClient().use { c ->
                 val connecting = started { c.connect() }
