@@ -1,5 +1,6 @@
-// end() in Node against a real mosquitto: it goes through the core in
-// every state, and a bad argument leaves the client as it was.
+// The npm client in Node against a real mosquitto: end() goes through the
+// core in every state and a bad argument leaves the client as it was; the
+// publish queue's bound says what it is while connected.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
@@ -27,4 +28,18 @@ test('end() on a client that never connected returns, and its queued publish end
   await c.end();
   assert.equal(await publishing, 'INTERRUPTED');
   await assert.rejects(c.publish('end/q', 'x'), (e) => e.code === 'CLIENT_CLOSED');
+});
+
+test('12,000 QoS 1 publishes at once on a connected client: the bound is maxQueuedMessages, and the error says so', { timeout: 60_000 }, async () => {
+  const c = await connect(broker.url, { WebSocket });
+  const results = await Promise.allSettled(Array.from({ length: 12_000 }, (_, i) => c.publish('queue/q1', String(i), { qos: 1 })));
+  const failed = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
+  // 10,000 wait in the queue and 100 (maxInflight) are in flight at once; the issue saw 1,980 fail too,
+  // with a message about an offline queue and waiting for the connection.
+  assert.ok(failed.length > 0 && failed.length <= 12_000 - 10_000, `${failed.length} failed`);
+  assert.ok(failed.every((e) => e.code === 'QUEUE_FULL'), failed[0]?.code);
+  assert.match(failed[0].message, /raise `maxQueuedMessages`/);
+  assert.doesNotMatch(failed[0].message, /offline|connection is back/);
+  assert.equal(results.length - failed.length >= 10_000, true);
+  await c.end();
 });
