@@ -26,7 +26,9 @@ only how long it waits.
     python bench/bench.py --count 20000
 
 Build the wheel in release mode first (maturin build --release, or
-maturin develop --release): a debug build is several times slower.
+maturin develop --release): a debug build is several times slower. The
+broker comes from the test suites' launcher: cargo build -p
+midge-system-tests --bin midge-testkit.
 """
 
 from __future__ import annotations
@@ -36,12 +38,10 @@ import asyncio
 import collections
 import logging
 import os
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -57,46 +57,49 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+TESTKIT = os.environ.get(
+    "MIDGE_TESTKIT", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "midge-testkit")
+)
+
+
 class Mosquitto:
+    """mosquitto from the launcher every test suite uses (``midge-testkit``;
+    ``cargo build -p midge-system-tests --bin midge-testkit`` first)."""
+
     def __init__(self, window: int) -> None:
-        self.dir = tempfile.mkdtemp(prefix="midge-bench-")
-        self.port = free_port()
-        conf = os.path.join(self.dir, "mosquitto.conf")
+        if not os.path.exists(TESTKIT):
+            raise RuntimeError(f"{TESTKIT} is missing: cargo build -p midge-system-tests --bin midge-testkit")
         import getpass
 
-        with open(conf, "w") as f:
-            f.write(
-                f"user {getpass.getuser()}\n"
-                f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                "max_queued_messages 0\nmax_queued_bytes 0\n"
-                f"max_inflight_messages {window}\n"
-                "persistence false\n"
-                # Without it mosquitto delays small acks (Nagle), for every client alike.
-                "set_tcp_nodelay true\n"
-            )
-        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.proc = subprocess.Popen([exe, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("mosquitto did not start")
-                time.sleep(0.01)
+        template = (
+            f"user {getpass.getuser()}\n"
+            "listener {port:tcp} 127.0.0.1\nallow_anonymous true\n"
+            "max_queued_messages 0\nmax_queued_bytes 0\n"
+            f"max_inflight_messages {window}\n"
+            "persistence false\n"
+            # Without it mosquitto delays small acks (Nagle), for every client alike.
+            "set_tcp_nodelay true\n"
+        )
+        self.kit = subprocess.Popen([TESTKIT, "mosquitto", template], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True)
+        ready = self.kit.stdout.readline().split()
+        if not ready or ready[0] != "ready":
+            raise RuntimeError(f"mosquitto did not start: {ready}")
+        fields = dict(w.split("=", 1) for w in ready[1:])
+        self.port = int(fields["tcp"])
+        self.pid = int(fields["pid"])
 
     def sched_seconds(self) -> tuple[float, float]:
         """(seconds run on a CPU, seconds ready but waiting for one) so far,
         exact to the nanosecond (Linux /proc/PID/schedstat)."""
-        with open(f"/proc/{self.proc.pid}/schedstat") as f:
+        with open(f"/proc/{self.pid}/schedstat") as f:
             run_ns, wait_ns = f.read().split()[:2]
         return int(run_ns) / 1e9, int(wait_ns) / 1e9
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        # Its stdin closed, the launcher stops mosquitto and removes its dir.
+        self.kit.stdin.close()
+        self.kit.wait()
 
 
 def topic() -> str:
