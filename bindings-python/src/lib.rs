@@ -935,6 +935,11 @@ impl NativeClientPy {
         self.native.receive_maximum_overruns()
     }
 
+    /// Acks the broker sent for packet ids with nothing waiting for them (ignored).
+    fn unknown_acks(&self) -> u64 {
+        self.native.unknown_acks()
+    }
+
     /// Block until the status is `status` (e.g. "connected"); False on timeout.
     #[pyo3(signature = (status, timeout=None))]
     fn wait_status(&self, py: Python<'_>, status: String, timeout: Option<f64>) -> PyResult<bool> {

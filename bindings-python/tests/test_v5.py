@@ -3,6 +3,8 @@ subscription identifiers, shared subscriptions."""
 
 from __future__ import annotations
 
+import pytest
+
 import midge
 from conftest import client_id
 
@@ -116,3 +118,16 @@ def test_protocol_311_works(broker, topic):
         c.subscribe(topic, qos=2)
         c.publish(topic, b"old", qos=2)
         assert next(iter(c.messages(timeout=5))).payload == b"old"
+
+
+def test_empty_client_id_for_a_persistent_5_0_session(broker):
+    """MQTT 5.0 lets the server assign the id of a persistent session (the
+    rule against it is 3.1.1's); the client then resumes under that id."""
+    c = midge.Client(broker.url(), client_id="", clean_start=False, session_expiry=300)
+    result = c.connect(timeout=5)
+    assigned = result.assigned_client_identifier
+    assert assigned and result.client_id == assigned
+    c.disconnect(timeout=5)
+    with pytest.raises(midge.InvalidArgumentError) as e:
+        midge.Client(broker.url(), client_id="", clean_start=False, protocol="3.1.1")
+    assert e.value.argument == "client_id"

@@ -291,6 +291,12 @@ impl MqttClient {
         self.inner.receive_maximum_overruns()
     }
 
+    /// PUBACK, PUBREC and PUBCOMP the broker sent for packet ids with no
+    /// publish waiting for them: ignored, the connection kept. Counted by the core.
+    pub fn unknown_acks(&self) -> u64 {
+        self.inner.unknown_acks()
+    }
+
     /// Wait until the state differs from `current` and return the new one;
     /// `None` once the client is gone. Intermediate states may be skipped.
     pub async fn next_state(&self, current: ConnectionState) -> Option<ConnectionState> {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
 import { startMosquitto, freePort } from './lib/mosquitto.mjs';
 import { connect, createClient } from '../npm/index.js';
+import { startScripted } from './lib/scripted.mjs';
 
 let broker;
 
@@ -42,4 +43,22 @@ test('12,000 QoS 1 publishes at once on a connected client: the bound is maxQueu
   assert.doesNotMatch(failed[0].message, /offline|connection is back/);
   assert.equal(results.length - failed.length >= 10_000, true);
   await c.end();
+});
+
+test('acks for unknown packet ids are counted and the connection kept', { timeout: 30_000 }, async () => {
+  const broker = await startScripted(`
+    expect CONNECT
+    send CONNACK reason=0
+    send PUBACK id=999
+    send PUBCOMP id=998
+    expect PUBLISH topic=node/acks qos=1 id=1
+    send PUBACK id=1
+    expect DISCONNECT
+  `);
+  const c = await connect(broker.url, { WebSocket, reconnect: false });
+  await c.publish('node/acks', 'x', { qos: 1 });
+  assert.equal(c.unknownAcks, 2);
+  assert.equal(c.state, 'connected');
+  await c.end();
+  await broker.join();
 });

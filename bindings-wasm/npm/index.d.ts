@@ -334,6 +334,12 @@ export class MqttClient {
    */
   readonly receiveMaximumOverruns: number;
   /**
+   * PUBACK, PUBREC and PUBCOMP the broker sent for packet ids with no publish
+   * waiting for them (e.g. resent after a reconnect): ignored, the
+   * connection kept.
+   */
+  readonly unknownAcks: number;
+  /**
    * Publishes the session store still held when the client was made (after
    * a reload): resent on connect; each QoS 1/2 one ends in a `publishComplete` event.
    */

@@ -1055,6 +1055,13 @@ export class MqttClient {
   get receiveMaximumOverruns() { return this.#raw ? this.#raw.receiveMaximumOverruns() : 0; }
 
   /**
+   * PUBACK, PUBREC and PUBCOMP the broker sent for packet ids with no
+   * publish waiting for them (e.g. resent after a reconnect): ignored, the
+   * connection kept; counted by the core.
+   */
+  get unknownAcks() { return this.#raw ? this.#raw.unknownAcks() : 0; }
+
+  /**
    * Disconnect (DISCONNECT with reason 0, or `reasonCode`) and stop
    * reconnecting; resolves once the connection is closed and the session
    * snapshot (if a store is used) is written.

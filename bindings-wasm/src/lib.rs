@@ -332,6 +332,12 @@ impl RawClient {
         Ok(token.0 as f64)
     }
 
+    /// Acks the broker sent for packet ids with nothing waiting for them (the core's count).
+    #[wasm_bindgen(js_name = unknownAcks)]
+    pub fn unknown_acks(&self) -> f64 {
+        self.client.unknown_acks() as f64
+    }
+
     /// QoS 1/2 publishes the broker sent beyond our Receive Maximum (the core's count).
     #[wasm_bindgen(js_name = receiveMaximumOverruns)]
     pub fn receive_maximum_overruns(&self) -> f64 {

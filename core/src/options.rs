@@ -40,7 +40,9 @@ pub struct ClientOptions {
     /// Brokers to try in turn; the first one first.
     pub servers: Vec<ServerAddress>,
     pub protocol: ProtocolVersion,
-    /// May be empty with `clean_start` (the 5.0 server assigns one).
+    /// May be empty: a 5.0 server assigns one (also with `clean_start`
+    /// false, for a persistent session); 3.1.1 allows it only with
+    /// `clean_start`.
     pub client_id: String,
     /// Clean Start (5.0) / Clean Session (3.1.1) of the first connection.
     /// With 5.0, reconnects always resume (Clean Start 0) so that the session
@@ -165,10 +167,13 @@ impl ClientOptions {
             ));
         }
         check_string("client_id", &self.client_id)?;
-        if self.client_id.is_empty() && !self.clean_start {
+        // 3.1.1 only ([MQTT-3.1.3-7]); a 5.0 server assigns an id, also for
+        // a session that outlives the connection.
+        if self.client_id.is_empty() && !self.clean_start && self.protocol == ProtocolVersion::V311
+        {
             return Err(ClientError::invalid(
                 "client_id",
-                "may be empty only with clean_start (the server cannot resume a session without an id)",
+                "may be empty only with clean_start in MQTT 3.1.1 (the server cannot resume a session without an id)",
             ));
         }
         if let Some(username) = &self.username {

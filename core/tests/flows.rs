@@ -130,6 +130,40 @@ fn empty_client_id_takes_the_assigned_one() {
 }
 
 #[test]
+fn an_empty_client_id_without_clean_start_is_a_5_0_persistent_session_and_a_3_1_1_error() {
+    // MQTT 5.0 lets the server assign an id for a persistent session
+    // ([MQTT-3.1.3-7] is 3.1.1 only); mosquitto accepts it.
+    let mut o = options(V5);
+    o.client_id = String::new();
+    o.clean_start = false;
+    o.connect_properties.session_expiry_interval = Some(3600);
+    let mut b = Broker::new(o);
+    b.client.connect(b.now).unwrap();
+    let Packet::Connect(connect) = b.open_transport() else {
+        panic!("first packet must be CONNECT")
+    };
+    assert_eq!(connect.client_id, "");
+    assert!(!connect.clean_start);
+    b.connack(
+        false,
+        ConnAckProperties {
+            assigned_client_identifier: Some("auto-77".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(b.client.client_id(), "auto-77");
+
+    let mut o = options(ProtocolVersion::V311);
+    o.client_id = String::new();
+    o.clean_start = false;
+    let err = Client::new(o).unwrap_err();
+    assert!(
+        err.to_string().contains("client_id") && err.to_string().contains("3.1.1"),
+        "{err}"
+    );
+}
+
+#[test]
 fn refused_connection_is_a_typed_error_and_not_retried_for_bad_credentials() {
     for (version, code, wire) in [
         (
@@ -503,6 +537,39 @@ fn an_overrun_of_our_receive_maximum_is_accepted_and_counted_by_default() {
             Packet::PubRec(PubResponse::new(5)),
         ]
     );
+}
+
+#[test]
+fn acks_for_unknown_packet_ids_are_counted_and_the_link_kept() {
+    // A broker that resends acks after a reconnect must not cause a
+    // reconnect storm: unknown PUBACK/PUBCOMP are ignored, an unknown
+    // PUBREC is answered with PUBREL 0x92 (section 4.3.3), all are counted.
+    for version in [V5, ProtocolVersion::V311] {
+        let mut b = Broker::new(options(version));
+        b.connect(false);
+        b.events();
+        let token = b
+            .client
+            .publish(b.now, Publish::new("t", &b"x"[..], QoS::AtLeastOnce))
+            .unwrap();
+        b.sent();
+        b.inject(puback(999));
+        b.inject(pubcomp(998));
+        b.inject(pubrec(997));
+        assert_eq!(b.client.unknown_acks(), 3);
+        assert_eq!(b.client.state(), midge_core::ConnectionState::Connected);
+        let sent = b.sent();
+        assert!(
+            matches!(&sent[..], [Packet::PubRel(r)] if r.packet_id == 997),
+            "{sent:?}"
+        );
+        assert!(b.events().is_empty());
+        // The real PUBACK still completes the publish.
+        b.inject(puback(1));
+        assert!(b.events().iter().any(
+            |e| matches!(e, Event::PublishComplete { token: t, result: Ok(_) } if *t == token)
+        ));
+    }
 }
 
 #[test]
@@ -910,9 +977,9 @@ fn server_disconnect_is_surfaced_with_its_reason() {
 #[test]
 fn protocol_violations_get_a_disconnect_with_the_right_reason() {
     let cases: Vec<(Packet, ReasonCode)> = vec![
+        // (Unknown PUBACK/PUBCOMP are not among them: they are counted and
+        // the link kept, see acks_for_unknown_packet_ids_are_counted_and_the_link_kept.)
         (Packet::ConnAck(Box::default()), ReasonCode::ProtocolError),
-        (puback(999), ReasonCode::ProtocolError),
-        (pubcomp(999), ReasonCode::ProtocolError),
         (Packet::PingReq, ReasonCode::ProtocolError),
         (
             Packet::SubAck(SubAck {

@@ -187,12 +187,16 @@ fn packets_a_server_must_not_send() {
 
 #[test]
 fn acknowledgements_for_unknown_packet_ids() {
-    // PUBACK and PUBCOMP for ids never used end the connection.
-    assert_violation(&[0x40, 0x02, 0x01, 0x00], ReasonCode::ProtocolError);
-    assert_violation(&[0x70, 0x02, 0x01, 0x00], ReasonCode::ProtocolError);
+    // PUBACK and PUBCOMP for ids never used are ignored and counted: a
+    // broker resending acks after a reconnect must not cause a reconnect storm.
+    let mut b = connected(V5);
+    b.inject_bytes(&[0x40, 0x02, 0x01, 0x00]);
+    b.inject_bytes(&[0x70, 0x02, 0x01, 0x00]);
+    assert!(b.sent().is_empty());
+    assert_eq!(b.client.unknown_acks(), 2);
+    assert_eq!(b.client.state(), ConnectionState::Connected);
     // PUBREC for an unknown id is answered per 5.0 section 4.3.3 with PUBREL
     // "Packet Identifier not found", and the connection stays up.
-    let mut b = connected(V5);
     b.inject(Packet::PubRec(PubResponse::new(77)));
     let sent = b.sent();
     assert!(

@@ -358,6 +358,9 @@ impl Driver {
         self.counters
             .receive_maximum_overruns
             .store(self.core.receive_maximum_overruns(), Ordering::Relaxed);
+        self.counters
+            .unknown_acks
+            .store(self.core.unknown_acks(), Ordering::Relaxed);
     }
 
     fn handle_command(&mut self, command: Command) {

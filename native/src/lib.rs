@@ -459,6 +459,7 @@ impl Backlog {
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     receive_maximum_overruns: AtomicU64,
+    unknown_acks: AtomicU64,
 }
 
 /// A handle to one MQTT client driven by a background task. Clone it freely;
@@ -624,6 +625,14 @@ impl NativeClient {
             .counters
             .receive_maximum_overruns
             .load(Ordering::Relaxed)
+    }
+
+    /// PUBACK, PUBREC and PUBCOMP the broker sent for packet ids with no
+    /// publish waiting for them, ignored with the connection kept; see
+    /// `midge_core::Client::unknown_acks`. Read like
+    /// [`receive_maximum_overruns`](Self::receive_maximum_overruns).
+    pub fn unknown_acks(&self) -> u64 {
+        self.inner.counters.unknown_acks.load(Ordering::Relaxed)
     }
 
     /// True when [`publish_room`](Self::publish_room) would wait.

@@ -15,17 +15,19 @@
 //!
 //! `expect NAME field=value...` reads the client's next packet and checks its
 //! name and the fields given (others are not checked). `send NAME
-//! field=value...` writes a CONNACK, AUTH or DISCONNECT. Fields: `reason` (a
-//! reason code, decimal or 0x hex), `session_present` (0 or 1),
-//! `client_id`, `authentication_method`, `authentication_data`,
-//! `reason_string` (text without spaces).
+//! field=value...` writes a CONNACK, AUTH, DISCONNECT, PUBACK, PUBREC,
+//! PUBREL or PUBCOMP. Fields: `reason` (a reason code, decimal or 0x hex),
+//! `session_present` (0 or 1), `id` (a packet id), `client_id`,
+//! `authentication_method`, `authentication_data`, `reason_string`, and of a
+//! PUBLISH `topic`, `qos`, `id`, `payload` (text without spaces).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use bytes::Bytes;
 use midge_core::packet::{
-    encode_packet, Auth, ConnAck, Decoder, Disconnect, Packet, ProtocolVersion, ReasonCode,
+    encode_packet, Auth, ConnAck, Decoder, Disconnect, Packet, ProtocolVersion, PubResponse,
+    ReasonCode,
 };
 
 /// Why a script could not be parsed or did not run to its end.
@@ -161,10 +163,30 @@ impl Step {
                 disconnect.properties.reason_string = reason_string;
                 Packet::Disconnect(disconnect)
             }
+            "PUBACK" | "PUBREC" | "PUBREL" | "PUBCOMP" => {
+                let id = self
+                    .field("id")
+                    .and_then(|id| id.parse::<u16>().ok())
+                    .filter(|id| *id != 0)
+                    .ok_or_else(|| ScriptError::Parse {
+                        line: self.line,
+                        reason: format!("{} needs id=1..65535", self.name),
+                    })?;
+                let mut ack = PubResponse::new(id);
+                ack.reason_code = reason_code;
+                match self.name.as_str() {
+                    "PUBACK" => Packet::PubAck(ack),
+                    "PUBREC" => Packet::PubRec(ack),
+                    "PUBREL" => Packet::PubRel(ack),
+                    _ => Packet::PubComp(ack),
+                }
+            }
             other => {
                 return Err(ScriptError::Parse {
                     line: self.line,
-                    reason: format!("cannot send {other} (CONNACK, AUTH, DISCONNECT)"),
+                    reason: format!(
+                        "cannot send {other} (CONNACK, AUTH, DISCONNECT, PUBACK, PUBREC, PUBREL, PUBCOMP)"
+                    ),
                 })
             }
         })
@@ -207,6 +229,16 @@ pub fn describe(packet: &Packet) -> Vec<(String, String)> {
         }
         Packet::Disconnect(d) => {
             push("reason", Some(format!("0x{:02x}", d.reason_code.code())));
+        }
+        Packet::Publish(p) => {
+            push("topic", Some(p.topic.to_string()));
+            push("qos", Some((p.qos as u8).to_string()));
+            push("id", (p.qos as u8 > 0).then(|| p.packet_id.to_string()));
+            push("payload", Some(text(&p.payload)));
+        }
+        Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
+            push("id", Some(a.packet_id.to_string()));
+            push("reason", Some(format!("0x{:02x}", a.reason_code.code())));
         }
         _ => {}
     }

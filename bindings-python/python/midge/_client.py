@@ -216,6 +216,13 @@ class _Base:
         return self._native.receive_maximum_overruns()
 
     @property
+    def unknown_acks(self) -> int:
+        """PUBACK, PUBREC and PUBCOMP the broker sent for packet ids with no
+        publish waiting for them (e.g. acks resent after a reconnect). They
+        are ignored and the connection stays up; counted by the core."""
+        return self._native.unknown_acks()
+
+    @property
     def subscriptions(self) -> Dict[str, int]:
         """Filters subscribed through this object, with their granted QoS."""
         return dict(self._subscriptions)

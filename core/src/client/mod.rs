@@ -296,6 +296,8 @@ pub struct Client {
     requests: Vec<(u16, Request)>,
     /// Inbound QoS 1/2 publishes accepted beyond our Receive Maximum.
     receive_maximum_overruns: u64,
+    /// PUBACK, PUBREC and PUBCOMP for packet ids with no publish in that stage.
+    unknown_acks: u64,
 }
 
 impl std::fmt::Debug for Client {
@@ -350,6 +352,7 @@ impl Client {
             inbound_qos2: IdSet::default(),
             manual_qos2: IdSet::default(),
             receive_maximum_overruns: 0,
+            unknown_acks: 0,
             subscriptions: Vec::new(),
             requests: Vec::new(),
         };
@@ -521,6 +524,22 @@ impl Client {
     /// ```
     pub fn receive_maximum_overruns(&self) -> u64 {
         self.receive_maximum_overruns
+    }
+
+    /// PUBACK, PUBREC and PUBCOMP the server sent for a packet id that has
+    /// no publish waiting for that ack (e.g. an ack resent after a
+    /// reconnect), since the client was made. They are ignored (a PUBREC is
+    /// answered with PUBREL 0x92, as section 4.3.3 asks) and the connection
+    /// stays up, so a broker that resends acks cannot cause a reconnect storm.
+    ///
+    /// ```
+    /// use midge_core::{Client, ClientOptions};
+    /// let client = Client::new(ClientOptions::new("mqtt://127.0.0.1:1883")?)?;
+    /// assert_eq!(client.unknown_acks(), 0);
+    /// # Ok::<(), midge_core::ClientError>(())
+    /// ```
+    pub fn unknown_acks(&self) -> u64 {
+        self.unknown_acks
     }
 
     /// Publishes waiting for the connection or for room in the window.

@@ -283,13 +283,8 @@ impl Client {
     pub(super) fn on_puback(&mut self, now: u64, ack: PubResponse) {
         let id = ack.packet_id;
         if self.inflight.get(&id).map(|e| e.stage) != Some(OutboundStage::AwaitingPubAck) {
-            self.violation(
-                now,
-                ProtocolViolation::UnknownPacketId {
-                    packet: "PUBACK",
-                    packet_id: id,
-                },
-            );
+            // Ignored and counted, the link kept: see `Client::unknown_acks`.
+            self.unknown_acks += 1;
             return;
         }
         if let Some(entry) = self.inflight.remove(&id) {
@@ -324,6 +319,7 @@ impl Client {
             _ => {
                 // Spec 4.3.3: answer an unknown PUBREC with PUBREL "Packet
                 // Identifier not found" rather than closing.
+                self.unknown_acks += 1;
                 let mut rel = PubResponse::new(id);
                 rel.reason_code = ReasonCode::PacketIdentifierNotFound;
                 self.send(now, &Packet::PubRel(rel));
@@ -334,13 +330,7 @@ impl Client {
     pub(super) fn on_pubcomp(&mut self, now: u64, comp: PubResponse) {
         let id = comp.packet_id;
         if self.inflight.get(&id).map(|e| e.stage) != Some(OutboundStage::AwaitingPubComp) {
-            self.violation(
-                now,
-                ProtocolViolation::UnknownPacketId {
-                    packet: "PUBCOMP",
-                    packet_id: id,
-                },
-            );
+            self.unknown_acks += 1;
             return;
         }
         if let Some(entry) = self.inflight.remove(&id) {

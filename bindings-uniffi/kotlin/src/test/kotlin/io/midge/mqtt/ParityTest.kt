@@ -194,6 +194,30 @@ class ParityTest : BrokerTest() {
     }
 
     @Test
+    fun `acks for unknown packet ids are counted and the connection kept`() = runTest {
+        val script = """
+            expect CONNECT
+            send CONNACK reason=0
+            send PUBACK id=999
+            send PUBCOMP id=998
+            expect PUBLISH topic=parity/acks qos=1 id=1
+            send PUBACK id=1
+            expect DISCONNECT
+        """.trimIndent()
+        ScriptedBroker(script).use { fake ->
+            val options = MqttOptions(url = "mqtt://127.0.0.1:${fake.port}", clientId = uniqueId("acks"), reconnect = false)
+            MqttClient(options).use { c ->
+                c.connect()
+                c.publish(Message("parity/acks", "x".encodeToByteArray(), QoS.AT_LEAST_ONCE))
+                assertEquals(2uL, c.unknownAcks())
+                assertEquals(ConnectionState.CONNECTED, c.state())
+                c.disconnect()
+                fake.join()
+            }
+        }
+    }
+
+    @Test
     fun `enhanced auth - data without a method is refused, and mosquitto refuses an unknown method`() = runTest {
         val e = assertFailsWith<MqttException.InvalidArgument> {
             MqttClient(testOptions(broker).copy(authenticationData = byteArrayOf(1))).close()

@@ -1,0 +1,31 @@
+"""Protocol rules against the shared scripted broker (``midge-testkit
+scripted``), where a real broker cannot be made to misbehave on cue."""
+
+from __future__ import annotations
+
+import midge
+from conftest import ScriptedBroker, client_id
+
+
+def test_acks_for_unknown_packet_ids_are_counted_and_the_connection_kept():
+    """A broker that sends PUBACK/PUBCOMP for ids with nothing waiting (as
+    after a reconnect) no longer makes the client drop the connection: they
+    are ignored and counted, and the real ack still completes the publish."""
+    broker = ScriptedBroker(
+        """
+        expect CONNECT
+        send CONNACK reason=0
+        send PUBACK id=999
+        send PUBCOMP id=998
+        expect PUBLISH topic=conformance/acks qos=1 id=1
+        send PUBACK id=1
+        expect DISCONNECT
+        """
+    )
+    c = midge.Client(broker.url, client_id=client_id("acks"), reconnect=False)
+    c.connect(timeout=5)
+    c.publish("conformance/acks", b"x", qos=1, timeout=5)
+    assert c.unknown_acks == 2
+    assert c.status == "connected"
+    c.disconnect(timeout=5)
+    broker.join()
