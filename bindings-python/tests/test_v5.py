@@ -131,3 +131,22 @@ def test_empty_client_id_for_a_persistent_5_0_session(broker):
     with pytest.raises(midge.InvalidArgumentError) as e:
         midge.Client(broker.url(), client_id="", clean_start=False, protocol="3.1.1")
     assert e.value.argument == "client_id"
+
+
+def test_a_2_mib_message_arrives_with_the_default_packet_size(broker, topic):
+    """The 5.0 CONNECT used to say Maximum Packet Size 1 MiB, and mosquitto
+    then dropped every larger message for this client without a word. The
+    default is now the protocol maximum, sent only when the user sets one."""
+    payload = bytes(range(256)) * (8 * 1024)  # 2 MiB
+    with midge.Client(broker.url(), client_id=client_id("big")) as c:
+        messages = c.messages(timeout=10)
+        c.subscribe(topic, qos=1)
+        c.publish(topic, payload, qos=1)
+        got = next(messages)
+    assert got.payload == payload
+    with midge.Client(broker.url(), client_id=client_id("small"), max_packet_size=64 * 1024) as c:
+        messages = c.messages(timeout=1)
+        c.subscribe(topic, qos=1)
+        c.publish(topic, payload, qos=1)  # the broker drops it for this client, as 5.0 says
+        c.publish(topic, b"small", qos=1)
+        assert next(messages).payload == b"small"

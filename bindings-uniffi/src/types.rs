@@ -332,8 +332,10 @@ pub struct MqttOptions {
     /// MQTT 5.0: replace repeated topics by aliases when the broker allows.
     #[uniffi(default = false)]
     pub outbound_topic_aliases: bool,
-    /// Largest packet accepted from the broker, in bytes.
-    #[uniffi(default = 1048576)]
+    /// Largest packet accepted from the broker, in bytes. Default: the
+    /// protocol maximum (268,435,460), and then the 5.0 CONNECT names no
+    /// limit; a lower one is sent, and the broker drops larger messages.
+    #[uniffi(default = 268435460)]
     pub max_packet_size: u32,
     /// Milliseconds to wait for PINGRESP before the link counts as dead.
     #[uniffi(default = 10000)]
@@ -555,7 +557,7 @@ impl MqttOptions {
             strict_receive_maximum: false,
             topic_alias_maximum: 0,
             outbound_topic_aliases: false,
-            max_packet_size: 1024 * 1024,
+            max_packet_size: midge_core::options::MAX_PACKET_SIZE,
             ping_timeout_ms: 10_000,
             message_buffer: 10_000,
             user_properties: Vec::new(),

@@ -8,9 +8,16 @@ use crate::packet::{ConnectProperties, LastWill, ProtocolVersion};
 use crate::server::ServerAddress;
 use crate::topic::validate_topic_name;
 
-/// Default largest packet accepted from the server (1 MiB). A safe bound on
-/// what one packet from the network can make the client allocate.
-pub const DEFAULT_MAX_INCOMING_PACKET_SIZE: u32 = 1024 * 1024;
+/// The largest packet MQTT can express: a 1-byte fixed header, a 4-byte
+/// remaining length and 268,435,455 bytes after it.
+pub const MAX_PACKET_SIZE: u32 = 1 + 4 + 268_435_455;
+/// Default largest packet accepted from the server: the protocol maximum, as
+/// paho and MQTT.js accept. The decoder buffers a packet as its bytes arrive
+/// and never allocates its announced size ahead. A lower limit is sent in
+/// the 5.0 CONNECT, and a 5.0 server then drops (silently, as the
+/// specification says) every message above it for this client, so it is
+/// sent only when set.
+pub const DEFAULT_MAX_INCOMING_PACKET_SIZE: u32 = MAX_PACKET_SIZE;
 /// Default number of QoS 1/2 publishes the server may have in flight to us.
 pub const DEFAULT_RECEIVE_MAXIMUM: u16 = 100;
 /// Default bound of the offline queue.
@@ -66,7 +73,10 @@ pub struct ClientOptions {
     /// mosquitto 2.0.11 overruns it, and a disconnect there costs a
     /// reconnect and QoS 1 resends. `true`: disconnect with 0x93.
     pub strict_receive_maximum: bool,
-    /// Largest packet accepted from the server; bigger ones end the connection.
+    /// Largest packet accepted from the server; bigger ones end the connection
+    /// with a typed `PacketTooLarge` error. Default: the protocol maximum,
+    /// and then the 5.0 CONNECT carries no Maximum Packet Size; below it the
+    /// CONNECT says so, and the server drops larger messages for us.
     pub max_incoming_packet_size: u32,
     /// Highest inbound topic alias we accept (5.0); 0 disables inbound aliases.
     pub topic_alias_maximum: u16,

@@ -73,7 +73,9 @@ fn connect_sends_options_and_reports_connack_values() {
     assert_eq!(connect.will.as_ref().unwrap().topic, "status/test-client");
     assert_eq!(connect.properties.session_expiry_interval, Some(3600));
     assert_eq!(connect.properties.receive_maximum, Some(100));
-    assert!(connect.properties.maximum_packet_size.is_some());
+    // No Maximum Packet Size unless the user set one (issue 14, item 4): a
+    // 5.0 server drops every message above it for this client.
+    assert_eq!(connect.properties.maximum_packet_size, None);
     assert_eq!(b.client.state(), ConnectionState::Connecting);
 
     b.connack(
@@ -1038,6 +1040,37 @@ fn malformed_bytes_are_an_error_value_not_a_panic() {
             reason_code: ReasonCode::MalformedPacket,
             properties: Default::default()
         })]
+    );
+}
+
+#[test]
+fn a_maximum_packet_size_the_user_set_is_sent_in_connect() {
+    let mut o = options(V5);
+    o.max_incoming_packet_size = 64 * 1024;
+    let mut b = Broker::new(o);
+    b.client.connect(b.now).unwrap();
+    let Packet::Connect(connect) = b.open_transport() else {
+        panic!("first packet must be CONNECT")
+    };
+    assert_eq!(connect.properties.maximum_packet_size, Some(64 * 1024));
+}
+
+#[test]
+fn a_packet_of_several_mebibytes_is_accepted_by_default() {
+    let mut b = Broker::new(options(V5));
+    b.connect(false);
+    b.events();
+    let payload = vec![7u8; 3 * 1024 * 1024];
+    b.inject(Packet::Publish(Publish::new(
+        "big",
+        payload.clone(),
+        QoS::AtMostOnce,
+    )));
+    let events = b.events();
+    assert!(
+        matches!(&events[..], [Event::Message(m)] if m.publish.payload.len() == payload.len()),
+        "{} events",
+        events.len()
     );
 }
 

@@ -254,7 +254,12 @@ impl Client {
             if receive_maximum != u16::MAX {
                 properties.receive_maximum = Some(receive_maximum);
             }
-            properties.maximum_packet_size = Some(o.effective_max_incoming());
+            // Only a limit the user set: a 5.0 server silently drops every
+            // message above it for this client.
+            let max_incoming = o.effective_max_incoming();
+            if max_incoming < crate::options::MAX_PACKET_SIZE {
+                properties.maximum_packet_size = Some(max_incoming);
+            }
             let alias_max = o.effective_topic_alias_maximum();
             if alias_max > 0 {
                 properties.topic_alias_maximum = Some(alias_max);
