@@ -3,6 +3,8 @@ scripted``), where a real broker cannot be made to misbehave on cue."""
 
 from __future__ import annotations
 
+import pytest
+
 import midge
 from conftest import ScriptedBroker, client_id
 
@@ -27,5 +29,22 @@ def test_acks_for_unknown_packet_ids_are_counted_and_the_connection_kept():
     c.publish("conformance/acks", b"x", qos=1, timeout=5)
     assert c.unknown_acks == 2
     assert c.status == "connected"
+    c.disconnect(timeout=5)
+    broker.join()
+
+
+@pytest.mark.parametrize("option,sent", [({}, "none"), ({"max_packet_size": 65536}, "65536")])
+def test_connect_names_a_maximum_packet_size_only_when_one_is_set(option, sent):
+    """A 5.0 server drops every message above the CONNECT's Maximum Packet
+    Size for the client, silently: the default sends none."""
+    broker = ScriptedBroker(
+        f"""
+        expect CONNECT maximum_packet_size={sent}
+        send CONNACK reason=0
+        expect DISCONNECT
+        """
+    )
+    c = midge.Client(broker.url, client_id=client_id("max"), reconnect=False, **option)
+    c.connect(timeout=5)
     c.disconnect(timeout=5)
     broker.join()

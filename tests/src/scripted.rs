@@ -17,7 +17,8 @@
 //! name and the fields given (others are not checked). `send NAME
 //! field=value...` writes a CONNACK, AUTH, DISCONNECT, PUBACK, PUBREC,
 //! PUBREL or PUBCOMP. Fields: `reason` (a reason code, decimal or 0x hex),
-//! `session_present` (0 or 1), `id` (a packet id), `client_id`,
+//! `session_present` (0 or 1), `id` (a packet id), `client_id`, CONNECT's
+//! `maximum_packet_size` (`none` when absent),
 //! `authentication_method`, `authentication_data`, `reason_string`, and of a
 //! PUBLISH `topic`, `qos`, `id`, `payload` (text without spaces).
 
@@ -207,6 +208,15 @@ pub fn describe(packet: &Packet) -> Vec<(String, String)> {
             push("client_id", Some(c.client_id.clone()));
             push("clean_start", Some(u8::from(c.clean_start).to_string()));
             push("username", c.username.clone());
+            // `none` when absent, so that a script can expect its absence.
+            push(
+                "maximum_packet_size",
+                Some(
+                    c.properties
+                        .maximum_packet_size
+                        .map_or_else(|| "none".to_string(), |m| m.to_string()),
+                ),
+            );
             push(
                 "authentication_method",
                 c.properties.authentication_method.clone(),
