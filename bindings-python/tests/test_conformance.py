@@ -48,3 +48,22 @@ def test_connect_names_a_maximum_packet_size_only_when_one_is_set(option, sent):
     c.connect(timeout=5)
     c.disconnect(timeout=5)
     broker.join()
+
+
+@pytest.mark.parametrize(
+    "options,argument",
+    [
+        (dict(auth_method="M", auth_data=b"x" * 70_000), "auth_data"),
+        (dict(auth_method="m" * 70_000), "auth_method"),
+        (dict(user_properties={"k": "v" * 70_000}), "user_properties"),
+        (dict(will=midge.Will("w", properties={"correlation_data": b"c" * 70_000})), "will.properties.correlation_data"),
+        (dict(will=midge.Will("w", properties={"response_topic": "r" * 70_000})), "will.properties.response_topic"),
+    ],
+)
+def test_connect_fields_over_65535_bytes_are_refused_at_construction(options, argument):
+    """They used to pass the constructor; the CONNECT then failed to encode
+    and the user waited 10 s for "no CONNACK"."""
+    with pytest.raises(midge.InvalidArgumentError) as e:
+        midge.Client("mqtt://127.0.0.1:1", **options)
+    assert e.value.argument == argument
+    assert "65,535" in str(e.value)

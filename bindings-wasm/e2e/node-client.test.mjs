@@ -62,3 +62,17 @@ test('acks for unknown packet ids are counted and the connection kept', { timeou
   await c.end();
   await broker.join();
 });
+
+test('CONNECT fields over 65,535 bytes are refused when the client is made, named as this package spells them', async () => {
+  const cases = [
+    [{ properties: { authenticationMethod: 'M', authenticationData: new Uint8Array(70_000) } }, 'properties.authenticationData'],
+    [{ properties: { userProperties: { k: 'v'.repeat(70_000) } } }, 'properties.userProperties'],
+    [{ will: { topic: 'w', properties: { correlationData: new Uint8Array(70_000) } } }, 'will.properties.correlationData'],
+    [{ will: { topic: 'w', properties: { responseTopic: 'r'.repeat(70_000) } } }, 'will.properties.responseTopic'],
+  ];
+  for (const [options, name] of cases) {
+    await assert.rejects(createClient('ws://127.0.0.1:1', { WebSocket, ...options }),
+      (e) => e.code === 'INVALID_ARGUMENT' && e.message.startsWith(`invalid argument \`${name}\``) && /65,535/.test(e.message),
+      name);
+  }
+});

@@ -48,12 +48,23 @@ export class MqttError extends Error {
   }
 }
 
+/**
+ * The core names its own option fields (`connect_properties.user_properties`);
+ * name the option as this package spells it (`properties.userProperties`).
+ */
+function optionNames(message) {
+  return message.replace(/^invalid argument `([^`]+)`/, (_, name) => {
+    const js = name.replace(/^connect_properties\./, 'properties.').replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+    return `invalid argument \`${js}\``;
+  });
+}
+
 function toMqttError(e) {
   if (e instanceof MqttError) return e;
   // Errors from the wasm side are `CODE|message`.
   if (typeof e === 'string' && /^[A-Z_]+\|/.test(e)) {
     const i = e.indexOf('|');
-    return new MqttError(e.slice(i + 1), e.slice(0, i));
+    return new MqttError(optionNames(e.slice(i + 1)), e.slice(0, i));
   }
   if (e && typeof e === 'object' && typeof e.code === 'string') {
     return new MqttError(e.message, e.code, e.reasonCode);

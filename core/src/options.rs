@@ -212,7 +212,30 @@ impl ClientOptions {
                     "must be at most 65,535 bytes",
                 ));
             }
+            let p = &will.properties;
+            check_binary(
+                "will.properties.correlation_data",
+                p.correlation_data.as_deref(),
+            )?;
+            if let Some(topic) = &p.response_topic {
+                check_string("will.properties.response_topic", topic)?;
+            }
+            if let Some(content_type) = &p.content_type {
+                check_string("will.properties.content_type", content_type)?;
+            }
+            check_pairs("will.properties.user_properties", &p.user_properties)?;
         }
+        // The CONNECT's other variable-length fields: each has a 16-bit
+        // length on the wire.
+        let props = &self.connect_properties;
+        if let Some(method) = &props.authentication_method {
+            check_string("connect_properties.authentication_method", method)?;
+        }
+        check_binary(
+            "connect_properties.authentication_data",
+            props.authentication_data.as_deref(),
+        )?;
+        check_pairs("connect_properties.user_properties", &props.user_properties)?;
         if self.receive_maximum == 0 {
             return Err(ClientError::invalid(
                 "receive_maximum",
@@ -242,7 +265,7 @@ impl ClientOptions {
                 .validate()
                 .map_err(|e| ClientError::invalid("reconnect", e.message()))?;
         }
-        let props = &self.connect_properties;
+        // (`props` as above.)
         if props.receive_maximum == Some(0) {
             return Err(ClientError::invalid(
                 "connect_properties.receive_maximum",
@@ -290,6 +313,26 @@ impl ClientOptions {
             .topic_alias_maximum
             .unwrap_or(self.topic_alias_maximum)
     }
+}
+
+/// A binary field of a packet: at most 65,535 bytes.
+fn check_binary(argument: &'static str, value: Option<&[u8]>) -> Result<(), ClientError> {
+    match value {
+        Some(v) if v.len() > u16::MAX as usize => Err(ClientError::invalid(
+            argument,
+            "must be at most 65,535 bytes",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// User properties: each name and value a UTF-8 string field.
+fn check_pairs(argument: &'static str, pairs: &[(String, String)]) -> Result<(), ClientError> {
+    for (name, value) in pairs {
+        check_string(argument, name)?;
+        check_string(argument, value)?;
+    }
+    Ok(())
 }
 
 /// MQTT UTF-8 string rules for a user-given field.

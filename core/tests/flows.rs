@@ -10,8 +10,8 @@ use midge_core::packet::{
 };
 use midge_core::session::{MemoryStore, OutboundStage, SessionState, SessionStore};
 use midge_core::{
-    Client, ClientError, ConnectionError, ConnectionState, Event, ProtocolViolation, PublishError,
-    TransportCommand,
+    Client, ClientError, ClientOptions, ConnectionError, ConnectionState, Event, ProtocolViolation,
+    PublishError, TransportCommand,
 };
 use support::*;
 
@@ -1575,4 +1575,64 @@ fn debug_output_never_shows_the_password() {
     let client = Client::new(o.clone()).unwrap();
     assert!(!format!("{o:?}").contains("hunter2"));
     assert!(!format!("{client:?}").contains("hunter2"));
+}
+
+#[test]
+fn connect_fields_over_65535_bytes_are_refused_at_construction() {
+    // They used to pass the constructor; the CONNECT then failed to encode,
+    // nothing went out and the user waited for the connect timeout.
+    let cases: Vec<(&str, Box<dyn Fn(&mut ClientOptions)>)> = vec![
+        (
+            "connect_properties.authentication_data",
+            Box::new(|o| {
+                o.connect_properties.authentication_method = Some("M".into());
+                o.connect_properties.authentication_data = Some(Bytes::from(vec![0u8; 70_000]));
+            }),
+        ),
+        (
+            "connect_properties.authentication_method",
+            Box::new(|o| o.connect_properties.authentication_method = Some("m".repeat(70_000))),
+        ),
+        (
+            "connect_properties.user_properties",
+            Box::new(|o| {
+                o.connect_properties
+                    .user_properties
+                    .push(("k".into(), "v".repeat(70_000)))
+            }),
+        ),
+        (
+            "will.properties.correlation_data",
+            Box::new(|o| {
+                let mut will = LastWill {
+                    topic: "w".into(),
+                    ..Default::default()
+                };
+                will.properties.correlation_data = Some(Bytes::from(vec![1u8; 70_000]));
+                o.will = Some(will);
+            }),
+        ),
+        (
+            "will.properties.response_topic",
+            Box::new(|o| {
+                let mut will = LastWill {
+                    topic: "w".into(),
+                    ..Default::default()
+                };
+                will.properties.response_topic = Some("r".repeat(70_000));
+                o.will = Some(will);
+            }),
+        ),
+    ];
+    for (argument, set) in cases {
+        let mut o = options(V5);
+        set(&mut o);
+        match Client::new(o) {
+            Err(ClientError::InvalidArgument { argument: a, rule }) => {
+                assert_eq!(a, argument, "{rule}");
+                assert!(rule.contains("65,535"), "{rule}");
+            }
+            other => panic!("{argument}: {other:?}"),
+        }
+    }
 }

@@ -162,6 +162,7 @@ class PublishHandle:
 _CORE_OPTION_NAMES = {
     "connect_properties.authentication_method": "auth_method",
     "connect_properties.authentication_data": "auth_data",
+    "connect_properties.user_properties": "user_properties",
 }
 
 

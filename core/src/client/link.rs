@@ -278,9 +278,18 @@ impl Client {
     }
 
     pub(super) fn send(&mut self, now: u64, packet: &Packet) {
-        // Packets built here come from validated input, so encoding cannot fail;
-        // if it ever did, sending nothing is the safe outcome.
-        if encode_client_packet(packet, self.options.protocol, &mut self.tx).is_ok() {
+        // Packets built here come from validated input (the options in
+        // `ClientOptions::validate`, the CONNECT encoded once in
+        // `Client::with_session`, commands checked by their methods), so
+        // encoding cannot fail; if it ever did, sending nothing is the safe
+        // outcome, and a debug build stops here.
+        let encoded = encode_client_packet(packet, self.options.protocol, &mut self.tx);
+        debug_assert!(
+            encoded.is_ok(),
+            "{} did not encode: {encoded:?}",
+            packet.name()
+        );
+        if encoded.is_ok() {
             self.link.last_sent = now;
         }
     }

@@ -357,6 +357,24 @@ impl Client {
             requests: Vec::new(),
         };
         client.restore(session);
+        // Every CONNECT this client will send must encode: checked once here
+        // (what `validate` missed would otherwise be a CONNECT that never
+        // leaves and a wait for the connect timeout).
+        // (Encoded into a scratch buffer: `encoded_len` would link the
+        // server packets' encoders into the wasm package.)
+        encode_client_packet(
+            &Packet::Connect(Box::new(client.build_connect())),
+            client.options.protocol,
+            &mut Vec::new(),
+        )
+        // A fixed rule, not the encoder's message: formatting it would add
+        // 6 KB to the wasm package for an error `validate` already rules out.
+        .map_err(|_| {
+            ClientError::invalid(
+                "options",
+                "make a CONNECT over MQTT's limits (a string or binary field over 65,535 bytes, or a packet over 256 MiB)",
+            )
+        })?;
         Ok(client)
     }
 
