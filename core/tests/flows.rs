@@ -1577,11 +1577,14 @@ fn debug_output_never_shows_the_password() {
     assert!(!format!("{client:?}").contains("hunter2"));
 }
 
+/// Sets one option of a test case.
+type SetOption = Box<dyn Fn(&mut ClientOptions)>;
+
 #[test]
 fn connect_fields_over_65535_bytes_are_refused_at_construction() {
     // They used to pass the constructor; the CONNECT then failed to encode,
     // nothing went out and the user waited for the connect timeout.
-    let cases: Vec<(&str, Box<dyn Fn(&mut ClientOptions)>)> = vec![
+    let cases: Vec<(&str, SetOption)> = vec![
         (
             "connect_properties.authentication_data",
             Box::new(|o| {
