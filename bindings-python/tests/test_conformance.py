@@ -67,3 +67,26 @@ def test_connect_fields_over_65535_bytes_are_refused_at_construction(options, ar
         midge.Client("mqtt://127.0.0.1:1", **options)
     assert e.value.argument == argument
     assert "65,535" in str(e.value)
+
+
+def test_packets_above_the_server_maximum_packet_size_are_not_sent():
+    """[MQTT-3.2.2-15]: a SUBSCRIBE or UNSUBSCRIBE above the server's Maximum
+    Packet Size is refused with a typed error; the DISCONNECT leaves its
+    reason string out. The script fails if anything but DISCONNECT arrives."""
+    broker = ScriptedBroker(
+        """
+        expect CONNECT
+        send CONNACK reason=0 maximum_packet_size=64
+        expect DISCONNECT reason_string=none
+        """
+    )
+    c = midge.Client(broker.url, client_id=client_id("max"), reconnect=False)
+    c.connect(timeout=5)
+    long_filter = "sensors/" + "x" * 80 + "/#"
+    with pytest.raises(midge.MqttError) as e:
+        c.subscribe(long_filter, qos=1, timeout=5)
+    assert "maximum packet size of 64 bytes" in str(e.value)
+    with pytest.raises(midge.MqttError):
+        c.unsubscribe(long_filter, timeout=5)
+    c.disconnect(properties={"reason_string": "r" * 100}, timeout=5)
+    broker.join()

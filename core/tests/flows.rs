@@ -1639,3 +1639,84 @@ fn connect_fields_over_65535_bytes_are_refused_at_construction() {
         }
     }
 }
+
+#[test]
+fn packets_above_the_server_maximum_packet_size_are_not_sent() {
+    // [MQTT-3.2.2-15]: the client must not send packets above the server's
+    // Maximum Packet Size; it was enforced for PUBLISH only.
+    let small = ConnAckProperties {
+        maximum_packet_size: Some(64),
+        ..Default::default()
+    };
+    let long_filter = format!("sensors/{}/#", "x".repeat(80));
+
+    // Connected: SUBSCRIBE and UNSUBSCRIBE are refused, typed, nothing sent.
+    let mut b = Broker::new(options(V5));
+    b.client.connect(b.now).unwrap();
+    b.open_transport();
+    b.connack(false, small.clone());
+    b.events();
+    let err = b
+        .client
+        .subscribe(
+            b.now,
+            vec![SubscribeFilter::new(long_filter.clone(), QoS::AtLeastOnce)],
+            Default::default(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::PacketTooLarge { maximum: 64, size } if size > 64),
+        "{err:?}"
+    );
+    let err = b
+        .client
+        .unsubscribe(b.now, vec![long_filter.clone()], Default::default())
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::PacketTooLarge { maximum: 64, .. }),
+        "{err:?}"
+    );
+    assert!(b.sent().is_empty());
+
+    // DISCONNECT: the reason string and user properties are left out.
+    b.client
+        .disconnect(
+            b.now,
+            ReasonCode::Success,
+            DisconnectProperties {
+                reason_string: Some("r".repeat(100)),
+                user_properties: vec![("k".into(), "v".repeat(100))],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let sent = b.sent();
+    assert!(
+        matches!(&sent[..], [Packet::Disconnect(d)] if d.properties.reason_string.is_none() && d.properties.user_properties.is_empty()),
+        "{sent:?}"
+    );
+
+    // Made offline: answered locally, each filter 0x95, once the CONNACK
+    // shows that this server's maximum does not allow it.
+    let mut b = Broker::new(options(V5));
+    let token = b
+        .client
+        .subscribe(
+            b.now,
+            vec![SubscribeFilter::new(long_filter, QoS::AtLeastOnce)],
+            Default::default(),
+        )
+        .unwrap();
+    b.client.connect(b.now).unwrap();
+    b.open_transport();
+    b.connack(false, small);
+    assert!(b.sent().is_empty(), "nothing after CONNECT");
+    let events = b.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Subscribed { token: t, results, .. }
+            if *t == token && results == &vec![Err(ReasonCode::PacketTooLarge)])),
+        "{events:?}"
+    );
+}

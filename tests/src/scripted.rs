@@ -18,7 +18,8 @@
 //! field=value...` writes a CONNACK, AUTH, DISCONNECT, PUBACK, PUBREC,
 //! PUBREL or PUBCOMP. Fields: `reason` (a reason code, decimal or 0x hex),
 //! `session_present` (0 or 1), `id` (a packet id), `client_id`, CONNECT's
-//! `maximum_packet_size` (`none` when absent),
+//! `maximum_packet_size` (`none` when absent; CONNACK's when sent), DISCONNECT's
+//! `reason_string` (`none` when absent),
 //! `authentication_method`, `authentication_data`, `reason_string`, and of a
 //! PUBLISH `topic`, `qos`, `id`, `payload` (text without spaces).
 
@@ -144,6 +145,13 @@ impl Step {
                 ack.properties.authentication_method = method;
                 ack.properties.authentication_data = data;
                 ack.properties.reason_string = reason_string;
+                ack.properties.maximum_packet_size = match self.field("maximum_packet_size") {
+                    Some(m) => Some(m.parse().map_err(|_| ScriptError::Parse {
+                        line: self.line,
+                        reason: format!("maximum_packet_size={m} is not a number"),
+                    })?),
+                    None => None,
+                };
                 Packet::ConnAck(Box::new(ack))
             }
             "AUTH" => {
@@ -239,6 +247,15 @@ pub fn describe(packet: &Packet) -> Vec<(String, String)> {
         }
         Packet::Disconnect(d) => {
             push("reason", Some(format!("0x{:02x}", d.reason_code.code())));
+            push(
+                "reason_string",
+                Some(
+                    d.properties
+                        .reason_string
+                        .clone()
+                        .unwrap_or_else(|| "none".into()),
+                ),
+            );
         }
         Packet::Publish(p) => {
             push("topic", Some(p.topic.to_string()));

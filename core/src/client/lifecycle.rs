@@ -95,13 +95,19 @@ impl Client {
     ) {
         let had_link = match self.state {
             State::Connected => {
-                self.send(
-                    now,
-                    &Packet::Disconnect(Disconnect {
-                        reason_code,
-                        properties,
-                    }),
-                );
+                let mut disconnect = Packet::Disconnect(Disconnect {
+                    reason_code,
+                    properties,
+                });
+                // [MQTT-3.14.2-3]: above the server's Maximum Packet Size,
+                // leave out the reason string and user properties.
+                if self.above_server_maximum(&disconnect).is_some() {
+                    if let Packet::Disconnect(d) = &mut disconnect {
+                        d.properties.reason_string = None;
+                        d.properties.user_properties.clear();
+                    }
+                }
+                self.send(now, &disconnect);
                 self.transport.push_back(TransportCommand::Close);
                 self.state = State::Closing { reconnect_at: None };
                 true

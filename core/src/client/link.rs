@@ -226,14 +226,7 @@ impl Client {
         } else {
             self.session_lost();
         }
-        // SUBSCRIBE/UNSUBSCRIBE never acknowledged (or made while offline).
-        // As `send`, encoded in place: cloning the packets first instantiated
-        // `Packet::clone` here (2 KB of wasm).
-        for (_, request) in &self.requests {
-            if encode_client_packet(&request.packet, self.options.protocol, &mut self.tx).is_ok() {
-                self.link.last_sent = now;
-            }
-        }
+        self.resend_requests(now);
         if !ack.session_present && !self.subscriptions.is_empty() {
             self.restore_subscriptions(now);
         }
@@ -274,6 +267,73 @@ impl Client {
             password: o.password.clone(),
             will: o.will.clone(),
             properties,
+        }
+    }
+
+    /// The encoded size of `packet` when it is above the Maximum Packet Size
+    /// the server of this connection set ([MQTT-3.2.2-15]: the client must
+    /// not send it); `None` when it fits or the server set none.
+    pub(super) fn above_server_maximum(&self, packet: &Packet) -> Option<(usize, u32)> {
+        let maximum = self.link.server_maximum_packet_size?;
+        let mut scratch = Vec::new();
+        let size = match encode_client_packet(packet, self.options.protocol, &mut scratch) {
+            Ok(()) => scratch.len(),
+            Err(_) => usize::MAX,
+        };
+        (size > maximum as usize).then_some((size, maximum))
+    }
+
+    /// SUBSCRIBE/UNSUBSCRIBE never acknowledged (or made while offline),
+    /// after a CONNACK. One this server's Maximum Packet Size does not allow
+    /// is answered here, each filter with 0x95 (Packet too large), as its
+    /// SUBACK/UNSUBACK would have been: the client must not send it.
+    fn resend_requests(&mut self, now: u64) {
+        let mut too_large = Vec::new();
+        for (id, request) in &self.requests {
+            if self.above_server_maximum(&request.packet).is_some() {
+                too_large.push(*id);
+                continue;
+            }
+            // As `send`, encoded in place: cloning the packets first
+            // instantiated `Packet::clone` here (2 KB of wasm).
+            if encode_client_packet(&request.packet, self.options.protocol, &mut self.tx).is_ok() {
+                self.link.last_sent = now;
+            }
+        }
+        for id in too_large {
+            let Ok(i) = self.requests.binary_search_by_key(&id, |(id, _)| *id) else {
+                continue;
+            };
+            let (_, request) = self.requests.remove(i);
+            let too_large = ReasonCode::PacketTooLarge;
+            match request.packet {
+                Packet::Subscribe(s) if request.kind == RequestKind::Subscribe => {
+                    self.events.push_back(Event::Subscribed {
+                        token: request.token,
+                        results: s.filters.iter().map(|_| Err(too_large)).collect(),
+                        properties: AckProperties::default(),
+                    });
+                }
+                Packet::Unsubscribe(u) => {
+                    self.events.push_back(Event::Unsubscribed {
+                        token: request.token,
+                        results: u.filters.iter().map(|_| too_large).collect(),
+                        properties: AckProperties::default(),
+                    });
+                }
+                // A restore of the session's subscriptions: nobody waits.
+                _ => {}
+            }
+        }
+    }
+
+    /// Refuse a SUBSCRIBE or UNSUBSCRIBE the server's Maximum Packet Size
+    /// does not allow (known once connected; a request made offline is sized
+    /// against the next server when it goes out, see `resend_requests`).
+    pub(super) fn check_server_maximum(&self, packet: &Packet) -> Result<(), ClientError> {
+        match self.above_server_maximum(packet) {
+            Some((size, maximum)) => Err(ClientError::PacketTooLarge { size, maximum }),
+            None => Ok(()),
         }
     }
 

@@ -52,6 +52,8 @@ impl Client {
             filters,
             properties,
         });
+        // (The id is not recorded until add_request: refusing here leaks none.)
+        self.check_server_maximum(&packet)?;
         Ok(self.add_request(now, packet_id, RequestKind::Subscribe, packet))
     }
 
@@ -83,6 +85,7 @@ impl Client {
             filters,
             properties,
         });
+        self.check_server_maximum(&packet)?;
         Ok(self.add_request(now, packet_id, RequestKind::Unsubscribe, packet))
     }
 
