@@ -90,3 +90,28 @@ def test_packets_above_the_server_maximum_packet_size_are_not_sent():
         c.unsubscribe(long_filter, timeout=5)
     c.disconnect(properties={"reason_string": "r" * 100}, timeout=5)
     broker.join()
+
+
+def test_a_publish_the_server_does_not_allow_is_a_typed_rejection_while_connected():
+    """Above the server's Maximum QoS, retained where retain is unavailable,
+    or over its Maximum Packet Size: PublishRejectedError with 0x9B, 0x9A or
+    0x95, as after a reconnect, not the base MqttError without a code."""
+    broker = ScriptedBroker(
+        """
+        expect CONNECT
+        send CONNACK reason=0 maximum_qos=0 retain_available=0 maximum_packet_size=64
+        expect DISCONNECT
+        """
+    )
+    c = midge.Client(broker.url, client_id=client_id("refused"), reconnect=False)
+    c.connect(timeout=5)
+    for kwargs, code in [
+        (dict(payload=b"x", qos=1), 0x9B),
+        (dict(payload=b"x", retain=True), 0x9A),
+        (dict(payload=b"x" * 100), 0x95),
+    ]:
+        with pytest.raises(midge.PublishRejectedError) as e:
+            c.publish("conformance/refused", timeout=5, **kwargs)
+        assert e.value.reason_code == code, kwargs
+    c.disconnect(timeout=5)
+    broker.join()

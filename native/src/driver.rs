@@ -393,7 +393,7 @@ impl Driver {
                         self.publish_waiters.insert(token, answer);
                     }
                     Err(e) => {
-                        let _ = answer.send(Err(e.into()));
+                        let _ = answer.send(Err(NativeError::from_publish_refusal(e)));
                     }
                 }
             }

@@ -80,6 +80,23 @@ impl NativeError {
         }
     }
 
+    /// A refused `publish`: the connection's server does not allow its QoS,
+    /// its retain flag or its size. The same type and reason code as when
+    /// the refusal comes after a reconnect (`PublishError`): 0x9B, 0x9A or
+    /// 0x95, rather than the untyped `Rejected` other refusals get.
+    pub fn from_publish_refusal(e: ClientError) -> NativeError {
+        let reason_code = match &e {
+            ClientError::QoSNotSupported { .. } => ReasonCode::QoSNotSupported,
+            ClientError::RetainNotSupported => ReasonCode::RetainNotSupported,
+            ClientError::PacketTooLarge { .. } => ReasonCode::PacketTooLarge,
+            _ => return e.into(),
+        };
+        NativeError::PublishRejected {
+            reason_code,
+            message: e.to_string(),
+        }
+    }
+
     /// A [`NativeError::Closed`] with this message.
     pub fn closed(message: impl Into<String>) -> NativeError {
         NativeError::Closed {

@@ -18,7 +18,8 @@
 //! field=value...` writes a CONNACK, AUTH, DISCONNECT, PUBACK, PUBREC,
 //! PUBREL or PUBCOMP. Fields: `reason` (a reason code, decimal or 0x hex),
 //! `session_present` (0 or 1), `id` (a packet id), `client_id`, CONNECT's
-//! `maximum_packet_size` (`none` when absent; CONNACK's when sent), DISCONNECT's
+//! `maximum_packet_size` (`none` when absent; CONNACK's when sent, with its
+//! `maximum_qos` and `retain_available` (0 or 1)), DISCONNECT's
 //! `reason_string` (`none` when absent),
 //! `authentication_method`, `authentication_data`, `reason_string`, and of a
 //! PUBLISH `topic`, `qos`, `id`, `payload` (text without spaces).
@@ -28,7 +29,7 @@ use std::net::TcpStream;
 
 use bytes::Bytes;
 use midge_core::packet::{
-    encode_packet, Auth, ConnAck, Decoder, Disconnect, Packet, ProtocolVersion, PubResponse,
+    encode_packet, Auth, ConnAck, Decoder, Disconnect, Packet, ProtocolVersion, PubResponse, QoS,
     ReasonCode,
 };
 
@@ -152,6 +153,20 @@ impl Step {
                     })?),
                     None => None,
                 };
+                ack.properties.maximum_qos = match self.field("maximum_qos") {
+                    Some(q) => Some(
+                        q.parse()
+                            .ok()
+                            .and_then(QoS::from_u8)
+                            .ok_or_else(|| ScriptError::Parse {
+                                line: self.line,
+                                reason: format!("maximum_qos={q} is not 0, 1 or 2"),
+                            })?,
+                    ),
+                    None => None,
+                };
+                ack.properties.retain_available =
+                    self.field("retain_available").map(|r| r == "1");
                 Packet::ConnAck(Box::new(ack))
             }
             "AUTH" => {
