@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import midge
@@ -93,3 +95,28 @@ def test_failover_to_the_second_url(broker, topic):
     result = c.connect(timeout=10)
     assert result.server.endswith(str(broker.ports["tcp"]))
     c.disconnect()
+
+
+@pytest.mark.parametrize("damage", ["newlines lost", "encrypted", "not a key"])
+def test_a_bad_client_key_is_named_and_never_quoted(broker, damage):
+    """A PEM whose newlines were lost (as in an environment variable) used to
+    be refused with "missing section end marker: [80, 82, ...]", a list of
+    numbers that spells out the key. The error names the argument and the
+    problem only."""
+    certs = broker.certs
+    key = certs["client.key"].read_text()
+    body = "".join(key.strip().splitlines()[1:-1])
+    if damage == "newlines lost":
+        bad = key.replace("\n", " ")
+    elif damage == "encrypted":
+        bad = "-----BEGIN ENCRYPTED PRIVATE KEY-----\n" + body[:64] + "\n-----END ENCRYPTED PRIVATE KEY-----\n"
+    else:
+        bad = certs["client.crt"].read_text()
+    with pytest.raises(midge.InvalidArgumentError) as e:
+        midge.Client(broker.url("mtls"), ca=broker.ca, client_cert=str(certs["client.crt"]), client_key=bad.encode())
+    text = str(e.value)
+    assert e.value.argument == "client_key"
+    assert body[:16] not in text and body[-16:] not in text, text
+    assert not re.search(r"\[\d+, \d+", text), text
+    if damage == "encrypted":
+        assert "encrypted keys are not supported" in text

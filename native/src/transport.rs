@@ -9,7 +9,7 @@ use futures_util::{SinkExt, StreamExt};
 use midge_core::server::{ServerAddress, Transport};
 use midge_core::{TransportFailure, TransportFailureKind};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -92,7 +92,7 @@ impl TlsOptions {
             if let Some(pem) = &self.ca_pem {
                 let mut added = 0;
                 for cert in CertificateDer::pem_slice_iter(pem) {
-                    let cert = cert.map_err(|e| NativeError::invalid("ca", e.to_string()))?;
+                    let cert = cert.map_err(|e| NativeError::invalid("ca", pem_problem(&e)))?;
                     roots
                         .add(cert)
                         .map_err(|e| NativeError::invalid("ca", e.to_string()))?;
@@ -111,15 +111,27 @@ impl TlsOptions {
             (Some(cert), Some(key)) => {
                 let chain = CertificateDer::pem_slice_iter(cert)
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| NativeError::invalid("client_cert", e.to_string()))?;
+                    .map_err(|e| NativeError::invalid("client_cert", pem_problem(&e)))?;
                 if chain.is_empty() {
                     return Err(NativeError::invalid(
                         "client_cert",
                         "must contain at least one PEM certificate",
                     ));
                 }
-                let key = PrivateKeyDer::from_pem_slice(key)
-                    .map_err(|e| NativeError::invalid("client_key", e.to_string()))?;
+                if key.windows(9).any(|w| w == b"ENCRYPTED") {
+                    return Err(NativeError::invalid(
+                        "client_key",
+                        "is encrypted, and encrypted keys are not supported: decrypt it first \
+                         (openssl pkey -in key.pem -out key-plain.pem)",
+                    ));
+                }
+                let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| match e {
+                    pem::Error::NoItemsFound => NativeError::invalid(
+                        "client_key",
+                        "contains no private key (PEM: PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)",
+                    ),
+                    e => NativeError::invalid("client_key", pem_problem(&e)),
+                })?;
                 builder
                     .with_client_auth_cert(chain, key)
                     .map_err(|e| NativeError::invalid("client_key", e.to_string()))?
@@ -139,6 +151,26 @@ impl TlsOptions {
             }
         };
         Ok(Arc::new(config))
+    }
+}
+
+/// What is wrong with a PEM input, in words that never quote it: the PEM
+/// parser's own messages print the offending bytes as a list of numbers,
+/// which for a private key spells out the key.
+fn pem_problem(e: &pem::Error) -> String {
+    match e {
+        pem::Error::MissingSectionEnd { .. } => "is not valid PEM: a section has no END line \
+             (were its newlines lost, e.g. in an environment variable?)"
+            .into(),
+        pem::Error::IllegalSectionStart { .. } => {
+            "is not valid PEM: a BEGIN line is malformed".into()
+        }
+        pem::Error::Base64Decode(_) => "is not valid PEM: a section's body is not base64 \
+             (were its newlines lost, or is it encrypted? encrypted keys are not supported)"
+            .into(),
+        pem::Error::NoItemsFound => "contains no PEM section of the expected kind".into(),
+        pem::Error::SectionTooLarge => "is not valid PEM: a section is over 256 MB".into(),
+        _ => "could not be read as PEM".into(),
     }
 }
 
