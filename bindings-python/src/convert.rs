@@ -34,20 +34,44 @@ fn seconds_to_ms(key: &str, s: f64) -> PyResult<u64> {
     Ok((s * 1000.0).round() as u64)
 }
 
+/// The most bytes the remaining length of any MQTT packet can count: a
+/// payload above it is refused before it is copied (a 300 MB payload used
+/// to cost 300 MB of memory before the refusal).
+const MAX_REMAINING_LENGTH: usize = 268_435_455;
+
+fn refuse_if_above_packet_limit(argument: &str, len: usize) -> PyResult<()> {
+    if len > MAX_REMAINING_LENGTH {
+        return Err(invalid(
+            argument,
+            &format!("is {len} bytes; an MQTT packet holds at most 268,435,455"),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn payload_bytes(argument: &str, value: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     if let Ok(b) = value.cast::<PyBytes>() {
+        refuse_if_above_packet_limit(argument, b.as_bytes().len())?;
         return Ok(Bytes::copy_from_slice(b.as_bytes()));
     }
     if let Ok(s) = value.cast::<PyString>() {
-        return Ok(Bytes::copy_from_slice(s.to_cow()?.as_bytes()));
+        // Characters first (no copy): UTF-8 takes at least one byte each.
+        refuse_if_above_packet_limit(argument, s.len()?)?;
+        let text = s.to_cow()?;
+        refuse_if_above_packet_limit(argument, text.len())?;
+        return Ok(Bytes::copy_from_slice(text.as_bytes()));
     }
     if let Ok(b) = value.cast::<PyByteArray>() {
+        refuse_if_above_packet_limit(argument, b.len())?;
         return Ok(Bytes::from(b.to_vec()));
     }
     if value.is_none() {
         return Ok(Bytes::new());
     }
     // memoryview and other buffer objects
+    if let Ok(len) = value.len() {
+        refuse_if_above_packet_limit(argument, len)?;
+    }
     if let Ok(v) = value.extract::<Vec<u8>>() {
         if !value.is_instance_of::<pyo3::types::PyList>() {
             return Ok(Bytes::from(v));

@@ -115,3 +115,24 @@ def test_a_publish_the_server_does_not_allow_is_a_typed_rejection_while_connecte
         assert e.value.reason_code == code, kwargs
     c.disconnect(timeout=5)
     broker.join()
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_payload_above_the_packet_limit_is_refused_before_it_is_copied():
+    """A 300 MB payload used to cost +300 MB of memory before the refusal."""
+    payload = bytes(300 * 1024 * 1024)
+    c = midge.Client("mqtt://127.0.0.1:1", client_id=client_id("huge"))
+    before = _rss_mib()
+    with pytest.raises(midge.InvalidArgumentError) as e:
+        c.publish("conformance/huge", payload, qos=0, wait=False)
+    grown = _rss_mib() - before
+    assert e.value.argument == "payload"
+    assert "268,435,455" in str(e.value)
+    assert grown < 50, f"RSS grew {grown:.0f} MiB"

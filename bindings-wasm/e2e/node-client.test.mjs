@@ -76,3 +76,13 @@ test('CONNECT fields over 65,535 bytes are refused when the client is made, name
       name);
   }
 });
+
+test('a payload above the packet limit is refused before it is copied', async () => {
+  const c = await createClient('ws://127.0.0.1:1', { WebSocket });
+  const payload = new Uint8Array(300 * 1024 * 1024);
+  const before = process.memoryUsage().rss;
+  await assert.rejects(c.publish('node/huge', payload), (e) => e.code === 'INVALID_ARGUMENT' && /`payload`.*268,435,455/.test(e.message));
+  const grown = (process.memoryUsage().rss - before) / 2 ** 20;
+  assert.ok(grown < 50, `RSS grew ${grown.toFixed(0)} MiB`);
+  await c.end();
+});

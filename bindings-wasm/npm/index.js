@@ -82,7 +82,15 @@ const closedError = () =>
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+// The most bytes an MQTT packet's remaining length can count: a payload
+// above it is refused before it is copied into the module's memory.
+const MAX_REMAINING_LENGTH = 268_435_455;
+
 function toBytes(value, argument) {
+  const size = typeof value === 'string' ? value.length : value?.byteLength;
+  if (size > MAX_REMAINING_LENGTH) {
+    throw invalid(argument, `is ${size} bytes; an MQTT packet holds at most 268,435,455`);
+  }
   if (typeof value === 'string') return encoder.encode(value);
   if (value instanceof Uint8Array) return value;
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
