@@ -43,7 +43,7 @@ fn refuse_if_above_packet_limit(argument: &str, len: usize) -> PyResult<()> {
     if len > MAX_REMAINING_LENGTH {
         return Err(invalid(
             argument,
-            &format!("is {len} bytes; an MQTT packet holds at most 268,435,455"),
+            format!("is {len} bytes; an MQTT packet holds at most 268,435,455"),
         ));
     }
     Ok(())
