@@ -104,9 +104,38 @@ pub(crate) fn user_props(value: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Stri
         }
         return Ok(out);
     }
-    value
-        .extract::<Vec<(String, String)>>()
-        .map_err(|_| invalid("user_properties", RULE))
+    // A list of pairs, each a tuple or a two-item list (as JSON gives them).
+    let items = value
+        .extract::<Vec<Bound<'_, PyAny>>>()
+        .map_err(|_| invalid("user_properties", RULE))?;
+    items
+        .iter()
+        .map(|item| {
+            item.extract::<(String, String)>()
+                .or_else(|_| match item.extract::<Vec<String>>() {
+                    Ok(pair) if pair.len() == 2 => Ok((pair[0].clone(), pair[1].clone())),
+                    _ => Err(()),
+                })
+                .map_err(|_| invalid("user_properties", RULE))
+        })
+        .collect()
+}
+
+/// A Payload Format Indicator: a bool, or the 0 or 1 MQTT writes.
+fn format_indicator(dict: &Bound<'_, PyDict>) -> PyResult<Option<bool>> {
+    const RULE: &str = "must be a bool, 0 or 1";
+    match dict.get_item("payload_format_indicator")? {
+        None => Ok(None),
+        Some(v) if v.is_none() => Ok(None),
+        Some(v) => match v.extract::<bool>() {
+            Ok(b) => Ok(Some(b)),
+            Err(_) => match v.extract::<u8>() {
+                Ok(0) => Ok(Some(false)),
+                Ok(1) => Ok(Some(true)),
+                _ => Err(invalid("payload_format_indicator", RULE)),
+            },
+        },
+    }
 }
 
 pub(crate) fn user_props_opt(value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
@@ -155,7 +184,7 @@ fn check_keys(dict: &Bound<'_, PyDict>, argument: &str, known: &[&str]) -> PyRes
 pub(crate) fn publish_props_from_py(d: &Bound<'_, PyDict>) -> PyResult<PublishProperties> {
     check_keys(d, "properties", KNOWN_PUBLISH_PROPS)?;
     Ok(PublishProperties {
-        payload_format_indicator: get(d, "payload_format_indicator", "must be a bool")?,
+        payload_format_indicator: format_indicator(d)?,
         message_expiry_interval: get(
             d,
             "message_expiry_interval",
@@ -314,7 +343,7 @@ fn will_from_py(d: &Bound<'_, PyDict>) -> PyResult<LastWill> {
             )?;
             WillProperties {
                 will_delay_interval: get(&p, "will_delay_interval", "must be an int >= 0")?,
-                payload_format_indicator: get(&p, "payload_format_indicator", "must be a bool")?,
+                payload_format_indicator: format_indicator(&p)?,
                 message_expiry_interval: get(&p, "message_expiry_interval", "must be an int >= 0")?,
                 content_type: get(&p, "content_type", "must be a str")?,
                 response_topic: get(&p, "response_topic", "must be a str")?,

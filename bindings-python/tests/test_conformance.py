@@ -136,3 +136,24 @@ def test_a_payload_above_the_packet_limit_is_refused_before_it_is_copied():
     assert e.value.argument == "payload"
     assert "268,435,455" in str(e.value)
     assert grown < 50, f"RSS grew {grown:.0f} MiB"
+
+
+def test_small_argument_gaps_are_invalid_arguments_named_as_written(tmp_path):
+    """Issue 14 item 11: each of these raised another type, named the core's
+    field, was accepted silently, or failed only later."""
+    c = midge.Client("mqtt://127.0.0.1:1", client_id=client_id("args"))
+    for call, argument in [
+        (lambda: c.publish("a\ud800b", b"x", wait=False), "topic"),
+        (lambda: c.publish("a", b"x", qos=1.0, wait=False), "qos"),
+        (lambda: c.subscribe("a\ud800/#", timeout=1), "topic"),
+        (lambda: midge.Client("mqtt://h", connect_timeout=0), "connect_timeout"),
+        (lambda: midge.Client("mqtt://h", max_packet_size=1), "max_packet_size"),
+        (lambda: midge.Client("mqtt://h\x00"), "url"),
+        (lambda: midge.Client("mqtt://h", session_store=str(tmp_path / "missing" / "s.db")), "session_store"),
+    ]:
+        with pytest.raises(midge.InvalidArgumentError) as e:
+            call()
+        assert e.value.argument == argument, (argument, str(e.value))
+    # Accepted: MQTT's own 0/1 for the format indicator, pairs as lists.
+    c.publish("a", b"x", properties={"payload_format_indicator": 1}, wait=False)
+    midge.Client("mqtt://h", will=midge.Will("w", properties={"user_properties": [["k", "v"]]}))

@@ -86,3 +86,12 @@ test('a payload above the packet limit is refused before it is copied', async ()
   assert.ok(grown < 50, `RSS grew ${grown.toFixed(0)} MiB`);
   await c.end();
 });
+
+test('a topic with a lone surrogate is refused, not sent as U+FFFD', async () => {
+  const c = await createClient('ws://127.0.0.1:1', { WebSocket });
+  for (const call of [() => c.publish('a\uD800b', 'x'), () => c.subscribe('a\uDC00/#'), () => c.unsubscribe('\uD800')]) {
+    await assert.rejects(call(), (e) => e.code === 'INVALID_ARGUMENT' && /lone surrogate/.test(e.message));
+  }
+  await c.publish('a/\u{1F600}', 'emoji is fine').catch((e) => assert.fail(e.message));
+  await c.end();
+});

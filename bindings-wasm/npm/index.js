@@ -86,6 +86,16 @@ const decoder = new TextDecoder();
 // above it is refused before it is copied into the module's memory.
 const MAX_REMAINING_LENGTH = 268_435_455;
 
+/**
+ * MQTT strings are UTF-8: a lone surrogate would be sent as U+FFFD, a topic
+ * other than the one given.
+ */
+function wellFormed(argument, text) {
+  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text)) {
+    throw invalid(argument, 'must be valid Unicode text (it contains a lone surrogate)');
+  }
+}
+
 function toBytes(value, argument) {
   const size = typeof value === 'string' ? value.length : value?.byteLength;
   if (size > MAX_REMAINING_LENGTH) {
@@ -960,6 +970,7 @@ export class MqttClient {
   publish(topic, payload, options = {}) {
     try {
       if (typeof topic !== 'string') throw invalid('topic', 'must be a string');
+      wellFormed('topic', topic);
       const qos = options.qos ?? 0;
       if (qos !== 0 && qos !== 1 && qos !== 2) throw invalid('qos', 'must be 0, 1 or 2');
       const props = options.properties === undefined ? EMPTY : fields(options.properties, PROPS);
@@ -980,6 +991,7 @@ export class MqttClient {
         if (typeof f === 'string') f = { ...options, topic: f };
         else if (f && typeof f === 'object' && typeof f.topic === 'string') f = { ...options, ...f };
         else throw invalid('filters', 'must be a topic filter string, an object with `topic`, or an array of them');
+        wellFormed('filters', f.topic);
         fields(f, FILTER, '', w);
         return f.topic;
       });
@@ -996,6 +1008,7 @@ export class MqttClient {
     try {
       const list = Array.isArray(filters) ? filters : [filters];
       if (!list.every((f) => typeof f === 'string')) throw invalid('filters', 'must be a string or an array of strings');
+      for (const f of list) wellFormed('filters', f);
       const w = new Writer();
       for (const f of list) w.bytes(0x60, encoder.encode(f));
       const props = fields(options.properties, PROPS);

@@ -168,6 +168,14 @@ impl FromStr for ServerAddress {
         if host.is_empty() {
             return Err(ServerAddressError::MissingHost);
         }
+        // Control characters, spaces and the URL delimiters never belong in
+        // a host name or address ("mqtt://h\0" used to be accepted).
+        if host
+            .bytes()
+            .any(|b| b <= b' ' || b == 0x7f || matches!(b, b'#' | b'\\' | b'<' | b'>'))
+        {
+            return Err(ServerAddressError::InvalidHost(host.to_owned()));
+        }
         let port = match port {
             None => transport.default_port(),
             Some(p) => match p.parse::<u16>() {
@@ -284,6 +292,22 @@ mod tests {
             parse("mqtt://::1"),
             Err(ServerAddressError::InvalidHost(_))
         ));
+    }
+
+    #[test]
+    fn control_characters_and_spaces_are_not_a_host() {
+        for url in [
+            "mqtt://h\0",
+            "mqtt://a b:1883",
+            "ws://h\t/x",
+            "mqtt://h#x",
+            "mqtt://h\u{7f}",
+        ] {
+            assert!(
+                matches!(parse(url), Err(ServerAddressError::InvalidHost(_))),
+                "{url:?}"
+            );
+        }
     }
 
     #[test]

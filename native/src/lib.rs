@@ -518,6 +518,14 @@ impl NativeClient {
             // mirror every change into.
             StoreConfig::Memory => Client::new(options.client.clone())?,
             StoreConfig::File(path) => {
+                // Said now, not at the first write.
+                let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+                if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+                    return Err(NativeError::invalid(
+                        "session_store",
+                        format!("the directory {} does not exist", dir.display()),
+                    ));
+                }
                 let store: Box<dyn SessionStore + Send> = Box::new(FileStore::new(path));
                 Client::with_store(options.client.clone(), store)?
             }

@@ -84,8 +84,9 @@ def _filters(topic: TopicSpec, qos: int, no_local: bool, rap: bool, rh: int) -> 
             f, q = item
         else:
             raise invalid("topic", "each filter must be a str or a (filter, qos) pair")
-        if isinstance(q, bool) or q not in (0, 1, 2):
+        if isinstance(q, bool) or not isinstance(q, int) or q not in (0, 1, 2):
             raise invalid("qos", "must be 0, 1 or 2")
+        _check_text("topic", f)
         out.append((f, q, no_local, rap, rh))
     return out
 
@@ -94,13 +95,25 @@ def _unsub_filters(topic: Union[str, Sequence[str]]) -> List[str]:
     items = [topic] if isinstance(topic, str) else list(topic)
     if not items or not all(isinstance(t, str) for t in items):
         raise invalid("topic", "must be a filter or a non-empty list of filters")
+    for t in items:
+        _check_text("topic", t)
     return items
+
+
+def _check_text(argument: str, value: str) -> None:
+    """MQTT strings are UTF-8: a lone surrogate cannot be sent."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid(argument, "must be valid Unicode text (it contains a lone surrogate)") from None
 
 
 def _check_publish(topic: Any, qos: Any, retain: Any) -> None:
     if not isinstance(topic, str):
         raise invalid("topic", "must be a str")
-    if isinstance(qos, bool) or qos not in (0, 1, 2):
+    _check_text("topic", topic)
+    # `1.0 in (0, 1, 2)` holds: ints only.
+    if isinstance(qos, bool) or not isinstance(qos, int) or qos not in (0, 1, 2):
         raise invalid("qos", "must be 0, 1 or 2")
     if not isinstance(retain, bool):
         raise invalid("retain", "must be a bool")
@@ -163,6 +176,9 @@ _CORE_OPTION_NAMES = {
     "connect_properties.authentication_method": "auth_method",
     "connect_properties.authentication_data": "auth_data",
     "connect_properties.user_properties": "user_properties",
+    "connect_timeout_ms": "connect_timeout",
+    "ping_timeout_ms": "ping_timeout",
+    "max_incoming_packet_size": "max_packet_size",
 }
 
 
