@@ -157,3 +157,13 @@ def test_small_argument_gaps_are_invalid_arguments_named_as_written(tmp_path):
     # Accepted: MQTT's own 0/1 for the format indicator, pairs as lists.
     c.publish("a", b"x", properties={"payload_format_indicator": 1}, wait=False)
     midge.Client("mqtt://h", will=midge.Will("w", properties={"user_properties": [["k", "v"]]}))
+
+
+def test_an_explicit_connect_after_disconnect_is_not_a_reconnect(broker):
+    """``reconnected`` marks automatic reconnects; it used to be True for a
+    connect() the application made after disconnect()."""
+    c = midge.Client(broker.url(), client_id=client_id("again"))
+    assert not c.connect(timeout=5).reconnected
+    c.disconnect(timeout=5)
+    assert not c.connect(timeout=5).reconnected
+    c.disconnect(timeout=5)

@@ -43,7 +43,9 @@ pub struct Connected {
     pub keep_alive_secs: u16,
     /// Everything the server told us (5.0); defaults for 3.1.1.
     pub properties: ConnAckProperties,
-    /// True for every connection after the first.
+    /// True for an automatic reconnect (after a lost connection); false for
+    /// a connection the application asked for with `connect` (the first, or
+    /// one after `disconnect` or `pause`).
     pub reconnected: bool,
 }
 

@@ -1720,3 +1720,32 @@ fn packets_above_the_server_maximum_packet_size_are_not_sent() {
         "{events:?}"
     );
 }
+
+#[test]
+fn reconnected_marks_automatic_reconnects_only() {
+    let mut b = Broker::new(options(V5));
+    b.connect(false);
+    assert!(matches!(&b.events()[..], [Event::Connected(c)] if !c.reconnected));
+    // Lost: the policy reconnects, and says so.
+    b.drop_transport();
+    b.run_timers_until(b.now + 2_000);
+    b.open_transport();
+    b.connack(true, Default::default());
+    assert!(b
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Connected(c) if c.reconnected)));
+    // An explicit connect() after disconnect() is the application's own.
+    b.client
+        .disconnect(b.now, ReasonCode::Success, Default::default())
+        .unwrap();
+    b.client.handle_transport_closed(b.now);
+    b.events();
+    b.client.connect(b.now).unwrap();
+    b.open_transport();
+    b.connack(true, Default::default());
+    assert!(b
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Connected(c) if !c.reconnected)));
+}

@@ -10,6 +10,7 @@ impl Client {
     pub fn connect(&mut self, now: u64) -> Result<(), ClientError> {
         match self.state {
             State::Idle | State::Waiting { .. } => {
+                self.connect_called = true;
                 self.closed = false;
                 self.paused = false;
                 self.start_open(now);
@@ -19,6 +20,7 @@ impl Client {
             // lingers until the broker closes): open again once it has.
             // Refusing here lost a resume() that came right after pause().
             State::Closing { reconnect_at: None } => {
+                self.connect_called = true;
                 self.closed = false;
                 self.paused = false;
                 self.state = State::Closing {

@@ -208,7 +208,10 @@ impl Client {
             }
         }
         self.state = State::Connected;
-        let reconnected = self.ever_connected;
+        // An automatic reconnect, not a connection the application asked
+        // for (an explicit connect() after disconnect() is not one).
+        let reconnected = self.ever_connected && !self.connect_called;
+        self.connect_called = false;
         self.ever_connected = true;
         let server = self.current_server();
         self.events.push_back(Event::Connected(Box::new(Connected {

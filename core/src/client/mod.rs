@@ -273,6 +273,9 @@ pub struct Client {
     transport: VecDeque<TransportCommand>,
     link: Link,
     ever_connected: bool,
+    /// `connect()` was called since the last CONNACK: the next connection is
+    /// the application's, not an automatic reconnect.
+    connect_called: bool,
     /// `disconnect` was called: commands are refused with
     /// [`ClientError::Closed`] until `connect`.
     closed: bool,
@@ -342,6 +345,7 @@ impl Client {
             transport: VecDeque::new(),
             link: Link::default(),
             ever_connected: false,
+            connect_called: false,
             closed: false,
             paused: false,
             next_packet_id: 1,
