@@ -186,7 +186,7 @@ export interface ConnectOptions {
 
 export interface ConnectInfo {
   sessionPresent: boolean;
-  /** True for every connection after the first. */
+  /** True for an automatic reconnect after a lost connection (then `reconnect` fires too). */
   reconnected: boolean;
   clientId: string;
   /** CONNACK properties (MQTT 5.0). */
