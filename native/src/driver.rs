@@ -219,10 +219,7 @@ impl Driver {
                     self.core.handle_bytes(now, &bytes);
                 }
                 Wake::Read(Ok(Read::Eof)) => self.transport_lost(TransportFailure::closed()),
-                Wake::Read(Err(e)) => self.transport_lost(TransportFailure::new(
-                    transport::io_kind(&e),
-                    format!("reading from the connection failed: {e}"),
-                )),
+                Wake::Read(Err(e)) => self.transport_lost(transport::read_failure(&e)),
                 Wake::Opened(opened) => {
                     self.opening = None;
                     let now = self.now();

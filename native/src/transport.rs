@@ -255,6 +255,30 @@ fn failure(
 }
 
 /// The kind of a socket error, for the core's [`TransportFailure`].
+/// What a TLS alert from the broker means for the user, when it says more
+/// than its name: a broker that requires a client certificate answers one
+/// without it with `certificate_required` (TLS 1.3), after the handshake.
+pub(crate) fn tls_alert_advice(e: &io::Error) -> Option<&'static str> {
+    let tls = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    match tls {
+        rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired) => {
+            Some("the broker requires a client certificate: set client_cert and client_key")
+        }
+        _ => None,
+    }
+}
+
+/// Why reading from an open connection failed.
+pub(crate) fn read_failure(e: &io::Error) -> TransportFailure {
+    match tls_alert_advice(e) {
+        Some(advice) => TransportFailure::new(TransportFailureKind::Tls, advice),
+        None => TransportFailure::new(
+            io_kind(e),
+            format!("reading from the connection failed: {e}"),
+        ),
+    }
+}
+
 pub(crate) fn io_kind(e: &io::Error) -> TransportFailureKind {
     use io::ErrorKind as K;
     match e.kind() {
@@ -300,6 +324,9 @@ pub(crate) async fn open(
             .connect(name, tcp)
             .await
             .map_err(|e| {
+                if let Some(advice) = tls_alert_advice(&e) {
+                    return TransportFailure::new(TransportFailureKind::Tls, advice);
+                }
                 // A reset or refusal during the handshake is the socket's, not TLS's.
                 let kind = match io_kind(&e) {
                     TransportFailureKind::Other => TransportFailureKind::Tls,
