@@ -2,7 +2,6 @@ package io.midge.mqtt
 
 import java.io.File
 import java.nio.file.Files
-import java.util.concurrent.TimeUnit
 import kotlin.test.assertEquals
 import kotlin.test.assertTrue
 import kotlinx.coroutines.async
@@ -62,21 +61,8 @@ class DurableStoreTest {
 
     /** Run [OfflinePublisher] in a second JVM with this JVM's classpath and native library path. */
     private fun runChild(url: String, store: String, clientId: String): String {
-        val java = File(System.getProperty("java.home"), "bin/java").path
-        val process = ProcessBuilder(
-            java,
-            "-cp",
-            System.getProperty("java.class.path"),
-            "-Djna.library.path=${System.getProperty("jna.library.path")}",
-            OfflinePublisher::class.java.name,
-            url,
-            store,
-            clientId,
-            count.toString(),
-        ).redirectErrorStream(true).start()
-        val output = process.inputStream.bufferedReader().readText()
-        assertTrue(process.waitFor(60, TimeUnit.SECONDS), "child JVM did not exit: $output")
-        assertEquals(0, process.exitValue(), "child JVM failed: $output")
+        val (exit, output) = runChildJvm(OfflinePublisher::class.java, url, store, clientId, count.toString())
+        assertEquals(0, exit, "child JVM failed: $output")
         assertTrue(output.contains("queued ${2 * count}"), output)
         return output.trim()
     }

@@ -1,7 +1,5 @@
 package io.midge.mqtt
 
-import java.io.File
-import java.util.concurrent.TimeUnit
 import kotlin.test.assertEquals
 import kotlin.test.assertFalse
 import kotlin.test.assertTrue
@@ -16,20 +14,8 @@ import org.junit.jupiter.api.Test
 class ListenerTest : BrokerTest() {
     @Test
     fun `a blocking listener handles every message and JNA prints nothing`() {
-        val java = File(System.getProperty("java.home"), "bin/java").path
-        val process = ProcessBuilder(
-            java,
-            "-cp",
-            System.getProperty("java.class.path"),
-            "-Djna.library.path=${System.getProperty("jna.library.path")}",
-            BlockingListenerChild::class.java.name,
-            broker.url,
-            "listener/${uniqueId("t")}",
-            "30",
-        ).redirectErrorStream(true).start()
-        val output = process.inputStream.bufferedReader().readText()
-        assertTrue(process.waitFor(60, TimeUnit.SECONDS), "child JVM did not exit: $output")
-        assertEquals(0, process.exitValue(), "child JVM failed: $output")
+        val (exit, output) = runChildJvm(BlockingListenerChild::class.java, broker.url, "listener/${uniqueId("t")}", "30")
+        assertEquals(0, exit, "child JVM failed: $output")
         assertTrue(output.contains("handled 30"), output)
         assertFalse(output.contains("JNA", ignoreCase = false), output)
     }

@@ -1,11 +1,33 @@
 package io.midge.mqtt
 
+import java.io.File
+import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicInteger
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.withTimeout
 
 private val ids = AtomicInteger()
+
+/**
+ * Run [main]'s `main` in a second JVM with this JVM's classpath and native
+ * library path; returns (exit code, everything it printed, JNA's native
+ * messages included). Fails the test if it does not exit within 60 s.
+ */
+fun runChildJvm(main: Class<*>, vararg args: String): Pair<Int, String> {
+    val javaExe = File(System.getProperty("java.home"), "bin/java").path
+    val process = ProcessBuilder(
+        javaExe,
+        "-cp",
+        System.getProperty("java.class.path"),
+        "-Djna.library.path=${System.getProperty("jna.library.path")}",
+        main.name,
+        *args,
+    ).redirectErrorStream(true).start()
+    val output = process.inputStream.bufferedReader().readText()
+    check(process.waitFor(60, TimeUnit.SECONDS)) { "child JVM did not exit: $output" }
+    return process.exitValue() to output
+}
 
 /** A client id unique within the test run. */
 fun uniqueId(prefix: String): String = "$prefix-${ProcessHandle.current().pid()}-${ids.incrementAndGet()}"
