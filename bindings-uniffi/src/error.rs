@@ -28,7 +28,8 @@ use midge_native::NativeError;
 /// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
 pub enum MqttError {
-    /// An argument broke a rule; nothing was sent.
+    /// An argument broke a rule; nothing was sent. `argument` is the option
+    /// or parameter as Kotlin and Swift spell it (`keepAliveSecs`).
     #[error("invalid argument `{argument}`: {rule}")]
     InvalidArgument { argument: String, rule: String },
     /// The broker answered CONNECT with a failure reason code.
@@ -84,18 +85,46 @@ pub enum MqttError {
 impl MqttError {
     pub(crate) fn invalid(argument: &str, rule: &str) -> MqttError {
         MqttError::InvalidArgument {
-            argument: argument.into(),
+            argument: foreign_name(argument),
             rule: rule.into(),
         }
     }
 }
 
+/// The option or parameter as Kotlin and Swift spell it: the core and the
+/// native driver name fields in snake case (`connect_properties.client_id`),
+/// and an error should name what the user wrote.
+fn foreign_name(name: &str) -> String {
+    // Options whose foreign name is not the field's own in camel case.
+    match name {
+        "max_incoming_packet_size" => return "maxPacketSize".into(),
+        "session_store" => return "sessionStorePath".into(),
+        "connect_properties.session_expiry_interval" => return "sessionExpiryIntervalSecs".into(),
+        _ => {}
+    }
+    let name = name.strip_prefix("connect_properties.").unwrap_or(name);
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 impl From<NativeError> for MqttError {
     fn from(e: NativeError) -> Self {
         match e {
-            NativeError::InvalidArgument { argument, rule } => {
-                MqttError::InvalidArgument { argument, rule }
-            }
+            NativeError::InvalidArgument { argument, rule } => MqttError::InvalidArgument {
+                argument: foreign_name(&argument),
+                rule,
+            },
             NativeError::ConnectionRefused {
                 reason_code,
                 message,

@@ -644,7 +644,7 @@ mod tests {
         .to_native()
         .unwrap_err();
         assert!(
-            matches!(&err, MqttError::InvalidArgument { argument, .. } if argument == "keep_alive_secs")
+            matches!(&err, MqttError::InvalidArgument { argument, .. } if argument == "keepAliveSecs")
         );
         let err = MqttOptions {
             session_store_path: Some(String::new()),
@@ -652,7 +652,7 @@ mod tests {
         }
         .to_native()
         .unwrap_err();
-        assert!(err.to_string().contains("session_store_path"));
+        assert!(err.to_string().contains("sessionStorePath"), "{err}");
         let err = MqttOptions::for_url("ftp://x").to_native().unwrap_err();
         assert!(matches!(&err, MqttError::InvalidArgument { argument, .. } if argument == "url"));
     }

@@ -70,13 +70,13 @@ class ErrorsTest {
         val keepAlive = assertFailsWith<MqttException.InvalidArgument> {
             MqttClient(MqttOptions(url = "mqtt://localhost", keepAliveSecs = 70_000u))
         }
-        assertEquals("keep_alive_secs", keepAlive.argument)
+        assertEquals("keepAliveSecs", keepAlive.argument)
         assertContains(keepAlive.rule, "65535")
         // An empty id cannot resume a 3.1.1 session; a 5.0 server assigns one.
         val resume = assertFailsWith<MqttException.InvalidArgument> {
             MqttClient(MqttOptions(url = "mqtt://localhost", clientId = "", cleanStart = false, protocol = ProtocolVersion.V311))
         }
-        assertEquals("client_id", resume.argument)
+        assertEquals("clientId", resume.argument)
         MqttClient(MqttOptions(url = "mqtt://localhost", clientId = "", cleanStart = false)).close()
         // CONNECT fields over 65,535 bytes are refused when the client is made.
         val authData = assertFailsWith<MqttException.InvalidArgument> {
@@ -84,7 +84,7 @@ class ErrorsTest {
                 MqttOptions(url = "mqtt://localhost", authenticationMethod = "M", authenticationData = ByteArray(70_000)),
             )
         }
-        assertEquals("connect_properties.authentication_data", authData.argument)
+        assertEquals("authenticationData", authData.argument)
         assertContains(authData.rule, "65,535")
     }
 

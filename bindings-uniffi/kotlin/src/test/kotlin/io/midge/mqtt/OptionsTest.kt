@@ -58,9 +58,9 @@ class OptionsTest : BrokerTest() {
     @Test
     fun `window and buffer options are checked with the option's name`() = runTest {
         for ((options, name) in listOf(
-            testOptions(broker).copy(receiveMaximum = 0u) to "receive_maximum",
-            testOptions(broker).copy(maxInflight = 70_000u) to "max_inflight",
-            testOptions(broker).copy(messageBuffer = 0u) to "message_buffer",
+            testOptions(broker).copy(receiveMaximum = 0u) to "receiveMaximum",
+            testOptions(broker).copy(maxInflight = 70_000u) to "maxInflight",
+            testOptions(broker).copy(messageBuffer = 0u) to "messageBuffer",
             testOptions(broker).copy(servers = listOf("http://x")) to "servers",
         )) {
             val e = assertFailsWith<MqttException.InvalidArgument> { MqttClient(options).close() }

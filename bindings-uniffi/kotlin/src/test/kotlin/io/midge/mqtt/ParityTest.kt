@@ -149,7 +149,7 @@ class ParityTest : BrokerTest() {
                 val e = assertFailsWith<MqttException.InvalidArgument> {
                     c.subscribeWith(listOf(Subscription(filter = "$base/d", qos = QoS.AT_LEAST_ONCE)), bad, emptyList())
                 }
-                assertEquals("subscription_identifier", e.argument)
+                assertEquals("subscriptionIdentifier", e.argument)
             }
             stream.stop()
             stream.destroy()
@@ -222,7 +222,7 @@ class ParityTest : BrokerTest() {
         val e = assertFailsWith<MqttException.InvalidArgument> {
             MqttClient(testOptions(broker).copy(authenticationData = byteArrayOf(1))).close()
         }
-        assertEquals("authentication_data", e.argument)
+        assertEquals("authenticationData", e.argument)
         MqttClient(testOptions(broker).copy(authenticationMethod = "SCRAM-SHA-256", reconnect = false)).use { c ->
             val refused = assertFailsWith<MqttException.ConnectionRefused> { c.connect() }
             assertEquals(ReasonCode.BAD_AUTHENTICATION_METHOD, refused.reasonCode)
