@@ -105,10 +105,7 @@ impl Broker {
     /// Debian's mosquitto.
     pub fn mosquitto(config: MosquittoConfig) -> Result<Broker, HarnessError> {
         let kind = BrokerKind::Mosquitto;
-        let exe = mosquitto_exe()?;
-        let version = first_line(Command::new(exe).arg("-h"))
-            .map(|l| l.trim_start_matches("mosquitto version ").to_string())
-            .unwrap_or_else(|| "unknown".into());
+        let (exe, version) = mosquitto_exe()?;
         let dir = temp_dir(kind)?;
         let port = free_port()?;
         // mosquitto started as root drops to user `mosquitto`, which cannot
@@ -151,10 +148,7 @@ impl Broker {
         start: bool,
     ) -> Result<(Broker, Vec<(String, u16)>), HarnessError> {
         let kind = BrokerKind::Mosquitto;
-        let exe = mosquitto_exe()?;
-        let version = first_line(Command::new(exe).arg("-h"))
-            .map(|l| l.trim_start_matches("mosquitto version ").to_string())
-            .unwrap_or_else(|| "unknown".into());
+        let (exe, version) = mosquitto_exe()?;
         let dir = temp_dir(kind)?;
         let mut ports: Vec<(String, u16)> = Vec::new();
         let mut conf = String::new();
@@ -511,8 +505,9 @@ fn signal_group(child: &Child, signal: libc::c_int) {
     }
 }
 
-fn mosquitto_exe() -> Result<&'static str, HarnessError> {
-    MOSQUITTO
+/// Debian's mosquitto binary and its version.
+fn mosquitto_exe() -> Result<(&'static str, String), HarnessError> {
+    let exe = MOSQUITTO
         .into_iter()
         .find(|p| Path::new(p).exists())
         .ok_or_else(|| {
@@ -520,7 +515,11 @@ fn mosquitto_exe() -> Result<&'static str, HarnessError> {
                 BrokerKind::Mosquitto,
                 "mosquitto is not installed (apt-get install mosquitto)",
             )
-        })
+        })?;
+    let version = first_line(Command::new(exe).arg("-h"))
+        .map(|l| l.trim_start_matches("mosquitto version ").to_string())
+        .unwrap_or_else(|| "unknown".into());
+    Ok((exe, version))
 }
 
 fn unavailable(kind: BrokerKind, reason: &str) -> HarnessError {

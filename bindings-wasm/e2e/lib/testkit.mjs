@@ -47,6 +47,10 @@ export async function testkit(args) {
     else for (const fn of lineListeners) fn(line); // the scripted broker's reports
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
+  // A launcher that dies answers nothing more: fail what waits for it.
+  exited.then((code) => {
+    for (const a of answers.splice(0)) a.reject(new Error(`midge-testkit exited with ${code}: ${stderr}`));
+  });
   const info = await ready;
   // Idle, it keeps nothing alive: a test file ends without closing it (its
   // stdin closes with us, and it stops what it runs). A pending command
