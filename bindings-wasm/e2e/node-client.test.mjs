@@ -95,3 +95,15 @@ test('a topic with a lone surrogate is refused, not sent as U+FFFD', async () =>
   await c.publish('a/\u{1F600}', 'emoji is fine').catch((e) => assert.fail(e.message));
   await c.end();
 });
+
+test('without manualAcks, Message.ack() is the documented no-op (the client acks)', { timeout: 30_000 }, async () => {
+  const c = await connect(broker.url, { WebSocket });
+  await c.subscribe('node/auto-ack', { qos: 1 });
+  const got = new Promise((resolve) => c.on('message', resolve));
+  await c.publish('node/auto-ack', 'x', { qos: 1 });
+  const m = await got;
+  m.ack(); // used to ack again: ACK_NOT_PENDING
+  m.ack();
+  assert.equal(c.state, 'connected');
+  await c.end();
+});

@@ -723,7 +723,7 @@ export class MqttClient {
           const retain = r.u8() === 1;
           const key = r.num();
           const properties = r.props();
-          this.#deliver(new Message(topic, payload, qos, retain, properties, key && this.#ackFn(key)), key);
+          this.#deliver(new Message(topic, payload, qos, retain, properties, key && this.#manualAcks ? this.#ackFn(key) : undefined), key);
           break;
         }
         case 13: { // PUBLISHED
