@@ -459,6 +459,9 @@ pub(crate) fn native_options(d: &Bound<'_, PyDict>) -> PyResult<NativeOptions> {
     if let Some(v) = get(d, "reconnect_on_initial_failure", "must be a bool")? {
         c.reconnect_on_initial_failure = v;
     }
+    if let Some(v) = get(d, "follow_redirects", "must be a bool")? {
+        c.follow_redirects = v;
+    }
     if let Some(path) =
         get::<std::path::PathBuf>(d, "session_store", "must be \"memory\" or a file path")?
     {

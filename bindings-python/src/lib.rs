@@ -648,6 +648,13 @@ fn event_to_py(py: Python<'_>, event: NativeEvent) -> PyResult<Py<PyAny>> {
             d.set_item("user_properties", properties.user_properties)?;
             "auth"
         }
+        NativeEvent::Redirected(redirect) => {
+            d.set_item("reason_code", redirect.reason_code.code())?;
+            d.set_item("server_reference", redirect.server_reference)?;
+            d.set_item("target", redirect.target.map(|t| t.to_string()))?;
+            d.set_item("followed", redirect.followed)?;
+            "redirected"
+        }
         NativeEvent::StoreFailed { error } => {
             d.set_item("error", to_py_err(error).into_value(py))?;
             "store_failed"

@@ -167,3 +167,92 @@ def test_an_explicit_connect_after_disconnect_is_not_a_reconnect(broker):
     c.disconnect(timeout=5)
     assert not c.connect(timeout=5).reconnected
     c.disconnect(timeout=5)
+
+
+def _events_until(c: midge.Client, last: type) -> list:
+    """The client's events up to the first of type ``last``."""
+    events = []
+    for event in c.events(timeout=10):
+        events.append(event)
+        if isinstance(event, last):
+            return events
+    raise AssertionError(f"no {last.__name__} in {events}")
+
+
+def test_a_redirect_on_connack_is_followed_when_asked(broker, topic):
+    """CONNACK Use Another Server (0x9C) naming the real broker: with
+    ``follow_redirects`` the client goes there at once and ``connect()``
+    returns its CONNACK; a round trip then runs through it."""
+    target = broker.url().removeprefix("mqtt://")
+    scripted = ScriptedBroker(
+        f"""
+        expect CONNECT
+        send CONNACK reason=0x9C server_reference={target}
+        """
+    )
+    c = midge.Client(scripted.url, client_id=client_id("redir"), follow_redirects=True)
+    result = c.connect(timeout=10)
+    scripted.join()
+    assert result.server == broker.url() and not result.reconnected
+    events = _events_until(c, midge.ConnectedEvent)
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["RedirectedEvent", "DisconnectedEvent", "ConnectedEvent"], kinds
+    redirect = events[0]
+    assert (redirect.reason_code, redirect.server_reference, redirect.target, redirect.followed) == (
+        0x9C, target, broker.url(), True)
+    assert not redirect.permanent
+    assert events[1].reconnecting and events[1].reconnect_in == 0
+    assert isinstance(events[1].error, midge.ConnectionRefusedError)
+    messages = c.messages(topic, timeout=5)
+    c.subscribe(topic, qos=1, timeout=5)
+    c.publish(topic, b"via the redirect", qos=1, timeout=5)
+    assert next(messages).payload == b"via the redirect"
+    c.disconnect(timeout=5)
+
+
+def test_a_redirect_is_reported_and_not_followed_by_default(broker):
+    target = broker.url().removeprefix("mqtt://")
+    scripted = ScriptedBroker(
+        f"""
+        expect CONNECT
+        send CONNACK reason=0x9D server_reference={target}
+        """
+    )
+    c = midge.Client(scripted.url, client_id=client_id("redir"))
+    with pytest.raises(midge.ConnectionRefusedError) as e:
+        c.connect(timeout=10)
+    assert e.value.reason_code == 0x9D
+    scripted.join()
+    redirect = _events_until(c, midge.RedirectedEvent)[-1]
+    assert (redirect.target, redirect.followed, redirect.permanent) == (broker.url(), False, True)
+
+
+def test_a_server_moved_disconnect_moves_a_connected_client(broker, topic):
+    """DISCONNECT Server Moved (0x9D) while connected: the client reconnects
+    at once to the new server (and stays with it); queued work goes there."""
+    target = broker.url().removeprefix("mqtt://")
+    scripted = ScriptedBroker(
+        f"""
+        expect CONNECT
+        send CONNACK reason=0
+        expect SUBSCRIBE
+        send DISCONNECT reason=0x9D server_reference={target}
+        """
+    )
+    c = midge.Client(scripted.url, client_id=client_id("moved"), follow_redirects=True,
+                     clean_start=True)
+    c.connect(timeout=10)
+    messages = c.messages(topic, timeout=5)
+    # The SUBSCRIBE is cut off by the DISCONNECT; the client sends it again
+    # to the new server, which answers it.
+    c.subscribe(topic, qos=1, timeout=10)
+    scripted.join()
+    c.publish(topic, b"moved", qos=1, timeout=5)
+    assert next(messages).payload == b"moved"
+    _events_until(c, midge.ConnectedEvent)  # the first connection
+    events = _events_until(c, midge.ConnectedEvent)
+    redirect = events[0]
+    assert isinstance(redirect, midge.RedirectedEvent), events
+    assert redirect.followed and redirect.permanent and redirect.target == broker.url()
+    assert events[-1].result.server == broker.url() and events[-1].result.reconnected
+    c.disconnect(timeout=5)

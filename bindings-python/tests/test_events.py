@@ -46,6 +46,23 @@ def test_subscriptions_restored_when_the_broker_lost_the_session(broker, topic):
     assert not gone.reconnecting and isinstance(gone.error, midge.ClosedError)
 
 
+def test_a_loop_left_early_loses_no_event_for_the_next(broker):
+    """Every ``events()`` call shares one queue: events read ahead by a loop
+    that stopped early go to the next loop (they used to be dropped with
+    the first iterator's read-ahead)."""
+    c = midge.Client(broker.url(), client_id=client_id("early"), **FAST)
+    for _ in range(3):
+        c.connect(timeout=5)
+        c.disconnect(timeout=5)
+    # All six events are queued now; each loop takes one and stops.
+    kinds = []
+    for _ in range(6):
+        for event in c.events(timeout=10):
+            kinds.append(type(event))
+            break
+    assert kinds == [midge.ConnectedEvent, midge.DisconnectedEvent] * 3
+
+
 def test_on_event_callback_sees_the_events(broker, topic):
     seen: "queue.Queue[midge.Event]" = queue.Queue()
     c = midge.Client(broker.url(), client_id=client_id("cb"), on_event=seen.put, **FAST)

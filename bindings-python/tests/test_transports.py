@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 
@@ -61,6 +62,38 @@ def test_mutual_tls(broker, topic):
     certs = broker.certs
     roundtrip(broker.url("mtls"), topic, ca=broker.ca, client_cert=str(certs["client.crt"]),
               client_key=str(certs["client.key"]))
+
+
+def test_mutual_tls_with_an_x509_v1_client_certificate(broker, topic, tmp_path):
+    """`openssl x509 -req` without extensions makes an X.509 v1 certificate,
+    as many IoT tutorials do. The broker verifies it, not midge; it used to be
+    refused before connecting ("client_key: ... UnsupportedCertVersion")."""
+    certs = broker.certs
+    ca_dir = certs["ca.crt"].parent
+
+    def openssl(*args: str) -> str:
+        return subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
+
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=v1client", "-keyout", "v1.key", "-out", "v1.csr")
+    openssl("x509", "-req", "-in", "v1.csr", "-CA", str(ca_dir / "ca.crt"), "-CAkey", str(ca_dir / "ca.key"),
+            "-CAserial", "v1.srl", "-CAcreateserial", "-days", "2", "-out", "v1.crt")
+    assert "Version: 1 (0x0)" in openssl("x509", "-in", "v1.crt", "-noout", "-text")
+    roundtrip(broker.url("mtls"), topic, ca=broker.ca, client_cert=str(tmp_path / "v1.crt"),
+              client_key=str(tmp_path / "v1.key"))
+
+
+def test_a_broken_client_certificate_is_named_and_a_wrong_key_too(broker):
+    """Readable PEM that is no certificate used to be blamed on `client_key`."""
+    certs = broker.certs
+    broken = "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n"
+    with pytest.raises(midge.InvalidArgumentError) as e:
+        midge.Client(broker.url("mtls"), ca=broker.ca, client_cert=broken, client_key=str(certs["client.key"]))
+    assert e.value.argument == "client_cert", str(e.value)
+    with pytest.raises(midge.InvalidArgumentError) as e:
+        midge.Client(broker.url("mtls"), ca=broker.ca, client_cert=str(certs["client.crt"]),
+                     client_key=str(certs["server.key"]))
+    assert e.value.argument == "client_key", str(e.value)
+    assert "does not match client_cert" in str(e.value)
 
 
 def test_mutual_tls_without_a_client_certificate_fails(broker):

@@ -500,8 +500,24 @@ pub struct AuthChallenge {
     pub reason_string: Option<String>,
 }
 
-/// The client's connection events, read with `nextDisconnect` or
-/// `nextAuthChallenge`. One object reads one stream, and each call skips
+/// An MQTT 5.0 broker's redirection: CONNACK or DISCONNECT with Use Another
+/// Server (0x9C, for the next connection) or Server Moved (0x9D, for good)
+/// and a Server Reference. The disconnect of that connection follows.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct RedirectInfo {
+    pub reason_code: ReasonCode,
+    /// The Server Reference as the broker sent it.
+    pub server_reference: String,
+    /// The URL of the first usable reference (a bare `host[:port]` keeps the
+    /// scheme and port), or `None` if none is usable.
+    pub target: Option<String>,
+    /// True when the next attempt goes to `target` at once
+    /// (`MqttOptions.followRedirects`, at most 5 in a row).
+    pub followed: bool,
+}
+
+/// The client's connection events, read with `nextDisconnect`,
+/// `nextAuthChallenge` or `nextRedirect`. One object reads one stream, and each call skips
 /// the events of the other kind: take one `connectionEvents()` per kind.
 #[derive(uniffi::Object)]
 pub struct ConnectionEvents {
@@ -533,6 +549,21 @@ impl ConnectionEvents {
                     reconnecting,
                     reconnect_in_ms,
                     attempt,
+                });
+            }
+        }
+    }
+
+    /// The broker's next redirection; `None` once the client is gone.
+    pub async fn next_redirect(&self) -> Option<RedirectInfo> {
+        let mut events = self.events.lock().await;
+        loop {
+            if let NativeEvent::Redirected(r) = events.recv().await? {
+                return Some(RedirectInfo {
+                    reason_code: r.reason_code,
+                    server_reference: r.server_reference,
+                    target: r.target.map(|t| t.to_string()),
+                    followed: r.followed,
                 });
             }
         }

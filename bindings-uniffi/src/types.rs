@@ -298,6 +298,12 @@ pub struct MqttOptions {
     /// started offline), instead of failing `connect`.
     #[uniffi(default = false)]
     pub reconnect_on_initial_failure: bool,
+    /// Follow an MQTT 5.0 broker's redirection (Use Another Server 0x9C or
+    /// Server Moved 0x9D with a Server Reference): the next attempt goes
+    /// there at once (`ConnectionEvents.nextRedirect` reports it either
+    /// way). Never from TLS to plain text.
+    #[uniffi(default = false)]
+    pub follow_redirects: bool,
     /// Shortest reconnect wait (the first one), in milliseconds.
     #[uniffi(default = 1000)]
     pub reconnect_min_delay_ms: u32,
@@ -403,6 +409,7 @@ impl MqttOptions {
             ..BackoffPolicy::default()
         });
         c.reconnect_on_initial_failure = self.reconnect_on_initial_failure;
+        c.follow_redirects = self.follow_redirects;
         c.connect_timeout_ms = self.connect_timeout_ms.into();
         c.max_queued_messages = self.max_queued_messages as usize;
         for url in &self.servers {
@@ -475,6 +482,9 @@ pub struct ConnectResult {
     pub client_id: String,
     /// Keep-alive in use (the broker may override ours).
     pub keep_alive_secs: u32,
+    /// The broker that answered, as a URL: one of the configured servers, or
+    /// where a followed redirection pointed.
+    pub server: String,
 }
 
 impl From<midge_core::Connected> for ConnectResult {
@@ -483,6 +493,7 @@ impl From<midge_core::Connected> for ConnectResult {
             session_present: c.session_present,
             client_id: c.client_id,
             keep_alive_secs: c.keep_alive_secs.into(),
+            server: c.server.to_string(),
         }
     }
 }
@@ -547,6 +558,7 @@ impl MqttOptions {
             will: None,
             reconnect: true,
             reconnect_on_initial_failure: false,
+            follow_redirects: false,
             reconnect_min_delay_ms: 1000,
             reconnect_max_delay_ms: 60_000,
             connect_timeout_ms: 10_000,

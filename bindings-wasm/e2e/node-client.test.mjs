@@ -107,3 +107,35 @@ test('without manualAcks, Message.ack() is the documented no-op (the client acks
   assert.equal(c.state, 'connected');
   await c.end();
 });
+
+test('a redirect is followed with followRedirects, and reported either way', { timeout: 30_000 }, async () => {
+  const target = `127.0.0.1:${broker.wsPort}`;
+  const scripted = await startScripted(`
+    expect CONNECT
+    send CONNACK reason=0x9C server_reference=${target}
+  `);
+  const c = await createClient(scripted.url, { WebSocket, followRedirects: true, reconnect: false });
+  const seen = [];
+  for (const e of ['redirect', 'close', 'connect']) c.on(e, (v) => seen.push([e, v]));
+  const info = await c.connect();
+  await scripted.join();
+  assert.equal(info.reconnected, false);
+  assert.deepEqual(seen.map(([e]) => e), ['redirect', 'close', 'connect']);
+  assert.deepEqual(seen[0][1], { reasonCode: 0x9c, serverReference: target, target: `ws://${target}/`, followed: true });
+  await c.subscribe('node/redirect', { qos: 1 });
+  const got = new Promise((resolve) => c.on('message', resolve));
+  await c.publish('node/redirect', 'there', { qos: 1 });
+  assert.equal(new TextDecoder().decode((await got).payload), 'there');
+  await c.end();
+
+  const again = await startScripted(`
+    expect CONNECT
+    send CONNACK reason=0x9D server_reference=${target}
+  `);
+  const d = await createClient(again.url, { WebSocket });
+  const redirects = [];
+  d.on('redirect', (r) => redirects.push(r));
+  await assert.rejects(d.connect(), (e) => e.reasonCode === 0x9d);
+  await again.join();
+  assert.deepEqual(redirects, [{ reasonCode: 0x9d, serverReference: target, target: `ws://${target}/`, followed: false }]);
+});

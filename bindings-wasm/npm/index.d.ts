@@ -140,6 +140,16 @@ export interface ConnectOptions {
    * overruns it). Python: `strict_receive_maximum`; Kotlin: `strictReceiveMaximum`.
    */
   strictReceiveMaximum?: boolean;
+  /**
+   * Follow a 5.0 broker's redirection (CONNACK or DISCONNECT with Use Another
+   * Server 0x9C or Server Moved 0x9D and a Server Reference): the next attempt
+   * goes there at once, also after a refused first connection (0x9C: for
+   * that connection; 0x9D: in place of the configured server). Default
+   * false: the `redirect` event reports it and the configured servers are
+   * tried as usual. Never from `wss://` to `ws://`. Python: `follow_redirects`;
+   * Kotlin: `followRedirects`.
+   */
+  followRedirects?: boolean;
   /** MQTT 5.0 CONNECT properties. */
   properties?: {
     sessionExpiryInterval?: number;
@@ -313,6 +323,26 @@ export interface MqttEvents {
    * the page before the reload.
    */
   publishComplete: RestoredPublishComplete;
+  /**
+   * A 5.0 broker redirected the client (see {@link ConnectOptions.followRedirects});
+   * the `close` of that connection follows.
+   */
+  redirect: RedirectInfo;
+}
+
+/** The `redirect` event. */
+export interface RedirectInfo {
+  /** 0x9C Use Another Server (temporary) or 0x9D Server Moved (permanent). */
+  reasonCode: number;
+  /** The Server Reference as the broker sent it. */
+  serverReference: string;
+  /**
+   * The URL of the first usable reference (a bare `host[:port]` keeps the
+   * scheme, port and path), or undefined if none is usable.
+   */
+  target?: string;
+  /** True when the next attempt goes to `target` at once. */
+  followed: boolean;
 }
 
 export class MqttClient {

@@ -166,7 +166,7 @@ const OPTIONS = {
   maxQueuedMessages: [0x47, 'n', 1e9], maxInflight: [0x48, 'n', U16],
   connectTimeout: [0x49, 'n', FOREVER], pingTimeout: [0x4a, 'n', FOREVER],
   will: [0x53, 'o', WILL], properties: [0x54, 'o', PROPS],
-  strictReceiveMaximum: [0x5d, 'b'],
+  strictReceiveMaximum: [0x5d, 'b'], followRedirects: [0x5e, 'b'],
 };
 const FILTER = {
   topic: [0x60, 's'], qos: [0x61, 'n', 2], noLocal: [0x62, 'b'],
@@ -475,7 +475,7 @@ export function indexedDBStore(databaseName = 'midge-mqtt') {
 }
 
 const EVENTS = ['connect', 'reconnect', 'offline', 'close', 'error', 'message', 'end',
-  'subscriptionsRestored', 'auth', 'publishComplete'];
+  'subscriptionsRestored', 'auth', 'publishComplete', 'redirect'];
 const STATES = ['disconnected', 'waiting', 'connecting', 'connected', 'closing'];
 // `RawClient.signal` kinds.
 const OPENED = 0, CLOSED = 1, TIMEOUT = 2, ONLINE = 3;
@@ -785,6 +785,19 @@ export class MqttClient {
           break;
         }
         case 18: this.#emit('error', r.error()); break; // STORE FAILED
+        case 20: { // REDIRECTED (the `close` of that connection follows)
+          const reasonCode = r.num();
+          const serverReference = r.str();
+          const followed = r.u8() === 1;
+          const scheme = r.str();
+          let target;
+          if (scheme) {
+            const host = r.str();
+            target = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${r.num()}${r.str()}`;
+          }
+          this.#emit('redirect', { reasonCode, serverReference, target, followed });
+          break;
+        }
         case 19: { // REQUEST INTERRUPTED: the core dropped it (the client stopped)
           const token = r.num();
           const q = this.#requests.get(token);

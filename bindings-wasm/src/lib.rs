@@ -65,6 +65,7 @@ const UNSUBACK: u8 = 15;
 const RESTORED: u8 = 16;
 const AUTH: u8 = 17;
 const STORE_FAILED: u8 = 18;
+const REDIRECTED: u8 = 20;
 const REQUEST_INTERRUPTED: u8 = 19;
 
 // `RawClient::signal` kinds (3, anything else: the network came back).
@@ -653,6 +654,22 @@ impl RawClient {
                 o.f_str(0x1F, &p.reason_string);
                 o.f_user_end(&p.user_properties);
             }
+            Event::Redirected(redirect) => {
+                o.u8(REDIRECTED);
+                o.num(redirect.reason_code.code().into());
+                o.bytes(redirect.server_reference.as_bytes());
+                o.u8(redirect.followed.into());
+                // The target in parts (no `Display`, which needs `core::fmt`):
+                // index.js puts the URL together.
+                if let Some(t) = &redirect.target {
+                    o.bytes(t.transport.scheme().as_bytes());
+                    o.bytes(t.host.as_bytes());
+                    o.num(t.port.into());
+                    o.bytes(t.path.as_bytes());
+                } else {
+                    o.bytes(b"");
+                }
+            }
             Event::StoreFailed(_) => {
                 o.u8(STORE_FAILED);
                 error(
@@ -856,6 +873,7 @@ fn client_options(o: &Fields) -> Result<ClientOptions, JsValue> {
     }
     opts.manual_acks = o.flag(MANUAL_ACKS).unwrap_or(false);
     opts.strict_receive_maximum = o.flag(STRICT_RECEIVE_MAXIMUM).unwrap_or(false);
+    opts.follow_redirects = o.flag(FOLLOW_REDIRECTS).unwrap_or(false);
     opts.random_seed = o.u64(RANDOM_SEED).unwrap_or(opts.random_seed);
     if let Some(p) = o.nested(PROPERTIES) {
         opts.connect_properties = ConnectProperties {

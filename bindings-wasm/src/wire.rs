@@ -50,6 +50,7 @@ pub const SERVER_PORT: u8 = 0x5A;
 pub const SERVER_PATH: u8 = 0x5B;
 pub const SERVER_TLS: u8 = 0x5C;
 pub const STRICT_RECEIVE_MAXIMUM: u8 = 0x5D;
+pub const FOLLOW_REDIRECTS: u8 = 0x5E;
 // One entry of a subscribe list: TOPIC starts the next filter.
 pub const TOPIC: u8 = 0x60;
 pub const QOS: u8 = 0x61;

@@ -152,6 +152,34 @@ pub enum Event {
     /// The session store failed to record a change; the in-memory session
     /// goes on, but it may not survive a restart.
     StoreFailed(StoreError),
+    /// A 5.0 server sent Use Another Server (0x9C) or Server Moved (0x9D)
+    /// with a Server Reference, in CONNACK or DISCONNECT. Comes just before
+    /// the [`Event::Disconnected`] of that connection.
+    Redirected(Redirect),
+}
+
+/// Longest chain of redirects followed without a connection in between; a
+/// longer one is a loop, and the client goes back to its own servers.
+pub const MAX_REDIRECTS: u8 = 5;
+
+/// A server's redirection ([`Event::Redirected`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redirect {
+    /// `UseAnotherServer` (temporary: the next connection goes there, later
+    /// ones back to the configured servers) or `ServerMoved` (permanent: the
+    /// target replaces that server for the life of the client).
+    pub reason_code: ReasonCode,
+    /// The Server Reference as the server sent it.
+    pub server_reference: String,
+    /// The first usable reference, resolved against the current server
+    /// ([`ServerAddress::resolve_reference`]); `None` if none is usable.
+    pub target: Option<ServerAddress>,
+    /// True when the next attempt goes to `target`, at once: the option
+    /// `follow_redirects` is on, the application did not stop the client,
+    /// and fewer than [`MAX_REDIRECTS`] redirects were followed since the
+    /// last connection. Otherwise the reconnect policy goes on as for any
+    /// other disconnect.
+    pub followed: bool,
 }
 
 /// A successful publish completion.

@@ -49,8 +49,8 @@ pub use error::{
     TransportFailureKind,
 };
 pub use event::{
-    AckHandle, Connected, Event, Message, PublishDone, RequestToken, TransportCommand,
-    CLOSE_LINGER_MS,
+    AckHandle, Connected, Event, Message, PublishDone, Redirect, RequestToken, TransportCommand,
+    CLOSE_LINGER_MS, MAX_REDIRECTS,
 };
 pub use options::ClientOptions;
 pub use session::PublishToken;

@@ -96,6 +96,13 @@ pub struct ClientOptions {
     pub reconnect: Option<BackoffPolicy>,
     /// Also retry when the very first connection attempt fails.
     pub reconnect_on_initial_failure: bool,
+    /// Follow a 5.0 server's redirection (Use Another Server 0x9C, Server
+    /// Moved 0x9D with a Server Reference): the next attempt goes, at once,
+    /// to the server it names (see [`Event::Redirected`](crate::Event::Redirected)).
+    /// Off by default: the redirection is reported and the configured
+    /// servers are tried as usual. A redirect from TLS to plain text is
+    /// never followed.
+    pub follow_redirects: bool,
     /// Seed for the reconnect jitter (give each client its own, e.g. from the OS RNG).
     pub random_seed: u64,
 }
@@ -123,6 +130,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("ping_timeout_ms", &self.ping_timeout_ms)
             .field("reconnect", &self.reconnect)
+            .field("follow_redirects", &self.follow_redirects)
             .finish_non_exhaustive()
     }
 }
@@ -151,6 +159,7 @@ impl Default for ClientOptions {
             ping_timeout_ms: 10_000,
             reconnect: Some(BackoffPolicy::default()),
             reconnect_on_initial_failure: false,
+            follow_redirects: false,
             random_seed: 0x6d69_6467_6521,
         }
     }

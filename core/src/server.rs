@@ -141,19 +141,26 @@ impl FromStr for ServerAddress {
     type Err = ServerAddressError;
 
     fn from_str(url: &str) -> Result<Self, Self::Err> {
-        let url = url.trim();
+        let url = url.trim_ascii();
         // `split_once("://")` without the two-way string searcher (a
         // kilobyte of wasm): the first `://`.
         let Some(i) = url.as_bytes().windows(3).position(|w| w == b"://") else {
             return Err(ServerAddressError::MissingScheme(url.to_owned()));
         };
         let (scheme, rest) = (&url[..i], &url[i + 3..]);
-        let transport = match scheme.to_ascii_lowercase().as_str() {
-            "mqtt" | "tcp" => Transport::Tcp,
-            "mqtts" | "ssl" | "tls" => Transport::Tls,
-            "ws" => Transport::WebSocket,
-            "wss" => Transport::WebSocketTls,
-            _ => return Err(ServerAddressError::UnsupportedScheme(scheme.to_owned())),
+        // `eq_ignore_ascii_case` rather than a lower-cased copy and string
+        // matching: less code in the wasm, which resolves Server References.
+        let is = |name: &str| scheme.eq_ignore_ascii_case(name);
+        let transport = if is("mqtt") || is("tcp") {
+            Transport::Tcp
+        } else if is("mqtts") || is("ssl") || is("tls") {
+            Transport::Tls
+        } else if is("ws") {
+            Transport::WebSocket
+        } else if is("wss") {
+            Transport::WebSocketTls
+        } else {
+            return Err(ServerAddressError::UnsupportedScheme(scheme.to_owned()));
         };
         // Byte searches (the delimiters are ASCII): `str::find` with char
         // patterns instantiates a searcher per pattern type in the wasm.
@@ -178,9 +185,9 @@ impl FromStr for ServerAddress {
         }
         let port = match port {
             None => transport.default_port(),
-            Some(p) => match p.parse::<u16>() {
-                Ok(port) if port != 0 => port,
-                _ => return Err(ServerAddressError::InvalidPort(p.to_owned())),
+            Some(p) => match parse_port(p) {
+                Some(port) => port,
+                None => return Err(ServerAddressError::InvalidPort(p.to_owned())),
             },
         };
         let path = if transport.is_websocket() {
@@ -206,6 +213,71 @@ impl FromStr for ServerAddress {
             path,
         })
     }
+}
+
+impl ServerAddress {
+    /// Where an MQTT 5.0 Server Reference (sent with Use Another Server
+    /// 0x9C or Server Moved 0x9D) points, seen from a connection to `self`.
+    ///
+    /// The specification leaves the format open: a space-separated list of
+    /// references. The first usable one wins. A full URL (`mqtts://b:8883`)
+    /// is taken as written; a bare `host`, `host:port` or `[v6]:port` keeps
+    /// this connection's scheme and WebSocket path, and its port when none
+    /// is given (a cluster runs the same listener on every node). A
+    /// reference that would drop TLS (`mqtt://` from an `mqtts://`
+    /// connection) is not usable: following it would send the credentials
+    /// in the clear.
+    ///
+    /// ```
+    /// use midge_core::server::ServerAddress;
+    ///
+    /// let here: ServerAddress = "mqtts://a.example:8883".parse().unwrap();
+    /// let there = here.resolve_reference("b.example").unwrap();
+    /// assert_eq!(there.to_string(), "mqtts://b.example:8883");
+    /// assert_eq!(here.resolve_reference("mqtt://c:1883 d:9000").unwrap().to_string(),
+    ///            "mqtts://d:9000"); // the first one would drop TLS
+    /// assert_eq!(here.resolve_reference("b:0 u:p@c"), None); // a bad port, credentials
+    /// ```
+    pub fn resolve_reference(&self, reference: &str) -> Option<ServerAddress> {
+        reference
+            .split_ascii_whitespace()
+            .find_map(|one| self.resolve_one(one))
+    }
+
+    fn resolve_one(&self, reference: &str) -> Option<ServerAddress> {
+        let has_scheme = reference.as_bytes().windows(3).any(|w| w == b"://");
+        let target = if has_scheme {
+            reference.parse::<ServerAddress>().ok()?
+        } else {
+            let (_, port) = split_host_port(reference).ok()?;
+            let url = crate::text::cat(&[self.transport.scheme(), "://", reference, &self.path]);
+            let mut target = url.parse::<ServerAddress>().ok()?;
+            if port.is_none() {
+                target.port = self.port;
+            }
+            target
+        };
+        if self.transport.is_tls() && !target.transport.is_tls() {
+            return None;
+        }
+        Some(target)
+    }
+}
+
+/// A port number, 1 to 65535, in decimal digits only (`str::parse` links
+/// the generic integer parser and its error type into the wasm).
+fn parse_port(text: &str) -> Option<u16> {
+    if text.is_empty() || text.len() > 5 {
+        return None;
+    }
+    let mut port: u32 = 0;
+    for b in text.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        port = port * 10 + u32::from(b - b'0');
+    }
+    u16::try_from(port).ok().filter(|p| *p != 0)
 }
 
 /// `host`, `host:port`, `[v6]` or `[v6]:port`.
@@ -319,6 +391,32 @@ mod tests {
                 parse(url).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn server_references_resolve_against_the_current_server() {
+        let ws = parse("ws://a:9001/mqtt").unwrap();
+        let resolve =
+            |from: &ServerAddress, r: &str| from.resolve_reference(r).map(|s| s.to_string());
+        assert_eq!(resolve(&ws, "b").as_deref(), Some("ws://b:9001/mqtt"));
+        assert_eq!(resolve(&ws, "b:80").as_deref(), Some("ws://b:80/mqtt"));
+        assert_eq!(
+            resolve(&ws, "[::1]:1").as_deref(),
+            Some("ws://[::1]:1/mqtt")
+        );
+        assert_eq!(
+            resolve(&ws, "  wss://c/x  ").as_deref(),
+            Some("wss://c:443/x")
+        );
+        let tcp = parse("mqtt://a:1884").unwrap();
+        assert_eq!(resolve(&tcp, "b").as_deref(), Some("mqtt://b:1884"));
+        assert_eq!(resolve(&tcp, "http://x b:7").as_deref(), Some("mqtt://b:7"));
+        for unusable in ["", "   ", "b:0", "b:x", "u:p@b", "b/path", "b\0"] {
+            assert_eq!(resolve(&tcp, unusable), None, "{unusable:?}");
+        }
+        let tls = parse("mqtts://a").unwrap();
+        assert_eq!(resolve(&tls, "mqtt://b ws://c"), None);
+        assert_eq!(resolve(&tls, "wss://b").as_deref(), Some("wss://b:443/"));
     }
 
     #[test]

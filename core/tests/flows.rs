@@ -1749,3 +1749,188 @@ fn reconnected_marks_automatic_reconnects_only() {
         .iter()
         .any(|e| matches!(e, Event::Connected(c) if !c.reconnected)));
 }
+
+// ---- Server redirection (issue 14, item 5) ----
+
+fn redirect_connack(b: &mut Broker, reason_code: ReasonCode, reference: &str) {
+    b.inject(Packet::ConnAck(Box::new(midge_core::packet::ConnAck {
+        session_present: false,
+        reason_code,
+        properties: ConnAckProperties {
+            server_reference: Some(reference.into()),
+            ..Default::default()
+        },
+    })));
+}
+
+fn redirect_disconnect(b: &mut Broker, reason_code: ReasonCode, reference: &str) {
+    b.inject(Packet::Disconnect(Disconnect {
+        reason_code,
+        properties: DisconnectProperties {
+            server_reference: Some(reference.into()),
+            ..Default::default()
+        },
+    }));
+}
+
+fn redirects(events: &[Event]) -> Vec<midge_core::Redirect> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Redirected(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The server the client opens next, after the current transport closed.
+fn next_open(b: &mut Broker) -> String {
+    b.drop_transport();
+    let deadline = b.client.poll_timeout().expect("a reconnect is scheduled");
+    b.run_timers_until(deadline);
+    match b.commands().last() {
+        Some(TransportCommand::Open(server)) => server.to_string(),
+        other => panic!("expected Open, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_redirect_is_reported_and_not_followed_unless_asked() {
+    let mut b = Broker::new(options(V5));
+    b.client.connect(b.now).unwrap();
+    b.open_transport();
+    redirect_connack(&mut b, ReasonCode::UseAnotherServer, "other.test:1999");
+    let events = b.events();
+    let [Event::Redirected(r), Event::Disconnected {
+        error: ConnectionError::Refused { reason_code, .. },
+        reconnect_at: None,
+    }] = &events[..]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(*reason_code, ReasonCode::UseAnotherServer);
+    assert_eq!(r.server_reference, "other.test:1999");
+    assert_eq!(
+        r.target.as_ref().map(|t| t.to_string()).as_deref(),
+        Some("mqtt://other.test:1999")
+    );
+    assert!(!r.followed);
+
+    // Connected, then told to go: the policy reconnects to its own server.
+    let mut b = Broker::new(options(V5));
+    b.connect(false);
+    b.events();
+    redirect_disconnect(&mut b, ReasonCode::ServerMoved, "moved.test");
+    assert!(!redirects(&b.events())[0].followed);
+    assert_eq!(next_open(&mut b), "mqtt://broker.test:1883");
+}
+
+#[test]
+fn use_another_server_is_followed_at_once_for_one_connection() {
+    let mut o = options(V5);
+    o.follow_redirects = true;
+    let mut b = Broker::new(o);
+    b.connect(false);
+    b.events();
+    redirect_disconnect(&mut b, ReasonCode::UseAnotherServer, "b.test:1884");
+    let events = b.events();
+    assert!(redirects(&events)[0].followed);
+    assert!(
+        matches!(events.last(), Some(Event::Disconnected { reconnect_at: Some(at), .. }) if *at == b.now),
+        "{events:?}"
+    );
+    assert_eq!(next_open(&mut b), "mqtt://b.test:1884");
+    b.client.handle_transport_open(b.now);
+    b.sent();
+    b.connack(true, ConnAckProperties::default());
+    let events = b.events();
+    assert!(
+        matches!(&events[0], Event::Connected(c) if c.server.to_string() == "mqtt://b.test:1884"),
+        "{events:?}"
+    );
+    // Temporary: the connection after it goes back to the configured server.
+    assert_eq!(next_open(&mut b), "mqtt://broker.test:1883");
+}
+
+#[test]
+fn server_moved_replaces_the_server_and_a_refusal_on_first_connect_is_followed() {
+    let mut o = options(V5);
+    o.follow_redirects = true;
+    let mut b = Broker::new(o);
+    b.client.connect(b.now).unwrap();
+    b.open_transport();
+    // The first attempt is refused with a redirect: followed although
+    // `reconnect_on_initial_failure` is off (the application opted in).
+    redirect_connack(&mut b, ReasonCode::ServerMoved, "mqtt://moved.test:2000");
+    assert!(redirects(&b.events())[0].followed);
+    assert_eq!(next_open(&mut b), "mqtt://moved.test:2000");
+    b.client.handle_transport_open(b.now);
+    b.sent();
+    b.connack(false, ConnAckProperties::default());
+    b.events();
+    assert_eq!(next_open(&mut b), "mqtt://moved.test:2000");
+}
+
+#[test]
+fn a_redirect_loop_ends_after_max_redirects() {
+    let mut o = options(V5);
+    o.follow_redirects = true;
+    let mut b = Broker::new(o);
+    b.client.connect(b.now).unwrap();
+    b.open_transport();
+    let mut followed = Vec::new();
+    loop {
+        redirect_connack(&mut b, ReasonCode::UseAnotherServer, "loop.test");
+        let events = b.events();
+        let r = redirects(&events);
+        followed.push(r[0].followed);
+        if !r[0].followed {
+            // Back to the policy: the first connection never succeeded.
+            assert!(matches!(
+                events.last(),
+                Some(Event::Disconnected {
+                    reconnect_at: None,
+                    ..
+                })
+            ));
+            break;
+        }
+        assert_eq!(next_open(&mut b), "mqtt://loop.test:1883");
+        b.client.handle_transport_open(b.now);
+        b.sent();
+    }
+    let mut expected = vec![true; usize::from(midge_core::MAX_REDIRECTS)];
+    expected.push(false);
+    assert_eq!(followed, expected);
+}
+
+#[test]
+fn a_redirect_never_drops_tls_and_needs_a_usable_reference() {
+    for (url, reference) in [
+        ("mqtts://secure.test", "mqtt://plain.test"),
+        ("mqtt://broker.test", "b:0 ?x u:p@c"),
+    ] {
+        let mut o = options(V5);
+        o.servers = vec![url.parse().unwrap()];
+        o.follow_redirects = true;
+        let mut b = Broker::new(o);
+        b.connect(false);
+        b.events();
+        redirect_disconnect(&mut b, ReasonCode::UseAnotherServer, reference);
+        let r = &redirects(&b.events())[0];
+        assert_eq!(
+            (r.target.as_ref(), r.followed),
+            (None, false),
+            "{reference}"
+        );
+        assert_eq!(next_open(&mut b), b.client.options().servers[0].to_string());
+    }
+    // Other reason codes with a reference are not redirects.
+    let mut o = options(V5);
+    o.follow_redirects = true;
+    let mut b = Broker::new(o);
+    b.connect(false);
+    b.events();
+    redirect_disconnect(&mut b, ReasonCode::ServerBusy, "b.test");
+    assert!(redirects(&b.events()).is_empty());
+}

@@ -617,6 +617,7 @@ impl Driver {
                 reason_code,
                 properties,
             }),
+            Event::Redirected(redirect) => self.emit(|| NativeEvent::Redirected(redirect)),
             Event::StoreFailed(e) => self.emit(|| NativeEvent::StoreFailed {
                 error: NativeError::Store {
                     message: e.to_string(),

@@ -64,7 +64,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use error::NativeError;
 pub use midge_core::event::SubscribeResult;
-pub use midge_core::{AckHandle, Message};
+pub use midge_core::{AckHandle, Message, Redirect};
 pub use store::FileStore;
 pub use transport::TlsOptions;
 
@@ -360,6 +360,10 @@ pub enum NativeEvent {
     /// The session store failed to record a change: the session goes on in
     /// memory but may not survive a restart.
     StoreFailed { error: NativeError },
+    /// A 5.0 server redirected the client (Use Another Server or Server
+    /// Moved with a Server Reference); see `ClientOptions::follow_redirects`.
+    /// Comes just before the `Disconnected` of that connection.
+    Redirected(Redirect),
 }
 
 /// Capacity of each [`EventStream`]: a reader this far behind loses the

@@ -11,7 +11,10 @@ use midge_core::{TransportFailure, TransportFailureKind};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, InconsistentKeys, RootCertStore, SignatureScheme,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -132,9 +135,18 @@ impl TlsOptions {
                     ),
                     e => NativeError::invalid("client_key", pem_problem(&e)),
                 })?;
-                builder
-                    .with_client_auth_cert(chain, key)
-                    .map_err(|e| NativeError::invalid("client_key", e.to_string()))?
+                // Not `with_client_auth_cert`: it reads the certificate with
+                // webpki, which refuses X.509 v1 ones (what `openssl x509 -req`
+                // makes without extensions). The broker verifies the client
+                // certificate, not midge; midge only checks that the key fits.
+                let key = builder
+                    .crypto_provider()
+                    .key_provider
+                    .load_private_key(key)
+                    .map_err(|e| NativeError::invalid("client_key", e.to_string()))?;
+                let certified = CertifiedKey::new(chain, key);
+                check_key_fits(&certified)?;
+                builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certified)))
             }
             (None, None) => builder.with_no_client_auth(),
             (Some(_), None) => {
@@ -152,6 +164,79 @@ impl TlsOptions {
         };
         Ok(Arc::new(config))
     }
+}
+
+/// Refuses a client key that is not the one of the client certificate, so
+/// that the mistake shows at construction rather than as a handshake failure.
+fn check_key_fits(certified: &CertifiedKey) -> Result<(), NativeError> {
+    let mismatch = || NativeError::invalid("client_key", "does not match client_cert");
+    match certified.keys_match() {
+        Ok(()) => Ok(()),
+        // The key cannot tell its public half: the broker will judge.
+        Err(rustls::Error::InconsistentKeys(InconsistentKeys::Unknown)) => Ok(()),
+        Err(rustls::Error::InconsistentKeys(InconsistentKeys::KeyMismatch)) => Err(mismatch()),
+        // webpki could not read the certificate (it refuses X.509 v1 and
+        // v2): find its public key without it.
+        Err(_) => {
+            let cert = certified.cert.first().map(|c| c.as_ref()).unwrap_or(&[]);
+            let spki = subject_public_key_info(cert).ok_or_else(|| {
+                NativeError::invalid("client_cert", "is not a valid X.509 certificate")
+            })?;
+            match certified.key.public_key() {
+                Some(key_spki) if key_spki.as_ref() != spki => Err(mismatch()),
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+/// The SubjectPublicKeyInfo (its whole DER encoding, tag included) of a DER
+/// X.509 certificate of any version, or `None` if `cert` is not one.
+fn subject_public_key_info(cert: &[u8]) -> Option<&[u8]> {
+    const SEQUENCE: u8 = 0x30;
+    const INTEGER: u8 = 0x02;
+    const VERSION: u8 = 0xa0; // [0] EXPLICIT, absent in v1
+    let (certificate, rest) = der_element(cert, SEQUENCE)?;
+    if !rest.is_empty() {
+        return None;
+    }
+    let (mut tbs, _) = der_element(certificate, SEQUENCE)?;
+    if tbs.first() == Some(&VERSION) {
+        tbs = der_element(tbs, VERSION)?.1;
+    }
+    // serialNumber, signature, issuer, validity, subject
+    for tag in [INTEGER, SEQUENCE, SEQUENCE, SEQUENCE, SEQUENCE] {
+        tbs = der_element(tbs, tag)?.1;
+    }
+    let (_, after) = der_element(tbs, SEQUENCE)?;
+    Some(&tbs[..tbs.len() - after.len()])
+}
+
+/// Splits the DER element at the start of `input`, which must have tag
+/// `tag`, into its contents and what follows it.
+fn der_element(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (&first, input) = input.split_first()?;
+    let (&len, mut input) = input.split_first()?;
+    if first != tag {
+        return None;
+    }
+    let len = match len {
+        0..=0x7f => usize::from(len),
+        // Long form, up to four length bytes; 0x80 (indefinite) is not DER.
+        0x81..=0x84 => {
+            let n = usize::from(len & 0x7f);
+            if input.len() < n {
+                return None;
+            }
+            let (bytes, rest) = input.split_at(n);
+            input = rest;
+            bytes
+                .iter()
+                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
+        }
+        _ => return None,
+    };
+    (input.len() >= len).then(|| input.split_at(len))
 }
 
 /// What is wrong with a PEM input, in words that never quote it: the PEM
@@ -436,5 +521,163 @@ impl Conn {
                 while let Some(Ok(_)) = ws.next().await {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::process::Command;
+
+    fn openssl(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs (the test setup installs it)");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A CA (once per directory), then a key (`-newkey` arguments) and a certificate
+    /// signed by the CA, v3 if `ext` is given, else v1.
+    fn make(dir: &Path, name: &str, newkey: &[&str], ext: Option<&str>) -> (Vec<u8>, Vec<u8>) {
+        if !dir.join("ca.crt").exists() {
+            openssl(
+                dir,
+                &[
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "/CN=ca", "-keyout", "ca.key", "-out", "ca.crt",
+                ],
+            );
+        }
+        let (key, csr, crt) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+        );
+        let subject = format!("/CN={name}");
+        let mut args = vec!["req", "-newkey"];
+        args.extend(newkey);
+        args.extend(["-nodes", "-subj", &subject, "-keyout", &key, "-out", &csr]);
+        openssl(dir, &args);
+        let mut args = vec![
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            &crt,
+        ];
+        let ext_file = format!("{name}.ext");
+        if let Some(ext) = ext {
+            std::fs::write(dir.join(&ext_file), ext).unwrap();
+            args.extend(["-extfile", &ext_file]);
+        }
+        openssl(dir, &args);
+        let text = openssl(dir, &["x509", "-in", &crt, "-noout", "-text"]);
+        let version = if ext.is_some() {
+            "Version: 3 (0x2)"
+        } else {
+            "Version: 1 (0x0)"
+        };
+        assert!(text.contains(version), "{text}");
+        (
+            std::fs::read(dir.join(&crt)).unwrap(),
+            std::fs::read(dir.join(&key)).unwrap(),
+        )
+    }
+
+    fn client(cert: &[u8], key: &[u8]) -> Result<Arc<ClientConfig>, NativeError> {
+        TlsOptions {
+            client_cert_pem: Some(cert.to_vec()),
+            client_key_pem: Some(key.to_vec()),
+            ..TlsOptions::default()
+        }
+        .build()
+    }
+
+    fn refused(result: Result<Arc<ClientConfig>, NativeError>) -> (String, String) {
+        match result {
+            Err(NativeError::InvalidArgument { argument, rule }) => (argument, rule),
+            Err(e) => panic!("not an invalid argument: {e}"),
+            Ok(_) => panic!("accepted"),
+        }
+    }
+
+    const V3: &str = "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n";
+
+    #[test]
+    fn x509_v1_client_certificates_are_accepted_and_keys_still_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (v1_rsa, v1_rsa_key) = make(dir.path(), "v1rsa", &["rsa:2048"], None);
+        let (v1_ec, v1_ec_key) = make(
+            dir.path(),
+            "v1ec",
+            &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            None,
+        );
+        let (v3, v3_key) = make(dir.path(), "v3", &["rsa:2048"], Some(V3));
+
+        client(&v1_rsa, &v1_rsa_key).expect("a v1 RSA client certificate");
+        client(&v1_ec, &v1_ec_key).expect("a v1 ECDSA client certificate");
+        client(&v3, &v3_key).expect("a v3 client certificate");
+
+        for (cert, key) in [
+            (&v1_rsa, &v3_key),
+            (&v1_ec, &v1_rsa_key),
+            (&v3, &v1_rsa_key),
+        ] {
+            let (argument, rule) = refused(client(cert, key));
+            assert_eq!(
+                (argument.as_str(), rule.as_str()),
+                ("client_key", "does not match client_cert")
+            );
+        }
+    }
+
+    #[test]
+    fn the_public_key_is_found_in_certificates_of_every_version() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, ext) in [("v1", None), ("v3", Some(V3))] {
+            let (cert, key) = make(dir.path(), name, &["rsa:2048"], ext);
+            let cert = CertificateDer::from_pem_slice(&cert).unwrap();
+            let key = rustls::crypto::ring::sign::any_supported_type(
+                &PrivateKeyDer::from_pem_slice(&key).unwrap(),
+            )
+            .unwrap();
+            let spki = subject_public_key_info(&cert).expect(name);
+            assert_eq!(spki, key.public_key().unwrap().as_ref(), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_broken_client_certificate_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = make(dir.path(), "v1", &["rsa:2048"], None);
+        let der = CertificateDer::from_pem_slice(&cert).unwrap();
+        // Cut short, and with trailing bytes: both are not a certificate.
+        let mut long = der.to_vec();
+        long.push(0);
+        for bad in [&der[..der.len() - 1], &long[..], b"\x30\x03\x02\x01\x01"] {
+            assert_eq!(subject_public_key_info(bad), None);
+            let pem = pem_certificate(dir.path(), bad);
+            let (argument, rule) = refused(client(&pem, &key));
+            assert_eq!(argument, "client_cert", "{rule}");
+        }
+    }
+
+    fn pem_certificate(dir: &Path, der: &[u8]) -> Vec<u8> {
+        std::fs::write(dir.join("bad.der"), der).unwrap();
+        let body = openssl(dir, &["base64", "-in", "bad.der"]);
+        format!("-----BEGIN CERTIFICATE-----\n{body}-----END CERTIFICATE-----\n").into_bytes()
     }
 }

@@ -20,7 +20,8 @@
 //! `session_present` (0 or 1), `id` (a packet id), `client_id`, CONNECT's
 //! `maximum_packet_size` (`none` when absent; CONNACK's when sent, with its
 //! `maximum_qos` and `retain_available` (0 or 1)), DISCONNECT's
-//! `reason_string` (`none` when absent),
+//! `reason_string` (`none` when absent), CONNACK's and DISCONNECT's
+//! `server_reference` (one reference, without spaces),
 //! `authentication_method`, `authentication_data`, `reason_string`, and of a
 //! PUBLISH `topic`, `qos`, `id`, `payload` (text without spaces).
 
@@ -135,6 +136,7 @@ impl Step {
             .field("authentication_data")
             .map(|d| Bytes::copy_from_slice(d.as_bytes()));
         let reason_string = self.field("reason_string").map(str::to_string);
+        let server_reference = self.field("server_reference").map(str::to_string);
         let reason_code = self.reason()?;
         Ok(match self.name.as_str() {
             "CONNACK" => {
@@ -146,6 +148,7 @@ impl Step {
                 ack.properties.authentication_method = method;
                 ack.properties.authentication_data = data;
                 ack.properties.reason_string = reason_string;
+                ack.properties.server_reference = server_reference;
                 ack.properties.maximum_packet_size = match self.field("maximum_packet_size") {
                     Some(m) => Some(m.parse().map_err(|_| ScriptError::Parse {
                         line: self.line,
@@ -185,6 +188,7 @@ impl Step {
                     ..Disconnect::default()
                 };
                 disconnect.properties.reason_string = reason_string;
+                disconnect.properties.server_reference = server_reference;
                 Packet::Disconnect(disconnect)
             }
             "PUBACK" | "PUBREC" | "PUBREL" | "PUBCOMP" => {

@@ -213,6 +213,9 @@ class _Base:
         # start (the AUTH challenge of the first CONNECT included); bounded
         # by the native buffer, so an unread one costs little.
         self._events = self._native.events()
+        # Read ahead in batches; shared by every events() iterator, so one
+        # that is left early loses nothing for the next.
+        self._event_buffer: Deque[Event] = collections.deque()
         self._subscriptions: Dict[str, int] = {}
 
     @property
@@ -340,10 +343,10 @@ class _AsyncMessageIterator(_MessageReceiverOwner):
 class _EventIterator:
     """Blocking iterator over connection events."""
 
-    def __init__(self, receiver: Any, timeout: Optional[float]) -> None:
+    def __init__(self, receiver: Any, buffer: Deque[Event], timeout: Optional[float]) -> None:
         self._receiver = receiver
         self._timeout = timeout
-        self._buffer: Deque[Event] = collections.deque()
+        self._buffer = buffer
 
     def __iter__(self) -> "_EventIterator":
         return self
@@ -360,9 +363,9 @@ class _EventIterator:
 class _AsyncEventIterator:
     """Async iterator over connection events."""
 
-    def __init__(self, receiver: Any) -> None:
+    def __init__(self, receiver: Any, buffer: Deque[Event]) -> None:
         self._receiver = receiver
-        self._buffer: Deque[Event] = collections.deque()
+        self._buffer = buffer
 
     def __aiter__(self) -> "_AsyncEventIterator":
         return self
@@ -598,8 +601,8 @@ class Client(_Base):
     def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
         """Iterate over connection events (:class:`midge.ConnectedEvent`,
         :class:`midge.DisconnectedEvent`, :class:`midge.SubscriptionsRestoredEvent`,
-        :class:`midge.AuthEvent`, :class:`midge.StoreFailedEvent`) since the
-        client was made. Stops when none arrives within ``timeout`` seconds
+        :class:`midge.AuthEvent`, :class:`midge.StoreFailedEvent`,
+        :class:`midge.RedirectedEvent`) since the client was made. Stops when none arrives within ``timeout`` seconds
         (None: never) or the client is gone. Every call shares one queue (of
         the last 256 unread events). ::
 
@@ -608,7 +611,7 @@ class Client(_Base):
                     print([(r.filter, r.granted_qos) for r in event.results])
         """
         _check_timeout(timeout)
-        return _EventIterator(self._events, timeout)
+        return _EventIterator(self._events, self._event_buffer, timeout)
 
     def ack(self, message: Message, timeout: Optional[float] = None) -> None:
         """With ``manual_acks=True``: acknowledge a QoS 1/2 message; its
@@ -773,7 +776,8 @@ class AsyncClient(_Base):
         """``async for event in client.events()``: connection events
         (:class:`midge.ConnectedEvent`, :class:`midge.DisconnectedEvent`,
         :class:`midge.SubscriptionsRestoredEvent`, :class:`midge.AuthEvent`,
-        :class:`midge.StoreFailedEvent`) since the client was made. Every
+        :class:`midge.StoreFailedEvent`, :class:`midge.RedirectedEvent`) since
+        the client was made. Every
         call shares one queue (of the last 256 unread events). ::
 
             connecting = asyncio.ensure_future(client.connect())
@@ -784,7 +788,7 @@ class AsyncClient(_Base):
                     break
             await connecting
         """
-        return _AsyncEventIterator(self._events)
+        return _AsyncEventIterator(self._events, self._event_buffer)
 
     async def ack(self, message: Message) -> None:
         """With ``manual_acks=True``: acknowledge a QoS 1/2 message (PUBACK

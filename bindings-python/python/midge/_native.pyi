@@ -56,7 +56,7 @@ class MessageReceiver:
 class EventReceiver:
     """Events as ``(kind, dict)`` tuples; ``midge._types._event`` makes the
     public event objects. Kinds: connected, disconnected,
-    subscriptions_restored, auth, store_failed."""
+    subscriptions_restored, auth, store_failed, redirected."""
 
     def try_recv_batch(self, max: int) -> List[Tuple[str, Dict[str, Any]]]: ...
     def recv(self, timeout: Optional[float] = None) -> Optional[List[Tuple[str, Dict[str, Any]]]]: ...

@@ -47,6 +47,7 @@ _PASS: Dict[str, Tuple[Any, str]] = {
     "reconnect_min_delay": ((int, float), "must be a number of seconds"),
     "reconnect_max_delay": ((int, float), "must be a number of seconds"),
     "reconnect_on_initial_failure": (bool, "must be a bool"),
+    "follow_redirects": (bool, "must be a bool"),
     "max_queued_messages": (int, "must be an int"),
     "max_inflight": (int, "must be an int"),
     "receive_maximum": (int, "must be an int"),

@@ -23,6 +23,7 @@ __all__ = [
     "SubscriptionsRestoredEvent",
     "AuthEvent",
     "StoreFailedEvent",
+    "RedirectedEvent",
 ]
 
 
@@ -157,6 +158,33 @@ class StoreFailedEvent(Event):
     error: MqttError
 
 
+#: Redirection reason codes (MQTT 5.0 section 4.11).
+USE_ANOTHER_SERVER = 0x9C
+SERVER_MOVED = 0x9D
+
+
+@dataclass(frozen=True)
+class RedirectedEvent(Event):
+    """A 5.0 broker sent Use Another Server (``reason_code`` 0x9C: for the
+    next connection) or Server Moved (0x9D: for good) with a Server
+    Reference, in CONNACK or DISCONNECT; the :class:`DisconnectedEvent` of
+    that connection follows. ``target`` is the first usable reference as a
+    URL (a bare ``host[:port]`` keeps the scheme and port; never from TLS to
+    plain text), None if none is usable. ``followed`` is True when the next
+    attempt goes there at once: the client was made with
+    ``follow_redirects=True`` and fewer than 5 redirects came in a row."""
+
+    reason_code: int
+    server_reference: str
+    target: Optional[str]
+    followed: bool
+
+    @property
+    def permanent(self) -> bool:
+        """True for Server Moved (0x9D)."""
+        return self.reason_code == SERVER_MOVED
+
+
 def _event(item: Tuple[str, Dict[str, Any]]) -> Event:
     """A native ``(kind, dict)`` tuple as an event object."""
     kind, d = item
@@ -170,4 +198,6 @@ def _event(item: Tuple[str, Dict[str, Any]]) -> Event:
         return AuthEvent(**d)
     if kind == "store_failed":
         return StoreFailedEvent(d["error"])
+    if kind == "redirected":
+        return RedirectedEvent(**d)
     raise AssertionError(f"unknown event kind {kind!r}")

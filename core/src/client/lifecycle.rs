@@ -220,7 +220,10 @@ impl Client {
     }
 
     pub(super) fn current_server(&self) -> crate::server::ServerAddress {
-        self.options.servers[self.server_index % self.options.servers.len()].clone()
+        match &self.redirect {
+            Some(target) => target.clone(),
+            None => self.options.servers[self.server_index % self.options.servers.len()].clone(),
+        }
     }
 
     /// The server broke the protocol: tell it why (5.0) and close.
@@ -250,7 +253,18 @@ impl Client {
                 );
             }
         }
-        let reconnect_at = self.schedule_reconnect(now, &error);
+        let reconnect_at = match self.redirection(&error) {
+            Some(redirect) => {
+                let followed = redirect.followed;
+                self.events.push_back(Event::Redirected(redirect));
+                if followed {
+                    Some(now)
+                } else {
+                    self.schedule_reconnect(now, &error)
+                }
+            }
+            None => self.schedule_reconnect(now, &error),
+        };
         self.transport.push_back(TransportCommand::Close);
         self.state = State::Closing { reconnect_at };
         if reconnect_at.is_none() && !self.paused && !self.closed {
@@ -262,8 +276,55 @@ impl Client {
         });
     }
 
+    /// The redirection `error` carries (5.0 0x9C or 0x9D with a Server
+    /// Reference), followed when the options and the state allow: the next
+    /// attempt goes to its target.
+    fn redirection(&mut self, error: &ConnectionError) -> Option<Redirect> {
+        let (reason_code, reference) = match error {
+            ConnectionError::Refused {
+                reason_code,
+                properties,
+            } => (*reason_code, properties.server_reference.as_ref()?),
+            ConnectionError::ServerDisconnect {
+                reason_code,
+                properties,
+            } => (*reason_code, properties.server_reference.as_ref()?),
+            _ => return None,
+        };
+        if !matches!(
+            reason_code,
+            ReasonCode::UseAnotherServer | ReasonCode::ServerMoved
+        ) {
+            return None;
+        }
+        let target = self.current_server().resolve_reference(reference);
+        let followed = target.is_some()
+            && self.options.follow_redirects
+            && !self.closed
+            && !self.paused
+            && self.redirects_followed < MAX_REDIRECTS;
+        if let (true, Some(to)) = (followed, &target) {
+            self.redirects_followed += 1;
+            if reason_code == ReasonCode::ServerMoved && self.redirect.is_none() {
+                // Permanent: the target takes the configured server's place.
+                let index = self.server_index % self.options.servers.len();
+                self.options.servers[index] = to.clone();
+            } else {
+                self.redirect = Some(to.clone());
+            }
+        }
+        Some(Redirect {
+            reason_code,
+            server_reference: reference.clone(),
+            target,
+            followed,
+        })
+    }
+
     /// When to try again after `error`, per the policy; moves to the next server.
     pub(super) fn schedule_reconnect(&mut self, now: u64, error: &ConnectionError) -> Option<u64> {
+        // A temporary redirect lasts one connection.
+        self.redirect = None;
         // The application stopped it (disconnect or pause).
         if self.closed
             || self.paused

@@ -201,6 +201,7 @@ impl Client {
         let keep_alive = p.server_keep_alive.unwrap_or(self.options.keep_alive_secs);
         self.link.keep_alive_ms = u64::from(keep_alive) * 1000;
         self.link.connected_at = Some(now);
+        self.redirects_followed = 0;
         if let Some(id) = &p.assigned_client_identifier {
             if *id != self.client_id {
                 self.client_id = id.clone();

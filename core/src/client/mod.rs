@@ -37,8 +37,8 @@ use crate::error::{
     ClientError, ConnectionError, ProtocolViolation, PublishError, TransportFailure,
 };
 use crate::event::{
-    AckHandle, Connected, Event, Message, PublishDone, RequestToken, SubscribeResult,
-    TransportCommand,
+    AckHandle, Connected, Event, Message, PublishDone, Redirect, RequestToken, SubscribeResult,
+    TransportCommand, MAX_REDIRECTS,
 };
 use crate::options::{check_string, ClientOptions};
 use crate::packet::{
@@ -47,6 +47,7 @@ use crate::packet::{
     PubResponse, Publish, QoS, ReasonCode, ServerPacketError, SubAck, Subscribe, SubscribeFilter,
     SubscribeProperties, UnsubAck, Unsubscribe, UnsubscribeProperties,
 };
+use crate::server::ServerAddress;
 use crate::session::{
     next_packet_id_after, IdSet, OutboundPublish, OutboundStage, PublishToken, SessionChange,
     SessionState, SessionStore, StoredSubscription,
@@ -267,6 +268,11 @@ pub struct Client {
     state: State,
     backoff: Option<Backoff>,
     server_index: usize,
+    /// A followed Use Another Server: where the next attempt goes instead
+    /// of `servers[server_index]`.
+    redirect: Option<ServerAddress>,
+    /// Redirects followed since the last accepted connection.
+    redirects_followed: u8,
     decoder: Decoder,
     tx: Vec<u8>,
     events: VecDeque<Event>,
@@ -339,6 +345,8 @@ impl Client {
             state: State::Idle,
             backoff,
             server_index: 0,
+            redirect: None,
+            redirects_followed: 0,
             decoder,
             tx: Vec::with_capacity(4096),
             events: VecDeque::new(),

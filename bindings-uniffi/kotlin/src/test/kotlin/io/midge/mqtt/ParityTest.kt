@@ -217,6 +217,51 @@ class ParityTest : BrokerTest() {
         }
     }
 
+    /**
+     * CONNACK Use Another Server (0x9C) naming mosquitto: with
+     * `followRedirects` the client goes there at once and `connect` returns
+     * its CONNACK; without it the redirection is reported and the connect
+     * fails with the broker's reason.
+     */
+    @Test
+    fun `a redirect is followed with followRedirects and reported either way`() = runTest {
+        val target = "127.0.0.1:${broker.port}"
+        val script = """
+            expect CONNECT
+            send CONNACK reason=0x9C server_reference=$target
+        """.trimIndent()
+        ScriptedBroker(script).use { fake ->
+            val options = MqttOptions(url = "mqtt://127.0.0.1:${fake.port}", clientId = uniqueId("redir"),
+                reconnect = false, followRedirects = true)
+            MqttClient(options).use { c ->
+                val events = c.connectionEvents()
+                val connected = c.connect()
+                fake.join()
+                assertEquals("mqtt://$target", connected.server)
+                val redirect = assertNotNull(withTimeout(5_000) { events.nextRedirect() })
+                assertEquals(RedirectInfo(ReasonCode.USE_ANOTHER_SERVER, target, "mqtt://$target", true), redirect)
+                val topic = "parity/redirect/${uniqueId("t")}"
+                val stream = c.messages(topic)
+                c.subscribe(topic, QoS.AT_LEAST_ONCE)
+                c.publish(Message(topic, "there".encodeToByteArray(), QoS.AT_LEAST_ONCE))
+                assertEquals("there", assertNotNull(withTimeout(5_000) { stream.next() }).text)
+                stream.stop()
+                c.disconnect()
+            }
+        }
+        ScriptedBroker(script.replace("0x9C", "0x9D")).use { fake ->
+            val options = MqttOptions(url = "mqtt://127.0.0.1:${fake.port}", clientId = uniqueId("redir"))
+            MqttClient(options).use { c ->
+                val events = c.connectionEvents()
+                val refused = assertFailsWith<MqttException.ConnectionRefused> { c.connect() }
+                assertEquals(ReasonCode.SERVER_MOVED, refused.reasonCode)
+                fake.join()
+                val redirect = assertNotNull(withTimeout(5_000) { events.nextRedirect() })
+                assertEquals(RedirectInfo(ReasonCode.SERVER_MOVED, target, "mqtt://$target", false), redirect)
+            }
+        }
+    }
+
     @Test
     fun `enhanced auth - data without a method is refused, and mosquitto refuses an unknown method`() = runTest {
         val e = assertFailsWith<MqttException.InvalidArgument> {
