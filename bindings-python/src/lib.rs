@@ -45,7 +45,9 @@ pub(crate) fn to_py_err(e: NativeError) -> PyErr {
             NativeError::Transport { .. } => ("TransportError", None, None, None),
             NativeError::Timeout { .. } => ("TimeoutError", None, None, None),
             NativeError::Closed { .. } => ("ClosedError", None, None, None),
-            NativeError::Interrupted { .. } => ("InterruptedOperationError", None, None, None),
+            NativeError::Interrupted { reason_code, .. } => {
+                ("InterruptedOperationError", *reason_code, None, None)
+            }
             NativeError::PublishRejected { reason_code, .. } => {
                 ("PublishRejectedError", Some(*reason_code), None, None)
             }

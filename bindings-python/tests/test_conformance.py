@@ -256,3 +256,29 @@ def test_a_server_moved_disconnect_moves_a_connected_client(broker, topic):
     assert redirect.followed and redirect.permanent and redirect.target == broker.url()
     assert events[-1].result.server == broker.url() and events[-1].result.reconnected
     c.disconnect(timeout=5)
+
+
+def test_a_publish_cut_off_by_the_servers_disconnect_carries_its_reason_code():
+    """The server's DISCONNECT 0x94 ends the connection while a QoS 1
+    publish waits for PUBACK (reconnecting off): its ClosedError carries
+    0x94, as does a pending subscribe's."""
+    broker = ScriptedBroker(
+        """
+        expect CONNECT
+        send CONNACK reason=0
+        expect PUBLISH topic=conformance/cut qos=1 id=1
+        expect SUBSCRIBE
+        send DISCONNECT reason=0x94
+        """
+    )
+    c = midge.Client(broker.url, client_id=client_id("cut"), reconnect=False)
+    c.connect(timeout=5)
+    handle = c.publish("conformance/cut", b"x", qos=1, wait=False)
+    with pytest.raises(midge.ClosedError) as e:
+        c.subscribe("conformance/f", qos=1, timeout=5)
+    assert e.value.reason_code == 0x94
+    with pytest.raises(midge.InterruptedOperationError) as e:
+        handle.wait(timeout=5)
+    assert e.value.reason_code == 0x94
+    assert "the server closed the connection" in str(e.value)
+    broker.join()

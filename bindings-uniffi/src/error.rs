@@ -73,7 +73,12 @@ pub enum MqttError {
     /// session and is sent again on the next `connect()`; a subscribe or
     /// unsubscribe was dropped.
     #[error("{details}")]
-    Interrupted { details: String },
+    Interrupted {
+        details: String,
+        /// The server's reason code when its DISCONNECT (or a refusing
+        /// CONNACK) ended the connection, e.g. `TOPIC_ALIAS_INVALID`.
+        reason_code: Option<ReasonCode>,
+    },
     /// The operation is not possible now (queue full, already connected, ...).
     #[error("{details}")]
     Rejected { details: String },
@@ -142,7 +147,13 @@ impl From<NativeError> for MqttError {
             NativeError::Transport { message } => MqttError::Transport { details: message },
             NativeError::Timeout { message } => MqttError::Timeout { details: message },
             NativeError::Closed { message } => MqttError::Closed { details: message },
-            NativeError::Interrupted { message } => MqttError::Interrupted { details: message },
+            NativeError::Interrupted {
+                message,
+                reason_code,
+            } => MqttError::Interrupted {
+                details: message,
+                reason_code,
+            },
             NativeError::PublishRejected {
                 reason_code,
                 message,

@@ -139,3 +139,21 @@ test('a redirect is followed with followRedirects, and reported either way', { t
   await again.join();
   assert.deepEqual(redirects, [{ reasonCode: 0x9d, serverReference: target, target: `ws://${target}/`, followed: false }]);
 });
+
+test("work cut off by the server's DISCONNECT carries its reason code", { timeout: 30_000 }, async () => {
+  const scripted = await startScripted(`
+    expect CONNECT
+    send CONNACK reason=0
+    expect PUBLISH topic=node/cut qos=1 id=1
+    expect SUBSCRIBE
+    send DISCONNECT reason=0x94
+  `);
+  const c = await connect(scripted.url, { WebSocket, reconnect: false });
+  c.on('error', () => {});
+  const publishing = c.publish('node/cut', 'x', { qos: 1 });
+  const subscribing = c.subscribe('node/f', { qos: 1 });
+  for (const p of [publishing, subscribing]) {
+    await assert.rejects(p, (e) => e.code === 'INTERRUPTED' && e.reasonCode === 0x94 && /0x94/.test(e.message));
+  }
+  await scripted.join();
+});

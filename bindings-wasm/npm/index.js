@@ -800,10 +800,11 @@ export class MqttClient {
         }
         case 19: { // REQUEST INTERRUPTED: the core dropped it (the client stopped)
           const token = r.num();
+          const err = r.error();
           const q = this.#requests.get(token);
           if (!q) break;
           this.#requests.delete(token);
-          q.reject(new MqttError('the client stopped before the broker answered; the request was dropped', 'INTERRUPTED'));
+          q.reject(err);
           break;
         }
         default: return; // unknown: a newer wasm than this file

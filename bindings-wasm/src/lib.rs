@@ -599,10 +599,10 @@ impl RawClient {
                                 "the server does not allow this publish".into(),
                                 Some(reason_code),
                             ),
-                            PublishError::Interrupted => (
+                            PublishError::Interrupted { reason_code } => (
                                 "INTERRUPTED",
                                 "the client stopped before the broker acknowledged the publish; it stays in the session and is sent again on the next connect".into(),
-                                None,
+                                reason_code,
                             ),
                         };
                         error(o, code, &message, rc);
@@ -631,9 +631,15 @@ impl RawClient {
                 o.bytes(&codes);
                 ack_properties(o, &properties);
             }
-            Event::RequestInterrupted { token } => {
+            Event::RequestInterrupted { token, reason_code } => {
                 o.u8(REQUEST_INTERRUPTED);
                 o.num(token.0 as f64);
+                error(
+                    o,
+                    "INTERRUPTED",
+                    "the client stopped before the broker answered; the request was dropped",
+                    reason_code,
+                );
             }
             Event::SubscriptionsRestored { results } => {
                 o.u8(RESTORED);

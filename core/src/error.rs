@@ -224,6 +224,16 @@ impl ConnectionError {
         }
     }
 
+    /// The reason code the server ended the connection with (its DISCONNECT
+    /// or a refusing CONNACK); `None` when the server did not say.
+    pub fn server_reason_code(&self) -> Option<ReasonCode> {
+        match self {
+            ConnectionError::Refused { reason_code, .. }
+            | ConnectionError::ServerDisconnect { reason_code, .. } => Some(*reason_code),
+            _ => None,
+        }
+    }
+
     /// True when retrying with the same settings cannot succeed (bad
     /// credentials, banned, unsupported protocol version, ...).
     pub fn is_permanent(&self) -> bool {
@@ -271,6 +281,18 @@ pub enum PublishError {
     /// before the broker acknowledged it. The message stays in the session:
     /// the next `connect` sends it again (with clean start off), so do not
     /// publish it a second time.
-    #[error("the client stopped before the broker acknowledged the publish; it stays in the session and is sent again on the next connect()")]
-    Interrupted,
+    #[error("the client stopped before the broker acknowledged the publish{}; it stays in the session and is sent again on the next connect()", server_cause(*.reason_code))]
+    Interrupted {
+        /// The reason code of the server's DISCONNECT (or refusing CONNACK)
+        /// that ended the connection, when the server ended it.
+        reason_code: Option<ReasonCode>,
+    },
+}
+
+/// ` (the server closed the connection: …)` when it did.
+fn server_cause(reason_code: Option<ReasonCode>) -> String {
+    match reason_code {
+        Some(rc) => format!(" (the server closed the connection: {rc})"),
+        None => String::new(),
+    }
 }

@@ -137,7 +137,12 @@ pub enum Event {
     /// A `subscribe` or `unsubscribe` ended without the broker's answer: the
     /// client stopped (`disconnect`, or the reconnect policy gave up) first.
     /// It is dropped, not sent again on the next `connect`.
-    RequestInterrupted { token: RequestToken },
+    RequestInterrupted {
+        token: RequestToken,
+        /// The reason code of the server's DISCONNECT (or refusing CONNACK)
+        /// that ended the connection, when the server ended it.
+        reason_code: Option<ReasonCode>,
+    },
     /// The broker had lost the session, so the client subscribed again to the
     /// filters it had; one result per filter.
     SubscriptionsRestored {

@@ -1934,3 +1934,48 @@ fn a_redirect_never_drops_tls_and_needs_a_usable_reference() {
     redirect_disconnect(&mut b, ReasonCode::ServerBusy, "b.test");
     assert!(redirects(&b.events()).is_empty());
 }
+
+#[test]
+fn work_cut_off_by_the_servers_disconnect_carries_its_reason_code() {
+    // Issue 14 item 9: a QoS 1 publish (and a subscribe) ended by the
+    // server's DISCONNECT 0x94 says so, when the client stops for good.
+    let mut o = options(V5);
+    o.reconnect = None;
+    let mut b = Broker::new(o);
+    b.connect(false);
+    b.events();
+    let token = b
+        .client
+        .publish(b.now, msg("t", b"x", QoS::AtLeastOnce))
+        .unwrap();
+    let sub = b
+        .client
+        .subscribe(
+            b.now,
+            vec![SubscribeFilter::new("f", QoS::AtLeastOnce)],
+            SubscribeProperties::default(),
+        )
+        .unwrap();
+    b.sent();
+    b.inject(Packet::Disconnect(Disconnect {
+        reason_code: ReasonCode::TopicAliasInvalid,
+        properties: DisconnectProperties::default(),
+    }));
+    let events = b.events();
+    let cut = Some(ReasonCode::TopicAliasInvalid);
+    assert!(
+        events.iter().any(|e| matches!(e,
+        Event::PublishComplete { token: t, result: Err(PublishError::Interrupted { reason_code }) }
+            if *t == token && *reason_code == cut)),
+        "{events:?}"
+    );
+    assert!(events.iter().any(|e| matches!(e,
+        Event::RequestInterrupted { token: t, reason_code } if *t == sub && *reason_code == cut)));
+    let error = PublishError::Interrupted { reason_code: cut };
+    assert!(
+        error
+            .to_string()
+            .contains("the server closed the connection"),
+        "{error}"
+    );
+}

@@ -34,7 +34,7 @@ fn interrupted(events: &[Event]) -> Vec<u64> {
         .filter_map(|e| match e {
             Event::PublishComplete {
                 token,
-                result: Err(PublishError::Interrupted),
+                result: Err(PublishError::Interrupted { reason_code: None }),
             } => Some(token.0),
             _ => None,
         })
@@ -58,7 +58,7 @@ fn disconnect_interrupts_pending_publishes_and_requests_then_reports_the_stop() 
     assert_eq!(interrupted(&events), vec![q1.0, q2.0]);
     assert!(events
         .iter()
-        .any(|e| matches!(e, Event::RequestInterrupted { token } if *token == sub)));
+        .any(|e| matches!(e, Event::RequestInterrupted { token, .. } if *token == sub)));
     // The stop comes last: a driver that tears down on it has relayed the rest.
     assert!(matches!(
         events.last(),
@@ -215,7 +215,7 @@ fn giving_up_on_the_first_connection_interrupts_what_was_queued() {
     assert_eq!(interrupted(&events), vec![queued.0]);
     assert!(events
         .iter()
-        .any(|e| matches!(e, Event::RequestInterrupted { token } if *token == sub)));
+        .any(|e| matches!(e, Event::RequestInterrupted { token, .. } if *token == sub)));
     // The queued publish is kept for the next connect.
     assert_eq!(b.client.queued_len(), 1);
     // Giving up is not closing: an offline-first app keeps queueing.

@@ -593,10 +593,14 @@ impl Driver {
                     }));
                 }
             }
-            Event::RequestInterrupted { token } => {
+            Event::RequestInterrupted { token, reason_code } => {
                 let error = || {
                     NativeError::Interrupted {
-                    message: "the client stopped before the broker answered; the request was dropped (not sent again on the next connect)".into(),
+                    message: match reason_code {
+                        Some(rc) => format!("the client stopped before the broker answered (the server closed the connection: {rc}); the request was dropped (not sent again on the next connect)"),
+                        None => "the client stopped before the broker answered; the request was dropped (not sent again on the next connect)".into(),
+                    },
+                    reason_code,
                 }
                 };
                 if let Some(waiter) = self.subscribe_waiters.remove(&token) {

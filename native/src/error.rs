@@ -40,7 +40,12 @@ pub enum NativeError {
     /// publish stays in the session and is sent again on the next connect;
     /// a subscribe or unsubscribe was dropped.
     #[error("{message}")]
-    Interrupted { message: String },
+    Interrupted {
+        message: String,
+        /// The server's reason code when its DISCONNECT (or a refusing
+        /// CONNACK) ended the connection, e.g. 0x94 Topic Alias Invalid.
+        reason_code: Option<ReasonCode>,
+    },
     /// The broker rejected a publish (PUBACK/PUBREC with a failure code) or
     /// the connection it reached does not allow it.
     #[error("{message}")]
@@ -161,14 +166,17 @@ impl From<ConnectionError> for NativeError {
 impl From<PublishError> for NativeError {
     fn from(e: PublishError) -> Self {
         let message = e.to_string();
-        if e == PublishError::Interrupted {
-            return NativeError::Interrupted { message };
+        if let PublishError::Interrupted { reason_code } = e {
+            return NativeError::Interrupted {
+                message,
+                reason_code,
+            };
         }
         let reason_code = match &e {
             PublishError::Rejected { reason_code, .. }
             | PublishError::NotAllowed { reason_code } => *reason_code,
             PublishError::PacketTooLarge { .. } => ReasonCode::PacketTooLarge,
-            PublishError::Interrupted => ReasonCode::UnspecifiedError,
+            PublishError::Interrupted { .. } => ReasonCode::UnspecifiedError,
         };
         NativeError::PublishRejected {
             reason_code,

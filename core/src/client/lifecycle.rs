@@ -133,7 +133,7 @@ impl Client {
         // a driver that tears down on that event has relayed them all.
         if !self.paused && !self.closed {
             self.closed = true;
-            self.interrupt_pending();
+            self.interrupt_pending(None);
         }
         if had_link {
             self.events.push_back(Event::Disconnected {
@@ -154,19 +154,20 @@ impl Client {
     /// The client stopped (until `connect`): every operation that waits for
     /// the broker ends now, with the outcome SEMANTICS.md gives. QoS 1/2
     /// publishes stay in the session (sent again on `connect`);
-    /// SUBSCRIBE/UNSUBSCRIBE requests are dropped.
-    pub(super) fn interrupt_pending(&mut self) {
+    /// SUBSCRIBE/UNSUBSCRIBE requests are dropped. `reason_code`: the
+    /// server's, when it ended the connection (carried into each outcome).
+    pub(super) fn interrupt_pending(&mut self, reason_code: Option<ReasonCode>) {
         for (token, _) in self.inflight_by_token() {
             self.events.push_back(Event::PublishComplete {
                 token,
-                result: Err(PublishError::Interrupted),
+                result: Err(PublishError::Interrupted { reason_code }),
             });
         }
         for entry in &self.queue {
             if entry.publish.qos != QoS::AtMostOnce {
                 self.events.push_back(Event::PublishComplete {
                     token: entry.token,
-                    result: Err(PublishError::Interrupted),
+                    result: Err(PublishError::Interrupted { reason_code }),
                 });
             }
         }
@@ -174,6 +175,7 @@ impl Client {
             if request.kind != RequestKind::Restore {
                 self.events.push_back(Event::RequestInterrupted {
                     token: request.token,
+                    reason_code,
                 });
             }
         }
@@ -268,7 +270,7 @@ impl Client {
         self.transport.push_back(TransportCommand::Close);
         self.state = State::Closing { reconnect_at };
         if reconnect_at.is_none() && !self.paused && !self.closed {
-            self.interrupt_pending();
+            self.interrupt_pending(error.server_reason_code());
         }
         self.events.push_back(Event::Disconnected {
             error,

@@ -57,7 +57,7 @@ impl Client {
                     None => State::Idle,
                 };
                 if reconnect_at.is_none() {
-                    self.interrupt_pending();
+                    self.interrupt_pending(None);
                 }
                 self.events.push_back(Event::Disconnected {
                     error,

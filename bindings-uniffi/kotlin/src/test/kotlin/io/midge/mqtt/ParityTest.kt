@@ -262,6 +262,28 @@ class ParityTest : BrokerTest() {
         }
     }
 
+    /** The server's DISCONNECT 0x94 cuts off a QoS 1 publish (reconnecting off): its error says 0x94. */
+    @Test
+    fun `a publish cut off by the server's disconnect carries its reason code`() = runTest {
+        val script = """
+            expect CONNECT
+            send CONNACK reason=0
+            expect PUBLISH topic=parity/cut qos=1 id=1
+            send DISCONNECT reason=0x94
+        """.trimIndent()
+        ScriptedBroker(script).use { fake ->
+            val options = MqttOptions(url = "mqtt://127.0.0.1:${fake.port}", clientId = uniqueId("cut"), reconnect = false)
+            MqttClient(options).use { c ->
+                c.connect()
+                val e = assertFailsWith<MqttException.Interrupted> {
+                    c.publish(Message("parity/cut", "x".encodeToByteArray(), QoS.AT_LEAST_ONCE))
+                }
+                assertEquals(ReasonCode.TOPIC_ALIAS_INVALID, e.reasonCode)
+                fake.join()
+            }
+        }
+    }
+
     @Test
     fun `enhanced auth - data without a method is refused, and mosquitto refuses an unknown method`() = runTest {
         val e = assertFailsWith<MqttException.InvalidArgument> {
