@@ -86,20 +86,23 @@ def test_on_event_callback_sees_the_events(broker, topic):
     c.disconnect()
 
 
-def test_store_failure_is_an_event(broker, topic, tmp_path):
-    # The store's directory disappears after the client was made: writing
-    # the next change fails.
+def test_store_failure_is_an_event_and_nothing_dependent_is_sent(broker, tmp_path):
+    # The store's directory disappears after the client was made: its first
+    # write (the new log) fails, so the CONNECT that waits for it never
+    # leaves, and connect() fails with the store's error.
     store_dir = tmp_path / "missing-dir"
     store_dir.mkdir()
-    c = midge.Client(broker.url(), client_id=client_id("store"), session_store=str(store_dir / "session.bin"))
-    c.connect(timeout=5)
+    cid = client_id("store")
+    c = midge.Client(broker.url(), client_id=cid, session_store=str(store_dir / "session.log"))
     shutil.rmtree(store_dir)
-    results = c.subscribe(topic, qos=1)  # the subscription is recorded in the store
-    assert results[0].ok  # the session goes on in memory
+    with pytest.raises(midge.MqttError) as e:
+        c.connect(timeout=5)
+    assert "missing-dir" in str(e.value)
     failed = first_of(c.events(timeout=10), midge.StoreFailedEvent)
     assert isinstance(failed.error, midge.MqttError)
     assert "missing-dir" in str(failed.error)
-    c.disconnect()
+    # The broker never saw its CONNECT (mosquitto logs every client id).
+    assert cid not in broker.log_text()
 
 
 async def test_async_events(broker, topic):

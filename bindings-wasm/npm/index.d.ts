@@ -83,7 +83,15 @@ export interface ReconnectPolicy {
   onInitialFailure?: boolean;
 }
 
-/** Where a durable session lives; {@link indexedDBStore} is the browser's. */
+/**
+ * Where a durable session lives; {@link indexedDBStore} is the browser's.
+ * `save` gets the whole session after each batch of changes; the client
+ * sends no byte (and reports no event) that depends on the batch until the
+ * returned Promise resolves, so resolve it only once the bytes are durable.
+ * A rejection means nothing dependent is sent: the client reports
+ * `STORE_FAILED`, closes the connection, and writes the session again on the
+ * next attempt.
+ */
 export interface SessionStore {
   load(clientId: string): Promise<Uint8Array | undefined> | Uint8Array | undefined;
   save(clientId: string, session: Uint8Array): Promise<unknown> | void;

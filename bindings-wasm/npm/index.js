@@ -451,7 +451,9 @@ export function indexedDBStore(databaseName = 'midge-mqtt') {
   const request = async (mode, fn) => {
     const db = await open();
     return new Promise((resolve, reject) => {
-      const tx = db.transaction('sessions', mode);
+      // 'strict': `complete` only once the write is flushed to disk (the
+      // core releases the bytes that depend on it then).
+      const tx = db.transaction('sessions', mode, { durability: 'strict' });
       const req = fn(tx.objectStore('sessions'));
       tx.oncomplete = () => resolve(req.result);
       tx.onerror = () => reject(tx.error);
@@ -675,11 +677,22 @@ export class MqttClient {
           // several packets per frame). Frames, not bytes, cost in a browser.
           if (this.#outbox.push(r.bytes().slice()) === 1) later(() => this.#send());
           break;
-        case 4: { // PERSIST: a snapshot, before the bytes that depend on it
+        case 4: { // PERSIST: a batch of session changes, as the whole session
+          // The core holds back every byte and event that depends on it
+          // until the store's write completed (IndexedDB: the transaction's
+          // `complete`); a failed write sends nothing dependent.
+          const seq = r.num();
           const bytes = r.bytes().slice();
           const id = this.clientId;
-          this.#storeSaving = Promise.resolve(this.#store.save(id, bytes)).catch((e) =>
-            this.#emit('error', new MqttError(`session store failed: ${e}`, 'STORE_FAILED')));
+          const done = (ok, e) => {
+            if (!this.#raw) return;
+            raw.persisted(seq, ok, now());
+            if (!ok) this.#emit('error', new MqttError(`session store failed: ${e}`, 'STORE_FAILED'));
+            this.#flush();
+          };
+          this.#storeSaving = Promise.resolve()
+            .then(() => this.#store.save(id, bytes))
+            .then(() => done(true), (e) => done(false, e));
           break;
         }
         case 5: this.#arm(r.num()); break; // TIMER

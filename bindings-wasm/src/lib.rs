@@ -22,7 +22,6 @@
 //! for await (const m of client.messages()) console.log(m.topic, m.text());
 //! ```
 
-mod store;
 pub mod wire;
 
 /// Talc instead of dlmalloc: about 2 KB less wasm, and it returns freed
@@ -170,8 +169,6 @@ fn ms(now: f64) -> u64 {
 #[wasm_bindgen]
 pub struct RawClient {
     client: Client,
-    /// Set by the session store when the session changed.
-    dirty: Option<store::Dirty>,
     /// Manual-ack handles of delivered messages, by the key JS got. Whether
     /// one is still valid (e.g. after a reconnect) is the core's call.
     acks: Vec<(u32, AckHandle)>,
@@ -210,19 +207,14 @@ impl RawClient {
             ),
             None => None,
         };
-        let (client, dirty) = if persist {
-            let (store, dirty) = store::FlagStore::new(state.unwrap_or_default());
-            (Client::with_store(options, Box::new(store)), Some(dirty))
-        } else {
-            // `Client::new` is `with_session` with an empty session.
-            (
-                Client::with_session(options, state.unwrap_or_default()),
-                None,
-            )
-        };
+        // `Client::new` is `with_session` with an empty session.
+        let mut client =
+            Client::with_session(options, state.unwrap_or_default()).map_err(client_error)?;
+        if persist {
+            client.set_durable();
+        }
         Ok(RawClient {
-            client: client.map_err(client_error)?,
-            dirty,
+            client,
             acks: Vec::new(),
             next_ack: 0,
             out: Vec::new(),
@@ -418,6 +410,21 @@ impl RawClient {
         }
     }
 
+    /// The store finished writing the `PERSIST` batch `seq` (`ok`), or
+    /// failed to: what depends on it is then never sent, and the connection
+    /// closes (see `Client::handle_persist_failed`).
+    pub fn persisted(&mut self, seq: f64, ok: bool, now: f64) {
+        if ok {
+            self.client.handle_persisted(seq as u64);
+        } else {
+            let error = midge_core::session::StoreError::Io {
+                message: "the IndexedDB write failed".into(),
+            };
+            self.client
+                .handle_persist_failed(ms(now), seq as u64, error);
+        }
+    }
+
     /// Bytes the socket received.
     pub fn received(&mut self, now: f64, bytes: &[u8]) {
         self.client.handle_bytes(ms(now), bytes);
@@ -453,11 +460,13 @@ impl RawClient {
                 }
             }
         }
-        if let Some(dirty) = &self.dirty {
-            if dirty.take() {
-                o.u8(PERSIST);
-                o.bytes(&self.client.session_state().to_bytes());
-            }
+        // A batch of session changes: the whole session as of now (one
+        // IndexedDB value, written in one transaction), confirmed with
+        // `persisted`; the bytes and events that depend on it wait.
+        if let Some(batch) = self.client.poll_persist() {
+            o.u8(PERSIST);
+            o.num(batch.seq as f64);
+            o.bytes(&self.client.session_state().to_bytes());
         }
         self.transmit(&mut o);
         while let Some(event) = self.client.poll_event() {
@@ -760,6 +769,10 @@ fn connection_error(o: &mut Out, e: &ConnectionError) {
         ),
         ConnectionError::Transport(_) => ("TRANSPORT_CLOSED", "the transport closed".into()),
         ConnectionError::Local => ("CLIENT_DISCONNECT", "disconnected by the client".into()),
+        ConnectionError::Store(_) => (
+            "STORE_FAILED",
+            "the session store failed to record a change".into(),
+        ),
     };
     error(o, code, &message, e.reason_code());
 }

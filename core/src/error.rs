@@ -140,6 +140,10 @@ pub enum ConnectionError {
     /// The user asked to disconnect.
     #[error("disconnected by the client")]
     Local,
+    /// The session store could not make a change durable, so what depends
+    /// on it was not sent; the client closed the connection.
+    #[error("{0}")]
+    Store(StoreError),
 }
 
 /// Why the transport closed or could not be opened, as the driver saw it.

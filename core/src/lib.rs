@@ -43,7 +43,7 @@ pub mod topic;
 #[doc = include_str!("../SEMANTICS.md")]
 pub mod semantics {}
 
-pub use client::{Client, ConnectionState};
+pub use client::{Client, ConnectionState, PersistBatch};
 pub use error::{
     ClientError, ConnectionError, ProtocolViolation, PublishError, TransportFailure,
     TransportFailureKind,

@@ -8,7 +8,7 @@ use midge_core::packet::{
     ProtocolVersion, PubResponse, Publish, PublishProperties, QoS, ReasonCode, SubAck,
     SubscribeFilter, SubscribeProperties, UnsubAck, UnsubscribeProperties,
 };
-use midge_core::session::{MemoryStore, OutboundStage, SessionState, SessionStore};
+use midge_core::session::{MemoryStore, OutboundStage, SessionState};
 use midge_core::{
     Client, ClientError, ClientOptions, ConnectionError, ConnectionState, Event, ProtocolViolation,
     PublishError, TransportCommand,
@@ -1476,22 +1476,8 @@ fn partial_frames_across_reads_are_reassembled() {
 #[test]
 fn store_restore_resumes_the_session_exactly() {
     // First process: publishes while offline and mid-flight, then "dies".
-    let store = MemoryStore::default();
-    let shared = std::sync::Arc::new(std::sync::Mutex::new(store));
-    struct Shared(std::sync::Arc<std::sync::Mutex<MemoryStore>>);
-    impl SessionStore for Shared {
-        fn load(&mut self) -> Result<SessionState, midge_core::session::StoreError> {
-            self.0.lock().unwrap().load()
-        }
-        fn apply(
-            &mut self,
-            change: midge_core::session::SessionChange<'_>,
-        ) -> Result<(), midge_core::session::StoreError> {
-            self.0.lock().unwrap().apply(change)
-        }
-    }
-    let client = Client::with_store(options(V5), Box::new(Shared(shared.clone()))).unwrap();
-    let mut b = Broker::with_client(client);
+    let client = Client::new(options(V5)).unwrap();
+    let mut b = Broker::durable(client, MemoryStore::default());
     b.connect(false);
     b.events();
     let t1 = b
@@ -1515,9 +1501,10 @@ fn store_restore_resumes_the_session_exactly() {
         .publish(b.now, msg("d", b"3", QoS::ExactlyOnce))
         .unwrap();
     let snapshot = b.client.session_state();
+    b.persist();
+    let stored = b.store.take().unwrap().state().clone();
     drop(b);
 
-    let stored = shared.lock().unwrap().state().clone();
     assert_eq!(
         stored, snapshot,
         "the store saw every change the client made"

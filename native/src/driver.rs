@@ -12,7 +12,7 @@ use midge_core::packet::{
     SubscribeProperties, UnsubscribeProperties,
 };
 use midge_core::router::Router;
-use midge_core::session::PublishToken;
+use midge_core::session::{PublishToken, SessionStore, StoreError};
 use midge_core::{
     AckHandle, Client, Connected, ConnectionState, Event, Message, PublishDone, RequestToken,
     TransportCommand, TransportFailure, CLOSE_LINGER_MS,
@@ -61,6 +61,9 @@ pub(crate) enum Command {
     Sync(Answer<()>),
 }
 
+/// The store's answer to one batch, with the store back.
+type Persisted = (Box<dyn SessionStore + Send>, u64, Result<(), StoreError>);
+
 /// How many queued commands are handled before the pending bytes are written,
 /// so that a burst of publishes leaves in a few large writes.
 const COMMAND_BATCH: usize = 512;
@@ -78,6 +81,8 @@ enum Wake {
     Timer,
     /// The stream that held delivery back has room again (or was dropped).
     Room,
+    /// The store finished writing a batch.
+    Persisted(Persisted),
 }
 
 /// A message that some stream had no room for yet: delivery waits, in
@@ -93,6 +98,13 @@ struct Held {
 
 pub(crate) struct Driver {
     core: Client,
+    /// The session store of a durable client (`None` while it writes a batch
+    /// on a blocking thread, and for an in-memory session).
+    store: Option<Box<dyn SessionStore + Send>>,
+    /// The batch being written.
+    persisting: Option<tokio::task::JoinHandle<Persisted>>,
+    /// `sync()` calls waiting for every change to be durable.
+    sync_waiters: Vec<Answer<()>>,
     commands: mpsc::UnboundedReceiver<Command>,
     conn: Option<Conn>,
     tls: Option<Arc<ClientConfig>>,
@@ -133,6 +145,7 @@ impl Driver {
     #[allow(clippy::too_many_arguments)] // each is one part the handle shares with the task
     pub(crate) fn new(
         core: Client,
+        store: Option<Box<dyn SessionStore + Send>>,
         commands: mpsc::UnboundedReceiver<Command>,
         tls: Option<Arc<ClientConfig>>,
         tls_options: TlsOptions,
@@ -144,6 +157,9 @@ impl Driver {
     ) -> Driver {
         Driver {
             core,
+            store,
+            persisting: None,
+            sync_waiters: Vec::new(),
             commands,
             conn: None,
             tls,
@@ -180,6 +196,7 @@ impl Driver {
     pub(crate) async fn run(mut self) {
         loop {
             self.run_transport_commands().await;
+            self.start_persist();
             self.flush().await;
             // Before the events: whoever a Connected event wakes sees the new status.
             self.update_status();
@@ -187,6 +204,7 @@ impl Driver {
                 self.dispatch(event);
             }
             self.update_status();
+            self.answer_syncs();
             if self.stopping {
                 break;
             }
@@ -236,9 +254,77 @@ impl Driver {
                     self.core.handle_timeout(now);
                 }
                 Wake::Room => self.deliver_held(),
+                Wake::Persisted(done) => self.persisted(done),
+            }
+        }
+        // A batch being written finishes (its changes were made; the bytes
+        // that waited for it are lost with the connection, and go out again
+        // from the session on the next start).
+        if let Some(writing) = self.persisting.take() {
+            if let Ok(done) = writing.await {
+                self.persisted(done);
             }
         }
         self.fail_all(|| NativeError::closed("the client was dropped"));
+    }
+
+    /// Hand the next batch of session changes to the store, on a blocking
+    /// thread: the driver goes on meanwhile, and what the client records in
+    /// the meantime forms the next batch (group commit).
+    fn start_persist(&mut self) {
+        if self.persisting.is_some() {
+            return;
+        }
+        let Some(mut store) = self.store.take() else {
+            return;
+        };
+        let Some(batch) = self.core.poll_persist() else {
+            self.store = Some(store);
+            return;
+        };
+        self.persisting = Some(tokio::task::spawn_blocking(move || {
+            let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                store.persist(&batch.changes)
+            }))
+            .unwrap_or_else(|_| {
+                Err(StoreError::Io {
+                    message: "the session store panicked".into(),
+                })
+            });
+            (store, batch.seq, written)
+        }));
+    }
+
+    fn persisted(&mut self, (store, seq, written): Persisted) {
+        self.persisting = None;
+        self.store = Some(store);
+        let now = self.now();
+        match written {
+            Ok(()) => self.core.handle_persisted(seq),
+            Err(e) => {
+                for waiter in self.sync_waiters.drain(..) {
+                    let _ = waiter.send(Err(NativeError::from(e.clone())));
+                }
+                self.core.handle_persist_failed(now, seq, e);
+            }
+        }
+        self.start_persist();
+    }
+
+    /// `sync()` returns once every change made before it is durable.
+    fn answer_syncs(&mut self) {
+        if self.core.unpersisted_changes() == 0 || self.core.store_failed() {
+            let failed = self.core.store_failed();
+            for waiter in self.sync_waiters.drain(..) {
+                let _ = waiter.send(if failed {
+                    Err(NativeError::Store {
+                        message: "the session store failed; the client retries it on the next connection attempt".into(),
+                    })
+                } else {
+                    Ok(())
+                });
+            }
+        }
     }
 
     async fn wait(&mut self) -> Wake {
@@ -261,7 +347,15 @@ impl Driver {
         let commands = &mut self.commands;
         let opening = &mut self.opening;
         let is_opening = opening.is_some();
+        let persisting = &mut self.persisting;
+        let is_persisting = persisting.is_some();
         tokio::select! {
+            done = async { persisting.as_mut().expect("guarded by is_persisting").await }, if is_persisting => match done {
+                Ok(done) => Wake::Persisted(done),
+                // The blocking task cannot panic (caught inside) and is never
+                // aborted; a runtime shutting down ends the driver anyway.
+                Err(_) => Wake::Command(None),
+            },
             command = commands.recv() => Wake::Command(command),
             opened = async { opening.as_mut().expect("guarded by is_opening").await }, if is_opening => Wake::Opened(opened),
             read = async { conn.as_mut().expect("guarded by can_read").read(buf).await }, if can_read => Wake::Read(read),
@@ -474,9 +568,8 @@ impl Driver {
             Command::Resume => {
                 let _ = self.core.connect(now);
             }
-            Command::Sync(answer) => {
-                let _ = answer.send(Ok(()));
-            }
+            // Answered in the loop once every change so far is durable.
+            Command::Sync(answer) => self.sync_waiters.push(answer),
             Command::DropTransport => {
                 if self.conn.is_some() {
                     self.transport_lost(TransportFailure::new(

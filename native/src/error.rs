@@ -134,6 +134,14 @@ impl From<ClientError> for NativeError {
     }
 }
 
+impl From<midge_core::session::StoreError> for NativeError {
+    fn from(e: midge_core::session::StoreError) -> Self {
+        NativeError::Store {
+            message: e.to_string(),
+        }
+    }
+}
+
 impl From<ConnectionError> for NativeError {
     fn from(e: ConnectionError) -> Self {
         let message = e.to_string();
@@ -159,6 +167,7 @@ impl From<ConnectionError> for NativeError {
             }) => NativeError::Timeout { message },
             ConnectionError::Transport(_) => NativeError::Transport { message },
             ConnectionError::Local => NativeError::Closed { message },
+            ConnectionError::Store(_) => NativeError::Store { message },
         }
     }
 }

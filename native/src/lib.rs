@@ -78,7 +78,62 @@ pub enum StoreConfig {
     Memory,
     /// In this file: QoS 1/2 state survives a restart (see [`FileStore`]).
     File(PathBuf),
+    /// A store of your own, with the same contract as [`FileStore`] (see
+    /// `midge_core::session::SessionStore`).
+    Custom(CustomStore),
 }
+
+/// A durable core for `store`: the stored session loaded, every change
+/// handed to the driver.
+fn durable(
+    options: &ClientOptions,
+    mut store: Box<dyn SessionStore + Send>,
+) -> Result<(Client, Option<Box<dyn SessionStore + Send>>), NativeError> {
+    let session = store.load()?;
+    let mut core = Client::with_session(options.clone(), session)?;
+    core.set_durable();
+    Ok((core, Some(store)))
+}
+
+/// A user-supplied [`SessionStore`] for [`StoreConfig::Custom`]. It serves
+/// one client: the first `NativeClient::new` with these options takes it.
+///
+/// ```
+/// use midge_core::session::MemoryStore;
+/// use midge_native::{CustomStore, NativeClient, NativeOptions, StoreConfig};
+///
+/// let mut options = NativeOptions::new("mqtt://127.0.0.1:1883").unwrap();
+/// options.store = StoreConfig::Custom(CustomStore::new(MemoryStore::default()));
+/// let _client = NativeClient::new(options.clone()).unwrap();
+/// assert!(NativeClient::new(options).is_err()); // taken
+/// ```
+#[derive(Clone)]
+pub struct CustomStore(Arc<std::sync::Mutex<Option<Box<dyn SessionStore + Send>>>>);
+
+impl CustomStore {
+    /// Wrap `store` for [`StoreConfig::Custom`].
+    pub fn new(store: impl SessionStore + Send + 'static) -> CustomStore {
+        CustomStore(Arc::new(std::sync::Mutex::new(Some(Box::new(store)))))
+    }
+
+    fn take(&self) -> Option<Box<dyn SessionStore + Send>> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+impl std::fmt::Debug for CustomStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CustomStore")
+    }
+}
+
+impl PartialEq for CustomStore {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for CustomStore {}
 
 /// Everything a [`NativeClient`] needs: the core's options plus transport
 /// settings.
@@ -517,10 +572,10 @@ impl NativeClient {
         } else {
             None
         };
-        let core = match &options.store {
+        let (core, store) = match &options.store {
             // The core's own state is the in-memory session: no store to
             // mirror every change into.
-            StoreConfig::Memory => Client::new(options.client.clone())?,
+            StoreConfig::Memory => (Client::new(options.client.clone())?, None),
             StoreConfig::File(path) => {
                 // Said now, not at the first write.
                 let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
@@ -530,8 +585,16 @@ impl NativeClient {
                         format!("the directory {} does not exist", dir.display()),
                     ));
                 }
-                let store: Box<dyn SessionStore + Send> = Box::new(FileStore::new(path));
-                Client::with_store(options.client.clone(), store)?
+                durable(&options.client, Box::new(FileStore::new(path)))?
+            }
+            StoreConfig::Custom(custom) => {
+                let store = custom.take().ok_or_else(|| {
+                    NativeError::invalid(
+                        "session_store",
+                        "this custom store serves another client already (make one per client)",
+                    )
+                })?;
+                durable(&options.client, store)?
             }
         };
         let (tx, rx) = mpsc::unbounded_channel();
@@ -541,6 +604,7 @@ impl NativeClient {
         let (events_tx, _) = broadcast::channel(EVENT_BUFFER);
         let driver = Driver::new(
             core,
+            store,
             rx,
             tls,
             options.tls.clone(),
@@ -847,8 +911,9 @@ impl NativeClient {
         let _ = self.inner.commands.send(Command::DropTransport);
     }
 
-    /// Resolves once every command sent before it has reached the core, so
-    /// that (with a [`FileStore`]) publishes made so far are on disk.
+    /// Resolves once every command sent before it has reached the core and
+    /// (with a [`FileStore`]) every session change made so far is on disk;
+    /// fails with [`NativeError::Store`] when the store could not write.
     pub fn sync(&self) -> Reply<()> {
         self.send(Command::Sync)
     }

@@ -403,3 +403,99 @@ fn an_unread_on_demand_stream_holds_nothing_back() {
     rt.block_on(publisher.disconnect(Default::default(), Default::default()))
         .unwrap();
 }
+
+/// A store that can be told to fail its writes (issue 15).
+#[derive(Clone, Default)]
+struct FailingStore {
+    fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    writes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl midge_core::session::SessionStore for FailingStore {
+    fn load(
+        &mut self,
+    ) -> Result<midge_core::session::SessionState, midge_core::session::StoreError> {
+        Ok(Default::default())
+    }
+    fn persist(
+        &mut self,
+        _changes: &[midge_core::session::SessionChange],
+    ) -> Result<(), midge_core::session::StoreError> {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(midge_core::session::StoreError::Io {
+                message: "told to fail".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_store_that_fails_stops_what_depends_on_it() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let b = broker();
+    let rt = midge_native::runtime();
+    let url = format!("mqtt://127.0.0.1:{}", b.port);
+    // A plain subscriber sees what the durable publisher really sent.
+    let sub = NativeClient::new(NativeOptions::new(&url).unwrap()).unwrap();
+    rt.block_on(sub.connect()).unwrap();
+    let mut received = sub.messages(None).unwrap();
+    rt.block_on(sub.subscribe(
+        vec![SubscribeFilter::new("store/#", QoS::AtLeastOnce)],
+        Default::default(),
+    ))
+    .unwrap();
+
+    let store = FailingStore::default();
+    let mut options = NativeOptions::new(&url).unwrap();
+    options.client.client_id = "native-failing-store".into();
+    options.store =
+        midge_native::StoreConfig::Custom(midge_native::CustomStore::new(store.clone()));
+    let client = NativeClient::new(options).unwrap();
+    let mut events = client.events();
+    rt.block_on(client.connect()).unwrap();
+    rt.block_on(client.publish(Publish::new("store/ok", &b"durable"[..], QoS::AtLeastOnce)))
+        .unwrap();
+    rt.block_on(client.sync()).unwrap();
+    assert_eq!(rt.block_on(received.recv()).unwrap().topic, "store/ok");
+
+    store.fail.store(true, SeqCst);
+    let pending = client.publish(Publish::new("store/never", &b"x"[..], QoS::AtLeastOnce));
+    // The application is told; the connection closes.
+    let failed = rt.block_on(async {
+        loop {
+            match events.recv().await.unwrap() {
+                NativeEvent::StoreFailed { error } => break error,
+                _ => continue,
+            }
+        }
+    });
+    assert!(failed.to_string().contains("told to fail"), "{failed}");
+    assert!(matches!(
+        rt.block_on(client.sync()),
+        Err(NativeError::Store { .. })
+    ));
+    // Nothing that depended on the failed write reached the broker: a
+    // marker published by the subscriber itself arrives first.
+    rt.block_on(sub.publish(Publish::new("store/marker", &b"m"[..], QoS::AtLeastOnce)))
+        .unwrap();
+    assert_eq!(rt.block_on(received.recv()).unwrap().topic, "store/marker");
+    assert!(received.try_recv().is_none());
+
+    // The store recovers: the next attempt writes the session, and the
+    // publish goes out then.
+    store.fail.store(false, SeqCst);
+    rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(20), pending)
+            .await
+            .expect("the publish completes after the store recovers")
+    })
+    .unwrap();
+    assert_eq!(rt.block_on(received.recv()).unwrap().topic, "store/never");
+    for c in [client, sub] {
+        rt.block_on(c.disconnect(Default::default(), Default::default()))
+            .unwrap();
+    }
+}

@@ -77,7 +77,7 @@ impl Client {
                     self.deliver(publish, Some(handle));
                 } else {
                     self.inbound_qos2.insert(id);
-                    self.record_or_report(SessionChange::InboundQos2Added(id));
+                    self.record(SessionChange::InboundQos2Added(id));
                     self.send(now, &Packet::PubRec(PubResponse::new(id)));
                     self.deliver(publish, None);
                 }
@@ -120,7 +120,7 @@ impl Client {
         let id = rel.packet_id;
         self.link.inbound_qos2.remove(&id);
         if self.inbound_qos2.remove(&id) {
-            self.record_or_report(SessionChange::InboundQos2Removed(id));
+            self.record(SessionChange::InboundQos2Removed(id));
             self.send(now, &Packet::PubComp(PubResponse::new(id)));
         } else if self.manual_qos2.contains(&id) {
             self.violation(
@@ -155,7 +155,7 @@ impl Client {
                     return Err(ClientError::AckNotPending { packet_id: id });
                 }
                 self.inbound_qos2.insert(id);
-                self.record_or_report(SessionChange::InboundQos2Added(id));
+                self.record(SessionChange::InboundQos2Added(id));
                 // Not connected: the server resends the PUBLISH after the
                 // reconnect and finds the id acknowledged.
                 if self.state == State::Connected {

@@ -216,6 +216,7 @@ impl Client {
     }
 
     pub(super) fn start_open(&mut self, now: u64) {
+        self.retry_store();
         self.state = State::Opening { since: now };
         let server = self.current_server();
         self.transport.push_back(TransportCommand::Open(server));

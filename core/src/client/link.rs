@@ -12,7 +12,7 @@ impl Client {
             self.transport.push_back(TransportCommand::Close);
             return;
         }
-        self.tx.clear();
+        self.clear_tx();
         self.decoder.clear();
         let id = self.link.id + 1;
         self.link = Link {
@@ -65,7 +65,7 @@ impl Client {
                 });
             }
         }
-        self.tx.clear();
+        self.clear_tx();
         self.decoder.clear();
         self.link.ping_sent = None;
         self.link.manual_qos1.clear();
@@ -205,7 +205,7 @@ impl Client {
         if let Some(id) = &p.assigned_client_identifier {
             if *id != self.client_id {
                 self.client_id = id.clone();
-                self.record_or_report(SessionChange::ClientId(id));
+                self.record(SessionChange::ClientId(id.clone()));
             }
         }
         self.state = State::Connected;

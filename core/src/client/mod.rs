@@ -28,7 +28,11 @@ mod inbound;
 mod lifecycle;
 mod link;
 mod outbound;
+mod persist;
 mod requests;
+
+pub use persist::PersistBatch;
+use persist::{EventQueue, Persistence};
 
 use std::collections::VecDeque;
 
@@ -50,7 +54,7 @@ use crate::packet::{
 use crate::server::ServerAddress;
 use crate::session::{
     next_packet_id_after, IdSet, OutboundPublish, OutboundStage, PublishToken, SessionChange,
-    SessionState, SessionStore, StoredSubscription,
+    SessionState, StoredSubscription,
 };
 use crate::topic::{parse_shared, validate_topic_filter, validate_topic_name};
 
@@ -264,7 +268,8 @@ struct Request {
 /// ```
 pub struct Client {
     options: ClientOptions,
-    store: Option<Box<dyn SessionStore + Send>>,
+    /// Session changes handed to the driver, and what waits for them.
+    persist: Persistence,
     state: State,
     backoff: Option<Backoff>,
     server_index: usize,
@@ -275,7 +280,7 @@ pub struct Client {
     redirects_followed: u8,
     decoder: Decoder,
     tx: Vec<u8>,
-    events: VecDeque<Event>,
+    events: EventQueue,
     transport: VecDeque<TransportCommand>,
     link: Link,
     ever_connected: bool,
@@ -341,7 +346,7 @@ impl Client {
         let mut client = Client {
             client_id: options.client_id.clone(),
             options,
-            store: None,
+            persist: Persistence::default(),
             state: State::Idle,
             backoff,
             server_index: 0,
@@ -349,7 +354,7 @@ impl Client {
             redirects_followed: 0,
             decoder,
             tx: Vec::with_capacity(4096),
-            events: VecDeque::new(),
+            events: EventQueue::default(),
             transport: VecDeque::new(),
             link: Link::default(),
             ever_connected: false,
@@ -390,31 +395,6 @@ impl Client {
         Ok(client)
     }
 
-    /// A client whose session lives in `store`: loaded now, and every change
-    /// recorded as it happens.
-    ///
-    /// ```
-    /// use midge_core::{Client, ClientOptions};
-    /// use midge_core::session::MemoryStore;
-    ///
-    /// let options = ClientOptions::new("mqtt://localhost").unwrap();
-    /// let client = Client::with_store(options, Box::new(MemoryStore::default())).unwrap();
-    /// assert_eq!(client.queued_len(), 0);
-    /// ```
-    pub fn with_store(
-        options: ClientOptions,
-        mut store: Box<dyn SessionStore + Send>,
-    ) -> Result<Client, ClientError> {
-        let session = store.load()?;
-        let stored_id = session.client_id.clone();
-        let mut client = Client::with_session(options, session)?;
-        if client.client_id != stored_id {
-            store.apply(SessionChange::ClientId(&client.client_id))?;
-        }
-        client.store = Some(store);
-        Ok(client)
-    }
-
     fn restore(&mut self, session: SessionState) {
         if self.client_id.is_empty() && !session.client_id.is_empty() {
             self.client_id = session.client_id;
@@ -449,36 +429,6 @@ impl Client {
     /// and every `handle_*` call; drain it after each of them.
     pub fn poll_transport_command(&mut self) -> Option<TransportCommand> {
         self.transport.pop_front()
-    }
-
-    /// Bytes to write to the transport, all pending packets in one buffer.
-    ///
-    /// May return something new after any command or `handle_*` call; drain it
-    /// after each of them. Returns `None` when nothing is pending. Bytes handed
-    /// out here are already recorded in the session store.
-    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        if self.tx.is_empty() {
-            None
-        } else {
-            Some(std::mem::replace(&mut self.tx, Vec::with_capacity(4096)))
-        }
-    }
-
-    /// Append the pending bytes to `out` (reusing the caller's buffer); returns
-    /// how many were appended. Same contract as [`poll_transmit`](Self::poll_transmit).
-    pub fn transmit_into(&mut self, out: &mut Vec<u8>) -> usize {
-        let n = self.tx.len();
-        out.extend_from_slice(&self.tx);
-        self.tx.clear();
-        n
-    }
-
-    /// The next event for the application.
-    ///
-    /// May return something new after any command or `handle_*` call; drain it
-    /// after each of them.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next (a timestamp
@@ -597,19 +547,6 @@ impl Client {
             outbound,
             inbound_qos2: self.inbound_qos2.clone(),
             subscriptions: self.subscriptions.clone(),
-        }
-    }
-
-    fn record(&mut self, change: SessionChange<'_>) -> Result<(), ClientError> {
-        if let Some(store) = self.store.as_mut() {
-            store.apply(change)?;
-        }
-        Ok(())
-    }
-
-    fn record_or_report(&mut self, change: SessionChange<'_>) {
-        if let Err(ClientError::Store(e)) = self.record(change) {
-            self.events.push_back(Event::StoreFailed(e));
         }
     }
 }

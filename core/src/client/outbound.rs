@@ -47,7 +47,7 @@ impl Client {
             if let Some(id) = self.allocate_packet_id() {
                 entry.publish.packet_id = id;
                 entry.stage = stage_after_send(entry.publish.qos);
-                self.record(SessionChange::OutboundStored(&entry))?;
+                self.record(SessionChange::OutboundStored(entry.clone()));
                 self.next_token += 1;
                 self.transmit_publish(now, &entry.publish);
                 self.inflight.insert(id, entry);
@@ -59,7 +59,7 @@ impl Client {
                 limit: self.options.max_queued_messages,
             });
         }
-        self.record(SessionChange::OutboundStored(&entry))?;
+        self.record(SessionChange::OutboundStored(entry.clone()));
         self.next_token += 1;
         self.queue.push_back(entry);
         Ok(token)
@@ -221,7 +221,7 @@ impl Client {
             }
             if let Err(error) = self.check_publish_allowed(&front.publish) {
                 if let Some(entry) = self.queue.pop_front() {
-                    self.record_or_report(SessionChange::OutboundRemoved(entry.token));
+                    self.record(SessionChange::OutboundRemoved(entry.token));
                     self.events.push_back(Event::PublishComplete {
                         token: entry.token,
                         result: Err(error),
@@ -231,7 +231,7 @@ impl Client {
             }
             if qos == QoS::AtMostOnce {
                 if let Some(entry) = self.queue.pop_front() {
-                    self.record_or_report(SessionChange::OutboundRemoved(entry.token));
+                    self.record(SessionChange::OutboundRemoved(entry.token));
                     self.transmit_publish(now, &entry.publish);
                 }
                 continue;
@@ -244,7 +244,7 @@ impl Client {
             };
             entry.publish.packet_id = id;
             entry.stage = stage_after_send(qos);
-            self.record_or_report(SessionChange::OutboundStored(&entry));
+            self.record(SessionChange::OutboundStored(entry.clone()));
             self.transmit_publish(now, &entry.publish);
             self.inflight.insert(id, entry);
         }
@@ -309,7 +309,7 @@ impl Client {
                 }
                 if let Some(entry) = self.inflight.get(&id) {
                     let entry = entry.clone();
-                    self.record_or_report(SessionChange::OutboundStored(&entry));
+                    self.record(SessionChange::OutboundStored(entry.clone()));
                 }
                 self.send(now, &Packet::PubRel(PubResponse::new(id)));
             }
@@ -345,7 +345,7 @@ impl Client {
         reason_code: ReasonCode,
         properties: AckProperties,
     ) {
-        self.record_or_report(SessionChange::OutboundRemoved(token));
+        self.record(SessionChange::OutboundRemoved(token));
         let result = if reason_code.is_error() {
             Err(PublishError::Rejected {
                 reason_code,

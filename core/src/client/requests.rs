@@ -157,7 +157,7 @@ impl Client {
                     filter,
                     subscription_identifier: subscribe.properties.subscription_identifier,
                 };
-                self.record_or_report(SessionChange::SubscriptionStored(&sub));
+                self.record(SessionChange::SubscriptionStored(sub.clone()));
                 match self
                     .subscriptions
                     .iter_mut()
@@ -217,7 +217,7 @@ impl Client {
         for (filter, code) in unsubscribe.filters.iter().zip(&results) {
             if !code.is_error() {
                 self.subscriptions.retain(|s| s.filter.filter != *filter);
-                self.record_or_report(SessionChange::SubscriptionRemoved(filter));
+                self.record(SessionChange::SubscriptionRemoved(filter.clone()));
             }
         }
         self.events.push_back(Event::Unsubscribed {
@@ -283,7 +283,7 @@ impl Client {
     /// what we sent but it never acknowledged goes again as new messages.
     pub(super) fn session_lost(&mut self) {
         for id in std::mem::take(&mut self.inbound_qos2) {
-            self.record_or_report(SessionChange::InboundQos2Removed(id));
+            self.record(SessionChange::InboundQos2Removed(id));
         }
         self.manual_qos2.clear();
         let order = self.inflight_by_token();
@@ -304,7 +304,7 @@ impl Client {
             };
             if entry.stage == OutboundStage::AwaitingPubComp {
                 // PUBREC came back: the server had taken ownership and delivered it.
-                self.record_or_report(SessionChange::OutboundRemoved(entry.token));
+                self.record(SessionChange::OutboundRemoved(entry.token));
                 self.events.push_back(Event::PublishComplete {
                     token: entry.token,
                     result: Ok(PublishDone::default()),
@@ -313,7 +313,7 @@ impl Client {
                 entry.stage = OutboundStage::Queued;
                 entry.publish.packet_id = 0;
                 entry.publish.dup = false;
-                self.record_or_report(SessionChange::OutboundStored(&entry));
+                self.record(SessionChange::OutboundStored(entry.clone()));
                 self.queue.push_front(entry);
             }
         }

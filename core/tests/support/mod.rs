@@ -8,6 +8,7 @@ use midge_core::packet::{
     encode_packet, ConnAck, ConnAckProperties, Decoder, Packet, ProtocolVersion, PubResponse,
     ReasonCode,
 };
+use midge_core::session::{MemoryStore, SessionStore};
 use midge_core::{Client, ClientOptions, Event, TransportCommand};
 
 pub struct Broker {
@@ -17,6 +18,9 @@ pub struct Broker {
     decoder: Decoder,
     /// Set while the transport is open.
     pub open: bool,
+    /// A durable client's store: every batch is written here (and
+    /// confirmed) before the test looks at bytes or events.
+    pub store: Option<MemoryStore>,
 }
 
 impl Broker {
@@ -32,6 +36,25 @@ impl Broker {
             version,
             decoder: Decoder::new(version, u32::MAX),
             open: false,
+            store: None,
+        }
+    }
+
+    /// A durable client whose batches go to `store` (see [`Broker::store`]).
+    pub fn durable(mut client: Client, store: MemoryStore) -> Broker {
+        client.set_durable();
+        let mut b = Broker::with_client(client);
+        b.store = Some(store);
+        b
+    }
+
+    /// Write and confirm every batch the client hands out.
+    pub fn persist(&mut self) {
+        if let Some(store) = self.store.as_mut() {
+            while let Some(batch) = self.client.poll_persist() {
+                store.persist(&batch.changes).expect("memory store");
+                self.client.handle_persisted(batch.seq);
+            }
         }
     }
 
@@ -42,6 +65,7 @@ impl Broker {
 
     /// Packets the client transmitted since the last call, decoded server-side.
     pub fn sent(&mut self) -> Vec<Packet> {
+        self.persist();
         let mut packets = Vec::new();
         while let Some(bytes) = self.client.poll_transmit() {
             self.decoder.feed(&bytes);
@@ -58,6 +82,7 @@ impl Broker {
 
     /// Events since the last call.
     pub fn events(&mut self) -> Vec<Event> {
+        self.persist();
         std::iter::from_fn(|| self.client.poll_event()).collect()
     }
 
@@ -78,6 +103,7 @@ impl Broker {
 
     /// Run the transport command the client asked for and return the CONNECT.
     pub fn open_transport(&mut self) -> Packet {
+        self.persist();
         let commands = self.commands();
         assert!(
             matches!(commands.last(), Some(TransportCommand::Open(_))),

@@ -3,10 +3,11 @@
 //! Everything a client must remember to resume a session exactly lives in
 //! [`SessionState`]: the next packet id, outbound QoS 1/2 publishes with the
 //! stage they reached, the offline queue, inbound QoS 2 ids still awaiting
-//! PUBREL, and the subscriptions to restore. The client reports every change
-//! to a [`SessionStore`] *before* the bytes that depend on it are handed out by
-//! `poll_transmit`, so a store that persists each change survives a crash at
-//! any point.
+//! PUBREL, and the subscriptions to restore. A durable client hands every
+//! change to its driver ([`Client::poll_persist`](crate::Client::poll_persist))
+//! and releases the bytes and events that depend on it only once the driver
+//! confirms that the store made it durable, so a session survives a crash at
+//! any point. [`log`] is the append-only record format the stores share.
 //!
 //! ```
 //! use midge_core::session::{MemoryStore, SessionState, SessionStore};
@@ -18,6 +19,8 @@
 //! let bytes = state.to_bytes();
 //! assert_eq!(SessionState::from_bytes(&bytes).unwrap(), state);
 //! ```
+
+pub mod log;
 
 use crate::packet::{
     decode_stored_publish, encode_publish, ProtocolVersion, Publish, QoS, RetainHandling,
@@ -209,14 +212,17 @@ impl IntoIterator for IdSet {
     }
 }
 
-/// One change to the session, reported to the store as it happens.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum SessionChange<'a> {
+/// One change to the session. A durable client hands its changes to the
+/// driver in batches ([`Client::poll_persist`](crate::Client::poll_persist)),
+/// and holds back every byte and event that depends on one until the driver
+/// confirms the batch is durable.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionChange {
     /// The client id in use changed (e.g. assigned by the server).
-    ClientId(&'a str),
+    ClientId(String),
     /// An outbound publish was added or moved to a new stage (replaces the
     /// entry with the same token).
-    OutboundStored(&'a OutboundPublish),
+    OutboundStored(OutboundPublish),
     /// An outbound publish completed or was dropped.
     OutboundRemoved(PublishToken),
     /// An inbound QoS 2 id now awaits PUBREL.
@@ -224,16 +230,20 @@ pub enum SessionChange<'a> {
     /// PUBREL arrived for an inbound QoS 2 id (or the session was lost).
     InboundQos2Removed(u16),
     /// A subscription was granted (replaces one with the same filter).
-    SubscriptionStored(&'a StoredSubscription),
+    SubscriptionStored(StoredSubscription),
     /// A subscription was removed.
-    SubscriptionRemoved(&'a str),
+    SubscriptionRemoved(String),
+    /// The whole session, replacing what was stored: after a failed write
+    /// (whose changes are then unknown to the store), and as the first
+    /// record of a compacted log.
+    Snapshot(Box<SessionState>),
 }
 
 impl SessionState {
     /// Apply one change, exactly as the client made it to its own state.
-    pub fn apply(&mut self, change: SessionChange<'_>) {
+    pub fn apply(&mut self, change: &SessionChange) {
         match change {
-            SessionChange::ClientId(id) => self.client_id = id.to_owned(),
+            SessionChange::ClientId(id) => self.client_id.clone_from(id),
             SessionChange::OutboundStored(entry) => {
                 self.next_token = self.next_token.max(entry.token.0.saturating_add(1));
                 if entry.publish.packet_id != 0 {
@@ -244,12 +254,12 @@ impl SessionState {
                     None => self.outbound.push(entry.clone()),
                 }
             }
-            SessionChange::OutboundRemoved(token) => self.outbound.retain(|e| e.token != token),
+            SessionChange::OutboundRemoved(token) => self.outbound.retain(|e| e.token != *token),
             SessionChange::InboundQos2Added(id) => {
-                self.inbound_qos2.insert(id);
+                self.inbound_qos2.insert(*id);
             }
             SessionChange::InboundQos2Removed(id) => {
-                self.inbound_qos2.remove(&id);
+                self.inbound_qos2.remove(id);
             }
             SessionChange::SubscriptionStored(sub) => {
                 match self
@@ -262,8 +272,9 @@ impl SessionState {
                 }
             }
             SessionChange::SubscriptionRemoved(filter) => {
-                self.subscriptions.retain(|s| s.filter.filter != filter)
+                self.subscriptions.retain(|s| s.filter.filter != *filter)
             }
+            SessionChange::Snapshot(state) => *self = (**state).clone(),
         }
     }
 
@@ -277,23 +288,7 @@ impl SessionState {
         out.extend_from_slice(&(self.outbound.len() as u32).to_be_bytes());
         let mut packet = Vec::new();
         for entry in &self.outbound {
-            out.extend_from_slice(&entry.token.0.to_be_bytes());
-            out.push(entry.stage.to_u8());
-            packet.clear();
-            // QoS, DUP and packet id go beside the PUBLISH, whose body is stored
-            // in its 5.0 wire form at QoS 0 (that form keeps every property and
-            // allows the packet id 0 of a queued publish). A stored publish was
-            // validated when it was made, so encoding succeeds.
-            let p = &entry.publish;
-            out.push(p.qos as u8 | (u8::from(p.dup) << 2));
-            out.extend_from_slice(&p.packet_id.to_be_bytes());
-            let mut body = p.clone();
-            body.qos = QoS::AtMostOnce;
-            body.dup = false;
-            body.packet_id = 0;
-            let _ = encode_publish(&body, ProtocolVersion::V5, &mut packet);
-            out.extend_from_slice(&(packet.len() as u32).to_be_bytes());
-            out.extend_from_slice(&packet);
+            put_outbound(&mut out, entry, &mut packet);
         }
         out.extend_from_slice(&(self.inbound_qos2.len() as u32).to_be_bytes());
         for id in &self.inbound_qos2 {
@@ -301,15 +296,7 @@ impl SessionState {
         }
         out.extend_from_slice(&(self.subscriptions.len() as u32).to_be_bytes());
         for sub in &self.subscriptions {
-            put_str(&mut out, &sub.filter.filter);
-            let o = sub.filter.options;
-            out.push(
-                o.qos as u8
-                    | (u8::from(o.no_local) << 2)
-                    | (u8::from(o.retain_as_published) << 3)
-                    | ((o.retain_handling as u8) << 4),
-            );
-            out.extend_from_slice(&sub.subscription_identifier.unwrap_or(0).to_be_bytes());
+            put_subscription(&mut out, sub);
         }
         out
     }
@@ -334,27 +321,7 @@ impl SessionState {
         let count = r.u32()?;
         let mut outbound = Vec::new();
         for _ in 0..count {
-            let token = PublishToken(r.u64()?);
-            let stage = OutboundStage::from_u8(r.u8()?).ok_or("unknown outbound stage")?;
-            let flags = r.u8()?;
-            let packet_id = r.u16()?;
-            let qos = QoS::from_u8(flags & 0b11).ok_or("bad QoS of a stored PUBLISH")?;
-            let len = r.u32()? as usize;
-            let raw = r.take(len)?;
-            let publish = match decode_stored_publish(raw) {
-                Some(mut p) => {
-                    p.qos = qos;
-                    p.dup = flags & 0b100 != 0;
-                    p.packet_id = packet_id;
-                    p
-                }
-                None => return Err("stored PUBLISH does not decode"),
-            };
-            outbound.push(OutboundPublish {
-                token,
-                stage,
-                publish,
-            });
+            outbound.push(r.outbound()?);
         }
         let count = r.u32()?;
         let mut inbound_qos2 = IdSet::new();
@@ -364,29 +331,7 @@ impl SessionState {
         let count = r.u32()?;
         let mut subscriptions = Vec::new();
         for _ in 0..count {
-            let filter = r.string()?;
-            let flags = r.u8()?;
-            let sub_id = r.u32()?;
-            const BAD_OPTIONS: &str = "bad subscription options";
-            let qos = QoS::from_u8(flags & 0b11).ok_or(BAD_OPTIONS)?;
-            let retain_handling = match (flags >> 4) & 0b11 {
-                0 => RetainHandling::SendAtSubscribe,
-                1 => RetainHandling::SendIfNew,
-                2 => RetainHandling::DoNotSend,
-                _ => return Err(BAD_OPTIONS),
-            };
-            subscriptions.push(StoredSubscription {
-                filter: SubscribeFilter {
-                    filter,
-                    options: SubscriptionOptions {
-                        qos,
-                        no_local: flags & 0b100 != 0,
-                        retain_as_published: flags & 0b1000 != 0,
-                        retain_handling,
-                    },
-                },
-                subscription_identifier: (sub_id != 0).then_some(sub_id),
-            });
+            subscriptions.push(r.subscription()?);
         }
         if r.pos != bytes.len() {
             return Err("trailing bytes after the snapshot");
@@ -416,6 +361,38 @@ const MAGIC: &[u8] = b"MIDGESS1"; // bump the digit when the layout changes
 fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_be_bytes());
     out.extend_from_slice(s.as_bytes());
+}
+
+/// One outbound publish: token, stage, QoS/DUP flags and packet id beside
+/// the PUBLISH body, stored in its 5.0 wire form at QoS 0 (that form keeps
+/// every property and allows the packet id 0 of a queued publish). A stored
+/// publish was validated when it was made, so encoding succeeds.
+fn put_outbound(out: &mut Vec<u8>, entry: &OutboundPublish, scratch: &mut Vec<u8>) {
+    out.extend_from_slice(&entry.token.0.to_be_bytes());
+    out.push(entry.stage.to_u8());
+    let p = &entry.publish;
+    out.push(p.qos as u8 | (u8::from(p.dup) << 2));
+    out.extend_from_slice(&p.packet_id.to_be_bytes());
+    scratch.clear();
+    let mut body = p.clone();
+    body.qos = QoS::AtMostOnce;
+    body.dup = false;
+    body.packet_id = 0;
+    let _ = encode_publish(&body, ProtocolVersion::V5, scratch);
+    out.extend_from_slice(&(scratch.len() as u32).to_be_bytes());
+    out.extend_from_slice(scratch);
+}
+
+fn put_subscription(out: &mut Vec<u8>, sub: &StoredSubscription) {
+    put_str(out, &sub.filter.filter);
+    let o = sub.filter.options;
+    out.push(
+        o.qos as u8
+            | (u8::from(o.no_local) << 2)
+            | (u8::from(o.retain_as_published) << 3)
+            | ((o.retain_handling as u8) << 4),
+    );
+    out.extend_from_slice(&sub.subscription_identifier.unwrap_or(0).to_be_bytes());
 }
 
 struct Reader<'a> {
@@ -460,6 +437,49 @@ impl<'a> Reader<'a> {
         let raw = self.take(len)?;
         String::from_utf8(raw.to_vec()).map_err(|_| "string is not UTF-8")
     }
+    fn outbound(&mut self) -> Result<OutboundPublish, &'static str> {
+        let token = PublishToken(self.u64()?);
+        let stage = OutboundStage::from_u8(self.u8()?).ok_or("unknown outbound stage")?;
+        let flags = self.u8()?;
+        let packet_id = self.u16()?;
+        let qos = QoS::from_u8(flags & 0b11).ok_or("bad QoS of a stored PUBLISH")?;
+        let len = self.u32()? as usize;
+        let raw = self.take(len)?;
+        let mut publish = decode_stored_publish(raw).ok_or("stored PUBLISH does not decode")?;
+        publish.qos = qos;
+        publish.dup = flags & 0b100 != 0;
+        publish.packet_id = packet_id;
+        Ok(OutboundPublish {
+            token,
+            stage,
+            publish,
+        })
+    }
+    fn subscription(&mut self) -> Result<StoredSubscription, &'static str> {
+        let filter = self.string()?;
+        let flags = self.u8()?;
+        let sub_id = self.u32()?;
+        const BAD_OPTIONS: &str = "bad subscription options";
+        let qos = QoS::from_u8(flags & 0b11).ok_or(BAD_OPTIONS)?;
+        let retain_handling = match (flags >> 4) & 0b11 {
+            0 => RetainHandling::SendAtSubscribe,
+            1 => RetainHandling::SendIfNew,
+            2 => RetainHandling::DoNotSend,
+            _ => return Err(BAD_OPTIONS),
+        };
+        Ok(StoredSubscription {
+            filter: SubscribeFilter {
+                filter,
+                options: SubscriptionOptions {
+                    qos,
+                    no_local: flags & 0b100 != 0,
+                    retain_as_published: flags & 0b1000 != 0,
+                    retain_handling,
+                },
+            },
+            subscription_identifier: (sub_id != 0).then_some(sub_id),
+        })
+    }
 }
 
 /// Why a store could not load or record the session.
@@ -473,16 +493,20 @@ pub enum StoreError {
     Io { message: String },
 }
 
-/// Where a client keeps its session. Implementations persist each change
-/// (a file, IndexedDB, a database); [`MemoryStore`] keeps it in memory.
+/// Where a client keeps its session: a file, IndexedDB, a database.
 ///
-/// `apply` is called synchronously for every change, before any bytes that
-/// depend on the change are handed to the transport.
+/// The contract, the same for every store: the driver takes each batch of
+/// changes from [`Client::poll_persist`](crate::Client::poll_persist),
+/// calls [`persist`](SessionStore::persist) (off its own task where it can),
+/// and confirms with `Client::handle_persisted`; the client sends no byte
+/// and reports no event that depends on a change before that. `persist`
+/// returns only once the batch is durable, so one write (one fsync) covers
+/// every change of a batch.
 pub trait SessionStore {
     /// The stored session (the default state when there is none yet).
     fn load(&mut self) -> Result<SessionState, StoreError>;
-    /// Record one change.
-    fn apply(&mut self, change: SessionChange<'_>) -> Result<(), StoreError>;
+    /// Make `changes` durable, in order; return once they are.
+    fn persist(&mut self, changes: &[SessionChange]) -> Result<(), StoreError>;
 }
 
 /// A store that keeps the session in memory, e.g. to hand it from one client
@@ -492,7 +516,7 @@ pub trait SessionStore {
 /// use midge_core::session::{MemoryStore, SessionChange, SessionStore};
 ///
 /// let mut store = MemoryStore::default();
-/// store.apply(SessionChange::InboundQos2Added(7)).unwrap();
+/// store.persist(&[SessionChange::InboundQos2Added(7)]).unwrap();
 /// assert!(store.state().inbound_qos2.contains(&7));
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -517,8 +541,10 @@ impl SessionStore for MemoryStore {
         Ok(self.state.clone())
     }
 
-    fn apply(&mut self, change: SessionChange<'_>) -> Result<(), StoreError> {
-        self.state.apply(change);
+    fn persist(&mut self, changes: &[SessionChange]) -> Result<(), StoreError> {
+        for change in changes {
+            self.state.apply(change);
+        }
         Ok(())
     }
 }
@@ -527,8 +553,8 @@ impl<S: SessionStore + ?Sized> SessionStore for Box<S> {
     fn load(&mut self) -> Result<SessionState, StoreError> {
         (**self).load()
     }
-    fn apply(&mut self, change: SessionChange<'_>) -> Result<(), StoreError> {
-        (**self).apply(change)
+    fn persist(&mut self, changes: &[SessionChange]) -> Result<(), StoreError> {
+        (**self).persist(changes)
     }
 }
 
@@ -602,19 +628,19 @@ mod tests {
     fn apply_tracks_changes() {
         let mut state = SessionState::default();
         let entry = sample().outbound[0].clone();
-        state.apply(SessionChange::OutboundStored(&entry));
+        state.apply(&SessionChange::OutboundStored(entry.clone()));
         assert_eq!(state.next_packet_id, 10);
         let mut moved = entry.clone();
         moved.stage = OutboundStage::AwaitingPubAck;
-        state.apply(SessionChange::OutboundStored(&moved));
+        state.apply(&SessionChange::OutboundStored(moved.clone()));
         assert_eq!(state.outbound, vec![moved]);
-        state.apply(SessionChange::OutboundRemoved(entry.token));
+        state.apply(&SessionChange::OutboundRemoved(entry.token));
         assert!(state.outbound.is_empty());
         let sub = sample().subscriptions[0].clone();
-        state.apply(SessionChange::SubscriptionStored(&sub));
-        state.apply(SessionChange::SubscriptionStored(&sub));
+        state.apply(&SessionChange::SubscriptionStored(sub.clone()));
+        state.apply(&SessionChange::SubscriptionStored(sub));
         assert_eq!(state.subscriptions.len(), 1);
-        state.apply(SessionChange::SubscriptionRemoved("x/+/y"));
+        state.apply(&SessionChange::SubscriptionRemoved("x/+/y".into()));
         assert!(state.subscriptions.is_empty());
     }
 
