@@ -49,7 +49,8 @@ pub struct FileStore {
     file: Option<File>,
     /// Bytes in the log.
     len: u64,
-    /// The log's size after the last compaction.
+    /// The size of the live session as a log (after the last compaction, or
+    /// at load): the log is compacted when it grows past twice this.
     compacted_len: u64,
     /// The file is in the old snapshot format: the first write rewrites it.
     rewrite: bool,
@@ -129,6 +130,8 @@ impl FileStore {
 
 impl SessionStore for FileStore {
     fn load(&mut self) -> Result<SessionState, StoreError> {
+        // A compaction cut short by a crash leaves its temp file: garbage.
+        let _ = fs::remove_file(&self.temp);
         let mut bytes = Vec::new();
         match File::open(&self.path) {
             Ok(mut f) => f.read_to_end(&mut bytes).map(|_| ()),
@@ -169,7 +172,8 @@ impl SessionStore for FileStore {
             }
             self.state = replayed.state;
             self.len = replayed.valid_len as u64;
-            self.compacted_len = self.len;
+            // What a compaction would write now: the log may be much longer.
+            self.compacted_len = (LOG_MAGIC.len() + 9 + self.state.to_bytes().len()) as u64;
         }
         Ok(self.state.clone())
     }

@@ -1,9 +1,10 @@
 //! The publisher the client-kill test runs as a child process and kills with
 //! SIGKILL: a `NativeClient` with a `FileStore` session.
 //!
-//! `midge-file-publisher <url> <store file> <client id> publish <count>`
+//! `midge-file-publisher <url> <store file> <client id> publish <count> [pad]`
 //!   queues `count` messages (QoS 1 and 2 alternating, topics `kill/q1` and
-//!   `kill/q2`, payload = sequence number) before connecting, prints
+//!   `kill/q2`, payload = sequence number, then `:` and `pad` bytes when
+//!   given, to make the log grow to compaction) before connecting, prints
 //!   `stored <count>` once they are all in the store, then connects and
 //!   prints `acked <n>` as the broker acknowledges them.
 //! `midge-file-publisher <url> <store file> <client id> resume`
@@ -18,7 +19,9 @@ use midge_native::{NativeClient, NativeError, NativeOptions, StoreConfig};
 
 #[derive(Debug, thiserror::Error)]
 enum Error {
-    #[error("usage: midge-file-publisher <url> <store> <client id> publish <count> | resume")]
+    #[error(
+        "usage: midge-file-publisher <url> <store> <client id> publish <count> [pad] | resume"
+    )]
     Usage,
     #[error(transparent)]
     Native(#[from] NativeError),
@@ -39,8 +42,13 @@ fn main() -> Result<(), Error> {
     let rt = midge_native::runtime();
     let mut out = std::io::stdout();
     match (mode.as_str(), rest) {
-        ("publish", [count]) => {
+        ("publish", [count, pad @ ..]) => {
             let count: u32 = count.parse().map_err(|_| Error::Usage)?;
+            let pad: usize = match pad {
+                [] => 0,
+                [pad] => pad.parse().map_err(|_| Error::Usage)?,
+                _ => return Err(Error::Usage),
+            };
             let handles: Vec<_> = (0..count)
                 .map(|seq| {
                     let (topic, qos) = if seq % 2 == 0 {
@@ -48,7 +56,12 @@ fn main() -> Result<(), Error> {
                     } else {
                         ("kill/q2", QoS::ExactlyOnce)
                     };
-                    client.publish(Publish::new(topic, seq.to_string().into_bytes(), qos))
+                    let mut payload = seq.to_string().into_bytes();
+                    if pad > 0 {
+                        payload.push(b':');
+                        payload.resize(payload.len() + pad, b'p');
+                    }
+                    client.publish(Publish::new(topic, payload, qos))
                 })
                 .collect();
             // Every publish has reached the core, so it is in the file.
