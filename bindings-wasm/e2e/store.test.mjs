@@ -80,3 +80,68 @@ test('queued QoS 1 publish survives a reload (IndexedDB store)', async () => {
   await watcher.end();
   assert.deepEqual(env.errors.map(String), []);
 });
+
+// Issue 15: reloads at random points of a QoS 2 stream. Each page queues
+// what is left of the stream with the IndexedDB store; the client sends no
+// byte that depends on a change before IndexedDB's `complete`, so a reload
+// at any moment loses nothing and duplicates nothing at the subscriber.
+test('reloads in the middle of a QoS 2 stream lose nothing and duplicate nothing (IndexedDB store)', { timeout: 120_000 }, async () => {
+  const TOTAL = 300;
+  const RELOADS = 3;
+  const watcher = await connect(broker.url, { WebSocket });
+  try {
+  const seen = new Map();
+  let arrived;
+  let wanted = 0;
+  watcher.on('message', (m) => {
+    const seq = Number(m.text());
+    seen.set(seq, (seen.get(seq) ?? 0) + 1);
+    if (arrived && seen.size >= wanted) arrived();
+  });
+  await watcher.subscribe('e2e/stream2', { qos: 2 });
+  const until = (n) => new Promise((resolve) => {
+    wanted = n;
+    arrived = resolve;
+    if (seen.size >= n) resolve();
+  });
+  const o = { ...options(broker.url), connect: { ...options(broker.url).connect, clientId: 'e2e-stream2' } };
+  const page = await env.openPage();
+  await page.evaluate(async ({ o, total }) => {
+    const { connect, indexedDBStore } = window.midge;
+    const c = await connect(o.url, { ...o.connect, store: indexedDBStore() });
+    for (let seq = 0; seq < total; seq++) c.publish('e2e/stream2', String(seq), { qos: 2 }).catch(() => {});
+  }, { o, total: TOTAL });
+  let restored = [];
+  for (let reload = 1; reload <= RELOADS; reload++) {
+    // A point between this reload's share of the stream and the next.
+    const at = Math.floor((TOTAL * reload) / (RELOADS + 1)) - Math.floor(Math.random() * 20);
+    await until(at);
+    await page.reload();
+    await page.waitForFunction(() => window.midgeReady);
+    restored.push(await page.evaluate(async (o) => {
+      const { connect, indexedDBStore } = window.midge;
+      window.durable = await connect(o.url, { ...o.connect, store: indexedDBStore() });
+      return window.durable.restoredPublishes.length;
+    }, o));
+  }
+  let timer;
+  await Promise.race([
+    until(TOTAL),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`only ${seen.size} of ${TOTAL} arrived`)), 60_000);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  const lost = [];
+  for (let seq = 0; seq < TOTAL; seq++) if (!seen.has(seq)) lost.push(seq);
+  const duplicates = [...seen.values()].reduce((n, c) => n + c - 1, 0);
+  console.log(`fault report (browser reloads x${RELOADS} in a QoS 2 stream of ${TOTAL}, IndexedDB): restored after each reload ${restored.join('/')}, lost ${lost.length}, QoS 2 duplicates ${duplicates}`);
+  assert.deepEqual(lost, []);
+  assert.equal(duplicates, 0);
+  assert.ok(restored[0] > 0, `the first reload cut the stream: ${restored}`);
+  await page.evaluate(() => window.durable.end());
+  assert.deepEqual(env.errors.map(String), []);
+  } finally {
+    // A failure above must not leave a connection that keeps node alive.
+    await watcher.end();
+  }
+});
