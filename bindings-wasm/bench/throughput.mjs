@@ -2,7 +2,8 @@
 // dist/mqtt.min.js) in the same headless Chromium, against the same mosquitto
 // WebSocket listener: one publisher and one subscriber in the page, 64-byte
 // payloads, N messages at QoS 0, 1 and 2, publisher at most WINDOW messages
-// ahead of the subscriber. Prints msg/s (best of ROUNDS) and the ratio.
+// ahead of the subscriber. Prints msg/s (best of ROUNDS) and the ratio, and
+// midge at QoS 1 and 2 with its IndexedDB session store against without.
 //
 //   node bindings-wasm/bench/throughput.mjs [N=20000] [WINDOW=100] [ROUNDS=3]
 //
@@ -123,6 +124,11 @@ try {
     const [m, j] = [best[`midge/${qos}`], best[`mqttjs/${qos}`]];
     console.log(`${qos}     ${String(Math.round(m)).padStart(11)}   ${String(Math.round(j)).padStart(13)}   ${(m / j).toFixed(2)}x`);
   }
+  console.log('IndexedDB session store (publisher durable, strict transactions) against the in-memory session:');
+  for (const qos of [1, 2]) {
+    const [d, m] = [best[`midge-idb/${qos}`], best[`midge/${qos}`]];
+    console.log(`QoS ${qos}: ${Math.round(d)} msg/s with the store, ${Math.round(m)} without: ${(d / m).toFixed(2)}x`);
+  }
   const floor = best['floor/0'];
   console.log(`QoS 0 floor: ${Math.round(floor)} msg/s with a bare WebSocket subscriber that only counts packets`);
   console.log(`  (midge publishing); a library at 1.5x MQTT.js would need ${Math.round(1.5 * best['mqttjs/0'])}.`);
@@ -132,13 +138,13 @@ try {
   for (const qos of [0, 1, 2]) console.log(`QoS ${qos}: midge ${frames[`midge/${qos}`]}, MQTT.js ${frames[`mqttjs/${qos}`]}`);
   console.log(`CPU per message in each best run, us, and (busy % of the run; 100% = one core), ${TICK_MS} ms ticks:`);
   for (const qos of [0, 1, 2]) {
-    for (const lib of qos === 0 ? ['midge', 'mqttjs', 'floor'] : ['midge', 'mqttjs']) {
+    for (const lib of qos === 0 ? ['midge', 'mqttjs', 'floor'] : ['midge', 'midge-idb', 'mqttjs']) {
       const c = cpu[`${lib}/${qos}`];
       const cells = KINDS.map((k) => {
         const ms = c.used[k] ?? 0;
         return `${k} ${(ms * 1000 / N).toFixed(1)} (${Math.round(ms / 10 / c.seconds)}%)`;
       });
-      console.log(`QoS ${qos} ${lib.padEnd(6)} ${cells.join(', ')}`);
+      console.log(`QoS ${qos} ${lib.padEnd(9)} ${cells.join(', ')}`);
     }
   }
 } finally {
