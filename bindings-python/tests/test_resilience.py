@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 import midge
 from conftest import client_id
 
@@ -107,6 +109,41 @@ def test_resume_from_file_store_after_the_process_is_killed(own_broker, topic, t
                 break
         assert set(got) == set(range(30))  # nothing lost
         resumed.disconnect(properties={"session_expiry_interval": 0})
+
+
+def test_a_damaged_store_file_is_refused_by_name_and_a_torn_tail_is_not(broker, topic, tmp_path):
+    """Issue 15: a flipped payload byte used to be published as is. Each
+    record of the log has a checksum: damage before the last record is
+    refused, naming the file; a cut in the last record (a crash in the
+    middle of a write) is recovered."""
+    store = tmp_path / "session.log"
+    c = midge.Client("mqtt://127.0.0.1:1", client_id=client_id("damaged"), session_store=str(store))
+    for i in range(3):
+        c.publish(topic, f"payload-{i}".encode(), qos=1, wait=False)
+    c.sync()  # on disk
+    c.disconnect(timeout=5)  # never connected: returns at once
+    good = store.read_bytes()
+
+    torn = tmp_path / "torn.log"
+    torn.write_bytes(good[:-3])
+    with midge.Client(broker.url(), client_id=client_id("watch")) as watcher:
+        messages = watcher.messages(topic, timeout=10)
+        watcher.subscribe(topic, qos=1)
+        resumed = midge.Client(broker.url(), session_store=str(torn))
+        resumed.connect(timeout=5)
+        # The third record was cut: the first two publishes go out, then
+        # the watcher's own marker is next.
+        assert [next(messages).payload for _ in range(2)] == [b"payload-0", b"payload-1"]
+        watcher.publish(topic, b"marker", qos=1)
+        assert next(messages).payload == b"marker"
+        resumed.disconnect(timeout=5)
+
+    damaged = bytearray(good)
+    damaged[good.index(b"payload-0")] ^= 1
+    store.write_bytes(bytes(damaged))
+    with pytest.raises(midge.MqttError) as e:
+        midge.Client("mqtt://127.0.0.1:1", session_store=str(store))
+    assert "checksum" in str(e.value) and "session.log" in str(e.value)
 
 
 def test_in_flight_publishes_are_redelivered_after_a_dropped_connection(broker, topic):
