@@ -18,7 +18,7 @@ use midge_core::{
     TransportCommand, TransportFailure, CLOSE_LINGER_MS,
 };
 use rustls::ClientConfig;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::transport::{self, Conn, Read};
@@ -67,7 +67,10 @@ type Persisted = (Box<dyn SessionStore + Send>, u64, Result<(), StoreError>);
 /// How many queued commands are handled before the pending bytes are written,
 /// so that a burst of publishes leaves in a few large writes.
 const COMMAND_BATCH: usize = 512;
+/// The read buffer starts small (an idle connection should cost little
+/// memory) and doubles whenever a read fills it, up to this.
 const READ_BUFFER: usize = 64 * 1024;
+const FIRST_READ_BUFFER: usize = 2 * 1024;
 
 /// A connection being opened, polled beside commands and timers.
 type Opening =
@@ -124,7 +127,7 @@ pub(crate) struct Driver {
     /// On-demand streams not read yet: when full, a message passes them by
     /// instead of waiting for room.
     unread_on_demand: std::collections::HashSet<u64>,
-    events: broadcast::Sender<NativeEvent>,
+    events: Arc<crate::events::EventHub>,
     route_buf: Vec<u64>,
     /// Messages waiting for room in a stream, oldest first.
     held: VecDeque<Held>,
@@ -141,6 +144,14 @@ pub(crate) struct Driver {
     counters: Arc<crate::Counters>,
 }
 
+impl Drop for Driver {
+    /// However the driver ends (its handles gone, the runtime shut down),
+    /// the event streams end after what they hold.
+    fn drop(&mut self) {
+        self.events.close();
+    }
+}
+
 impl Driver {
     #[allow(clippy::too_many_arguments)] // each is one part the handle shares with the task
     pub(crate) fn new(
@@ -150,7 +161,7 @@ impl Driver {
         tls: Option<Arc<ClientConfig>>,
         tls_options: TlsOptions,
         status: watch::Sender<ConnectionStatus>,
-        events: broadcast::Sender<NativeEvent>,
+        events: Arc<crate::events::EventHub>,
         message_buffer: usize,
         backlog: Arc<crate::Backlog>,
         counters: Arc<crate::Counters>,
@@ -166,8 +177,8 @@ impl Driver {
             tls_options,
             status,
             epoch: Instant::now(),
-            read_buf: vec![0; READ_BUFFER],
-            out: Vec::with_capacity(READ_BUFFER),
+            read_buf: vec![0; FIRST_READ_BUFFER],
+            out: Vec::new(),
             connect_waiters: Vec::new(),
             disconnect_waiters: Vec::new(),
             publish_waiters: HashMap::new(),
@@ -231,6 +242,10 @@ impl Driver {
                 Wake::Read(Ok(Read::Buf(n))) => {
                     let now = self.now();
                     self.core.handle_bytes(now, &self.read_buf[..n]);
+                    if n == self.read_buf.len() && n < READ_BUFFER {
+                        // Traffic: read more per wake-up.
+                        self.read_buf.resize(2 * n, 0);
+                    }
                 }
                 Wake::Read(Ok(Read::Frame(bytes))) => {
                     let now = self.now();
@@ -725,8 +740,8 @@ impl Driver {
 
     /// Hand an event to every [`EventStream`](crate::EventStream) (none: dropped).
     fn emit(&self, event: impl FnOnce() -> NativeEvent) {
-        if self.events.receiver_count() > 0 {
-            let _ = self.events.send(event());
+        if self.events.has_streams() {
+            self.events.send(event());
         }
     }
 

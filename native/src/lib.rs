@@ -42,6 +42,7 @@
 
 mod driver;
 mod error;
+mod events;
 mod store;
 mod transport;
 
@@ -60,9 +61,10 @@ use midge_core::session::SessionStore;
 use midge_core::topic::validate_topic_filter;
 use midge_core::{Client, ClientOptions, Connected, PublishDone};
 use tokio::runtime::{Handle, Runtime};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 pub use error::NativeError;
+pub use events::EventStream;
 pub use midge_core::event::SubscribeResult;
 pub use midge_core::{AckHandle, Message, Redirect};
 pub use store::FileStore;
@@ -425,56 +427,6 @@ pub enum NativeEvent {
 /// oldest events.
 pub const EVENT_BUFFER: usize = 256;
 
-/// The client's [`NativeEvent`]s from the moment it was made, in order.
-/// Each stream sees every event; one that falls [`EVENT_BUFFER`] events
-/// behind skips the oldest (counted in [`EventStream::missed`]).
-#[derive(Debug)]
-pub struct EventStream {
-    rx: broadcast::Receiver<NativeEvent>,
-    missed: u64,
-}
-
-impl EventStream {
-    /// The next event; `None` once the client is dropped.
-    ///
-    /// ```no_run
-    /// # async fn demo(client: midge_native::NativeClient) {
-    /// use midge_native::NativeEvent;
-    /// let mut events = client.events();
-    /// while let Some(event) = events.recv().await {
-    ///     if let NativeEvent::SubscriptionsRestored { results } = event {
-    ///         println!("re-subscribed: {results:?}");
-    ///     }
-    /// }
-    /// # }
-    /// ```
-    pub async fn recv(&mut self) -> Option<NativeEvent> {
-        loop {
-            match self.rx.recv().await {
-                Ok(event) => return Some(event),
-                Err(broadcast::error::RecvError::Lagged(n)) => self.missed += n,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    }
-
-    /// An event if one is waiting.
-    pub fn try_recv(&mut self) -> Option<NativeEvent> {
-        loop {
-            match self.rx.try_recv() {
-                Ok(event) => return Some(event),
-                Err(broadcast::error::TryRecvError::Lagged(n)) => self.missed += n,
-                Err(_) => return None,
-            }
-        }
-    }
-
-    /// How many events this stream skipped because it fell behind.
-    pub fn missed(&self) -> u64 {
-        self.missed
-    }
-}
-
 impl Drop for MessageStream {
     fn drop(&mut self) {
         self.unregister(Vec::new());
@@ -488,7 +440,7 @@ struct Inner {
     backlog: Arc<Backlog>,
     counters: Arc<Counters>,
     status: watch::Receiver<ConnectionStatus>,
-    events: broadcast::Sender<NativeEvent>,
+    events: Arc<events::EventHub>,
     next_route: AtomicU64,
     message_buffer: usize,
     handle: Handle,
@@ -601,7 +553,7 @@ impl NativeClient {
         let backlog = Arc::new(Backlog::default());
         let counters = Arc::new(Counters::default());
         let (status_tx, status_rx) = watch::channel(ConnectionStatus::Disconnected);
-        let (events_tx, _) = broadcast::channel(EVENT_BUFFER);
+        let events_tx = Arc::new(events::EventHub::default());
         let driver = Driver::new(
             core,
             store,
@@ -876,10 +828,7 @@ impl NativeClient {
     /// # }
     /// ```
     pub fn events(&self) -> EventStream {
-        EventStream {
-            rx: self.inner.events.subscribe(),
-            missed: 0,
-        }
+        self.inner.events.subscribe()
     }
 
     /// Watch the connection status.

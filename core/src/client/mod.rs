@@ -353,7 +353,7 @@ impl Client {
             redirect: None,
             redirects_followed: 0,
             decoder,
-            tx: Vec::with_capacity(4096),
+            tx: Vec::new(),
             events: EventQueue::default(),
             transport: VecDeque::new(),
             link: Link::default(),
