@@ -1,5 +1,6 @@
 // The package's types: the hand-checked index.d.ts and the generated
-// pkg/midge_wasm.d.ts compile under `tsc --strict` with a typical use.
+// pkg/midge_wasm.d.ts compile under `tsc --strict` with a typical use
+// (types/check.ts), and each misuse in types/misuse.ts is an error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

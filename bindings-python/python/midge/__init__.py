@@ -22,6 +22,7 @@ from ._errors import (
 )
 from ._native import Message
 from ._options import Will
+from ._typing import ClientOptions, QoS
 from ._types import (
     AuthEvent,
     ConnectedEvent,
@@ -46,6 +47,8 @@ __all__ = [
     "SubscribeResult",
     "Message",
     "Will",
+    "ClientOptions",
+    "QoS",
     "Event",
     "ConnectedEvent",
     "DisconnectedEvent",

@@ -217,7 +217,7 @@ class Shell(cmd.Cmd):
         else:
             self.say(f"unsubscribed from {args.filter}")
 
-    def do_help(self, arg: str) -> None:  # type: ignore[override]
+    def do_help(self, arg: str) -> None:
         """help [COMMAND]"""
         parsers = {"connect": CONNECT, "publish": PUBLISH, "subscribe": SUBSCRIBE, "unsubscribe": UNSUBSCRIBE}
         if arg:
@@ -256,7 +256,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     shell = Shell(stdin=sys.stdin, stdout=sys.stdout)
     if not sys.stdin.isatty():
-        shell.intro = None
+        shell.intro = ""
     if args.url:
         shell.onecmd(f"connect {shlex.quote(args.url)}")
     try:

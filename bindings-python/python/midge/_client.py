@@ -15,6 +15,7 @@ import traceback
 import weakref
 from types import MappingProxyType
 from typing import (
+    TYPE_CHECKING,
     Any,
     AsyncIterator,
     Callable,
@@ -22,10 +23,12 @@ from typing import (
     Dict,
     Iterator,
     List,
+    Literal,
     Optional,
     Sequence,
     Tuple,
     Union,
+    overload,
 )
 
 from . import _native
@@ -33,6 +36,17 @@ from ._errors import ClosedError, InvalidArgumentError
 from ._native import Message
 from ._options import invalid, normalize
 from ._types import ConnectResult, Event, PublishResult, SubscribeResult, _event
+from ._typing import QoS
+
+if TYPE_CHECKING:
+    # Only for the type checker (annotations are strings at run time):
+    # `Unpack` of a TypedDict for **kwargs is in `typing` from 3.12.
+    from typing_extensions import Unpack
+
+    from ._typing import ClientOptions
+
+#: A publish payload.
+Payload = Union[bytes, bytearray, memoryview, str, None]
 
 __all__ = [
     "Client",
@@ -47,7 +61,7 @@ __all__ = [
 # gets the GIL only now and then still drains everything that arrived.
 _BATCH = 4096
 
-TopicSpec = Union[str, Tuple[str, int], Sequence[Union[str, Tuple[str, int]]]]
+TopicSpec = Union[str, Tuple[str, QoS], Sequence[Union[str, Tuple[str, QoS]]]]
 
 
 def _connect_result(d: Dict[str, Any]) -> ConnectResult:
@@ -155,7 +169,7 @@ class PublishHandle:
 
     def done(self) -> bool:
         """True once acknowledged (or failed). Ask as often as you like."""
-        return self._pending.done()
+        return bool(self._pending.done())
 
     def wait(self, timeout: Optional[float] = None) -> PublishResult:
         """Block until the broker acknowledged it; raises on failure. Can be
@@ -199,7 +213,7 @@ def _check_auth(data: Any, method: Any, reauthenticate: Any, reason_string: Any)
 
 
 class _Base:
-    def __init__(self, url: Union[str, Sequence[str]], **options: Any) -> None:
+    def __init__(self, url: Union[str, Sequence[str]], **options: Unpack[ClientOptions]) -> None:
         self._url = url
         try:
             self._native = _native.NativeClient(normalize(url, options))
@@ -427,7 +441,7 @@ class Client(_Base):
         *,
         on_message: Optional[Callable[[Message], Any]] = None,
         on_event: Optional[Callable[[Event], Any]] = None,
-        **options: Any,
+        **options: Unpack[ClientOptions],
     ) -> None:
         super().__init__(url, **options)
         self._callback: Optional[Callable[[Message], Any]] = None
@@ -519,17 +533,43 @@ class Client(_Base):
         _check_timeout(timeout)
         return _connect_result(self._native.connect().wait(timeout))
 
+    @overload
     def publish(
         self,
         topic: str,
-        payload: Union[bytes, bytearray, memoryview, str, None] = b"",
-        qos: int = 0,
+        payload: Payload = ...,
+        qos: QoS = ...,
+        retain: bool = ...,
+        properties: Optional[Dict[str, Any]] = ...,
+        *,
+        wait: Literal[True] = ...,
+        timeout: Optional[float] = ...,
+    ) -> PublishResult: ...
+
+    @overload
+    def publish(
+        self,
+        topic: str,
+        payload: Payload = ...,
+        qos: QoS = ...,
+        retain: bool = ...,
+        properties: Optional[Dict[str, Any]] = ...,
+        *,
+        wait: Literal[False],
+        timeout: Optional[float] = ...,
+    ) -> PublishHandle: ...
+
+    def publish(
+        self,
+        topic: str,
+        payload: Payload = b"",
+        qos: QoS = 0,
         retain: bool = False,
         properties: Optional[Dict[str, Any]] = None,
         *,
         wait: bool = True,
         timeout: Optional[float] = None,
-    ) -> Any:
+    ) -> Union[PublishResult, PublishHandle]:
         """Publish. With ``wait=True`` (default) returns a :class:`PublishResult`
         once the broker acknowledged (QoS 1/2) or the client accepted it
         (QoS 0); with ``wait=False`` returns a :class:`PublishHandle` at once.
@@ -547,7 +587,7 @@ class Client(_Base):
     def subscribe(
         self,
         topic: TopicSpec,
-        qos: int = 0,
+        qos: QoS = 0,
         *,
         no_local: bool = False,
         retain_as_published: bool = False,
@@ -715,8 +755,8 @@ class AsyncClient(_Base):
     async def publish(
         self,
         topic: str,
-        payload: Union[bytes, bytearray, memoryview, str, None] = b"",
-        qos: int = 0,
+        payload: Payload = b"",
+        qos: QoS = 0,
         retain: bool = False,
         properties: Optional[Dict[str, Any]] = None,
     ) -> PublishResult:
@@ -729,8 +769,8 @@ class AsyncClient(_Base):
     def publish_nowait(
         self,
         topic: str,
-        payload: Union[bytes, bytearray, memoryview, str, None] = b"",
-        qos: int = 0,
+        payload: Payload = b"",
+        qos: QoS = 0,
         retain: bool = False,
         properties: Optional[Dict[str, Any]] = None,
     ) -> PublishHandle:
@@ -742,7 +782,7 @@ class AsyncClient(_Base):
     async def subscribe(
         self,
         topic: TopicSpec,
-        qos: int = 0,
+        qos: QoS = 0,
         *,
         no_local: bool = False,
         retain_as_published: bool = False,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._errors import InvalidArgumentError
+from ._typing import QoS
 
 UserProperties = Union[Mapping[str, str], Sequence[Tuple[str, str]]]
 
@@ -29,7 +30,7 @@ class Will:
 
     topic: str
     payload: Union[bytes, str] = b""
-    qos: int = 0
+    qos: QoS = 0
     retain: bool = False
     #: 5.0 will properties: will_delay_interval, message_expiry_interval,
     #: content_type, response_topic, correlation_data, user_properties, ...
