@@ -35,6 +35,8 @@ PY_TOOLS=(
     "pytest-timeout==2.4.0"
     "paho-mqtt==2.2.0"
     "aiomqtt==2.4.0"
+    "gmqtt==0.8.0"
+    "mypy==1.15.0"
 )
 if [ ! -x .venv/bin/python ]; then
     log "creating the virtualenv .venv/"
