@@ -102,8 +102,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 /// An asyncio future, on the running event loop, of `fut`: the closure `fut`
-/// resolves to runs attached to the interpreter (on a blocking thread, so
-/// that no tokio worker waits for the GIL) and gives the result or the
+/// resolves to runs attached to the interpreter (on the completion thread,
+/// so that no tokio worker waits for the GIL) and gives the result or the
 /// exception. Cancelling the asyncio future drops `fut`. After the atexit
 /// hook nothing is completed (see the module docs), so from then on this
 /// raises `midge.ClosedError` rather than give an awaitable that never ends.
@@ -134,28 +134,57 @@ where
             _ = done_rx => return,
             convert = fut => convert,
         };
-        tokio::task::spawn_blocking(move || {
-            attach(move |py| {
-                let completion = match convert(py) {
-                    Ok(value) => Completion {
-                        target,
-                        value,
-                        ok: true,
-                    },
-                    Err(err) => Completion {
-                        target,
-                        value: err.into_value(py).into_any(),
-                        ok: false,
-                    },
-                };
-                // A closed loop (asyncio.run returned) has nobody to tell.
-                let _ = event_loop
-                    .bind(py)
-                    .call_method1(intern!(py, "call_soon_threadsafe"), (completion,));
-            });
-        });
+        complete_later(Box::new(move |py| {
+            let completion = match convert(py) {
+                Ok(value) => Completion {
+                    target,
+                    value,
+                    ok: true,
+                },
+                Err(err) => Completion {
+                    target,
+                    value: err.into_value(py).into_any(),
+                    ok: false,
+                },
+            };
+            // A closed loop (asyncio.run returned) has nobody to tell.
+            let _ = event_loop
+                .bind(py)
+                .call_method1(intern!(py, "call_soon_threadsafe"), (completion,));
+        }));
     });
     Ok(awaitable)
+}
+
+/// Work that completes an asyncio future, run attached to the interpreter.
+type Job = Box<dyn for<'py> FnOnce(Python<'py>) + Send>;
+
+/// Hand `job` to the completion thread: one thread for every client, which
+/// runs all the jobs waiting under one attach to the interpreter. (A
+/// blocking tokio thread per completion piled up threads, each with its
+/// own malloc arena, when thousands of clients connected at once: about 2
+/// KiB of memory per connection that never came back.) No tokio worker
+/// waits for the GIL.
+fn complete_later(job: Job) {
+    static JOBS: std::sync::OnceLock<Mutex<std::sync::mpsc::Sender<Job>>> =
+        std::sync::OnceLock::new();
+    let jobs = JOBS.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        // Without the thread (spawn failed), jobs are dropped with the
+        // channel, as after the atexit hook.
+        let _ = std::thread::Builder::new()
+            .name("midge-asyncio".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    batch.extend(rx.try_iter().take(1023));
+                    // `None` after the atexit hook: the jobs are dropped.
+                    attach(|py| batch.drain(..).for_each(|job| job(py)));
+                }
+            });
+        Mutex::new(tx)
+    });
+    let _ = jobs.lock().unwrap_or_else(|p| p.into_inner()).send(job);
 }
 
 /// The asyncio future's done callback: stops the task that drives it.

@@ -149,7 +149,11 @@ mod tests {
         assert_eq!(b.recv().await, Some(event(3)));
         drop(b);
         hub.send(event(99));
-        assert_eq!(hub.streams.lock().unwrap().len(), 1, "a dropped stream is pruned");
+        assert_eq!(
+            hub.streams.lock().unwrap().len(),
+            1,
+            "a dropped stream is pruned"
+        );
         hub.send(event(100));
         hub.close();
         assert_eq!(a.recv().await, Some(event(99)));

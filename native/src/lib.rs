@@ -603,7 +603,7 @@ impl NativeClient {
     /// resolves the reply with [`NativeError::InvalidArgument`].
     pub fn publish(&self, publish: Publish) -> PublishHandle {
         self.inner.backlog.count.fetch_add(1, Ordering::AcqRel);
-        let reply = self.send(|tx| Command::Publish(publish, tx));
+        let reply = self.send(|tx| Command::Publish(Box::new(publish), tx));
         if self.inner.commands.is_closed() {
             self.inner.backlog.count.fetch_sub(1, Ordering::AcqRel);
         }
@@ -675,7 +675,7 @@ impl NativeClient {
         filters: Vec<SubscribeFilter>,
         properties: SubscribeProperties,
     ) -> Reply<SubscribeOutcome> {
-        self.send(|tx| Command::Subscribe(filters, properties, tx))
+        self.send(|tx| Command::Subscribe(filters, Box::new(properties), tx))
     }
 
     /// Unsubscribe from one or more filters in one UNSUBSCRIBE.
@@ -684,7 +684,7 @@ impl NativeClient {
         filters: Vec<String>,
         properties: UnsubscribeProperties,
     ) -> Reply<UnsubscribeOutcome> {
-        self.send(|tx| Command::Unsubscribe(filters, properties, tx))
+        self.send(|tx| Command::Unsubscribe(filters, Box::new(properties), tx))
     }
 
     /// Send DISCONNECT (5.0: with a reason code and properties, e.g. a new
@@ -698,7 +698,7 @@ impl NativeClient {
         reason_code: ReasonCode,
         properties: DisconnectProperties,
     ) -> Reply<()> {
-        self.send(|tx| Command::Disconnect(reason_code, properties, tx))
+        self.send(|tx| Command::Disconnect(reason_code, Box::new(properties), tx))
     }
 
     /// Messages whose topic matches `filter` (`None`: every message). Every
@@ -795,7 +795,7 @@ impl NativeClient {
     /// # Ok(()) }
     /// ```
     pub fn auth(&self, properties: AuthProperties) -> Reply<()> {
-        self.send(|tx| Command::Auth(false, properties, tx))
+        self.send(|tx| Command::Auth(false, Box::new(properties), tx))
     }
 
     /// 5.0: start re-authentication on the live connection (AUTH with
@@ -810,7 +810,7 @@ impl NativeClient {
     /// # Ok(()) }
     /// ```
     pub fn reauthenticate(&self, properties: AuthProperties) -> Reply<()> {
-        self.send(|tx| Command::Auth(true, properties, tx))
+        self.send(|tx| Command::Auth(true, Box::new(properties), tx))
     }
 
     /// Events from now on (connected, disconnected, subscriptions restored,

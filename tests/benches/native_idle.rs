@@ -36,7 +36,8 @@ fn child(lib: &str, n: usize, port: u16) {
         "midge" => {
             let clients: Vec<NativeClient> = (0..n)
                 .map(|i| {
-                    let mut o = NativeOptions::new(&format!("mqtt://127.0.0.1:{port}")).expect("url");
+                    let mut o =
+                        NativeOptions::new(&format!("mqtt://127.0.0.1:{port}")).expect("url");
                     o.client.client_id = format!("idle-midge-{i}");
                     o.client.reconnect = None;
                     NativeClient::new(o).expect("client")
@@ -52,7 +53,11 @@ fn child(lib: &str, n: usize, port: u16) {
                     }
                 }
             });
-            keep.extend(clients.into_iter().map(|c| Box::new(c) as Box<dyn std::any::Any>));
+            keep.extend(
+                clients
+                    .into_iter()
+                    .map(|c| Box::new(c) as Box<dyn std::any::Any>),
+            );
         }
         _ => {
             use rumqttc::{AsyncClient, Event, MqttOptions, Packet};
@@ -94,12 +99,17 @@ fn child(lib: &str, n: usize, port: u16) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     if let [lib, n, port] = args.as_slice() {
         child(lib, n.parse().expect("N"), port.parse().expect("port"));
         return;
     }
-    let n: usize = args.first().map_or(2_000, |a| a.parse().expect("N is a whole number"));
+    let n: usize = args
+        .first()
+        .map_or(2_000, |a| a.parse().expect("N is a whole number"));
     // Each connection is a socket in the client and one in mosquitto.
     let limit = libc::rlimit {
         rlim_cur: 65_536,
@@ -112,7 +122,10 @@ fn main() {
         extra: "max_connections -1".into(),
     })
     .expect("mosquitto");
-    println!("idle connections: {n} per library, one tokio runtime thread, mosquitto {}", broker.version());
+    println!(
+        "idle connections: {n} per library, one tokio runtime thread, mosquitto {}",
+        broker.version()
+    );
     println!("| library | RSS KiB per connection | connect all (s) |");
     println!("|---|---|---|");
     let mut rows = Vec::new();
@@ -122,10 +135,21 @@ fn main() {
             .output()
             .expect("child runs");
         let text = String::from_utf8_lossy(&out.stdout);
-        let fields: Vec<f64> = text.split_whitespace().filter_map(|f| f.parse().ok()).collect();
-        assert_eq!(fields.len(), 2, "{lib} child: {text} {}", String::from_utf8_lossy(&out.stderr));
+        let fields: Vec<f64> = text
+            .split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        assert_eq!(
+            fields.len(),
+            2,
+            "{lib} child: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         println!("| {lib} | {:.1} | {:.2} |", fields[0], fields[1]);
         rows.push(fields[0]);
     }
-    println!("midge / rumqttc RSS per connection: {:.2}x", rows[0] / rows[1]);
+    println!(
+        "midge / rumqttc RSS per connection: {:.2}x",
+        rows[0] / rows[1]
+    );
 }

@@ -228,8 +228,9 @@ class _Base:
         # by the native buffer, so an unread one costs little.
         self._events = self._native.events()
         # Read ahead in batches; shared by every events() iterator, so one
-        # that is left early loses nothing for the next.
-        self._event_buffer: Deque[Event] = collections.deque()
+        # that is left early loses nothing for the next. Made by the first
+        # events() call: an idle client should cost little memory.
+        self._event_buffer: Optional[Deque[Event]] = None
         self._subscriptions: Dict[str, int] = {}
 
     @property
@@ -651,6 +652,8 @@ class Client(_Base):
                     print([(r.filter, r.granted_qos) for r in event.results])
         """
         _check_timeout(timeout)
+        if self._event_buffer is None:
+            self._event_buffer = collections.deque()
         return _EventIterator(self._events, self._event_buffer, timeout)
 
     def ack(self, message: Message, timeout: Optional[float] = None) -> None:
@@ -828,6 +831,8 @@ class AsyncClient(_Base):
                     break
             await connecting
         """
+        if self._event_buffer is None:
+            self._event_buffer = collections.deque()
         return _AsyncEventIterator(self._events, self._event_buffer)
 
     async def ack(self, message: Message) -> None:
