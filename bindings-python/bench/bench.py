@@ -23,6 +23,12 @@ had work queued and the client could not have gone faster through it on this
 machine; the clients, whose threads share the two cores with it, then decide
 only how long it waits.
 
+It first measures QoS 1 latency (--latency N messages, one at a time: from
+the publish call to the subscriber in the same process getting it) for
+midge.Client, midge.AsyncClient, paho-mqtt and aiomqtt, and after the
+throughput runs prints each client's own CPU time per message (all threads
+of this process: time.process_time).
+
     python bench/bench.py --count 20000
 
 Build the wheel in release mode first (maturin build --release, or
@@ -266,6 +272,121 @@ async def run_aiomqtt(port: int, qos: int, count: int, window: int) -> float:
         return count / (time.perf_counter() - start)
 
 
+# --------------------------------------------------------------------------
+# Latency: QoS 1, one message at a time (nothing queues anywhere), from the
+# publish call to the subscriber in this process getting the message.
+
+
+def latency_midge(port: int, count: int) -> list[float]:
+    t = topic()
+    url = f"mqtt://127.0.0.1:{port}"
+    sub = midge.Client(url, client_id="lmidge-sub-" + t[-8:], protocol="3.1.1")
+    pub = midge.Client(url, client_id="lmidge-pub-" + t[-8:], protocol="3.1.1")
+    sub.connect()
+    pub.connect()
+    sub.subscribe(t, qos=1)
+    messages = iter(sub.messages(timeout=10))
+    out = []
+    for _ in range(count):
+        start = time.perf_counter()
+        pub.publish(t, PAYLOAD, 1, wait=False)
+        next(messages)
+        out.append(time.perf_counter() - start)
+    pub.disconnect()
+    sub.disconnect()
+    return out
+
+
+async def latency_midge_async(port: int, count: int) -> list[float]:
+    t = topic()
+    url = f"mqtt://127.0.0.1:{port}"
+    sub = midge.AsyncClient(url, client_id="lamidge-sub-" + t[-8:], protocol="3.1.1")
+    pub = midge.AsyncClient(url, client_id="lamidge-pub-" + t[-8:], protocol="3.1.1")
+    await sub.connect()
+    await pub.connect()
+    messages = sub.messages()
+    await sub.subscribe(t, qos=1)
+    out = []
+    for _ in range(count):
+        start = time.perf_counter()
+        handle = pub.publish_nowait(t, PAYLOAD, 1)
+        await messages.__anext__()
+        out.append(time.perf_counter() - start)
+        await handle
+    await pub.disconnect()
+    await sub.disconnect()
+    return out
+
+
+def latency_paho(port: int, count: int) -> list[float]:
+    import paho.mqtt.client as mqtt
+
+    t = topic()
+    got = threading.Event()
+    subscribed = threading.Event()
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="lpaho-sub-" + t[-8:])
+    sub.on_message = lambda *a: got.set()
+    sub.on_subscribe = lambda *a: subscribed.set()
+    sub.connect("127.0.0.1", port)
+    sub.loop_start()
+    sub.subscribe(t, 1)
+    if not subscribed.wait(10):
+        raise RuntimeError("paho could not subscribe")
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="lpaho-pub-" + t[-8:])
+    pub.connect("127.0.0.1", port)
+    pub.loop_start()
+    out = []
+    for _ in range(count):
+        got.clear()
+        start = time.perf_counter()
+        info = pub.publish(t, PAYLOAD, 1)
+        if not got.wait(10):
+            raise RuntimeError("paho: a message did not arrive")
+        out.append(time.perf_counter() - start)
+        info.wait_for_publish()
+    for c in (pub, sub):
+        c.disconnect()
+        c.loop_stop()
+    return out
+
+
+async def latency_aiomqtt(port: int, count: int) -> list[float]:
+    import aiomqtt
+
+    t = topic()
+    async with aiomqtt.Client("127.0.0.1", port, identifier="laio-sub-" + t[-8:]) as sub, \
+            aiomqtt.Client("127.0.0.1", port, identifier="laio-pub-" + t[-8:]) as pub:
+        await sub.subscribe(t, 1)
+        messages = sub.messages.__aiter__()
+        out = []
+        for _ in range(count):
+            start = time.perf_counter()
+            publishing = asyncio.ensure_future(pub.publish(t, PAYLOAD, 1))
+            await messages.__anext__()
+            out.append(time.perf_counter() - start)
+            await publishing
+        return out
+
+
+def print_latency(port: int, count: int) -> None:
+    print(f"\nQoS 1 publish-to-receive latency, one message at a time, {count} messages (µs):")
+    print("| client | p50 | p99 | target (midge) |")
+    print("|---|---|---|---|")
+    for name, run in [
+        ("midge.Client", lambda: latency_midge(port, count)),
+        ("midge.AsyncClient", lambda: asyncio.run(latency_midge_async(port, count))),
+        ("paho-mqtt", lambda: latency_paho(port, count)),
+        ("aiomqtt", lambda: asyncio.run(latency_aiomqtt(port, count))),
+    ]:
+        samples = sorted(run())
+        p50 = samples[len(samples) // 2] * 1e6
+        p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1e6
+        target = ""
+        if name.startswith("midge"):
+            target = "p50 <= 150 and p99 <= 500: " + ("met" if p50 <= 150 and p99 <= 500 else "not met")
+        print(f"| {name} | {p50:,.0f} | {p99:,.0f} | {target} |", flush=True)
+
+
 class Result:
     """The rounds of one library at one QoS: rates and what the broker did."""
 
@@ -323,6 +444,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="runs per library and QoS; the median is kept (default 3)")
     parser.add_argument("--qos", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--only", choices=["blocking", "async"], default=None)
+    parser.add_argument("--latency", type=int, default=2000,
+                        help="QoS 1 messages for the latency run, one at a time (0: skip; default 2000)")
     args = parser.parse_args()
     if args.count < 1 or args.window < 1 or args.rounds < 1:
         parser.error("--count, --window and --rounds must be at least 1")
@@ -336,6 +459,8 @@ def main() -> None:
     n, w = args.count, args.window
     rows = []
     try:
+        if args.latency > 0:
+            print_latency(broker.port, args.latency)
         for qos in args.qos:
             pairs = []
             if args.only in (None, "blocking"):
