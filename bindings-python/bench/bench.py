@@ -51,6 +51,7 @@ import sys
 import threading
 import time
 import uuid
+from typing import Iterator
 
 import midge
 
@@ -368,6 +369,138 @@ async def latency_aiomqtt(port: int, count: int) -> list[float]:
         return out
 
 
+# --------------------------------------------------------------------------
+# CPU at a fixed rate (what devices and gateways run at: nobody waits on the
+# broker): publish `count` messages at `rate` msg/s to a subscriber in this
+# process; CPU time of the process per message, connect included.
+
+
+def _paced(count: int, rate: float) -> Iterator[None]:
+    """Yields `count` times, each at its slot of a `rate` msg/s schedule."""
+    start = time.perf_counter()
+    for i in range(count):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        yield None
+
+
+def fixed_midge(port: int, qos: int, count: int, rate: float) -> float:
+    t = topic()
+    url = f"mqtt://127.0.0.1:{port}"
+    cpu0 = time.process_time()
+    sub = midge.Client(url, client_id="fmidge-sub-" + t[-8:], protocol="3.1.1")
+    pub = midge.Client(url, client_id="fmidge-pub-" + t[-8:], protocol="3.1.1")
+    sub.connect()
+    pub.connect()
+    sub.subscribe(t, qos=qos)
+    got = 0
+
+    def consume() -> None:
+        nonlocal got
+        for _ in sub.messages(timeout=10):
+            got += 1
+            if got == count:
+                return
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    handles = [pub.publish(t, PAYLOAD, qos, wait=False) for _ in _paced(count, rate)]
+    for h in handles:
+        h.wait(10)
+    consumer.join(30)
+    pub.disconnect()
+    sub.disconnect()
+    return time.process_time() - cpu0
+
+
+async def fixed_midge_async(port: int, qos: int, count: int, rate: float) -> float:
+    t = topic()
+    url = f"mqtt://127.0.0.1:{port}"
+    cpu0 = time.process_time()
+    sub = midge.AsyncClient(url, client_id="famidge-sub-" + t[-8:], protocol="3.1.1")
+    pub = midge.AsyncClient(url, client_id="famidge-pub-" + t[-8:], protocol="3.1.1")
+    await sub.connect()
+    await pub.connect()
+    messages = sub.messages()
+    await sub.subscribe(t, qos=qos)
+
+    async def consume() -> None:
+        n = 0
+        async for _ in messages:
+            n += 1
+            if n == count:
+                return
+
+    consumer = asyncio.ensure_future(consume())
+    start = time.perf_counter()
+    handles = []
+    for i in range(count):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        handles.append(pub.publish_nowait(t, PAYLOAD, qos))
+    for h in handles:
+        await h
+    await asyncio.wait_for(consumer, 30)
+    await pub.disconnect()
+    await sub.disconnect()
+    return time.process_time() - cpu0
+
+
+def fixed_paho(port: int, qos: int, count: int, rate: float) -> float:
+    import paho.mqtt.client as mqtt
+
+    t = topic()
+    cpu0 = time.process_time()
+    done = threading.Event()
+    got = 0
+
+    def on_message(*_: object) -> None:
+        nonlocal got
+        got += 1
+        if got == count:
+            done.set()
+
+    subscribed = threading.Event()
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fpaho-sub-" + t[-8:])
+    sub.on_message = on_message
+    sub.on_subscribe = lambda *a: subscribed.set()
+    sub.connect("127.0.0.1", port)
+    sub.loop_start()
+    sub.subscribe(t, qos)
+    if not subscribed.wait(10):
+        raise RuntimeError("paho could not subscribe")
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fpaho-pub-" + t[-8:])
+    pub.connect("127.0.0.1", port)
+    pub.loop_start()
+    infos = [pub.publish(t, PAYLOAD, qos) for _ in _paced(count, rate)]
+    for info in infos:
+        info.wait_for_publish(10)
+    done.wait(30)
+    for c in (pub, sub):
+        c.disconnect()
+        c.loop_stop()
+    return time.process_time() - cpu0
+
+
+def print_fixed_rate(port: int, count: int, rate: float) -> None:
+    print(f"\nClient CPU per message at a fixed {rate:,.0f} msg/s ({count} messages, publisher and "
+          "subscriber in this process, connect included), µs:")
+    print("| client | QoS 0 | QoS 1 | target (midge: <= 15 / 25) |")
+    print("|---|---|---|---|")
+    for name, run in [
+        ("midge.Client", lambda q: fixed_midge(port, q, count, rate)),
+        ("midge.AsyncClient", lambda q: asyncio.run(fixed_midge_async(port, q, count, rate))),
+        ("paho-mqtt", lambda q: fixed_paho(port, q, count, rate)),
+    ]:
+        us = [run(q) / count * 1e6 for q in (0, 1)]
+        target = ""
+        if name.startswith("midge"):
+            target = "met" if us[0] <= 15 and us[1] <= 25 else "not met"
+        print(f"| {name} | {us[0]:.1f} | {us[1]:.1f} | {target} |", flush=True)
+
+
 def print_latency(port: int, count: int) -> None:
     print(f"\nQoS 1 publish-to-receive latency, one message at a time, {count} messages (µs):")
     print("| client | p50 | p99 | target (midge) |")
@@ -444,6 +577,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="runs per library and QoS; the median is kept (default 3)")
     parser.add_argument("--qos", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--only", choices=["blocking", "async"], default=None)
+    parser.add_argument("--fixed-rate", type=float, default=2000,
+                        help="msg/s of the fixed-rate CPU run (0: skip; default 2000, 10,000 messages)")
     parser.add_argument("--latency", type=int, default=2000,
                         help="QoS 1 messages for the latency run, one at a time (0: skip; default 2000)")
     args = parser.parse_args()
@@ -461,6 +596,8 @@ def main() -> None:
     try:
         if args.latency > 0:
             print_latency(broker.port, args.latency)
+        if args.fixed_rate > 0:
+            print_fixed_rate(broker.port, 10_000, args.fixed_rate)
         for qos in args.qos:
             pairs = []
             if args.only in (None, "blocking"):
