@@ -331,17 +331,19 @@ impl Driver {
 
     /// `sync()` returns once every change made before it is durable.
     fn answer_syncs(&mut self) {
-        if self.core.unpersisted_changes() == 0 || self.core.store_failed() {
-            let failed = self.core.store_failed();
-            for waiter in self.sync_waiters.drain(..) {
-                let _ = waiter.send(if failed {
-                    Err(NativeError::Store {
-                        message: "the session store failed; the client retries it on the next connection attempt".into(),
-                    })
-                } else {
-                    Ok(())
-                });
-            }
+        let answer = if self.core.store_failed() {
+            Err(NativeError::Store {
+                message:
+                    "the session store failed; the client retries it on the next connection attempt"
+                        .into(),
+            })
+        } else if self.core.unpersisted_changes() == 0 {
+            Ok(())
+        } else {
+            return;
+        };
+        for waiter in self.sync_waiters.drain(..) {
+            let _ = waiter.send(answer.clone());
         }
     }
 

@@ -47,17 +47,13 @@ fn seq_of(payload: &[u8]) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn publisher_killed_with_file_store_loses_nothing() {
-    let broker = Broker::mosquitto(MosquittoConfig::default()).expect("mosquitto");
-    let url = broker.url();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = dir.path().join("session.bin");
-    let store = store.to_str().expect("utf-8 path");
-    let client_id = format!("kill-pub-{}", std::process::id());
-
-    let sub = persistent_client(&url, &format!("kill-sub-{}", std::process::id())).expect("sub");
-    let mut messages = sub.messages(None).expect("stream");
+/// A persistent subscriber to the publisher's two topics, and its stream.
+async fn subscriber(
+    url: &str,
+    prefix: &str,
+) -> (midge_native::NativeClient, midge_native::MessageStream) {
+    let sub = persistent_client(url, &format!("{prefix}-{}", std::process::id())).expect("sub");
+    let messages = sub.messages(None).expect("stream");
     sub.connect().await.expect("connect");
     sub.subscribe(
         vec![
@@ -68,6 +64,19 @@ async fn publisher_killed_with_file_store_loses_nothing() {
     )
     .await
     .expect("subscribe");
+    (sub, messages)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_killed_with_file_store_loses_nothing() {
+    let broker = Broker::mosquitto(MosquittoConfig::default()).expect("mosquitto");
+    let url = broker.url();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("session.bin");
+    let store = store.to_str().expect("utf-8 path");
+    let client_id = format!("kill-pub-{}", std::process::id());
+
+    let (_sub, mut messages) = subscriber(&url, "kill-sub").await;
 
     let mut seen: HashMap<(u8, u64), u32> = HashMap::new();
     let mut tally = |m: midge_core::packet::Publish| {
@@ -149,18 +158,7 @@ async fn publisher_killed_fifty_times_at_random_points_loses_nothing() {
     let temp = dir.path().join("session.log.tmp");
     let client_id = format!("kill50-pub-{}", std::process::id());
 
-    let sub = persistent_client(&url, &format!("kill50-sub-{}", std::process::id())).expect("sub");
-    let mut messages = sub.messages(None).expect("stream");
-    sub.connect().await.expect("connect");
-    sub.subscribe(
-        vec![
-            SubscribeFilter::new("kill/q1", QoS::AtLeastOnce),
-            SubscribeFilter::new("kill/q2", QoS::ExactlyOnce),
-        ],
-        Default::default(),
-    )
-    .await
-    .expect("subscribe");
+    let (_sub, mut messages) = subscriber(&url, "kill50-sub").await;
     let mut seen: HashMap<(u8, u64), u32> = HashMap::new();
     fn count(seen: &mut HashMap<(u8, u64), u32>, m: midge_core::packet::Publish) {
         let q = if m.topic == "kill/q1" { 1 } else { 2 };
