@@ -37,6 +37,7 @@ pub mod session;
 #[doc(hidden)]
 pub mod text;
 pub mod topic;
+pub mod trace;
 
 /// What becomes of pending work when the client stops, pauses, loses the
 /// link or is used after close (the `core/SEMANTICS.md` table).

@@ -466,6 +466,12 @@ fn connack_v311_refusal_to_a_v5_connect() {
         &refused(ReasonCode::UnsupportedProtocolVersion),
     );
     assert_decodes(V5, &h("20 02 00 05"), &refused(ReasonCode::NotAuthorized));
+    // moquette 0.17 sends the 3.1.1 code with a 5.0 property length.
+    assert_decodes(
+        V5,
+        &h("20 03 00 01 00"),
+        &refused(ReasonCode::UnsupportedProtocolVersion),
+    );
     // A bare success code is no 3.1.1 refusal: still malformed for 5.0.
     rejects_malformed(
         V5,

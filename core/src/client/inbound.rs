@@ -41,7 +41,7 @@ impl Client {
                 if manual {
                     if !self.link.manual_qos1.contains(&id)
                         && !self.inbound_window_has_room()
-                        && self.receive_maximum_exceeded(now)
+                        && self.receive_maximum_exceeded(now, id)
                     {
                         return;
                     }
@@ -57,7 +57,7 @@ impl Client {
                 if !self.link.inbound_qos2.contains(&id) {
                     // A resend of an earlier connection's message takes a
                     // place in this connection's window too.
-                    if !self.inbound_window_has_room() && self.receive_maximum_exceeded(now) {
+                    if !self.inbound_window_has_room() && self.receive_maximum_exceeded(now, id) {
                         return;
                     }
                     self.link.inbound_qos2.insert(id);
@@ -93,8 +93,9 @@ impl Client {
     /// The server sent one publish more than our Receive Maximum allows:
     /// counted, and with `strict_receive_maximum` the connection ends
     /// (returns `true`: drop the publish).
-    pub(super) fn receive_maximum_exceeded(&mut self, now: u64) -> bool {
+    pub(super) fn receive_maximum_exceeded(&mut self, now: u64, id: u16) -> bool {
         self.receive_maximum_overruns += 1;
+        self.trace_overrun(id);
         if !self.options.strict_receive_maximum {
             return false;
         }

@@ -136,10 +136,7 @@ impl Client {
             self.interrupt_pending(None);
         }
         if had_link {
-            self.events.push_back(Event::Disconnected {
-                error: ConnectionError::Local,
-                reconnect_at: None,
-            });
+            self.push_disconnected(now, ConnectionError::Local, None);
         }
     }
 
@@ -219,6 +216,7 @@ impl Client {
         self.retry_store();
         self.state = State::Opening { since: now };
         let server = self.current_server();
+        self.trace_connecting(&server);
         self.transport.push_back(TransportCommand::Open(server));
     }
 
@@ -259,6 +257,7 @@ impl Client {
         let reconnect_at = match self.redirection(&error) {
             Some(redirect) => {
                 let followed = redirect.followed;
+                self.trace_redirect(&redirect);
                 self.events.push_back(Event::Redirected(redirect));
                 if followed {
                     Some(now)
@@ -273,10 +272,7 @@ impl Client {
         if reconnect_at.is_none() && !self.paused && !self.closed {
             self.interrupt_pending(error.server_reason_code());
         }
-        self.events.push_back(Event::Disconnected {
-            error,
-            reconnect_at,
-        });
+        self.push_disconnected(now, error, reconnect_at);
     }
 
     /// The redirection `error` carries (5.0 0x9C or 0x9D with a Server

@@ -59,10 +59,7 @@ impl Client {
                 if reconnect_at.is_none() {
                     self.interrupt_pending(None);
                 }
-                self.events.push_back(Event::Disconnected {
-                    error,
-                    reconnect_at,
-                });
+                self.push_disconnected(now, error, reconnect_at);
             }
         }
         self.clear_tx();
@@ -78,8 +75,13 @@ impl Client {
         }
         self.decoder.feed(bytes);
         loop {
+            let buffered = self.decoder.buffered_len();
             match self.decoder.next_server_packet() {
                 Ok(Some(packet)) => {
+                    if self.tracer.enabled(Severity::Debug) {
+                        let size = buffered - self.decoder.buffered_len();
+                        self.trace_packet(Direction::Received, &packet, size);
+                    }
                     self.handle_packet(now, packet);
                     if !matches!(self.state, State::Connecting { .. } | State::Connected) {
                         return;
@@ -93,6 +95,9 @@ impl Client {
                 Err(ServerPacketError::ClientPacket(packet)) => {
                     self.client_packet(now, packet);
                     return;
+                }
+                Err(ServerPacketError::WildcardTopic(dropped)) => {
+                    self.drop_wildcard_publish(now, dropped);
                 }
             }
         }
@@ -215,7 +220,7 @@ impl Client {
         self.connect_called = false;
         self.ever_connected = true;
         let server = self.current_server();
-        self.events.push_back(Event::Connected(Box::new(Connected {
+        let connected = Connected {
             server,
             session_present: ack.session_present,
             reason_code: ack.reason_code,
@@ -223,7 +228,9 @@ impl Client {
             keep_alive_secs: keep_alive,
             properties: ack.properties,
             reconnected,
-        })));
+        };
+        self.trace_connected(&connected);
+        self.events.push_back(Event::Connected(Box::new(connected)));
 
         if ack.session_present {
             self.resend_inflight(now);
@@ -300,8 +307,20 @@ impl Client {
             }
             // As `send`, encoded in place: cloning the packets first
             // instantiated `Packet::clone` here (2 KB of wasm).
+            let before = self.tx.len();
             if encode_client_packet(&request.packet, self.options.protocol, &mut self.tx).is_ok() {
                 self.link.last_sent = now;
+                if self.tracer.enabled(Severity::Debug) {
+                    // Field by field: `self.requests` is borrowed.
+                    let (line, fields) = crate::trace::packet_line(
+                        Direction::Sent,
+                        &request.packet,
+                        self.options.protocol,
+                        self.tx.len() - before,
+                        self.tracer.payloads,
+                    );
+                    self.tracer.push(Severity::Debug, line, Some(fields));
+                }
             }
         }
         for id in too_large {
@@ -347,6 +366,7 @@ impl Client {
         // `Client::with_session`, commands checked by their methods), so
         // encoding cannot fail; if it ever did, sending nothing is the safe
         // outcome, and a debug build stops here.
+        let before = self.tx.len();
         let encoded = encode_client_packet(packet, self.options.protocol, &mut self.tx);
         debug_assert!(
             encoded.is_ok(),
@@ -355,6 +375,9 @@ impl Client {
         );
         if encoded.is_ok() {
             self.link.last_sent = now;
+            if self.tracer.enabled(Severity::Debug) {
+                self.trace_packet(Direction::Sent, packet, self.tx.len() - before);
+            }
         }
     }
 

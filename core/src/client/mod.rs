@@ -30,6 +30,7 @@ mod link;
 mod outbound;
 mod persist;
 mod requests;
+mod tracing;
 
 pub use persist::PersistBatch;
 use persist::{EventQueue, Persistence};
@@ -49,6 +50,7 @@ use crate::packet::{
     encode_client_packet, encode_publish, publish_encoded_len, AckProperties, Auth, AuthProperties,
     ConnAck, Connect, Decoder, Disconnect, DisconnectProperties, Packet, ProtocolVersion,
     PubResponse, Publish, QoS, ReasonCode, ServerPacketError, SubAck, Subscribe, SubscribeFilter,
+    WildcardPublish,
     SubscribeProperties, UnsubAck, Unsubscribe, UnsubscribeProperties,
 };
 use crate::server::ServerAddress;
@@ -57,6 +59,7 @@ use crate::session::{
     SessionState, StoredSubscription,
 };
 use crate::topic::{parse_shared, validate_topic_filter, validate_topic_name};
+use crate::trace::{Direction, Severity, Tracer};
 
 /// Where the connection stands, as seen by the application.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,6 +315,9 @@ pub struct Client {
     receive_maximum_overruns: u64,
     /// PUBACK, PUBREC and PUBCOMP for packet ids with no publish in that stage.
     unknown_acks: u64,
+    /// Inbound PUBLISH dropped for a wildcard in the topic name.
+    invalid_publishes_dropped: u64,
+    tracer: Tracer,
 }
 
 impl std::fmt::Debug for Client {
@@ -370,6 +376,8 @@ impl Client {
             manual_qos2: IdSet::default(),
             receive_maximum_overruns: 0,
             unknown_acks: 0,
+            invalid_publishes_dropped: 0,
+            tracer: Tracer::default(),
             subscriptions: Vec::new(),
             requests: Vec::new(),
         };
@@ -520,6 +528,23 @@ impl Client {
     /// ```
     pub fn unknown_acks(&self) -> u64 {
         self.unknown_acks
+    }
+
+    /// Inbound PUBLISH packets the server sent with a wildcard (`+`, `#`)
+    /// in the topic name, since the client was made (ActiveMQ's advisory
+    /// messages on `ActiveMQ/Advisory/...` are such). Each is dropped with a
+    /// warning in the trace and acknowledged (5.0: reason 0x90), and the
+    /// connection stays up: a broker's one bad topic does not cost every
+    /// other message a reconnect.
+    ///
+    /// ```
+    /// use midge_core::{Client, ClientOptions};
+    /// let client = Client::new(ClientOptions::new("mqtt://127.0.0.1:1883")?)?;
+    /// assert_eq!(client.invalid_publishes_dropped(), 0);
+    /// # Ok::<(), midge_core::ClientError>(())
+    /// ```
+    pub fn invalid_publishes_dropped(&self) -> u64 {
+        self.invalid_publishes_dropped
     }
 
     /// Publishes waiting for the connection or for room in the window.

@@ -204,8 +204,13 @@ impl Client {
         // on the hot path. Validated input encodes; on the impossible error
         // nothing is sent.
         let publish = aliased.as_ref().unwrap_or(publish);
+        let before = self.tx.len();
         if encode_publish(publish, self.options.protocol, &mut self.tx).is_ok() {
             self.link.last_sent = now;
+            if self.tracer.enabled(Severity::Debug) {
+                let size = self.tx.len() - before;
+                self.trace_packet(Direction::Sent, &Packet::Publish(publish.clone()), size);
+            }
         }
     }
 
@@ -285,6 +290,7 @@ impl Client {
         if self.inflight.get(&id).map(|e| e.stage) != Some(OutboundStage::AwaitingPubAck) {
             // Ignored and counted, the link kept: see `Client::unknown_acks`.
             self.unknown_acks += 1;
+            self.trace_unknown_ack("PUBACK", id);
             return;
         }
         if let Some(entry) = self.inflight.remove(&id) {
@@ -320,6 +326,7 @@ impl Client {
                 // Spec 4.3.3: answer an unknown PUBREC with PUBREL "Packet
                 // Identifier not found" rather than closing.
                 self.unknown_acks += 1;
+                self.trace_unknown_ack("PUBREC", id);
                 let mut rel = PubResponse::new(id);
                 rel.reason_code = ReasonCode::PacketIdentifierNotFound;
                 self.send(now, &Packet::PubRel(rel));
@@ -331,6 +338,7 @@ impl Client {
         let id = comp.packet_id;
         if self.inflight.get(&id).map(|e| e.stage) != Some(OutboundStage::AwaitingPubComp) {
             self.unknown_acks += 1;
+            self.trace_unknown_ack("PUBCOMP", id);
             return;
         }
         if let Some(entry) = self.inflight.remove(&id) {

@@ -167,6 +167,7 @@ impl Client {
             self.tx.truncate(keep.min(self.tx.len()));
         }
         self.events.holds.clear();
+        self.trace_store_failed(&error);
         self.events.push_back(Event::StoreFailed(error.clone()));
         if matches!(
             self.state,

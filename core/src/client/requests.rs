@@ -174,6 +174,7 @@ impl Client {
             }
         }
         if restore {
+            self.trace_restored(&restored);
             self.events
                 .push_back(Event::SubscriptionsRestored { results: restored });
         } else {

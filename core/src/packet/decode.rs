@@ -586,6 +586,42 @@ pub(crate) enum ServerPacketError {
     Decode(DecodeError),
     /// A whole, undecoded packet that only clients send (its name).
     ClientPacket(&'static str),
+    /// A well-framed PUBLISH whose topic name has a wildcard (ActiveMQ's
+    /// advisory messages do). Consumed from the buffer, so the client can
+    /// drop it and go on reading.
+    WildcardTopic(WildcardPublish),
+}
+
+/// What the client needs to drop a PUBLISH with a wildcard in its topic:
+/// the acknowledgement to send, and the topic for the diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WildcardPublish {
+    pub qos: QoS,
+    pub packet_id: u16,
+    /// The topic name, invalid UTF-8 replaced.
+    pub topic: String,
+}
+
+impl WildcardPublish {
+    /// Reads the head of a whole PUBLISH frame again (`publish_head` stopped
+    /// at the wildcard).
+    fn read(frame: &[u8], header: Header) -> WildcardPublish {
+        let qos = QoS::from_u8((header.first >> 1) & 0b11).unwrap_or(QoS::AtMostOnce);
+        let at = header.len;
+        let len = frame
+            .get(at..at + 2)
+            .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+        let topic = frame.get(at + 2..at + 2 + len).unwrap_or_default();
+        let packet_id = match frame.get(at + 2 + len..at + 4 + len) {
+            Some(b) if qos != QoS::AtMostOnce => u16::from_be_bytes([b[0], b[1]]),
+            _ => 0,
+        };
+        WildcardPublish {
+            qos,
+            packet_id,
+            topic: String::from_utf8_lossy(topic).into_owned(),
+        }
+    }
 }
 
 impl From<DecodeError> for ServerPacketError {
@@ -703,7 +739,14 @@ impl Decoder {
         };
         let packet_type = header.first >> 4;
         if packet_type == 3 && self.publish_has_no_properties(header) {
-            return self.publish_fast_path(header);
+            let result = self.publish_fast_path(header);
+            if let Err(ServerPacketError::Decode(DecodeError::WildcardInTopicName)) = result {
+                // The fast path consumed nothing: drop the frame here.
+                let dropped = WildcardPublish::read(&self.buf, header);
+                self.buf.advance(header.total.min(self.buf.len()));
+                return Err(ServerPacketError::WildcardTopic(dropped));
+            }
+            return result;
         }
         if client_only(packet_type) {
             return Err(ServerPacketError::ClientPacket(packet_name(packet_type)));
@@ -712,6 +755,9 @@ impl Decoder {
         let mut reader = Reader::new(&frame, header, Some(&frame));
         match decode_body::<true>(header.first, &mut reader, self.version) {
             Ok(packet) => Ok(Some(packet)),
+            Err(DecodeError::WildcardInTopicName) => Err(ServerPacketError::WildcardTopic(
+                WildcardPublish::read(&frame, header),
+            )),
             Err(e) => Err(ServerPacketError::Decode(e)),
         }
     }
@@ -1155,12 +1201,18 @@ fn decode_connack(r: &mut Reader<'_>, v5: bool) -> Result<Packet, DecodeError> {
         session_present: flags & 0x01 != 0,
         ..ConnAck::default()
     };
-    if v5 && r.remaining() == 1 {
-        // A 3.1.1-only server refusing our 5.0 CONNECT answers in 3.1.1 form
-        // (return code, no properties; 3.1.1 section 3.2.2.3): read as that
-        // refusal, e.g. 0x01 as Unsupported Protocol Version, not as a
-        // malformed packet. A bare success code stays malformed.
+    // A 3.1.1-only server refusing our 5.0 CONNECT answers with a 3.1.1
+    // return code (3.1.1 section 3.2.2.3) and no properties: read as that
+    // refusal, e.g. 0x01 as Unsupported Protocol Version, not as a malformed
+    // packet. moquette 0.17 adds a property section to its 0x01 ("unacceptable
+    // protocol version", never a 5.0 CONNACK code): read the same way. A bare
+    // success code stays malformed.
+    let v311_code = r.buf.get(r.pos).copied();
+    if v5 && (r.remaining() == 1 || v311_code == Some(1)) {
         let code = r.u8("return code")?;
+        // Whatever follows (a property length) is not read: the refusal
+        // ends the connection either way.
+        r.pos = r.end;
         connack.reason_code = match ReasonCode::from_v311_connack(code) {
             Some(refusal) if code != 0 => refusal,
             _ => {

@@ -23,7 +23,7 @@ mod reason;
 mod varint;
 
 pub use decode::{decode_packet, DecodeError, Decoder};
-pub(crate) use decode::{decode_stored_publish, ServerPacketError};
+pub(crate) use decode::{decode_stored_publish, ServerPacketError, WildcardPublish};
 pub(crate) use encode::encode_client_packet;
 pub use encode::{encode_packet, encode_publish, encoded_len, publish_encoded_len, EncodeError};
 pub use properties::*;
