@@ -157,7 +157,7 @@ where
 }
 
 /// Work that completes an asyncio future, run attached to the interpreter.
-type Job = Box<dyn for<'py> FnOnce(Python<'py>) + Send>;
+pub(crate) type Job = Box<dyn for<'py> FnOnce(Python<'py>) + Send>;
 
 /// Hand `job` to the completion thread: one thread for every client, which
 /// runs all the jobs waiting under one attach to the interpreter. (A
@@ -165,7 +165,7 @@ type Job = Box<dyn for<'py> FnOnce(Python<'py>) + Send>;
 /// own malloc arena, when thousands of clients connected at once: about 2
 /// KiB of memory per connection that never came back.) No tokio worker
 /// waits for the GIL.
-fn complete_later(job: Job) {
+pub(crate) fn complete_later(job: Job) {
     static JOBS: std::sync::OnceLock<Mutex<std::sync::mpsc::Sender<Job>>> =
         std::sync::OnceLock::new();
     let jobs = JOBS.get_or_init(|| {

@@ -27,6 +27,41 @@ fn get<'py, T: FromPyObjectOwned<'py>>(
     }
 }
 
+/// The core's trace, relayed to `_log(level, message, is_packet)` (set by
+/// `midge._client`, which hands it to the `midge` loggers). The lines are
+/// logged on the `midge-asyncio` thread, never on a tokio worker: a logging
+/// handler may block (a file, a socket) and must not stall the connection.
+fn trace_sink(d: &Bound<'_, PyDict>) -> PyResult<Option<midge_native::TraceSink>> {
+    use midge_core::trace::Severity;
+    let Some(log) = d.get_item("_log")?.filter(|l| !l.is_none()) else {
+        return Ok(None);
+    };
+    let level = match get::<u8>(d, "_trace_level", "must be 10, 20, 30 or None")? {
+        None => None,
+        Some(10) => Some(Severity::Debug),
+        Some(20) => Some(Severity::Info),
+        Some(30) => Some(Severity::Warning),
+        Some(_) => return Err(invalid("_trace_level", "must be 10, 20, 30 or None")),
+    };
+    let log = std::sync::Arc::new(log.unbind());
+    let mut sink = midge_native::TraceSink::new(level, move |record| {
+        let log = log.clone();
+        crate::aio::complete_later(Box::new(move |py| {
+            let args = (
+                record.severity as u8,
+                record.message,
+                record.packet.is_some(),
+            );
+            if let Err(e) = log.call1(py, args) {
+                // A failing handler must not end the logging thread.
+                e.print(py);
+            }
+        }));
+    });
+    sink.payloads = get(d, "log_payloads", "must be a bool")?.unwrap_or(false);
+    Ok(Some(sink))
+}
+
 fn seconds_to_ms(key: &str, s: f64) -> PyResult<u64> {
     if !s.is_finite() || !(0.0..=1e9).contains(&s) {
         return Err(invalid(key, "must be a finite number of seconds >= 0"));
@@ -479,5 +514,6 @@ pub(crate) fn native_options(d: &Bound<'_, PyDict>) -> PyResult<NativeOptions> {
     if let Some(v) = get(d, "message_buffer", "must be an int >= 1")? {
         options.message_buffer = v;
     }
+    options.trace = trace_sink(d)?;
     Ok(options)
 }

@@ -824,6 +824,21 @@ impl NativeClientPy {
         }))
     }
 
+    /// The lowest level (10, 20, 30; None: off) of the trace lines relayed
+    /// to the `midge` loggers.
+    fn set_trace_level(&self, level: Option<u8>) -> PyResult<()> {
+        use midge_core::trace::Severity;
+        let level = match level {
+            None => None,
+            Some(10) => Some(Severity::Debug),
+            Some(20) => Some(Severity::Info),
+            Some(30) => Some(Severity::Warning),
+            Some(_) => return Err(invalid("level", "must be 10, 20, 30 or None")),
+        };
+        self.native.set_trace_level(level);
+        Ok(())
+    }
+
     /// Events from now on.
     fn events(&self) -> EventReceiver {
         EventReceiver {

@@ -58,6 +58,7 @@ pub(crate) enum Command {
     /// `true`: start a re-authentication; `false`: answer a challenge.
     Auth(bool, Box<AuthProperties>, Answer<()>),
     NetworkChanged,
+    SetTraceLevel(Option<midge_core::trace::Severity>),
     Pause,
     Resume,
     DropTransport,
@@ -145,7 +146,11 @@ pub(crate) struct Driver {
     stopping: bool,
     backlog: Arc<crate::Backlog>,
     counters: Arc<crate::Counters>,
+    /// Where the core's trace lines go.
+    trace: Option<TraceWrite>,
 }
+
+type TraceWrite = Arc<dyn Fn(midge_core::trace::TraceRecord) + Send + Sync>;
 
 impl Drop for Driver {
     /// However the driver ends (its handles gone, the runtime shut down),
@@ -168,6 +173,7 @@ impl Driver {
         message_buffer: usize,
         backlog: Arc<crate::Backlog>,
         counters: Arc<crate::Counters>,
+        trace: Option<TraceWrite>,
     ) -> Driver {
         Driver {
             core,
@@ -200,6 +206,7 @@ impl Driver {
             stopping: false,
             backlog,
             counters,
+            trace,
         }
     }
 
@@ -214,6 +221,12 @@ impl Driver {
             self.flush().await;
             // Before the events: whoever a Connected event wakes sees the new status.
             self.update_status();
+            // The lines before the events they tell of.
+            if let Some(write) = &self.trace {
+                while let Some(record) = self.core.poll_trace() {
+                    write(record);
+                }
+            }
             while let Some(event) = self.core.poll_event() {
                 self.dispatch(event);
             }
@@ -584,6 +597,11 @@ impl Driver {
                 let _ = answer.send(sent.map_err(NativeError::from));
             }
             Command::NetworkChanged => self.core.network_changed(now),
+            Command::SetTraceLevel(level) => {
+                if self.trace.is_some() {
+                    self.core.set_trace_level(level);
+                }
+            }
             Command::Pause => self.core.pause(now),
             Command::Resume => {
                 let _ = self.core.connect(now);

@@ -59,6 +59,7 @@ use midge_core::packet::{
 };
 use midge_core::session::SessionStore;
 use midge_core::topic::validate_topic_filter;
+use midge_core::trace::{Severity, TraceRecord};
 use midge_core::{Client, ClientOptions, Connected, PublishDone};
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -160,6 +161,54 @@ pub struct NativeOptions {
     /// `core/SEMANTICS.md`); it never waits for a consumer, so commands,
     /// timers and acknowledgements go on.
     pub message_buffer: usize,
+    /// Where the client's trace lines go (none by default).
+    pub trace: Option<TraceSink>,
+}
+
+/// Where a client's trace lines go: the core writes them
+/// ([`midge_core::trace`]), the driver hands each to `write` on its own
+/// task, so `write` must be quick and must not block (queue the record for
+/// a logger thread if the logger can block).
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use midge_core::trace::Severity;
+/// use midge_native::{NativeOptions, TraceSink};
+///
+/// let lines = Arc::new(Mutex::new(Vec::new()));
+/// let sink = lines.clone();
+/// let mut options = NativeOptions::new("mqtt://127.0.0.1:1883").unwrap();
+/// options.trace = Some(TraceSink::new(Some(Severity::Info), move |record| {
+///     sink.lock().unwrap().push(record.message);
+/// }));
+/// ```
+#[derive(Clone)]
+pub struct TraceSink {
+    /// The lowest severity written (`None`: nothing).
+    pub level: Option<Severity>,
+    /// Whether packet lines show payload bytes.
+    pub payloads: bool,
+    pub write: Arc<dyn Fn(TraceRecord) + Send + Sync>,
+}
+
+impl TraceSink {
+    /// Lines of `level` and up go to `write`; no payload bytes.
+    pub fn new(level: Option<Severity>, write: impl Fn(TraceRecord) + Send + Sync + 'static) -> TraceSink {
+        TraceSink {
+            level,
+            payloads: false,
+            write: Arc::new(write),
+        }
+    }
+}
+
+impl std::fmt::Debug for TraceSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceSink")
+            .field("level", &self.level)
+            .field("payloads", &self.payloads)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NativeOptions {
@@ -172,6 +221,7 @@ impl NativeOptions {
             tls: TlsOptions::default(),
             store: StoreConfig::Memory,
             message_buffer: 10_000,
+            trace: None,
         })
     }
 }
@@ -549,6 +599,11 @@ impl NativeClient {
                 durable(&options.client, store)?
             }
         };
+        let mut core = core;
+        if let Some(trace) = &options.trace {
+            core.set_trace_level(trace.level);
+            core.set_trace_payloads(trace.payloads);
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let backlog = Arc::new(Backlog::default());
         let counters = Arc::new(Counters::default());
@@ -565,6 +620,7 @@ impl NativeClient {
             options.message_buffer,
             backlog.clone(),
             counters.clone(),
+            options.trace.as_ref().map(|t| t.write.clone()),
         );
         handle.spawn(driver.run());
         Ok(NativeClient {
@@ -840,6 +896,12 @@ impl NativeClient {
     /// live link with a PINGREQ.
     pub fn network_changed(&self) {
         let _ = self.inner.commands.send(Command::NetworkChanged);
+    }
+
+    /// Changes the lowest severity of the trace lines the client writes to
+    /// its [`TraceSink`] (a client made without one writes nothing).
+    pub fn set_trace_level(&self, level: Option<Severity>) {
+        let _ = self.inner.commands.send(Command::SetTraceLevel(level));
     }
 
     /// Close the transport but keep the session (e.g. an app going to the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import logging
 import sys
 import threading
 import traceback
@@ -212,11 +213,40 @@ def _check_auth(data: Any, method: Any, reauthenticate: Any, reason_string: Any)
         raise invalid("reason_string", "must be a str or None")
 
 
+#: Connection changes: INFO (connecting, connected, an orderly disconnect,
+#: subscriptions restored) and WARNING (connection lost or refused, store
+#: failures, messages the broker sent that had to be dropped).
+logger = logging.getLogger("midge")
+#: One DEBUG line per packet sent and received (type, id, QoS, topic, sizes;
+#: never a password or authentication data, payload bytes only with the
+#: ``log_payloads`` option).
+packet_logger = logging.getLogger("midge.packets")
+
+
+def _trace_level() -> Optional[int]:
+    """The lowest level the loggers would print: the core writes nothing below."""
+    if packet_logger.isEnabledFor(logging.DEBUG):
+        return logging.DEBUG
+    for level in (logging.INFO, logging.WARNING):
+        if logger.isEnabledFor(level):
+            return level
+    return None
+
+
+def _log(level: int, message: str, is_packet: bool) -> None:
+    # Called on midge's own completion thread, in the order the core wrote
+    # the lines.
+    (packet_logger if is_packet else logger).log(level, message)
+
+
 class _Base:
     def __init__(self, url: Union[str, Sequence[str]], **options: Unpack[ClientOptions]) -> None:
         self._url = url
+        native_options = normalize(url, options)
+        native_options["_log"] = _log
+        native_options["_trace_level"] = _trace_level()
         try:
-            self._native = _native.NativeClient(normalize(url, options))
+            self._native = _native.NativeClient(native_options)
         except InvalidArgumentError as e:
             # The core names its own fields; name the Python option instead.
             name = _CORE_OPTION_NAMES.get(e.argument)
@@ -532,6 +562,8 @@ class Client(_Base):
         """Connect and wait for CONNACK. Raises :class:`ConnectionRefusedError`
         (with ``reason_code``), :class:`TransportError` or :class:`TimeoutError`."""
         _check_timeout(timeout)
+        # Logging configured after the client was made counts from here.
+        self._native.set_trace_level(_trace_level())
         return _connect_result(self._native.connect().wait(timeout))
 
     @overload
@@ -753,6 +785,7 @@ class AsyncClient(_Base):
 
     async def connect(self) -> ConnectResult:
         """Connect and wait for CONNACK."""
+        self._native.set_trace_level(_trace_level())
         return _connect_result(await self._native.connect().wait_async())
 
     async def publish(

@@ -66,6 +66,7 @@ _PASS: Dict[str, Tuple[Any, str]] = {
     "server_name": (str, "must be a str"),
     "message_buffer": (int, "must be an int"),
     "manual_acks": (bool, "must be a bool"),
+    "log_payloads": (bool, "must be a bool"),
 }
 
 # Short names accepted for options (and the name the native layer reads).

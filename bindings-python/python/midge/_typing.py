@@ -65,3 +65,5 @@ class ClientOptions(TypedDict, total=False):
     server_name: str
     message_buffer: int
     manual_acks: bool
+    #: Show payload bytes in the ``midge.packets`` DEBUG lines (off: sizes only).
+    log_payloads: bool
