@@ -752,6 +752,8 @@ static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
 struct NativeClientPy {
     native: Native,
     id: u64,
+    /// The `log_payloads` option, kept for `set_trace_level`.
+    log_payloads: bool,
 }
 
 #[pymethods]
@@ -759,11 +761,13 @@ impl NativeClientPy {
     #[new]
     fn new(py: Python<'_>, options: &Bound<'_, PyDict>) -> PyResult<Self> {
         let options = native_options(options)?;
+        let log_payloads = options.trace.as_ref().is_some_and(|t| t.payloads);
         // Loading a file store reads the disk: no need to hold the GIL.
         let native = py.detach(|| Native::new(options)).map_err(to_py_err)?;
         Ok(NativeClientPy {
             native,
             id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
+            log_payloads,
         })
     }
 
@@ -835,7 +839,7 @@ impl NativeClientPy {
             Some(30) => Some(Severity::Warning),
             Some(_) => return Err(invalid("level", "must be 10, 20, 30 or None")),
         };
-        self.native.set_trace_level(level);
+        self.native.set_trace(level, self.log_payloads);
         Ok(())
     }
 

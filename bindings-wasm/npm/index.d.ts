@@ -158,6 +158,25 @@ export interface ConnectOptions {
    * Kotlin: `followRedirects`.
    */
   followRedirects?: boolean;
+  /**
+   * Where midge's own lines go: connecting, connected, each disconnect with
+   * its cause and the next attempt's delay and number, subscriptions
+   * restored (`info`/`warn`), and with `logLevel: 'debug'` one line per
+   * packet (type, id, QoS, topic, sizes; never a password or authentication
+   * data, payload bytes only with `logPayloads`). The core writes the lines,
+   * so they read the same as Python's `midge` logger and Kotlin's
+   * `logger`. `console` works as is (lines get a `[midge] ` prefix); a
+   * function gets the level and the bare line. Default: no logging (MQTT.js
+   * is silent too unless its `debug` is on).
+   *
+   * @example
+   * const client = await connect(url, { logger: console, logLevel: 'debug' });
+   */
+  logger?: MidgeLogger | ((level: LogLevel, line: string) => void);
+  /** Lowest level given to `logger` (default `'info'`). */
+  logLevel?: LogLevel;
+  /** Show payload bytes in the per-packet lines (text, else hex; at most 256 bytes). Default false. */
+  logPayloads?: boolean;
   /** MQTT 5.0 CONNECT properties. */
   properties?: {
     sessionExpiryInterval?: number;
@@ -299,6 +318,31 @@ export interface AuthAnswer {
   userProperties?: UserPropertiesInput;
 }
 
+export type LogLevel = 'debug' | 'info' | 'warn';
+
+/** What `console` offers; any of the three methods may be left out. */
+export interface MidgeLogger {
+  debug?(line: string): void;
+  info?(line: string): void;
+  warn?(line: string): void;
+}
+
+/** The `packetsend` and `packetreceive` events (MQTT.js has events of these names). */
+export interface PacketInfo {
+  /** `'PUBLISH'`, `'PUBACK'`, `'CONNECT'`, ... */
+  type: string;
+  /** The packet identifier (0 for packets without one). */
+  id: number;
+  /** PUBLISH only. */
+  qos?: 0 | 1 | 2;
+  /** PUBLISH only ('' when only a topic alias was sent). */
+  topic?: string;
+  /** Bytes on the wire. */
+  size: number;
+  /** The trace line, as the `logger` gets it at `'debug'`. */
+  line: string;
+}
+
 export interface MqttEvents {
   /** Every CONNACK. */
   connect: ConnectInfo;
@@ -336,6 +380,10 @@ export interface MqttEvents {
    * the `close` of that connection follows.
    */
   redirect: RedirectInfo;
+  /** A packet was handed to the socket (listening turns the per-packet trace on). */
+  packetsend: PacketInfo;
+  /** A packet arrived and was decoded. */
+  packetreceive: PacketInfo;
 }
 
 /** The `redirect` event. */

@@ -281,7 +281,7 @@ function server(name, url) {
 /** The URL and options of `connect` as the wasm side reads them. */
 // Options read by this file rather than encoded for the core.
 const JS_OPTIONS = ['protocolVersion', 'reconnect', 'store', 'onAuth', 'wasm', 'WebSocket', 'signal',
-  'manualAcks', 'messageBuffer'];
+  'manualAcks', 'messageBuffer', 'logger', 'logLevel', 'logPayloads'];
 // Names other clients (and older midge) use, and what to write instead.
 const RENAMED = {
   offlineQueueLimit: 'maxQueuedMessages', reconnectPeriod: 'reconnect: { minDelay }', clientID: 'clientId',
@@ -309,6 +309,13 @@ function encodeOptions(url, o) {
   if (o.messageBuffer !== undefined && !(Number.isInteger(o.messageBuffer) && o.messageBuffer >= 1 && o.messageBuffer <= 1e9)) {
     throw invalid('messageBuffer', 'must be a whole number from 1 to 1000000000');
   }
+  const logger = o.logger;
+  if (logger !== undefined && typeof logger !== 'function'
+    && !(logger && typeof logger === 'object' && ['debug', 'info', 'warn'].some((m) => typeof logger[m] === 'function'))) {
+    throw invalid('logger', 'must be a function (level, line) or an object with debug/info/warn methods, such as `console`');
+  }
+  if (o.logLevel !== undefined && !(o.logLevel in LOG_LEVELS)) throw invalid('logLevel', "must be 'debug', 'info' or 'warn'");
+  if (o.logPayloads !== undefined && typeof o.logPayloads !== 'boolean') throw invalid('logPayloads', 'must be a boolean');
   // The core always holds QoS 1/2 acks for this file: without `manualAcks`
   // it acks a message once every reader took it (see #deliver).
   w.num(0x4b, 1);
@@ -477,7 +484,10 @@ export function indexedDBStore(databaseName = 'midge-mqtt') {
 }
 
 const EVENTS = ['connect', 'reconnect', 'offline', 'close', 'error', 'message', 'end',
-  'subscriptionsRestored', 'auth', 'publishComplete', 'redirect'];
+  'subscriptionsRestored', 'auth', 'publishComplete', 'redirect', 'packetsend', 'packetreceive'];
+// The core's trace levels (`RawClient.trace`; Python's logging numbers).
+const LOG_LEVELS = { debug: 10, info: 20, warn: 30 };
+const LOG_NAMES = { 10: 'debug', 20: 'info', 30: 'warn' };
 const STATES = ['disconnected', 'waiting', 'connecting', 'connected', 'closing'];
 // `RawClient.signal` kinds.
 const OPENED = 0, CLOSED = 1, TIMEOUT = 2, ONLINE = 3;
@@ -590,6 +600,9 @@ export class MqttClient {
   #messageBuffer;
   #readers = new Set();
   #dropped = 0;
+  #logger;
+  #logLevel;
+  #logPayloads;
   clientId = '';
   /**
    * Publishes restored from the store (made before a page reload), still
@@ -612,6 +625,10 @@ export class MqttClient {
     } catch (e) {
       throw toMqttError(e);
     }
+    this.#logger = options.logger;
+    this.#logLevel = LOG_LEVELS[options.logLevel ?? 'info'];
+    this.#logPayloads = options.logPayloads === true;
+    this.#retrace();
     this.clientId = this.#raw.clientId();
     const r = Reader.of(this.#raw.pending());
     while (r.i < r.end) {
@@ -696,6 +713,23 @@ export class MqttClient {
           break;
         }
         case 5: this.#arm(r.num()); break; // TIMER
+        case 21: { // TRACE: a line the core wrote (the same text in every runtime)
+          const severity = r.u8();
+          const line = r.str();
+          const direction = r.u8();
+          if (direction !== 0) {
+            const type = r.str();
+            const id = r.num();
+            const qos = r.num();
+            const topic = r.str();
+            const packet = { type, id, size: r.num(), line };
+            if (qos >= 0) packet.qos = qos;
+            if (type === 'PUBLISH') packet.topic = topic;
+            this.#emit(direction === 1 ? 'packetsend' : 'packetreceive', packet);
+          }
+          this.#log(severity, line);
+          break;
+        }
         case 10: { // CONNECTED
           const sessionPresent = r.u8() === 1;
           const reconnected = r.u8() === 1;
@@ -1062,6 +1096,7 @@ export class MqttClient {
     if (typeof listener !== 'function') throw invalid('listener', 'must be a function');
     if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
     this.#listeners.get(event).add(listener);
+    if (event.startsWith('packet')) this.#retrace();
     return this;
   }
 
@@ -1069,7 +1104,27 @@ export class MqttClient {
   off(event, listener) {
     const set = this.#listeners.get(event);
     if (set) set.delete(listener);
+    if (event.startsWith('packet')) this.#retrace();
     return this;
+  }
+
+  /** Which lines the core writes: the logger's level, or every packet while packet listeners exist. */
+  #retrace() {
+    let level = this.#logger ? this.#logLevel : 0;
+    if (this.#listeners.get('packetsend')?.size || this.#listeners.get('packetreceive')?.size) level = 10;
+    if (this.#raw) this.#raw.trace(level, this.#logPayloads);
+  }
+
+  #log(severity, line) {
+    const logger = this.#logger;
+    if (!logger || severity < this.#logLevel) return;
+    const level = LOG_NAMES[severity];
+    try {
+      if (typeof logger === 'function') logger(level, line);
+      else if (typeof logger[level] === 'function') logger[level](`[midge] ${line}`);
+    } catch (e) {
+      this.#emit('error', toMqttError(e));
+    }
   }
 
   #emit(event, value) {

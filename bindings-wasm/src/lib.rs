@@ -66,6 +66,7 @@ const AUTH: u8 = 17;
 const STORE_FAILED: u8 = 18;
 const REDIRECTED: u8 = 20;
 const REQUEST_INTERRUPTED: u8 = 19;
+const TRACE: u8 = 21;
 
 // `RawClient::signal` kinds (3, anything else: the network came back).
 const OPENED: u8 = 0;
@@ -410,6 +411,20 @@ impl RawClient {
         }
     }
 
+    /// Which trace lines the core writes (`TRACE` records): `level` 10
+    /// (debug: every packet too), 20 (info), 30 (warnings), anything else
+    /// none; `payloads`: packet lines show payload bytes.
+    pub fn trace(&mut self, level: u8, payloads: bool) {
+        use midge_core::trace::Severity;
+        self.client.set_trace_level(match level {
+            10 => Some(Severity::Debug),
+            20 => Some(Severity::Info),
+            30 => Some(Severity::Warning),
+            _ => None,
+        });
+        self.client.set_trace_payloads(payloads);
+    }
+
     /// The store finished writing the `PERSIST` batch `seq` (`ok`), or
     /// failed to: what depends on it is then never sent, and the connection
     /// closes (see `Client::handle_persist_failed`).
@@ -469,6 +484,28 @@ impl RawClient {
             o.bytes(&self.client.session_state().to_bytes());
         }
         self.transmit(&mut o);
+        // The lines before the events they tell of: `u8 severity, bytes
+        // line, u8 packet (0 none, 1 sent, 2 received)`, and for a packet
+        // `bytes type, num id, num qos (-1 none), bytes topic, num size`.
+        while let Some(record) = self.client.poll_trace() {
+            o.u8(TRACE);
+            o.u8(record.severity as u8);
+            o.bytes(record.message.as_bytes());
+            match record.packet {
+                None => o.u8(0),
+                Some(p) => {
+                    o.u8(match p.direction {
+                        midge_core::trace::Direction::Sent => 1,
+                        midge_core::trace::Direction::Received => 2,
+                    });
+                    o.bytes(p.kind.as_bytes());
+                    o.num(p.packet_id.into());
+                    o.num(p.qos.map_or(-1.0, |q| f64::from(q as u8)));
+                    o.bytes(p.topic.as_deref().unwrap_or_default().as_bytes());
+                    o.num(p.size as f64);
+                }
+            }
+        }
         while let Some(event) = self.client.poll_event() {
             self.event(&mut o, event, now);
         }
@@ -718,63 +755,20 @@ fn error(o: &mut Out, code: &str, message: &str, rc: Option<ReasonCode>) {
 }
 
 fn connection_error(o: &mut Out, e: &ConnectionError) {
-    use midge_core::ProtocolViolation as V;
-    let with = |text: &str, reason: &Option<String>| match reason {
-        Some(r) => cat(&[text, ": ", r]),
-        None => text.into(),
+    let code = match e {
+        ConnectionError::Refused { .. } => "CONNECTION_REFUSED",
+        ConnectionError::ServerDisconnect { .. } => "SERVER_DISCONNECT",
+        ConnectionError::Protocol(_) => "PROTOCOL_ERROR",
+        ConnectionError::ConnectTimeout { .. } => "CONNECT_TIMEOUT",
+        ConnectionError::KeepAliveTimeout { .. } => "KEEPALIVE_TIMEOUT",
+        ConnectionError::Transport(_) => "TRANSPORT_CLOSED",
+        ConnectionError::Local => "CLIENT_DISCONNECT",
+        ConnectionError::Store(_) => "STORE_FAILED",
     };
-    let (code, message) = match e {
-        ConnectionError::Refused { properties, .. } => (
-            "CONNECTION_REFUSED",
-            with(
-                "connection refused by the server",
-                &properties.reason_string,
-            ),
-        ),
-        ConnectionError::ServerDisconnect { properties, .. } => (
-            "SERVER_DISCONNECT",
-            with("disconnected by the server", &properties.reason_string),
-        ),
-        ConnectionError::Protocol(v) => (
-            "PROTOCOL_ERROR",
-            match v {
-                V::Decode(_) => "protocol violation: malformed packet from the server".into(),
-                V::UnexpectedPacket { packet, context } => cat(&[
-                    "protocol violation: unexpected ",
-                    packet,
-                    " from the server ",
-                    context,
-                ]),
-                V::UnknownPacketId { packet, packet_id } => cat(&[
-                    "protocol violation: ",
-                    packet,
-                    " for packet id ",
-                    &dec((*packet_id).into()),
-                    ", which is not in flight",
-                ]),
-                _ => "protocol violation by the server".into(),
-            },
-        ),
-        ConnectionError::ConnectTimeout { timeout_ms } => (
-            "CONNECT_TIMEOUT",
-            cat(&["no CONNACK within ", &dec(*timeout_ms), " ms"]),
-        ),
-        ConnectionError::KeepAliveTimeout { timeout_ms } => (
-            "KEEPALIVE_TIMEOUT",
-            cat(&[
-                "no PINGRESP within ",
-                &dec(*timeout_ms),
-                " ms: keep-alive timeout",
-            ]),
-        ),
-        ConnectionError::Transport(_) => ("TRANSPORT_CLOSED", "the transport closed".into()),
-        ConnectionError::Local => ("CLIENT_DISCONNECT", "disconnected by the client".into()),
-        ConnectionError::Store(_) => (
-            "STORE_FAILED",
-            "the session store failed to record a change".into(),
-        ),
-    };
-    error(o, code, &message, e.reason_code());
+    // The core's words (the trace's disconnect lines use the same).
+    o.bytes(code.as_bytes());
+    o.bytes(e.describe().as_bytes());
+    o.num(e.reason_code().map_or(-1.0, |r| r.code().into()));
 }
 
 fn ack_properties(o: &mut Out, p: &AckProperties) {

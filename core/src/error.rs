@@ -217,6 +217,88 @@ fn reason_suffix(reason: Option<&str>) -> String {
 }
 
 impl ConnectionError {
+    /// The error in one line, put together without `core::fmt` (which
+    /// would add kilobytes to the npm package): the trace's disconnect lines
+    /// and the npm package's error messages use it, so every runtime words
+    /// them the same. Shorter than `Display` for decode errors (which says
+    /// which field broke which rule).
+    ///
+    /// ```
+    /// use midge_core::{ConnectionError, TransportFailure};
+    /// let e = ConnectionError::Transport(TransportFailure::closed());
+    /// assert_eq!(e.describe(), "the transport closed");
+    /// assert_eq!(ConnectionError::KeepAliveTimeout { timeout_ms: 500 }.describe(),
+    ///     "no PINGRESP within 500 ms: keep-alive timeout");
+    /// ```
+    pub fn describe(&self) -> String {
+        use crate::text::{cat, dec};
+        let with_reason = |text: &str, code: ReasonCode, reason: &Option<String>| {
+            let mut line = cat(&[text, &code.describe()]);
+            if let Some(reason) = reason {
+                line.push_str(&cat(&[" (", reason, ")"]));
+            }
+            line
+        };
+        match self {
+            ConnectionError::Refused {
+                reason_code,
+                properties,
+            } => with_reason(
+                "connection refused by the server: ",
+                *reason_code,
+                &properties.reason_string,
+            ),
+            ConnectionError::ServerDisconnect {
+                reason_code,
+                properties,
+            } => with_reason(
+                "disconnected by the server: ",
+                *reason_code,
+                &properties.reason_string,
+            ),
+            ConnectionError::Protocol(v) => match v {
+                ProtocolViolation::UnexpectedPacket { packet, context } => cat(&[
+                    "protocol violation: unexpected ",
+                    packet,
+                    " from the server ",
+                    context,
+                ]),
+                ProtocolViolation::UnknownPacketId { packet, packet_id } => cat(&[
+                    "protocol violation: ",
+                    packet,
+                    " for packet id ",
+                    &dec((*packet_id).into()),
+                    ", which is not in flight",
+                ]),
+                ProtocolViolation::Decode(_) => cat(&[
+                    "protocol violation: malformed packet from the server: ",
+                    &v.reason_code().describe(),
+                ]),
+                _ => cat(&[
+                    "protocol violation by the server: ",
+                    &v.reason_code().describe(),
+                ]),
+            },
+            ConnectionError::ConnectTimeout { timeout_ms } => {
+                cat(&["no CONNACK within ", &dec(*timeout_ms), " ms"])
+            }
+            ConnectionError::KeepAliveTimeout { timeout_ms } => cat(&[
+                "no PINGRESP within ",
+                &dec(*timeout_ms),
+                " ms: keep-alive timeout",
+            ]),
+            ConnectionError::Transport(f) if f.detail.is_empty() => "the transport closed".into(),
+            ConnectionError::Transport(f) => f.detail.clone(),
+            ConnectionError::Local => "disconnected by the client".into(),
+            ConnectionError::Store(StoreError::Io { message }) => {
+                cat(&["the session store failed: ", message])
+            }
+            ConnectionError::Store(StoreError::Corrupt { reason }) => {
+                cat(&["the session store is corrupt: ", reason])
+            }
+        }
+    }
+
     /// The MQTT 5.0 reason code behind this error, where one exists.
     pub fn reason_code(&self) -> Option<ReasonCode> {
         match self {

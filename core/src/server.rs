@@ -305,14 +305,38 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), ServerAddres
     Ok((host, port))
 }
 
+impl ServerAddress {
+    /// The address as a URL (`mqtt://host:1883`, IPv6 hosts in brackets),
+    /// as `Display` prints it, without `core::fmt`.
+    ///
+    /// ```
+    /// use midge_core::server::ServerAddress;
+    /// let server: ServerAddress = "ws://[::1]:9001/mqtt".parse().unwrap();
+    /// assert_eq!(server.url(), "ws://[::1]:9001/mqtt");
+    /// ```
+    pub fn url(&self) -> String {
+        let port = crate::text::dec(self.port.into());
+        let (open, close) = if self.host.contains(':') {
+            ("[", "]")
+        } else {
+            ("", "")
+        };
+        crate::text::cat(&[
+            self.transport.scheme(),
+            "://",
+            open,
+            &self.host,
+            close,
+            ":",
+            &port,
+            &self.path,
+        ])
+    }
+}
+
 impl fmt::Display for ServerAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = self.transport.scheme();
-        if self.host.contains(':') {
-            write!(f, "{scheme}://[{}]:{}{}", self.host, self.port, self.path)
-        } else {
-            write!(f, "{scheme}://{}:{}{}", self.host, self.port, self.path)
-        }
+        f.write_str(&self.url())
     }
 }
 

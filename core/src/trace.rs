@@ -215,7 +215,7 @@ pub(crate) fn packet_line(
         }
         Packet::ConnAck(a) => {
             field("session_present", flag(a.session_present));
-            field("reason", &a.reason_code.to_string());
+            field("reason", &a.reason_code.describe());
         }
         Packet::Publish(p) => {
             trace.packet_id = p.packet_id;
@@ -227,7 +227,7 @@ pub(crate) fn packet_line(
             trace.packet_id = r.packet_id;
             field("id", &dec(r.packet_id.into()));
             if r.reason_code != ReasonCode::Success {
-                field("reason", &r.reason_code.to_string());
+                field("reason", &r.reason_code.describe());
             }
         }
         Packet::Subscribe(s) => {
@@ -243,7 +243,7 @@ pub(crate) fn packet_line(
             for code in &a.reason_codes {
                 match code.granted_qos() {
                     Some(qos) => field("granted", qos_digit(qos)),
-                    None => field("refused", &code.to_string()),
+                    None => field("refused", &code.describe()),
                 }
             }
         }
@@ -258,13 +258,13 @@ pub(crate) fn packet_line(
             trace.packet_id = a.packet_id;
             field("id", &dec(a.packet_id.into()));
             for code in a.reason_codes.iter().filter(|c| **c != ReasonCode::Success) {
-                field("reason", &code.to_string());
+                field("reason", &code.describe());
             }
         }
         Packet::PingReq | Packet::PingResp => {}
-        Packet::Disconnect(d) => field("reason", &d.reason_code.to_string()),
+        Packet::Disconnect(d) => field("reason", &d.reason_code.describe()),
         Packet::Auth(a) => {
-            field("reason", &a.reason_code.to_string());
+            field("reason", &a.reason_code.describe());
             if let Some(method) = &a.properties.authentication_method {
                 field("auth_method", &quoted(method));
             }

@@ -58,7 +58,7 @@ pub(crate) enum Command {
     /// `true`: start a re-authentication; `false`: answer a challenge.
     Auth(bool, Box<AuthProperties>, Answer<()>),
     NetworkChanged,
-    SetTraceLevel(Option<midge_core::trace::Severity>),
+    SetTrace(Option<midge_core::trace::Severity>, bool),
     Pause,
     Resume,
     DropTransport,
@@ -473,6 +473,14 @@ impl Driver {
             ConnectionState::Connected => ConnectionStatus::Connected,
             ConnectionState::Closing => ConnectionStatus::Closing,
         };
+        if *self.status.borrow() != status {
+            let cause = self.core.last_disconnect().map(|e| e.to_string());
+            *self
+                .counters
+                .disconnect_cause
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = cause;
+        }
         self.status.send_if_modified(|s| {
             let changed = *s != status;
             *s = status;
@@ -597,9 +605,10 @@ impl Driver {
                 let _ = answer.send(sent.map_err(NativeError::from));
             }
             Command::NetworkChanged => self.core.network_changed(now),
-            Command::SetTraceLevel(level) => {
+            Command::SetTrace(level, payloads) => {
                 if self.trace.is_some() {
                     self.core.set_trace_level(level);
+                    self.core.set_trace_payloads(payloads);
                 }
             }
             Command::Pause => self.core.pause(now),

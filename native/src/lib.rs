@@ -521,6 +521,8 @@ impl Backlog {
 pub(crate) struct Counters {
     receive_maximum_overruns: AtomicU64,
     unknown_acks: AtomicU64,
+    /// The core's `last_disconnect`, as text; set before the status changes.
+    disconnect_cause: std::sync::Mutex<Option<String>>,
 }
 
 /// A handle to one MQTT client driven by a background task. Clone it freely;
@@ -719,6 +721,28 @@ impl NativeClient {
         self.inner.counters.unknown_acks.load(Ordering::Relaxed)
     }
 
+    /// Why the last connection ended or the last attempt failed
+    /// ([`midge_core::Client::last_disconnect`]); `None` while connected and
+    /// before the first disconnect. Updated before [`status`](Self::status)
+    /// changes, so a reader woken by the new status reads its cause.
+    pub fn disconnect_cause(&self) -> Option<String> {
+        self.disconnect_cause_reader()()
+    }
+
+    /// [`disconnect_cause`](Self::disconnect_cause) for a thread that must
+    /// not keep the client alive (a clone of the handle would keep the
+    /// connection open after the application dropped its own).
+    pub fn disconnect_cause_reader(&self) -> impl Fn() -> Option<String> + Send + 'static {
+        let counters = self.inner.counters.clone();
+        move || {
+            counters
+                .disconnect_cause
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        }
+    }
+
     /// True when [`publish_room`](Self::publish_room) would wait.
     pub fn publish_backlog_full(&self) -> bool {
         self.inner.backlog.count.load(Ordering::Acquire) >= PUBLISH_BACKLOG
@@ -899,9 +923,10 @@ impl NativeClient {
     }
 
     /// Changes the lowest severity of the trace lines the client writes to
-    /// its [`TraceSink`] (a client made without one writes nothing).
-    pub fn set_trace_level(&self, level: Option<Severity>) {
-        let _ = self.inner.commands.send(Command::SetTraceLevel(level));
+    /// its [`TraceSink`], and whether packet lines show payload bytes (a
+    /// client made without a sink writes nothing).
+    pub fn set_trace(&self, level: Option<Severity>, payloads: bool) {
+        let _ = self.inner.commands.send(Command::SetTrace(level, payloads));
     }
 
     /// Close the transport but keep the session (e.g. an app going to the

@@ -221,6 +221,10 @@ logger = logging.getLogger("midge")
 #: never a password or authentication data, payload bytes only with the
 #: ``log_payloads`` option).
 packet_logger = logging.getLogger("midge.packets")
+# A library leaves output to the application (the logging HOWTO's advice):
+# without this, Python's last-resort handler would print the warnings to
+# stderr of every script that never configured logging.
+logger.addHandler(logging.NullHandler())
 
 
 def _trace_level() -> Optional[int]:

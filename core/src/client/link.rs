@@ -207,6 +207,7 @@ impl Client {
         self.link.keep_alive_ms = u64::from(keep_alive) * 1000;
         self.link.connected_at = Some(now);
         self.redirects_followed = 0;
+        self.last_disconnect = None;
         if let Some(id) = &p.assigned_client_identifier {
             if *id != self.client_id {
                 self.client_id = id.clone();

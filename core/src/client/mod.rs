@@ -318,6 +318,9 @@ pub struct Client {
     /// Inbound PUBLISH dropped for a wildcard in the topic name.
     invalid_publishes_dropped: u64,
     tracer: Tracer,
+    /// Why the last connection ended or the last attempt failed; cleared
+    /// by the next CONNACK.
+    last_disconnect: Option<ConnectionError>,
 }
 
 impl std::fmt::Debug for Client {
@@ -378,6 +381,7 @@ impl Client {
             unknown_acks: 0,
             invalid_publishes_dropped: 0,
             tracer: Tracer::default(),
+            last_disconnect: None,
             subscriptions: Vec::new(),
             requests: Vec::new(),
         };
@@ -545,6 +549,23 @@ impl Client {
     /// ```
     pub fn invalid_publishes_dropped(&self) -> u64 {
         self.invalid_publishes_dropped
+    }
+
+    /// Why the last connection ended or the last attempt failed, as the
+    /// [`Event::Disconnected`] said; `None` before that and once a CONNACK
+    /// is accepted again. Bindings show it beside the state ("waiting to
+    /// reconnect: the transport closed") without keeping it themselves.
+    ///
+    /// ```
+    /// use midge_core::{Client, ClientOptions, ConnectionError};
+    /// let mut client = Client::new(ClientOptions::new("mqtt://127.0.0.1:1883")?)?;
+    /// client.connect(0)?;
+    /// client.handle_transport_closed(5);
+    /// assert!(matches!(client.last_disconnect(), Some(ConnectionError::Transport(_))));
+    /// # Ok::<(), midge_core::ClientError>(())
+    /// ```
+    pub fn last_disconnect(&self) -> Option<&ConnectionError> {
+        self.last_disconnect.as_ref()
     }
 
     /// Publishes waiting for the connection or for room in the window.

@@ -70,7 +70,7 @@ impl Client {
             return;
         }
         let attempt = self.reconnect_attempt();
-        let mut line = cat(&["connecting to ", &server.to_string()]);
+        let mut line = cat(&["connecting to ", &server.url()]);
         if attempt > 0 && !self.connect_called {
             line.push_str(&cat(&[" (reconnect attempt ", &dec(attempt.into()), ")"]));
         }
@@ -83,7 +83,7 @@ impl Client {
         }
         let line = cat(&[
             "connected to ",
-            &connected.server.to_string(),
+            &connected.server.url(),
             " (client id ",
             &quoted(&connected.client_id),
             if connected.session_present {
@@ -126,10 +126,11 @@ impl Client {
             };
             let line = match error {
                 ConnectionError::Local => String::from("disconnected by the application"),
-                _ => cat(&["disconnected: ", &error.to_string(), "; ", &next]),
+                _ => cat(&["disconnected: ", &error.describe(), "; ", &next]),
             };
             self.trace(severity, line);
         }
+        self.last_disconnect = Some(error.clone());
         self.events.push_back(Event::Disconnected {
             error,
             reconnect_at,
@@ -142,7 +143,7 @@ impl Client {
         }
         let line = cat(&[
             "the server redirects (",
-            &redirect.reason_code.to_string(),
+            &redirect.reason_code.describe(),
             ") to ",
             &quoted(&redirect.server_reference),
             if redirect.followed {
@@ -170,7 +171,7 @@ impl Client {
             line.push_str(&quoted(filter));
             match result {
                 Ok(qos) => line.push_str(&cat(&["@", &dec((*qos as u8).into())])),
-                Err(code) => line.push_str(&cat(&[" refused ", &code.to_string()])),
+                Err(code) => line.push_str(&cat(&[" refused ", &code.describe()])),
             }
         }
         self.trace(severity, line);
@@ -179,8 +180,7 @@ impl Client {
     pub(super) fn trace_store_failed(&mut self, error: &crate::session::StoreError) {
         if self.tracing(Severity::Warning) {
             let line = cat(&[
-                "the session store failed: ",
-                &error.to_string(),
+                &ConnectionError::Store(error.clone()).describe(),
                 "; the connection closes and the next attempt writes the whole session again",
             ]);
             self.trace(Severity::Warning, line);

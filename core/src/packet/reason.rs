@@ -102,6 +102,67 @@ impl ReasonCode {
         ReasonCode::WildcardSubscriptionsNotSupported,
     ];
 
+    /// The variant's name, as `Debug` prints it (`"NotAuthorized"`): written
+    /// out so that builds whose `Debug` prints nothing (the npm package's)
+    /// still name the code in errors and trace lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReasonCode::Success => "Success",
+            ReasonCode::GrantedQoS1 => "GrantedQoS1",
+            ReasonCode::GrantedQoS2 => "GrantedQoS2",
+            ReasonCode::DisconnectWithWillMessage => "DisconnectWithWillMessage",
+            ReasonCode::NoMatchingSubscribers => "NoMatchingSubscribers",
+            ReasonCode::NoSubscriptionExisted => "NoSubscriptionExisted",
+            ReasonCode::ContinueAuthentication => "ContinueAuthentication",
+            ReasonCode::ReAuthenticate => "ReAuthenticate",
+            ReasonCode::UnspecifiedError => "UnspecifiedError",
+            ReasonCode::MalformedPacket => "MalformedPacket",
+            ReasonCode::ProtocolError => "ProtocolError",
+            ReasonCode::ImplementationSpecificError => "ImplementationSpecificError",
+            ReasonCode::UnsupportedProtocolVersion => "UnsupportedProtocolVersion",
+            ReasonCode::ClientIdentifierNotValid => "ClientIdentifierNotValid",
+            ReasonCode::BadUserNameOrPassword => "BadUserNameOrPassword",
+            ReasonCode::NotAuthorized => "NotAuthorized",
+            ReasonCode::ServerUnavailable => "ServerUnavailable",
+            ReasonCode::ServerBusy => "ServerBusy",
+            ReasonCode::Banned => "Banned",
+            ReasonCode::ServerShuttingDown => "ServerShuttingDown",
+            ReasonCode::BadAuthenticationMethod => "BadAuthenticationMethod",
+            ReasonCode::KeepAliveTimeout => "KeepAliveTimeout",
+            ReasonCode::SessionTakenOver => "SessionTakenOver",
+            ReasonCode::TopicFilterInvalid => "TopicFilterInvalid",
+            ReasonCode::TopicNameInvalid => "TopicNameInvalid",
+            ReasonCode::PacketIdentifierInUse => "PacketIdentifierInUse",
+            ReasonCode::PacketIdentifierNotFound => "PacketIdentifierNotFound",
+            ReasonCode::ReceiveMaximumExceeded => "ReceiveMaximumExceeded",
+            ReasonCode::TopicAliasInvalid => "TopicAliasInvalid",
+            ReasonCode::PacketTooLarge => "PacketTooLarge",
+            ReasonCode::MessageRateTooHigh => "MessageRateTooHigh",
+            ReasonCode::QuotaExceeded => "QuotaExceeded",
+            ReasonCode::AdministrativeAction => "AdministrativeAction",
+            ReasonCode::PayloadFormatInvalid => "PayloadFormatInvalid",
+            ReasonCode::RetainNotSupported => "RetainNotSupported",
+            ReasonCode::QoSNotSupported => "QoSNotSupported",
+            ReasonCode::UseAnotherServer => "UseAnotherServer",
+            ReasonCode::ServerMoved => "ServerMoved",
+            ReasonCode::SharedSubscriptionsNotSupported => "SharedSubscriptionsNotSupported",
+            ReasonCode::ConnectionRateExceeded => "ConnectionRateExceeded",
+            ReasonCode::MaximumConnectTime => "MaximumConnectTime",
+            ReasonCode::SubscriptionIdentifiersNotSupported => "SubscriptionIdentifiersNotSupported",
+            ReasonCode::WildcardSubscriptionsNotSupported => "WildcardSubscriptionsNotSupported",
+        }
+    }
+
+    /// `Name (0xNN)`, as `Display` prints it, without `core::fmt`.
+    ///
+    /// ```
+    /// use midge_core::packet::ReasonCode;
+    /// assert_eq!(ReasonCode::NotAuthorized.describe(), "NotAuthorized (0x87)");
+    /// ```
+    pub fn describe(self) -> String {
+        crate::text::cat(&[self.name(), " (0x", &crate::text::hex(self.code()), ")"])
+    }
+
     /// The wire value.
     pub fn code(self) -> u8 {
         self as u8
@@ -203,7 +264,7 @@ impl std::fmt::Display for ReasonCode {
             "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E", "F",
         ];
         let code = usize::from(*self as u8);
-        std::fmt::Debug::fmt(self, f)?;
+        f.write_str(self.name())?;
         f.write_str(" (0x")?;
         f.write_str(HEX[code >> 4])?;
         f.write_str(HEX[code & 15])?;
@@ -214,6 +275,13 @@ impl std::fmt::Display for ReasonCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_match_debug() {
+        for code in ReasonCode::ALL {
+            assert_eq!(code.name(), format!("{code:?}"));
+        }
+    }
 
     #[test]
     fn from_u8_round_trips_every_code() {
