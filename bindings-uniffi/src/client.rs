@@ -21,8 +21,32 @@ use crate::types::{
 pub trait MqttListener: Send + Sync {
     /// A message arrived on one of the subscriptions.
     fn on_message(&self, message: Message);
-    /// The connection state changed.
-    fn on_connection_state_changed(&self, state: ConnectionState);
+    /// The connection state changed. `cause` says why the last connection
+    /// ended or the last attempt failed (the same words as the `midge`
+    /// logger's lines), for `WaitingToReconnect` and `Disconnected`; `None`
+    /// otherwise and before the first connection.
+    fn on_connection_state_changed(&self, state: ConnectionState, cause: Option<String>);
+}
+
+/// How much a [`MqttLogger`] line matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum LogLevel {
+    /// One line per packet sent or received.
+    Debug,
+    /// Connecting, connected, an orderly disconnect, subscriptions restored.
+    Info,
+    /// The connection was lost or refused, the store failed, a message from
+    /// the broker was dropped.
+    Warning,
+}
+
+/// Receives the client's own lines ([`MqttClient::set_logger`]): written by
+/// the core, so they read the same as Python's `midge` logger and the npm
+/// package's `logger`; never a password or authentication data, payload
+/// bytes only when asked. Called on a thread of the client's own, in order.
+#[uniffi::export(foreign)]
+pub trait MqttLogger: Send + Sync {
+    fn log(&self, level: LogLevel, line: String);
 }
 
 /// An MQTT client: one connection to a broker (reconnected automatically),
@@ -36,7 +60,11 @@ pub struct MqttClient {
     inner: NativeClient,
     /// Stops the listener thread when replaced or dropped.
     listener_stop: Mutex<Option<watch::Sender<bool>>>,
+    /// Where the driver sends trace lines: the logger thread's queue.
+    log_queue: LogQueue,
 }
+
+type LogQueue = Arc<Mutex<Option<std::sync::mpsc::Sender<midge_core::trace::TraceRecord>>>>;
 
 impl std::fmt::Debug for MqttClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -53,11 +81,69 @@ impl MqttClient {
     /// corrupt file is an error); does not connect.
     #[uniffi::constructor]
     pub fn new(options: MqttOptions) -> Result<Arc<MqttClient>, MqttError> {
-        let inner = NativeClient::new(options.to_native()?)?;
+        let mut native = options.to_native()?;
+        let log_queue: LogQueue = Arc::default();
+        let queue = log_queue.clone();
+        // Off until `set_logger`; the driver only queues, the logger thread
+        // calls into Kotlin/Swift (a slow logger never stalls the connection).
+        native.trace = Some(midge_native::TraceSink::new(None, move |record| {
+            let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(queue) = queue.as_ref() {
+                let _ = queue.send(record);
+            }
+        }));
+        let inner = NativeClient::new(native)?;
         Ok(Arc::new(MqttClient {
             inner,
             listener_stop: Mutex::new(None),
+            log_queue,
         }))
+    }
+
+    /// Send the client's own lines of `level` and up to `logger` (`None`:
+    /// stop logging): connecting, connected, each disconnect with its cause
+    /// and the next attempt's delay and number, subscriptions restored, and
+    /// at `Debug` one line per packet (`payloads`: with payload bytes, at
+    /// most 256). Lines of a connection made before the call are not
+    /// replayed: set it before `connect`.
+    pub fn set_logger(
+        &self,
+        logger: Option<Arc<dyn MqttLogger>>,
+        level: LogLevel,
+        payloads: bool,
+    ) -> Result<(), MqttError> {
+        use midge_core::trace::Severity;
+        let mut queue = self.log_queue.lock().unwrap_or_else(|p| p.into_inner());
+        // Dropping the old sender ends the old thread after its lines.
+        *queue = None;
+        let Some(logger) = logger else {
+            self.inner.set_trace(None, false);
+            return Ok(());
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<midge_core::trace::TraceRecord>();
+        std::thread::Builder::new()
+            .name("midge-log".into())
+            .spawn(move || {
+                for record in rx {
+                    let level = match record.severity {
+                        Severity::Debug => LogLevel::Debug,
+                        Severity::Info => LogLevel::Info,
+                        Severity::Warning => LogLevel::Warning,
+                    };
+                    logger.log(level, record.message);
+                }
+            })
+            .map_err(|e| MqttError::Rejected {
+                details: format!("cannot start the logger thread: {e}"),
+            })?;
+        *queue = Some(tx);
+        let severity = match level {
+            LogLevel::Debug => Severity::Debug,
+            LogLevel::Info => Severity::Info,
+            LogLevel::Warning => Severity::Warning,
+        };
+        self.inner.set_trace(Some(severity), payloads);
+        Ok(())
     }
 
     /// Why each connection ended and what the client does next (retry in
@@ -279,6 +365,14 @@ impl MqttClient {
         }))
     }
 
+    /// Why the last connection ended or the last attempt failed (the same
+    /// words as the logger's `disconnected:` lines); `None` while connected
+    /// and before the first disconnect. Read it beside [`state`](Self::state)
+    /// to show why the client is waiting to reconnect.
+    pub fn disconnect_cause(&self) -> Option<String> {
+        self.inner.disconnect_cause()
+    }
+
     /// The connection state now.
     pub fn state(&self) -> ConnectionState {
         (*self.inner.status().borrow()).into()
@@ -343,11 +437,12 @@ impl MqttClient {
         };
         let stream = self.inner.messages(None)?;
         let status = self.inner.status();
+        let cause = self.inner.disconnect_cause_reader();
         let (stop_tx, stop_rx) = watch::channel(false);
         let handle = self.inner.handle().clone();
         std::thread::Builder::new()
             .name("midge-listener".into())
-            .spawn(move || handle.block_on(run_listener(listener, stream, status, stop_rx)))
+            .spawn(move || handle.block_on(run_listener(listener, stream, status, stop_rx, cause)))
             .map_err(|e| MqttError::Rejected {
                 details: format!("cannot start the listener thread: {e}"),
             })?;
@@ -371,9 +466,15 @@ async fn run_listener(
     mut stream: midge_native::MessageStream,
     mut status: watch::Receiver<midge_native::ConnectionStatus>,
     mut stop: watch::Receiver<bool>,
+    cause: impl Fn() -> Option<String>,
 ) {
+    // The cause goes with the states that have one.
+    let with_cause = |state: ConnectionState| match state {
+        ConnectionState::WaitingToReconnect | ConnectionState::Disconnected => cause(),
+        _ => None,
+    };
     let mut last: ConnectionState = (*status.borrow_and_update()).into();
-    listener.on_connection_state_changed(last);
+    listener.on_connection_state_changed(last, with_cause(last));
     loop {
         tokio::select! {
             biased;
@@ -389,7 +490,7 @@ async fn run_listener(
                 let now: ConnectionState = (*status.borrow_and_update()).into();
                 if now != last {
                     last = now;
-                    listener.on_connection_state_changed(now);
+                    listener.on_connection_state_changed(now, with_cause(now));
                 }
             }
         }

@@ -24,7 +24,7 @@ object BlockingListenerChild {
                     handled.countDown()
                 }
 
-                override fun onConnectionStateChanged(state: ConnectionState) {}
+                override fun onConnectionStateChanged(state: ConnectionState, cause: String?) {}
             })
             MqttClient(MqttOptions(url = url, clientId = "blocking-publisher-${ProcessHandle.current().pid()}")).use { pub ->
                 runBlocking {

@@ -73,7 +73,7 @@ class FlowTest : BrokerTest() {
                         messages.add(message)
                     }
 
-                    override fun onConnectionStateChanged(state: ConnectionState) {
+                    override fun onConnectionStateChanged(state: ConnectionState, cause: String?) {
                         states.add(state)
                     }
                 },
