@@ -83,6 +83,21 @@ pub(crate) fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> 
 /// until no thread is inside Python through [`attach`].
 #[pyfunction]
 fn close_gate(py: Python<'_>) {
+    // What the completion thread still holds (log lines of the last
+    // disconnect, say) is run first: a marker job, waited for (GIL released,
+    // at most a second) so that the jobs queued before it get the GIL.
+    let flushed = std::sync::Arc::new((Mutex::new(false), Condvar::new()));
+    let marker = flushed.clone();
+    complete_later(Box::new(move |_py| {
+        *marker.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        marker.1.notify_all();
+    }));
+    py.detach(|| {
+        let done = flushed.0.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = flushed
+            .1
+            .wait_timeout_while(done, Duration::from_secs(1), |done| !*done);
+    });
     gate().closed = true;
     py.detach(|| {
         let gate = gate();

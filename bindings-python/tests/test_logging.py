@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import subprocess
+import sys
 import threading
 from typing import Callable, Iterator, List
 
@@ -160,3 +162,19 @@ def test_async_client_logs_the_same_lines(broker, logs):
     asyncio.run(main())
     logs.wait_for(starts("connected to "))
     logs.wait_for(starts("disconnected by the application"))
+
+
+def test_the_last_lines_are_logged_before_the_process_exits(broker):
+    # The lines are logged on midge's completion thread; the exit hook lets
+    # it finish what it holds before the interpreter goes.
+    script = f"""
+import logging, midge
+logging.basicConfig(level=logging.INFO, format="%(name)s %(message)s")
+c = midge.Client({broker.url()!r})
+c.connect(timeout=10)
+c.disconnect(timeout=10)
+"""
+    for _ in range(5):
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.splitlines()[-1] == "midge disconnected by the application", result.stderr
