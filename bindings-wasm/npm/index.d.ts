@@ -212,6 +212,23 @@ export interface ConnectOptions {
     AuthAnswer | Promise<AuthAnswer>;
   /** A WebSocket constructor, e.g. `WebSocket` from the `ws` package in Node. */
   WebSocket?: unknown;
+  /**
+   * Node, `mqtts://` only: options for `tls.connect` (`ca`, `cert`, `key`,
+   * `servername`, `rejectUnauthorized`, `ALPNProtocols`, ...). The server
+   * name defaults to the URL's host name.
+   *
+   * @example
+   * const client = await connect('mqtts://broker.local:8883', { tls: { ca: readFileSync('ca.crt') } });
+   */
+  tls?: {
+    ca?: string | Uint8Array | Array<string | Uint8Array>;
+    cert?: string | Uint8Array;
+    key?: string | Uint8Array;
+    servername?: string;
+    rejectUnauthorized?: boolean;
+    ALPNProtocols?: string[];
+    [option: string]: unknown;
+  };
   /** Where to load the wasm from (URL, bytes or module); default: next to this file. */
   wasm?: string | URL | BufferSource | WebAssembly.Module;
   /**
@@ -488,8 +505,9 @@ export class MqttClient {
 }
 
 /**
- * Connect over WebSockets (`ws://` or `wss://`, subprotocol `mqtt`).
- * Resolves once CONNACK accepted the connection. The URL (and each of
+ * Connect over WebSockets (`ws://` or `wss://`, subprotocol `mqtt`), or in
+ * Node also over TCP and TLS (`mqtt://`, `mqtts://`; `node:net`/`node:tls`,
+ * loaded only for such URLs). Resolves once CONNACK accepted the connection. The URL (and each of
  * `servers`) needs a host, and takes no credentials (use `username` and
  * `password`) and no `#fragment`; a bad one rejects with `INVALID_ARGUMENT`.
  *

@@ -24,11 +24,12 @@ export function initialize(wasm) {
   return ready;
 }
 
+const isNode = typeof process !== 'undefined' && !!process.versions && !!process.versions.node
+  && typeof window === 'undefined';
+
 /** Instantiate the module: from `wasm` if given, else the file next to this one. */
 async function load(wasm) {
   if (wasm) return init({ module_or_path: wasm });
-  const isNode = typeof process !== 'undefined' && process.versions && process.versions.node
-    && typeof window === 'undefined';
   if (isNode) {
     // Node's fetch cannot read file: URLs; read the file instead.
     const fsName = 'node:fs/promises';
@@ -258,11 +259,15 @@ function server(name, url) {
   } catch {
     // Reported below.
   }
-  if (u && u.protocol !== 'ws:' && u.protocol !== 'wss:') {
-    throw invalid(name, 'must be ws:// or wss:// (a browser can only open WebSockets)');
+  const tcp = u && (u.protocol === 'mqtt:' || u.protocol === 'mqtts:');
+  if (tcp && !isNode) {
+    throw invalid(name, 'must be ws:// or wss:// in a browser (it can only open WebSockets); mqtt:// and mqtts:// work in Node');
+  }
+  if (u && !tcp && u.protocol !== 'ws:' && u.protocol !== 'wss:') {
+    throw invalid(name, isNode ? 'must be mqtt://, mqtts://, ws:// or wss://' : 'must be ws:// or wss:// (a browser can only open WebSockets)');
   }
   if (!u || !u.hostname || u.port === '0') {
-    throw invalid(name, 'must be a ws:// or wss:// URL with a host (and a port from 1 to 65535)');
+    throw invalid(name, 'must be a URL with a host (and a port from 1 to 65535), e.g. ws://host:8080/mqtt');
   }
   if (u.hash) throw invalid(name, 'must not have a #fragment (WebSocket URLs take none)');
   if (u.username || u.password) {
@@ -274,14 +279,20 @@ function server(name, url) {
   // No port (or the scheme's own, which `URL` drops): the core's default.
   if (u.port) w.num(0x5a, +u.port);
   w.bytes(0x5b, encoder.encode(u.pathname + u.search));
-  w.num(0x5c, u.protocol === 'wss:' ? 1 : 0);
+  w.num(0x5c, u.protocol === 'wss:' || u.protocol === 'mqtts:' ? 1 : 0);
+  if (tcp) w.num(0x5f, 1);
   return w.done();
+}
+
+/** The broker URLs a client may open: `url` and the `servers` option. */
+function brokerUrls(url, options) {
+  return [url, ...(Array.isArray(options.servers) ? options.servers : [])].filter((u) => typeof u === 'string');
 }
 
 /** The URL and options of `connect` as the wasm side reads them. */
 // Options read by this file rather than encoded for the core.
 const JS_OPTIONS = ['protocolVersion', 'reconnect', 'store', 'onAuth', 'wasm', 'WebSocket', 'signal',
-  'manualAcks', 'messageBuffer', 'logger', 'logLevel', 'logPayloads'];
+  'manualAcks', 'messageBuffer', 'logger', 'logLevel', 'logPayloads', 'tls'];
 // Names other clients (and older midge) use, and what to write instead.
 const RENAMED = {
   offlineQueueLimit: 'maxQueuedMessages', reconnectPeriod: 'reconnect: { minDelay }', clientID: 'clientId',
@@ -316,6 +327,9 @@ function encodeOptions(url, o) {
   }
   if (o.logLevel !== undefined && !(o.logLevel in LOG_LEVELS)) throw invalid('logLevel', "must be 'debug', 'info' or 'warn'");
   if (o.logPayloads !== undefined && typeof o.logPayloads !== 'boolean') throw invalid('logPayloads', 'must be a boolean');
+  if (o.tls !== undefined && (o.tls === null || typeof o.tls !== 'object')) {
+    throw invalid('tls', 'must be an object of node:tls connect options (ca, cert, key, servername, rejectUnauthorized, ALPNProtocols)');
+  }
   // The core always holds QoS 1/2 acks for this file: without `manualAcks`
   // it acks a message once every reader took it (see #deliver).
   w.num(0x4b, 1);
@@ -579,6 +593,7 @@ class MessageIterator {
 export class MqttClient {
   #raw;
   #Socket;
+  #TcpSocket;
   #socket;
   #timer;
   #timerAt = Infinity;
@@ -611,13 +626,14 @@ export class MqttClient {
    */
   restoredPublishes = [];
 
-  constructor(url, options, session) {
+  constructor(url, options, session, TcpSocket) {
     this.#store = options.store;
     this.#manualAcks = options.manualAcks === true;
     this.#messageBuffer = options.messageBuffer ?? 10_000;
     this.#Socket = options.WebSocket || globalThis.WebSocket;
-    if (typeof this.#Socket !== 'function') {
-      throw invalid('WebSocket', 'no WebSocket implementation: pass one as the `WebSocket` option (e.g. from the `ws` package)');
+    this.#TcpSocket = TcpSocket;
+    if (typeof this.#Socket !== 'function' && brokerUrls(url, options).some((u) => /^wss?:/i.test(u))) {
+      throw invalid('WebSocket', 'no WebSocket implementation for a ws:// URL: pass one as the `WebSocket` option (e.g. from the `ws` package), or use mqtt:// in Node');
     }
     const encoded = encodeOptions(url, options);
     try {
@@ -923,7 +939,10 @@ export class MqttClient {
   #open(url) {
     let s;
     try {
-      s = new this.#Socket(url, 'mqtt');
+      const tcp = url.startsWith('mqtt');
+      if (tcp && !this.#TcpSocket) throw new MqttError(`cannot open ${url}: mqtt:// and mqtts:// need Node`, 'INVALID_ARGUMENT');
+      if (!tcp && typeof this.#Socket !== 'function') throw new MqttError(`cannot open ${url}: no WebSocket implementation (the \`WebSocket\` option)`, 'INVALID_ARGUMENT');
+      s = tcp ? new this.#TcpSocket(url) : new this.#Socket(url, 'mqtt');
     } catch (e) {
       // e.g. a SyntaxError for a URL the browser refuses.
       this.#emit('error', toMqttError(e));
@@ -1257,7 +1276,14 @@ export async function createClient(url, options = {}) {
   if (onAuth !== undefined && typeof onAuth !== 'function') {
     throw invalid('onAuth', 'must be a function that answers an AUTH challenge');
   }
-  const client = new MqttClient(url, options, session);
+  // `node:net`/`node:tls` are imported only for mqtt:// URLs (a variable
+  // specifier: bundlers for the browser leave it alone).
+  let TcpSocket;
+  if (isNode && brokerUrls(url, options).some((u) => /^mqtts?:/i.test(u))) {
+    const name = './node-socket.js';
+    TcpSocket = (await import(/* @vite-ignore */ name)).tcpSocketClass(options.tls || {});
+  }
+  const client = new MqttClient(url, options, session, TcpSocket);
   if (onAuth) {
     // Registered before CONNECT goes out: a challenge can come before CONNACK.
     client.on('auth', (event) => {

@@ -811,8 +811,10 @@ fn client_options(o: &Fields) -> Result<ClientOptions, JsValue> {
     // `npm/index.js`: the core's URL parser stays out of the package.
     for s in o.all_bytes(SERVERS) {
         let s = Fields::parse(s);
-        let transport = match s.flag(SERVER_TLS) {
-            Some(true) => Transport::WebSocketTls,
+        let transport = match (s.flag(SERVER_TCP), s.flag(SERVER_TLS)) {
+            (Some(true), Some(true)) => Transport::Tls,
+            (Some(true), _) => Transport::Tcp,
+            (_, Some(true)) => Transport::WebSocketTls,
             _ => Transport::WebSocket,
         };
         opts.servers.push(ServerAddress {

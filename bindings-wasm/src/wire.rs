@@ -51,6 +51,8 @@ pub const SERVER_PATH: u8 = 0x5B;
 pub const SERVER_TLS: u8 = 0x5C;
 pub const STRICT_RECEIVE_MAXIMUM: u8 = 0x5D;
 pub const FOLLOW_REDIRECTS: u8 = 0x5E;
+/// Set for `mqtt://` and `mqtts://` (Node only; `npm/node-socket.js`).
+pub const SERVER_TCP: u8 = 0x5F;
 // One entry of a subscribe list: TOPIC starts the next filter.
 pub const TOPIC: u8 = 0x60;
 pub const QOS: u8 = 0x61;

@@ -54,6 +54,8 @@ export async function startMosquitto({ users, extra = [] } = {}) {
     tcpPort: Number(tcp),
     wsPort: Number(ws),
     url: `ws://127.0.0.1:${ws}`,
+    /** Every port of the config's `{port:NAME}` placeholders, by name. */
+    ports: Object.fromEntries(Object.entries(kit.ready).filter(([, v]) => /^\d+$/.test(v)).map(([k, v]) => [k, Number(v)])),
     /** mosquitto's process (for the benches' CPU accounting). */
     child: { pid: Number(pid) },
     /** What mosquitto logged so far. */
