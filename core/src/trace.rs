@@ -120,7 +120,12 @@ impl Tracer {
         matches!(self.level, Some(level) if severity >= level)
     }
 
-    pub(crate) fn push(&mut self, severity: Severity, message: String, packet: Option<PacketTrace>) {
+    pub(crate) fn push(
+        &mut self,
+        severity: Severity,
+        message: String,
+        packet: Option<PacketTrace>,
+    ) {
         if self.records.len() >= TRACE_CAPACITY {
             self.dropped += 1;
             return;
@@ -234,7 +239,10 @@ pub(crate) fn packet_line(
             trace.packet_id = s.packet_id;
             field("id", &dec(s.packet_id.into()));
             for f in &s.filters {
-                field("filter", &cat(&[&quoted(&f.filter), "@", qos_digit(f.options.qos)]));
+                field(
+                    "filter",
+                    &cat(&[&quoted(&f.filter), "@", qos_digit(f.options.qos)]),
+                );
             }
         }
         Packet::SubAck(a) => {

@@ -68,10 +68,7 @@ fn the_connection_story_at_info() {
         .unwrap();
     let records = drain(&mut b);
     assert_eq!(records[0].severity, Severity::Info);
-    assert_eq!(
-        records[0].message,
-        "disconnected by the application"
-    );
+    assert_eq!(records[0].message, "disconnected by the application");
 }
 
 #[test]
@@ -97,7 +94,10 @@ fn one_line_per_packet_at_debug_with_no_secret_in_it() {
     let connect = got.iter().find(|l| l.starts_with("sent CONNECT")).unwrap();
     assert!(connect.contains("username=\"meter-7\""), "{connect}");
     assert!(connect.contains("password=<hidden>"), "{connect}");
-    assert!(connect.contains("auth_method=\"SCRAM-SHA-1\" auth_data=<hidden>"), "{connect}");
+    assert!(
+        connect.contains("auth_method=\"SCRAM-SHA-1\" auth_data=<hidden>"),
+        "{connect}"
+    );
     for line in &got {
         for secret in ["hunter2", "client-first-secret", "payload-secret"] {
             assert!(!line.contains(secret), "{secret} in {line}");
@@ -125,7 +125,10 @@ fn one_line_per_packet_at_debug_with_no_secret_in_it() {
     // Payloads only when asked for.
     b.client.set_trace_payloads(true);
     b.client
-        .publish(b.now, Publish::new("meters/7", &b"21.5"[..], QoS::AtMostOnce))
+        .publish(
+            b.now,
+            Publish::new("meters/7", &b"21.5"[..], QoS::AtMostOnce),
+        )
         .unwrap();
     b.sent();
     let got = drain(&mut b);
@@ -215,5 +218,7 @@ fn a_topic_cannot_forge_a_second_line() {
     let records = drain(&mut b);
     assert_eq!(records.len(), 1);
     assert!(!records[0].message.contains('\n'));
-    assert!(records[0].message.contains("topic=\"a\\nreceived CONNACK\""));
+    assert!(records[0]
+        .message
+        .contains("topic=\"a\\nreceived CONNACK\""));
 }

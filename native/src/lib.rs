@@ -193,7 +193,10 @@ pub struct TraceSink {
 
 impl TraceSink {
     /// Lines of `level` and up go to `write`; no payload bytes.
-    pub fn new(level: Option<Severity>, write: impl Fn(TraceRecord) + Send + Sync + 'static) -> TraceSink {
+    pub fn new(
+        level: Option<Severity>,
+        write: impl Fn(TraceRecord) + Send + Sync + 'static,
+    ) -> TraceSink {
         TraceSink {
             level,
             payloads: false,

@@ -50,8 +50,7 @@ use crate::packet::{
     encode_client_packet, encode_publish, publish_encoded_len, AckProperties, Auth, AuthProperties,
     ConnAck, Connect, Decoder, Disconnect, DisconnectProperties, Packet, ProtocolVersion,
     PubResponse, Publish, QoS, ReasonCode, ServerPacketError, SubAck, Subscribe, SubscribeFilter,
-    WildcardPublish,
-    SubscribeProperties, UnsubAck, Unsubscribe, UnsubscribeProperties,
+    SubscribeProperties, UnsubAck, Unsubscribe, UnsubscribeProperties, WildcardPublish,
 };
 use crate::server::ServerAddress;
 use crate::session::{

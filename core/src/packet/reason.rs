@@ -148,7 +148,9 @@ impl ReasonCode {
             ReasonCode::SharedSubscriptionsNotSupported => "SharedSubscriptionsNotSupported",
             ReasonCode::ConnectionRateExceeded => "ConnectionRateExceeded",
             ReasonCode::MaximumConnectTime => "MaximumConnectTime",
-            ReasonCode::SubscriptionIdentifiersNotSupported => "SubscriptionIdentifiersNotSupported",
+            ReasonCode::SubscriptionIdentifiersNotSupported => {
+                "SubscriptionIdentifiersNotSupported"
+            }
             ReasonCode::WildcardSubscriptionsNotSupported => "WildcardSubscriptionsNotSupported",
         }
     }
