@@ -62,6 +62,63 @@ fn trace_sink(d: &Bound<'_, PyDict>) -> PyResult<Option<midge_native::TraceSink>
     Ok(Some(sink))
 }
 
+/// The `credentials` option, wrapped by `midge._client` into a plain
+/// callable `(server_url) -> dict` (it runs an async provider on the
+/// client's event loop). Called on a blocking thread, attached to the
+/// interpreter, before every connection attempt.
+fn credentials_provider(
+    d: &Bound<'_, PyDict>,
+) -> PyResult<Option<midge_native::CredentialsProvider>> {
+    let Some(fetch) = d.get_item("_credentials")?.filter(|f| !f.is_none()) else {
+        return Ok(None);
+    };
+    let fetch = std::sync::Arc::new(fetch.unbind());
+    Ok(Some(midge_native::CredentialsProvider::new(
+        move |server| {
+            let fetch = fetch.clone();
+            Box::pin(async move {
+                let url = server.url();
+                let answer = tokio::task::spawn_blocking(move || {
+                    crate::aio::attach(|py| -> Result<midge_native::FreshCredentials, String> {
+                        let given = fetch.call1(py, (url,)).map_err(|e| e.to_string())?;
+                        let given = given.bind(py);
+                        let dict = given.cast::<PyDict>().map_err(|_| {
+                            "the credentials provider must return a dict".to_string()
+                        })?;
+                        fresh_credentials(dict).map_err(|e| e.to_string())
+                    })
+                    .unwrap_or_else(|| Err("the interpreter is exiting".into()))
+                })
+                .await;
+                answer.unwrap_or_else(|e| Err(e.to_string()))
+            })
+        },
+    )))
+}
+
+/// `{"username", "password", "auth_data", "url"}`, each optional.
+fn fresh_credentials(d: &Bound<'_, PyDict>) -> PyResult<midge_native::FreshCredentials> {
+    for key in d.keys() {
+        let key: String = key.extract().unwrap_or_default();
+        if !["username", "password", "auth_data", "url"].contains(&key.as_str()) {
+            return Err(invalid(
+                "credentials",
+                format!(
+                    "returned an unknown key {key:?} (expected username, password, auth_data, url)"
+                ),
+            ));
+        }
+    }
+    Ok(midge_native::FreshCredentials {
+        credentials: midge_core::options::Credentials {
+            username: get(d, "username", "must be a str")?,
+            password: bytes_key(d, "password")?,
+            authentication_data: bytes_key(d, "auth_data")?,
+        },
+        url: get(d, "url", "must be a str")?,
+    })
+}
+
 fn seconds_to_ms(key: &str, s: f64) -> PyResult<u64> {
     if !s.is_finite() || !(0.0..=1e9).contains(&s) {
         return Err(invalid(key, "must be a finite number of seconds >= 0"));
@@ -515,5 +572,6 @@ pub(crate) fn native_options(d: &Bound<'_, PyDict>) -> PyResult<NativeOptions> {
         options.message_buffer = v;
     }
     options.trace = trace_sink(d)?;
+    options.credentials = credentials_provider(d)?;
     Ok(options)
 }

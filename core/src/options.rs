@@ -357,3 +357,14 @@ pub(crate) fn check_string(argument: &'static str, value: &str) -> Result<(), Cl
     }
     Ok(())
 }
+
+/// Credentials fetched just before a connection attempt (a signed password
+/// or token that expires), for [`Client::set_credentials`](crate::Client::set_credentials).
+/// A field left `None` keeps its configured value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: Option<String>,
+    pub password: Option<bytes::Bytes>,
+    /// 5.0 enhanced authentication data (the method stays the configured one).
+    pub authentication_data: Option<bytes::Bytes>,
+}

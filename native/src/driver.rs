@@ -77,13 +77,18 @@ const READ_BUFFER: usize = 64 * 1024;
 const FIRST_READ_BUFFER: usize = 1024;
 
 /// A connection being opened, polled beside commands and timers.
-type Opening =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Conn, TransportFailure>> + Send>>;
+type Opening = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<(Conn, Option<midge_core::options::Credentials>), TransportFailure>,
+            > + Send,
+    >,
+>;
 
 enum Wake {
     Command(Option<Command>),
     /// The connection asked for by `TransportCommand::Open` opened or failed.
-    Opened(Result<Conn, TransportFailure>),
+    Opened(Result<(Conn, Option<midge_core::options::Credentials>), TransportFailure>),
     Read(std::io::Result<Read>),
     Timer,
     /// The stream that held delivery back has room again (or was dropped).
@@ -148,6 +153,8 @@ pub(crate) struct Driver {
     counters: Arc<crate::Counters>,
     /// Where the core's trace lines go.
     trace: Option<TraceWrite>,
+    /// Called before each connection attempt.
+    credentials: Option<crate::CredentialsProvider>,
 }
 
 type TraceWrite = Arc<dyn Fn(midge_core::trace::TraceRecord) + Send + Sync>;
@@ -174,6 +181,7 @@ impl Driver {
         backlog: Arc<crate::Backlog>,
         counters: Arc<crate::Counters>,
         trace: Option<TraceWrite>,
+        credentials: Option<crate::CredentialsProvider>,
     ) -> Driver {
         Driver {
             core,
@@ -207,6 +215,7 @@ impl Driver {
             backlog,
             counters,
             trace,
+            credentials,
         }
     }
 
@@ -273,9 +282,26 @@ impl Driver {
                     self.opening = None;
                     let now = self.now();
                     match opened {
-                        Ok(conn) => {
-                            self.conn = Some(conn);
-                            self.core.handle_transport_open(now);
+                        Ok((conn, credentials)) => {
+                            let refused = credentials
+                                .map(|c| self.core.set_credentials(c))
+                                .transpose()
+                                .err();
+                            match refused {
+                                None => {
+                                    self.conn = Some(conn);
+                                    self.core.handle_transport_open(now);
+                                }
+                                // Bad credentials cannot connect: said as a
+                                // failure of this attempt, the policy goes on.
+                                Some(e) => self.core.handle_transport_failed(
+                                    now,
+                                    TransportFailure::new(
+                                        midge_core::TransportFailureKind::Config,
+                                        format!("the credentials provider gave {e}"),
+                                    ),
+                                ),
+                            }
                         }
                         Err(failure) => self.core.handle_transport_failed(now, failure),
                     }
@@ -415,11 +441,33 @@ impl Driver {
                     // timers, so disconnect() and the core's connect timeout
                     // act while a connection is still being opened.
                     self.conn = None;
-                    self.opening = Some(Box::pin(transport::open(
-                        server,
-                        self.tls.clone(),
-                        self.tls_options.clone(),
-                    )));
+                    let (tls, tls_options) = (self.tls.clone(), self.tls_options.clone());
+                    let provider = self.credentials.clone();
+                    self.opening = Some(Box::pin(async move {
+                        let Some(provider) = provider else {
+                            let conn = transport::open(server, tls, tls_options).await?;
+                            return Ok((conn, None));
+                        };
+                        let fresh = (provider.0)(server.clone()).await.map_err(|e| {
+                            TransportFailure::new(
+                                midge_core::TransportFailureKind::Other,
+                                format!("the credentials provider failed: {e}"),
+                            )
+                        })?;
+                        let target = match &fresh.url {
+                            Some(url) => url.parse().map_err(
+                                |e: midge_core::server::ServerAddressError| {
+                                    TransportFailure::new(
+                                        midge_core::TransportFailureKind::Config,
+                                        format!("the credentials provider gave url {url:?}: {e}"),
+                                    )
+                                },
+                            )?,
+                            None => server,
+                        };
+                        let conn = transport::open(target, tls, tls_options).await?;
+                        Ok((conn, Some(fresh.credentials)))
+                    }));
                 }
                 TransportCommand::Close => {
                     // An attempt still opening is abandoned.

@@ -163,6 +163,62 @@ pub struct NativeOptions {
     pub message_buffer: usize,
     /// Where the client's trace lines go (none by default).
     pub trace: Option<TraceSink>,
+    /// Called before every connection attempt, reconnects included, for
+    /// credentials that expire (none by default).
+    pub credentials: Option<CredentialsProvider>,
+}
+
+/// What a [`CredentialsProvider`] gives for one connection attempt.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FreshCredentials {
+    /// Username, password, authentication data (`None` keeps the configured value).
+    pub credentials: midge_core::options::Credentials,
+    /// A URL to open instead of the server's, for this attempt: a presigned
+    /// WebSocket URL, whose query string carries a signature that expires.
+    pub url: Option<String>,
+}
+
+/// The future a [`CredentialsProvider`] returns.
+pub type CredentialsFuture = Pin<Box<dyn Future<Output = Result<FreshCredentials, String>> + Send>>;
+
+/// Fetches credentials before each connection attempt, given the server
+/// the attempt goes to. An error (its text) fails that attempt as a
+/// transport failure: the reconnect policy goes on, and calls it again.
+///
+/// ```
+/// use midge_native::{CredentialsProvider, FreshCredentials, NativeOptions};
+/// use midge_core::options::Credentials;
+///
+/// let mut options = NativeOptions::new("mqtt://127.0.0.1:1883").unwrap();
+/// options.credentials = Some(CredentialsProvider::new(|_server| {
+///     Box::pin(async {
+///         Ok(FreshCredentials {
+///             credentials: Credentials {
+///                 password: Some(b"token".to_vec().into()),
+///                 ..Credentials::default()
+///             },
+///             url: None,
+///         })
+///     })
+/// }));
+/// ```
+#[derive(Clone)]
+pub struct CredentialsProvider(
+    pub Arc<dyn Fn(midge_core::server::ServerAddress) -> CredentialsFuture + Send + Sync>,
+);
+
+impl CredentialsProvider {
+    pub fn new(
+        fetch: impl Fn(midge_core::server::ServerAddress) -> CredentialsFuture + Send + Sync + 'static,
+    ) -> CredentialsProvider {
+        CredentialsProvider(Arc::new(fetch))
+    }
+}
+
+impl std::fmt::Debug for CredentialsProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialsProvider")
+    }
 }
 
 /// Where a client's trace lines go: the core writes them
@@ -225,6 +281,7 @@ impl NativeOptions {
             store: StoreConfig::Memory,
             message_buffer: 10_000,
             trace: None,
+            credentials: None,
         })
     }
 }
@@ -626,6 +683,7 @@ impl NativeClient {
             backlog.clone(),
             counters.clone(),
             options.trace.as_ref().map(|t| t.write.clone()),
+            options.credentials.clone(),
         );
         handle.spawn(driver.run());
         Ok(NativeClient {

@@ -22,7 +22,7 @@ from ._errors import (
 )
 from ._native import Message
 from ._options import Will
-from ._typing import ClientOptions, QoS
+from ._typing import ClientOptions, Credentials, CredentialsProvider, QoS
 from ._types import (
     AuthEvent,
     ConnectedEvent,
@@ -48,6 +48,8 @@ __all__ = [
     "Message",
     "Will",
     "ClientOptions",
+    "Credentials",
+    "CredentialsProvider",
     "QoS",
     "Event",
     "ConnectedEvent",

@@ -7,7 +7,9 @@ result is waited for without holding the GIL or blocking the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import inspect
 import collections
 import logging
 import sys
@@ -25,6 +27,7 @@ from typing import (
     Iterator,
     List,
     Literal,
+    Mapping,
     Optional,
     Sequence,
     Tuple,
@@ -243,12 +246,43 @@ def _log(level: int, message: str, is_packet: bool) -> None:
     (packet_logger if is_packet else logger).log(level, message)
 
 
+def _credentials_adapter(provider: Callable[[str], Any], owner: "weakref.ref[_Base]") -> Callable[[str], Any]:
+    """The provider as the native side calls it: on a worker thread, for a
+    dict. An async provider runs on the event loop of the AsyncClient's last
+    connect(), and its answer is waited for here."""
+
+    def fetch(server_url: str) -> Any:
+        answer = provider(server_url)
+        if inspect.isawaitable(answer):
+            client = owner()
+            loop = getattr(client, "_loop", None)
+            if loop is None or loop.is_closed():
+                if inspect.iscoroutine(answer):
+                    answer.close()
+                raise TypeError("an async credentials provider needs midge.AsyncClient (a Client has no event loop)")
+
+            async def wait() -> Any:
+                return await answer
+
+            answer = asyncio.run_coroutine_threadsafe(wait(), loop).result(timeout=60)
+        if not isinstance(answer, Mapping):
+            raise TypeError(f"the credentials provider returned {type(answer).__name__}, not a dict")
+        return dict(answer)
+
+    return fetch
+
+
 class _Base:
+    _loop: Optional[asyncio.AbstractEventLoop] = None
+
     def __init__(self, url: Union[str, Sequence[str]], **options: Unpack[ClientOptions]) -> None:
         self._url = url
         native_options = normalize(url, options)
         native_options["_log"] = _log
         native_options["_trace_level"] = _trace_level()
+        provider = native_options.pop("credentials", None)
+        if provider is not None:
+            native_options["_credentials"] = _credentials_adapter(provider, weakref.ref(self))
         try:
             self._native = _native.NativeClient(native_options)
         except InvalidArgumentError as e:
@@ -789,6 +823,8 @@ class AsyncClient(_Base):
 
     async def connect(self) -> ConnectResult:
         """Connect and wait for CONNACK."""
+        # An async credentials provider runs on this loop.
+        self._loop = asyncio.get_running_loop()
         self._native.set_trace_level(_trace_level())
         return _connect_result(await self._native.connect().wait_async())
 

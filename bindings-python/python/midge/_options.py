@@ -85,6 +85,7 @@ OPTION_NAMES = sorted(
         "user_properties",
         "authentication_data",
         "session_store",
+        "credentials",
         "ca",
         "client_cert",
         "client_key",
@@ -169,6 +170,10 @@ def normalize(url: Union[str, Sequence[str]], options: Mapping[str, Any]) -> Dic
             out[name] = os.fspath(value)
         elif name in ("ca", "client_cert", "client_key"):
             out[name] = _pem(name, value)
+        elif name == "credentials":
+            if not callable(value):
+                raise invalid("credentials", "must be a function (server_url) -> dict (or an async one, with AsyncClient)")
+            out[name] = value
         else:
             raise invalid(given, f"is not an option of midge clients (options: {', '.join(OPTION_NAMES)})")
     return out

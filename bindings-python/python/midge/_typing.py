@@ -6,7 +6,7 @@ name the argument for callers without a type checker."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence, Tuple, TypedDict, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Mapping, Sequence, Tuple, TypedDict, Union
 
 if TYPE_CHECKING:
     from ._options import Will
@@ -19,6 +19,23 @@ UserPropertiesInput = Union[Mapping[str, str], Sequence[Tuple[str, str]]]
 
 #: PEM given inline (text or bytes) or as a path to a PEM file.
 PemInput = Union[str, bytes, "os.PathLike[str]"]
+
+
+class Credentials(TypedDict, total=False):
+    """What a ``credentials`` provider returns for one connection attempt;
+    a key left out keeps the configured value."""
+
+    username: str
+    password: Union[str, bytes]
+    auth_data: Union[str, bytes]
+    #: A URL to open instead of the configured one for this attempt (a
+    #: presigned WebSocket URL whose signature expires).
+    url: str
+
+
+#: Called with the broker URL before every connection attempt, reconnects
+#: included; an async function with :class:`midge.AsyncClient`.
+CredentialsProvider = Callable[[str], Union[Credentials, Awaitable[Credentials]]]
 
 
 class ClientOptions(TypedDict, total=False):
@@ -65,5 +82,7 @@ class ClientOptions(TypedDict, total=False):
     server_name: str
     message_buffer: int
     manual_acks: bool
+    #: Fresh credentials before every connection attempt (expiring tokens).
+    credentials: CredentialsProvider
     #: Show payload bytes in the ``midge.packets`` DEBUG lines (off: sizes only).
     log_payloads: bool

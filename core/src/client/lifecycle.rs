@@ -35,6 +35,76 @@ impl Client {
         }
     }
 
+    /// Use `credentials` from the next CONNECT on: drivers with a
+    /// credentials provider call it when a [`TransportCommand::Open`] comes
+    /// (before every connection attempt, reconnects included) and set what
+    /// it gave here before [`handle_transport_open`](Self::handle_transport_open).
+    /// Checked as the options are (the error names the field); on an error
+    /// nothing changes.
+    ///
+    /// ```
+    /// use midge_core::{Client, ClientOptions};
+    /// use midge_core::options::Credentials;
+    /// let mut client = Client::new(ClientOptions::new("mqtt://127.0.0.1:1883")?)?;
+    /// client.set_credentials(Credentials {
+    ///     username: Some("meter-7".into()),
+    ///     password: Some(b"token-that-expires".to_vec().into()),
+    ///     ..Credentials::default()
+    /// })?;
+    /// assert_eq!(client.options().username.as_deref(), Some("meter-7"));
+    /// let too_long = Credentials { username: Some("x".repeat(70_000)), ..Credentials::default() };
+    /// assert!(client.set_credentials(too_long).unwrap_err().to_string().contains("username"));
+    /// # Ok::<(), midge_core::ClientError>(())
+    /// ```
+    pub fn set_credentials(
+        &mut self,
+        credentials: crate::options::Credentials,
+    ) -> Result<(), ClientError> {
+        if let Some(username) = &credentials.username {
+            check_string("username", username)?;
+        }
+        if credentials
+            .password
+            .as_ref()
+            .is_some_and(|p| p.len() > usize::from(u16::MAX))
+        {
+            return Err(ClientError::invalid(
+                "password",
+                "must be at most 65,535 bytes",
+            ));
+        }
+        if let Some(data) = &credentials.authentication_data {
+            if data.len() > usize::from(u16::MAX) {
+                return Err(ClientError::invalid(
+                    "connect_properties.authentication_data",
+                    "must be at most 65,535 bytes",
+                ));
+            }
+            if self
+                .options
+                .connect_properties
+                .authentication_method
+                .is_none()
+            {
+                return Err(ClientError::invalid(
+                    "connect_properties.authentication_data",
+                    "needs an authentication_method",
+                ));
+            }
+        }
+        let o = &mut self.options;
+        if credentials.username.is_some() {
+            o.username = credentials.username;
+        }
+        if credentials.password.is_some() {
+            o.password = credentials.password;
+        }
+        if credentials.authentication_data.is_some() {
+            o.connect_properties.authentication_data = credentials.authentication_data;
+        }
+        Ok(())
+    }
+
     /// Close the connection gracefully with DISCONNECT (5.0: with `reason_code`
     /// and `properties`) and stop reconnecting. The session stays; `connect`
     /// resumes it.
