@@ -14,7 +14,7 @@ export type MqttErrorCode =
   | 'CONNECTION_REFUSED' | 'SERVER_DISCONNECT' | 'PROTOCOL_ERROR' | 'CONNECT_TIMEOUT'
   | 'KEEPALIVE_TIMEOUT' | 'TRANSPORT_CLOSED' | 'CLIENT_DISCONNECT'
   | 'CLIENT_CLOSED' | 'INTERRUPTED' | 'ABORTED'
-  | 'PUBLISH_REJECTED' | 'PUBLISH_NOT_ALLOWED' | 'AUTH_FAILED' | 'UNKNOWN';
+  | 'PUBLISH_REJECTED' | 'PUBLISH_NOT_ALLOWED' | 'AUTH_FAILED' | 'CREDENTIALS_FAILED' | 'UNKNOWN';
 
 /**
  * Every failure of midge: a bad argument (rejected at once, naming the
@@ -173,6 +173,22 @@ export interface ConnectOptions {
    * const client = await connect(url, { logger: console, logLevel: 'debug' });
    */
   logger?: MidgeLogger | ((level: LogLevel, line: string) => void);
+  /**
+   * Called before every connection attempt, reconnects included, with the
+   * broker URL the attempt goes to: for credentials that expire (a signed
+   * password, a token) and presigned WebSocket URLs. What it returns (or
+   * its Promise gives) goes into that attempt's CONNECT; `url` is opened
+   * instead of the configured one. A key left out keeps the configured
+   * value. If it throws, the attempt fails (an `error` event with code
+   * `CREDENTIALS_FAILED`) and the reconnect policy goes on. Python:
+   * `credentials`; Kotlin: `setCredentialsProvider`.
+   *
+   * @example
+   * const client = await connect('wss://broker.example/mqtt', {
+   *   credentials: async () => ({ username: 'device-7', password: await fetchToken() }),
+   * });
+   */
+  credentials?: (serverUrl: string) => FreshCredentials | Promise<FreshCredentials>;
   /** Lowest level given to `logger` (default `'info'`). */
   logLevel?: LogLevel;
   /** Show payload bytes in the per-packet lines (text, else hex; at most 256 bytes). Default false. */
@@ -336,6 +352,16 @@ export interface AuthAnswer {
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn';
+
+/** What a {@link ConnectOptions.credentials} provider returns. */
+export interface FreshCredentials {
+  username?: string;
+  password?: BinaryLike;
+  /** 5.0 enhanced authentication data (the method stays `properties.authenticationMethod`). */
+  authenticationData?: BinaryLike;
+  /** A URL to open for this attempt instead of the configured one (a presigned WebSocket URL). */
+  url?: string;
+}
 
 /** What `console` offers; any of the three methods may be left out. */
 export interface MidgeLogger {

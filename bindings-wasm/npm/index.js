@@ -292,7 +292,7 @@ function brokerUrls(url, options) {
 /** The URL and options of `connect` as the wasm side reads them. */
 // Options read by this file rather than encoded for the core.
 const JS_OPTIONS = ['protocolVersion', 'reconnect', 'store', 'onAuth', 'wasm', 'WebSocket', 'signal',
-  'manualAcks', 'messageBuffer', 'logger', 'logLevel', 'logPayloads', 'tls'];
+  'manualAcks', 'messageBuffer', 'logger', 'logLevel', 'logPayloads', 'tls', 'credentials'];
 // Names other clients (and older midge) use, and what to write instead.
 const RENAMED = {
   offlineQueueLimit: 'maxQueuedMessages', reconnectPeriod: 'reconnect: { minDelay }', clientID: 'clientId',
@@ -327,6 +327,9 @@ function encodeOptions(url, o) {
   }
   if (o.logLevel !== undefined && !(o.logLevel in LOG_LEVELS)) throw invalid('logLevel', "must be 'debug', 'info' or 'warn'");
   if (o.logPayloads !== undefined && typeof o.logPayloads !== 'boolean') throw invalid('logPayloads', 'must be a boolean');
+  if (o.credentials !== undefined && typeof o.credentials !== 'function') {
+    throw invalid('credentials', 'must be a function (serverUrl) => ({ username, password, authenticationData, url }), or an async one');
+  }
   if (o.tls !== undefined && (o.tls === null || typeof o.tls !== 'object')) {
     throw invalid('tls', 'must be an object of node:tls connect options (ca, cert, key, servername, rejectUnauthorized, ALPNProtocols)');
   }
@@ -615,6 +618,8 @@ export class MqttClient {
   #messageBuffer;
   #readers = new Set();
   #dropped = 0;
+  #credentials;
+  #attempt = 0;
   #logger;
   #logLevel;
   #logPayloads;
@@ -641,6 +646,7 @@ export class MqttClient {
     } catch (e) {
       throw toMqttError(e);
     }
+    this.#credentials = options.credentials;
     this.#logger = options.logger;
     this.#logLevel = LOG_LEVELS[options.logLevel ?? 'info'];
     this.#logPayloads = options.logPayloads === true;
@@ -691,10 +697,13 @@ export class MqttClient {
           const host = r.str();
           const port = r.num();
           const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}${r.str()}`;
-          this.#open(url);
+          const attempt = ++this.#attempt;
+          if (this.#credentials) this.#openWithCredentials(url, attempt);
+          else this.#open(url);
           break;
         }
         case 2: { // CLOSE (the core already counts the socket as closed)
+          this.#attempt++; // a provider still running answers for nothing
           this.#send();
           const s = this.#socket;
           this.#socket = undefined;
@@ -934,6 +943,42 @@ export class MqttClient {
       n += b.length;
     }
     s.send(frame);
+  }
+
+  /**
+   * Ask the `credentials` provider, give the core what it returned (the
+   * next CONNECT carries it), then open its URL or the core's. A provider
+   * that fails (or gives a bad value) fails this attempt; the reconnect
+   * policy goes on and asks again.
+   */
+  async #openWithCredentials(url, attempt) {
+    let fresh;
+    try {
+      fresh = await this.#credentials(url);
+      if (fresh === null || typeof fresh !== 'object') throw new Error('it must return an object (or a Promise of one)');
+      const w = new Writer();
+      for (const key of Object.keys(fresh)) {
+        if (!['username', 'password', 'authenticationData', 'url'].includes(key)) {
+          throw new Error(`it returned an unknown key \`${key}\` (username, password, authenticationData, url)`);
+        }
+      }
+      if (fresh.username !== undefined) {
+        if (typeof fresh.username !== 'string') throw new Error('`username` must be a string');
+        w.bytes(0x44, encoder.encode(fresh.username));
+      }
+      if (fresh.password !== undefined) w.bytes(0x45, toBytes(fresh.password, 'password'));
+      if (fresh.authenticationData !== undefined) w.bytes(0x16, toBytes(fresh.authenticationData, 'authenticationData'));
+      if (fresh.url !== undefined) server('url', fresh.url);
+      if (attempt !== this.#attempt || !this.#raw) return; // closed meanwhile
+      this.#raw.credentials(w.done());
+    } catch (e) {
+      if (attempt !== this.#attempt || !this.#raw) return;
+      const reason = e instanceof MqttError ? e.message : (e && e.message) || String(e);
+      this.#emit('error', new MqttError(`the credentials provider failed: ${reason}`, 'CREDENTIALS_FAILED'));
+      this.#call((raw) => raw.signal(CLOSED, now()));
+      return;
+    }
+    this.#open(fresh.url ?? url);
   }
 
   #open(url) {

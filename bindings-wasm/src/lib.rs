@@ -411,6 +411,20 @@ impl RawClient {
         }
     }
 
+    /// Credentials a provider fetched for the attempt being opened (after
+    /// `OPEN`, before the socket opens): `USERNAME`, `PASSWORD` and
+    /// authentication data (0x16); a field left out keeps its value.
+    pub fn credentials(&mut self, fields: &[u8]) -> Result<(), JsValue> {
+        let f = Fields::parse(fields);
+        self.client
+            .set_credentials(midge_core::options::Credentials {
+                username: f.string(wire::USERNAME),
+                password: f.bytes(wire::PASSWORD).map(Into::into),
+                authentication_data: f.bytes(0x16).map(Into::into),
+            })
+            .map_err(client_error)
+    }
+
     /// Which trace lines the core writes (`TRACE` records): `level` 10
     /// (debug: every packet too), 20 (info), 30 (warnings), anything else
     /// none; `payloads`: packet lines show payload bytes.

@@ -36,8 +36,9 @@ export async function startMosquitto({ users, extra = [] } = {}) {
     'listener {port:ws} 127.0.0.1',
     'protocol websockets',
   ];
+  let pwfile;
   if (users) {
-    const pwfile = join(mkdtempSync(join(tmpdir(), 'midge-passwd-')), 'passwd');
+    pwfile = join(mkdtempSync(join(tmpdir(), 'midge-passwd-')), 'passwd');
     let first = true;
     for (const [name, pw] of Object.entries(users)) {
       execFileSync('mosquitto_passwd', first ? ['-b', '-c', pwfile, name, pw] : ['-b', pwfile, name, pw]);
@@ -54,6 +55,8 @@ export async function startMosquitto({ users, extra = [] } = {}) {
     tcpPort: Number(tcp),
     wsPort: Number(ws),
     url: `ws://127.0.0.1:${ws}`,
+    /** The password file of `users` (change it with mosquitto_passwd, then stop() and start()). */
+    passwordFile: pwfile,
     /** Every port of the config's `{port:NAME}` placeholders, by name. */
     ports: Object.fromEntries(Object.entries(kit.ready).filter(([, v]) => /^\d+$/.test(v)).map(([k, v]) => [k, Number(v)])),
     /** mosquitto's process (for the benches' CPU accounting). */
