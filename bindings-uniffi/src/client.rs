@@ -49,6 +49,32 @@ pub trait MqttLogger: Send + Sync {
     fn log(&self, level: LogLevel, line: String);
 }
 
+/// Credentials for one connection attempt ([`CredentialsProvider`]); a
+/// field left `null` keeps the configured value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct FreshCredentials {
+    #[uniffi(default = None)]
+    pub username: Option<String>,
+    #[uniffi(default = None)]
+    pub password: Option<String>,
+    /// 5.0 enhanced authentication data.
+    #[uniffi(default = None)]
+    pub authentication_data: Option<Vec<u8>>,
+    /// A URL to open for this attempt instead of the configured one (a
+    /// presigned WebSocket URL).
+    #[uniffi(default = None)]
+    pub url: Option<String>,
+}
+
+/// Called before every connection attempt, reconnects included, with the
+/// broker URL: for credentials that expire (signed passwords, tokens).
+/// Runs on a worker thread and may block (fetch a token); an exception
+/// fails that attempt, and the reconnect policy goes on.
+#[uniffi::export(foreign)]
+pub trait CredentialsProvider: Send + Sync {
+    fn credentials(&self, server_url: String) -> FreshCredentials;
+}
+
 /// An MQTT client: one connection to a broker (reconnected automatically),
 /// its session, and its subscriptions.
 ///
@@ -62,7 +88,11 @@ pub struct MqttClient {
     listener_stop: Mutex<Option<watch::Sender<bool>>>,
     /// Where the driver sends trace lines: the logger thread's queue.
     log_queue: LogQueue,
+    /// The provider `set_credentials_provider` installed.
+    credentials: CredentialsSlot,
 }
+
+type CredentialsSlot = Arc<Mutex<Option<Arc<dyn CredentialsProvider>>>>;
 
 type LogQueue = Arc<Mutex<Option<std::sync::mpsc::Sender<midge_core::trace::TraceRecord>>>>;
 
@@ -92,12 +122,43 @@ impl MqttClient {
                 let _ = queue.send(record);
             }
         }));
+        let credentials: CredentialsSlot = Arc::default();
+        let slot = credentials.clone();
+        native.credentials = Some(midge_native::CredentialsProvider::new(move |server| {
+            let provider = slot.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            Box::pin(async move {
+                let Some(provider) = provider else {
+                    return Ok(midge_native::FreshCredentials::default());
+                };
+                let url = server.url();
+                // Kotlin/Swift may block (a token fetch): a blocking thread.
+                let given = tokio::task::spawn_blocking(move || provider.credentials(url))
+                    .await
+                    .map_err(|e| format!("the provider threw ({e})"))?;
+                Ok(midge_native::FreshCredentials {
+                    credentials: midge_core::options::Credentials {
+                        username: given.username,
+                        password: given.password.map(|p| p.into_bytes().into()),
+                        authentication_data: given.authentication_data.map(Into::into),
+                    },
+                    url: given.url,
+                })
+            })
+        }));
         let inner = NativeClient::new(native)?;
         Ok(Arc::new(MqttClient {
             inner,
             listener_stop: Mutex::new(None),
             log_queue,
+            credentials,
         }))
+    }
+
+    /// Ask `provider` for credentials before every connection attempt,
+    /// reconnects included (`None`: use the options' username and password
+    /// again). What it returns goes into that attempt's CONNECT.
+    pub fn set_credentials_provider(&self, provider: Option<Arc<dyn CredentialsProvider>>) {
+        *self.credentials.lock().unwrap_or_else(|p| p.into_inner()) = provider;
     }
 
     /// Send the client's own lines of `level` and up to `logger` (`None`:
