@@ -568,6 +568,11 @@ pub(crate) fn native_options(d: &Bound<'_, PyDict>) -> PyResult<NativeOptions> {
         get(d, "insecure_skip_verify", "must be a bool")?.unwrap_or(false);
     options.tls.only_custom_ca = get(d, "only_custom_ca", "must be a bool")?.unwrap_or(false);
     options.tls.server_name = get(d, "server_name", "must be a str")?;
+    options.tls.alpn_protocols =
+        get(d, "alpn_protocols", "must be a list of str")?.unwrap_or_default();
+    if let Some(proxy) = get::<String>(d, "proxy", "must be a str")? {
+        options.proxy = Some(midge_native::HttpProxy::parse(&proxy).map_err(crate::to_py_err)?);
+    }
     if let Some(v) = get(d, "message_buffer", "must be an int >= 1")? {
         options.message_buffer = v;
     }

@@ -155,6 +155,8 @@ pub(crate) struct Driver {
     trace: Option<TraceWrite>,
     /// Called before each connection attempt.
     credentials: Option<crate::CredentialsProvider>,
+    /// Every connection goes through it.
+    proxy: Option<Arc<crate::HttpProxy>>,
 }
 
 type TraceWrite = Arc<dyn Fn(midge_core::trace::TraceRecord) + Send + Sync>;
@@ -182,6 +184,7 @@ impl Driver {
         counters: Arc<crate::Counters>,
         trace: Option<TraceWrite>,
         credentials: Option<crate::CredentialsProvider>,
+        proxy: Option<Arc<crate::HttpProxy>>,
     ) -> Driver {
         Driver {
             core,
@@ -216,6 +219,7 @@ impl Driver {
             counters,
             trace,
             credentials,
+            proxy,
         }
     }
 
@@ -443,9 +447,10 @@ impl Driver {
                     self.conn = None;
                     let (tls, tls_options) = (self.tls.clone(), self.tls_options.clone());
                     let provider = self.credentials.clone();
+                    let proxy = self.proxy.clone();
                     self.opening = Some(Box::pin(async move {
                         let Some(provider) = provider else {
-                            let conn = transport::open(server, tls, tls_options).await?;
+                            let conn = transport::open(server, tls, tls_options, proxy).await?;
                             return Ok((conn, None));
                         };
                         let fresh = (provider.0)(server.clone()).await.map_err(|e| {
@@ -465,7 +470,7 @@ impl Driver {
                             )?,
                             None => server,
                         };
-                        let conn = transport::open(target, tls, tls_options).await?;
+                        let conn = transport::open(target, tls, tls_options, proxy).await?;
                         Ok((conn, Some(fresh.credentials)))
                     }));
                 }

@@ -69,7 +69,7 @@ pub use events::EventStream;
 pub use midge_core::event::SubscribeResult;
 pub use midge_core::{AckHandle, Message, Redirect};
 pub use store::FileStore;
-pub use transport::TlsOptions;
+pub use transport::{HttpProxy, TlsOptions};
 
 use driver::{Command, Driver};
 
@@ -166,6 +166,8 @@ pub struct NativeOptions {
     /// Called before every connection attempt, reconnects included, for
     /// credentials that expire (none by default).
     pub credentials: Option<CredentialsProvider>,
+    /// Tunnel every connection through this HTTP proxy (`CONNECT`).
+    pub proxy: Option<HttpProxy>,
 }
 
 /// What a [`CredentialsProvider`] gives for one connection attempt.
@@ -282,6 +284,7 @@ impl NativeOptions {
             message_buffer: 10_000,
             trace: None,
             credentials: None,
+            proxy: None,
         })
     }
 }
@@ -684,6 +687,7 @@ impl NativeClient {
             counters.clone(),
             options.trace.as_ref().map(|t| t.write.clone()),
             options.credentials.clone(),
+            options.proxy.clone().map(Arc::new),
         );
         handle.spawn(driver.run());
         Ok(NativeClient {

@@ -51,6 +51,9 @@ pub struct TlsOptions {
     pub insecure_skip_verify: bool,
     /// Name to verify instead of the URL's host (SNI and certificate check).
     pub server_name: Option<String>,
+    /// ALPN protocols offered in the handshake, most preferred first (e.g.
+    /// `x-amzn-mqtt-ca` for MQTT on port 443 at AWS IoT); none by default.
+    pub alpn_protocols: Vec<String>,
 }
 
 impl std::fmt::Debug for TlsOptions {
@@ -66,6 +69,7 @@ impl std::fmt::Debug for TlsOptions {
             )
             .field("insecure_skip_verify", &self.insecure_skip_verify)
             .field("server_name", &self.server_name)
+            .field("alpn_protocols", &self.alpn_protocols)
             .finish()
     }
 }
@@ -162,6 +166,16 @@ impl TlsOptions {
                 ))
             }
         };
+        let mut config = config;
+        for protocol in &self.alpn_protocols {
+            if protocol.is_empty() || protocol.len() > 255 {
+                return Err(NativeError::invalid(
+                    "alpn_protocols",
+                    "each must be 1 to 255 bytes",
+                ));
+            }
+            config.alpn_protocols.push(protocol.as_bytes().to_vec());
+        }
         Ok(Arc::new(config))
     }
 }
@@ -380,15 +394,173 @@ pub(crate) fn io_kind(e: &io::Error) -> TransportFailureKind {
 /// Open a connection to `server` per its scheme. Takes its inputs by value
 /// so the driver can poll it beside commands and the core's timers (the
 /// connect timeout is the core's; dropping the future abandons the attempt).
+/// An HTTP proxy that tunnels connections with `CONNECT host:port`
+/// (`http://[user:password@]host:port`), for networks whose only way out is
+/// a proxy. TLS and WebSocket run inside the tunnel, end to end.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpProxy {
+    pub host: String,
+    pub port: u16,
+    /// `Proxy-Authorization` value (`Basic ...`) from the URL's user info.
+    authorization: Option<String>,
+}
+
+impl std::fmt::Debug for HttpProxy {
+    // The credentials never reach logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpProxy")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl HttpProxy {
+    /// Parses `http://[user:password@]host[:port]` (port 8080 by default).
+    ///
+    /// ```
+    /// use midge_native::HttpProxy;
+    /// let proxy = HttpProxy::parse("http://alice:s3cret@proxy.local:3128").unwrap();
+    /// assert_eq!((proxy.host.as_str(), proxy.port), ("proxy.local", 3128));
+    /// assert!(!format!("{proxy:?}").contains("s3cret"));
+    /// assert!(HttpProxy::parse("socks5://proxy.local").is_err());
+    /// ```
+    pub fn parse(url: &str) -> Result<HttpProxy, NativeError> {
+        let rule = "must be http://[user:password@]host[:port]";
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| NativeError::invalid("proxy", rule))?;
+        let rest = rest.trim_end_matches('/');
+        let (userinfo, authority) = match rest.rsplit_once('@') {
+            Some((user, authority)) => (Some(user), authority),
+            None => (None, rest),
+        };
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
+                let port = port
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| NativeError::invalid("proxy", rule))?;
+                (host, port)
+            }
+            _ => (authority, 8080),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || host.contains('/') {
+            return Err(NativeError::invalid("proxy", rule));
+        }
+        Ok(HttpProxy {
+            host: host.to_owned(),
+            port,
+            authorization: userinfo.map(|u| format!("Basic {}", base64(u.as_bytes()))),
+        })
+    }
+
+    /// Open the tunnel to `server` through the proxy.
+    async fn tunnel(&self, server: &ServerAddress) -> Result<TcpStream, TransportFailure> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| {
+                TransportFailure::new(
+                    io_kind(&e),
+                    format!(
+                        "connecting to the proxy {}:{} failed: {e}",
+                        self.host, self.port
+                    ),
+                )
+            })?;
+        let target = if server.host.contains(':') {
+            format!("[{}]:{}", server.host, server.port)
+        } else {
+            format!("{}:{}", server.host, server.port)
+        };
+        let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+        if let Some(auth) = &self.authorization {
+            request.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
+        }
+        request.push_str("\r\n");
+        let lost = |e: io::Error| {
+            TransportFailure::new(
+                io_kind(&e),
+                format!("the proxy {}:{}: {e}", self.host, self.port),
+            )
+        };
+        tcp.write_all(request.as_bytes()).await.map_err(lost)?;
+        // The answer's head, byte by byte: nothing of the tunnel may be read
+        // past it (the broker speaks first after TLS, but not in plain MQTT).
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            if head.len() > 8192 {
+                return Err(TransportFailure::new(
+                    TransportFailureKind::Other,
+                    "the proxy's answer to CONNECT has no end",
+                ));
+            }
+            let byte = tcp.read_u8().await.map_err(lost)?;
+            head.push(byte);
+        }
+        let status_line = String::from_utf8_lossy(&head);
+        let status_line = status_line.lines().next().unwrap_or_default().to_owned();
+        let code = status_line.split_whitespace().nth(1).unwrap_or_default();
+        if !code.starts_with('2') {
+            let kind = if code == "407" {
+                TransportFailureKind::Config
+            } else {
+                TransportFailureKind::Refused
+            };
+            return Err(TransportFailure::new(
+                kind,
+                format!(
+                    "the proxy {}:{} refused CONNECT {target}: {status_line}",
+                    self.host, self.port
+                ),
+            ));
+        }
+        Ok(tcp)
+    }
+}
+
+/// Standard base64 with padding (for `Proxy-Authorization`).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 pub(crate) async fn open(
     server: ServerAddress,
     tls: Option<Arc<ClientConfig>>,
     tls_options: TlsOptions,
+    proxy: Option<Arc<HttpProxy>>,
 ) -> Result<Conn, TransportFailure> {
     let server = &server;
-    let tcp = TcpStream::connect((server.host.as_str(), server.port))
-        .await
-        .map_err(|e| failure(io_kind(&e), server, "connecting to", e))?;
+    let tcp = match &proxy {
+        Some(proxy) => proxy.tunnel(server).await?,
+        None => TcpStream::connect((server.host.as_str(), server.port))
+            .await
+            .map_err(|e| failure(io_kind(&e), server, "connecting to", e))?,
+    };
     // MQTT packets are small and latency-bound; Nagle only delays them.
     let _ = tcp.set_nodelay(true);
     let stream: Box<dyn ByteStream> = if server.transport.is_tls() {
@@ -679,5 +851,45 @@ mod tests {
         std::fs::write(dir.join("bad.der"), der).unwrap();
         let body = openssl(dir, &["base64", "-in", "bad.der"]);
         format!("-----BEGIN CERTIFICATE-----\n{body}-----END CERTIFICATE-----\n").into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod proxy_tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_rfc_examples() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+    }
+
+    #[test]
+    fn proxy_urls() {
+        let p = HttpProxy::parse("http://proxy:3128").unwrap();
+        assert_eq!(
+            (p.host.as_str(), p.port, p.authorization.as_deref()),
+            ("proxy", 3128, None)
+        );
+        let p = HttpProxy::parse("http://a:b@[::1]:3128/").unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("::1", 3128));
+        assert_eq!(p.authorization.as_deref(), Some("Basic YTpi"));
+        assert_eq!(HttpProxy::parse("http://proxy").unwrap().port, 8080);
+        for bad in [
+            "proxy:3128",
+            "http://",
+            "http://proxy:0",
+            "http://proxy:x",
+            "https://proxy",
+        ] {
+            assert!(HttpProxy::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -64,6 +64,8 @@ _PASS: Dict[str, Tuple[Any, str]] = {
     "insecure_skip_verify": (bool, "must be a bool"),
     "only_custom_ca": (bool, "must be a bool"),
     "server_name": (str, "must be a str"),
+    "alpn_protocols": ((list, tuple), "must be a list of str (ALPN protocol names)"),
+    "proxy": (str, "must be an http://[user:password@]host:port URL"),
     "message_buffer": (int, "must be an int"),
     "manual_acks": (bool, "must be a bool"),
     "log_payloads": (bool, "must be a bool"),

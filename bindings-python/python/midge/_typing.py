@@ -80,6 +80,11 @@ class ClientOptions(TypedDict, total=False):
     insecure_skip_verify: bool
     only_custom_ca: bool
     server_name: str
+    #: ALPN protocols offered in the TLS handshake (e.g. ``["x-amzn-mqtt-ca"]``).
+    alpn_protocols: Sequence[str]
+    #: Tunnel every connection through an HTTP proxy (``CONNECT``):
+    #: ``http://[user:password@]host:port``.
+    proxy: str
     message_buffer: int
     manual_acks: bool
     #: Fresh credentials before every connection attempt (expiring tokens).
