@@ -254,9 +254,13 @@ pub struct TlsConfig {
     /// Accept any certificate: only for tests against a throwaway broker.
     #[uniffi(default = false)]
     pub insecure_skip_verify: bool,
-    /// Name to verify instead of the URL's host.
+    /// Name to verify instead of the URL's host (SNI and certificate check).
     #[uniffi(default = None)]
     pub server_name: Option<String>,
+    /// ALPN protocols offered in the handshake (e.g. `x-amzn-mqtt-ca` for
+    /// MQTT on port 443).
+    #[uniffi(default = [])]
+    pub alpn_protocols: Vec<String>,
 }
 
 /// Everything a client needs. Only `url` is required; the defaults suit a
@@ -379,6 +383,10 @@ pub struct MqttOptions {
     /// TLS settings for `mqtts://` / `wss://` (verification is on by default).
     #[uniffi(default = None)]
     pub tls: Option<TlsConfig>,
+    /// Tunnel every connection through an HTTP proxy (`CONNECT`):
+    /// `http://[user:password@]host:port`.
+    #[uniffi(default = None)]
+    pub proxy: Option<String>,
 }
 
 impl MqttOptions {
@@ -466,7 +474,11 @@ impl MqttOptions {
                 client_key_pem: tls.client_key_pem.clone().map(String::into_bytes),
                 insecure_skip_verify: tls.insecure_skip_verify,
                 server_name: tls.server_name.clone(),
+                alpn_protocols: tls.alpn_protocols.clone(),
             };
+        }
+        if let Some(proxy) = &self.proxy {
+            options.proxy = Some(midge_native::HttpProxy::parse(proxy)?);
         }
         Ok(options)
     }
@@ -579,6 +591,7 @@ impl MqttOptions {
             authentication_data: None,
             session_store_path: None,
             tls: None,
+            proxy: None,
         }
     }
 }
