@@ -51,7 +51,7 @@ import sys
 import threading
 import time
 import uuid
-from typing import Iterator
+from typing import Any, Iterator
 
 import midge
 
@@ -271,6 +271,48 @@ async def run_aiomqtt(port: int, qos: int, count: int, window: int) -> float:
             await task
         await asyncio.wait_for(consumer, 300)
         return count / (time.perf_counter() - start)
+
+
+async def run_gmqtt(port: int, qos: int, count: int, window: int) -> float:
+    import gmqtt
+    from gmqtt.mqtt.constants import MQTTv311
+
+    t = topic()
+    loop = asyncio.get_running_loop()
+    received = 0
+    done = loop.create_future()
+    room = asyncio.Event()
+    subscribed = loop.create_future()
+
+    def on_message(client: Any, topic_: str, payload: bytes, qos_: int, properties: Any) -> int:
+        nonlocal received
+        received += 1
+        room.set()
+        if received == count and not done.done():
+            done.set_result(None)
+        return 0  # the ack's reason code
+
+    sub = gmqtt.Client("gm-sub-" + t[-8:])
+    sub.on_message = on_message
+    sub.on_subscribe = lambda *a: subscribed.done() or subscribed.set_result(None)
+    pub = gmqtt.Client("gm-pub-" + t[-8:])
+    await sub.connect("127.0.0.1", port, version=MQTTv311)
+    await pub.connect("127.0.0.1", port, version=MQTTv311)
+    sub.subscribe(t, qos=qos)
+    await asyncio.wait_for(subscribed, 10)
+    start = time.perf_counter()
+    # gmqtt's publish returns nothing to wait on: the same window is kept
+    # against the subscriber (at most `window` messages ahead of it).
+    for sent in range(count):
+        while sent - received >= window:
+            room.clear()
+            await room.wait()
+        pub.publish(t, PAYLOAD, qos=qos)
+    await asyncio.wait_for(done, 300)
+    elapsed = time.perf_counter() - start
+    await pub.disconnect()
+    await sub.disconnect()
+    return count / elapsed
 
 
 # --------------------------------------------------------------------------
@@ -608,6 +650,9 @@ def main() -> None:
                 pairs.append(("AsyncClient vs aiomqtt", "midge.AsyncClient", "aiomqtt",
                               lambda: asyncio.run(run_midge_async(broker.port, qos, n, w)),
                               lambda: asyncio.run(run_aiomqtt(broker.port, qos, n, w))))
+                pairs.append(("AsyncClient vs gmqtt", "midge.AsyncClient", "gmqtt",
+                              lambda: asyncio.run(run_midge_async(broker.port, qos, n, w)),
+                              lambda: asyncio.run(run_gmqtt(broker.port, qos, n, w))))
             for name, ours_name, peer_name, ours_run, peer_run in pairs:
                 ours, peer = Result(), Result()
                 for _ in range(args.rounds):
