@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Sets everything up, starts a local mosquitto on a free loopback port, and
-# runs the round-trip demo against it: connect, subscribe, publish at QoS 0/1/2,
-# receive all three back. The broker is stopped afterwards.
+# Sets up what the demo needs (mosquitto and Rust: scripts/setup-core.sh, not
+# the bindings' toolchains), starts a local mosquitto on a free loopback port,
+# and runs the round-trip demo against it: connect, subscribe, publish at QoS
+# 0/1/2, receive all three back. The broker is stopped afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-./scripts/setup.sh
+./scripts/setup-core.sh
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 dir=$(mktemp -d)

@@ -1,37 +1,15 @@
 #!/usr/bin/env bash
-# Installs what midge's builds and tests need on a fresh Debian machine.
-# Idempotent: every step checks first, so a second run costs seconds.
+# Installs what midge's builds and tests need on a fresh Debian machine: the
+# core's toolchain (scripts/setup-core.sh), then what each binding and the
+# system tests need. Idempotent: every step checks first, so a second run
+# costs seconds.
 set -euo pipefail
 
 log() { printf '\n==> %s\n' "$*"; }
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-
-need_apt=()
-command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
-command -v mosquitto_passwd >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
-command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
-command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
-command -v curl >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
-if [ ${#need_apt[@]} -gt 0 ]; then
-    log "apt: installing ${need_apt[*]}"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
-# Debian starts a system-wide mosquitto on port 1883; midge's tests start
-# their own on free ports and do not need it.
-
-if ! command -v cargo >/dev/null 2>&1; then
-    if [ -x "$HOME/.cargo/bin/cargo" ]; then
-        export PATH="$HOME/.cargo/bin:$PATH"
-    else
-        log "rustup: installing the stable Rust toolchain"
-        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt,clippy
-        export PATH="$HOME/.cargo/bin:$PATH"
-    fi
-fi
-rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+here="$(dirname "$0")"
+"$here/setup-core.sh"
+export PATH="$HOME/.cargo/bin:$PATH"
 if ! rustup target list --installed | grep -q '^wasm32-unknown-unknown$'; then
     log "rustup: adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
