@@ -24,6 +24,7 @@ step "cargo clippy (all targets, -D warnings)" cargo clippy --workspace --all-ta
 step "cargo test (workspace)" bash -c 'cargo test --workspace --exclude midge-system-tests --locked 2>&1 | tee target/test.log; test ${PIPESTATUS[0]} -eq 0'
 step "midge-core builds for wasm32-unknown-unknown" cargo build -p midge-core --target wasm32-unknown-unknown --locked
 step "midge-core has no async runtime, socket or clock dependency" ./scripts/check-core-deps.sh
+step "one version for every package" ./scripts/check-versions.sh
 step "fuzz targets replay their corpora" ./scripts/fuzz-replay.sh
 step "fuzz targets run coverage-guided for ${FUZZ_SECONDS:-30} s each (nightly)" ./scripts/fuzz-bounded.sh
 step "Python package: pytest against mosquitto" ./scripts/test-python.sh
