@@ -37,6 +37,7 @@ PY_TOOLS=(
     "aiomqtt==2.4.0"
     "gmqtt==0.8.0"
     "mypy==1.15.0"
+    "PyYAML==6.0.2"
 )
 if [ ! -x .venv/bin/python ]; then
     log "creating the virtualenv .venv/"

@@ -25,6 +25,7 @@ step "cargo test (workspace)" bash -c 'cargo test --workspace --exclude midge-sy
 step "midge-core builds for wasm32-unknown-unknown" cargo build -p midge-core --target wasm32-unknown-unknown --locked
 step "midge-core has no async runtime, socket or clock dependency" ./scripts/check-core-deps.sh
 step "one version for every package" ./scripts/check-versions.sh
+step "the release workflow's shape (.github/workflows/release.yml)" .venv/bin/python scripts/check-release-workflow.py
 step "fuzz targets replay their corpora" ./scripts/fuzz-replay.sh
 step "fuzz targets run coverage-guided for ${FUZZ_SECONDS:-30} s each (nightly)" ./scripts/fuzz-bounded.sh
 step "Python package: pytest against mosquitto" ./scripts/test-python.sh
