@@ -38,6 +38,8 @@ PY_TOOLS=(
     "gmqtt==0.8.0"
     "mypy==1.15.0"
     "PyYAML==6.0.2"
+    "ziglang==0.13.0"
+    "auditwheel==6.4.2"
 )
 if [ ! -x .venv/bin/python ]; then
     log "creating the virtualenv .venv/"
