@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the system tests (tests/, crate midge-system-tests) need and
 # is missing: mosquitto and RabbitMQ (apt), aedes (npm, from the committed
-# package-lock.json), amqtt (PyPI, in tests/.venv-amqtt). Cheap to repeat.
+# package-lock.json), amqtt (PyPI, in tests/.venv-amqtt), moquette and HiveMQ
+# CE (Maven Central, pinned in tests/brokers/{moquette,hivemq}/pom.xml, built
+# once into a classpath so that the test run needs no network; Java 17 and
+# Maven). Cheap to repeat.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,4 +31,12 @@ if [ ! -x tests/.venv-amqtt/bin/amqtt ]; then
     python3 -m venv tests/.venv-amqtt
     tests/.venv-amqtt/bin/pip install -q amqtt==0.12.1
 fi
+for b in moquette hivemq; do
+    if [ ! -s tests/brokers/$b/target/classpath.txt ] || [ ! -d tests/brokers/$b/target/classes ] \
+        || [ tests/brokers/$b/pom.xml -nt tests/brokers/$b/target/classpath.txt ]; then
+        echo "==> mvn ($b)"
+        (cd tests/brokers/$b && mvn -q -B compile dependency:build-classpath \
+            -Dmdep.outputFile=target/classpath.txt)
+    fi
+done
 echo "system test brokers ready"

@@ -19,14 +19,20 @@ pub enum BrokerKind {
     Aedes,
     Amqtt,
     RabbitMq,
+    /// moquette 0.17 (Maven Central), `tests/brokers/moquette`.
+    Moquette,
+    /// HiveMQ CE embedded (Maven Central), `tests/brokers/hivemq`.
+    HiveMq,
 }
 
 impl BrokerKind {
-    pub const ALL: [BrokerKind; 4] = [
+    pub const ALL: [BrokerKind; 6] = [
         BrokerKind::Mosquitto,
         BrokerKind::Aedes,
         BrokerKind::Amqtt,
         BrokerKind::RabbitMq,
+        BrokerKind::Moquette,
+        BrokerKind::HiveMq,
     ];
 
     /// How long start-up may take before the broker counts as broken.
@@ -35,6 +41,8 @@ impl BrokerKind {
             // The Erlang VM plus the MQTT plugin's Raft election: ~14 s seen
             // on 2 busy cores.
             BrokerKind::RabbitMq => Duration::from_secs(90),
+            // A JVM on 2 busy cores.
+            BrokerKind::HiveMq | BrokerKind::Moquette => Duration::from_secs(60),
             _ => Duration::from_secs(20),
         }
     }
@@ -47,6 +55,8 @@ impl fmt::Display for BrokerKind {
             BrokerKind::Aedes => "aedes",
             BrokerKind::Amqtt => "amqtt",
             BrokerKind::RabbitMq => "rabbitmq",
+            BrokerKind::Moquette => "moquette",
+            BrokerKind::HiveMq => "hivemq-ce",
         })
     }
 }
@@ -76,6 +86,10 @@ pub struct Broker {
     epmd: Option<Child>,
     command: Vec<String>,
     env: Vec<(String, String)>,
+    /// A line the broker logs once it is ready (besides its ports accepting).
+    ready_line: Option<&'static str>,
+    /// The WebSocket listener (path `/mqtt`), where the broker has one.
+    ws_port: Option<u16>,
 }
 
 impl fmt::Debug for Broker {
@@ -99,6 +113,8 @@ impl Broker {
             BrokerKind::Aedes => Broker::aedes(),
             BrokerKind::Amqtt => Broker::amqtt(),
             BrokerKind::RabbitMq => Broker::rabbitmq(),
+            BrokerKind::Moquette => Broker::moquette(),
+            BrokerKind::HiveMq => Broker::hivemq(),
         }
     }
 
@@ -206,6 +222,8 @@ impl Broker {
             epmd: None,
             command,
             env: Vec::new(),
+            ready_line: None,
+            ws_port: None,
         };
         if start {
             broker.spawn()?;
@@ -352,6 +370,123 @@ impl Broker {
             epmd,
             command,
             env,
+            ready_line: None,
+            ws_port: None,
+        };
+        broker.spawn()?;
+        Ok(broker)
+    }
+
+    /// moquette (Maven Central) run by `tests/brokers/moquette`'s launcher:
+    /// TCP and WebSocket listeners, in-memory store, telemetry off.
+    pub fn moquette() -> Result<Broker, HarnessError> {
+        let kind = BrokerKind::Moquette;
+        let (classpath, version) = maven_classpath(kind, "moquette", "moquette-broker")?;
+        let dir = temp_dir(kind)?;
+        let (port, ws) = (free_port()?, free_port()?);
+        let d = dir.path();
+        // telemetry_enabled: moquette 0.17 reports usage by default; nothing
+        // may leave loopback. allow_zero_byte_client_id: MQTT-3.1.3-6.
+        write(
+            &d.join("moquette.conf"),
+            &format!(
+                "host 127.0.0.1\nport {port}\nwebsocket_port {ws}\nallow_anonymous true\n\
+                 allow_zero_byte_client_id true\npersistence_enabled false\n\
+                 telemetry_enabled false\nuse_bugsnag false\nuse_metrics false\n\
+                 netty.mqtt.message_size 1048576\nbuffer_flush_millis 0\n"
+            ),
+        )?;
+        write(
+            &d.join("log4j.properties"),
+            "log4j.rootLogger=INFO, stdout\n\
+             log4j.appender.stdout=org.apache.log4j.ConsoleAppender\n\
+             log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\n\
+             log4j.appender.stdout.layout.ConversionPattern=%d{HH:mm:ss.SSS} %-5p [%t] %c{1} - %m%n\n",
+        )?;
+        let mut command = java_command("256m");
+        command.extend([
+            format!(
+                "-Dlog4j.configuration=file:{}",
+                d.join("log4j.properties").display()
+            ),
+            "-cp".into(),
+            classpath,
+            "MidgeMoquette".into(),
+            d.join("moquette.conf").display().to_string(),
+        ]);
+        Broker::launch_jvm(
+            kind,
+            port,
+            ws,
+            version,
+            dir,
+            command,
+            "midge-moquette ready",
+        )
+    }
+
+    /// HiveMQ CE embedded (Maven Central) run by `tests/brokers/hivemq`'s
+    /// launcher: TCP and WebSocket listeners, in-memory persistence,
+    /// anonymous usage statistics off, per-client queue sized for bursts.
+    pub fn hivemq() -> Result<Broker, HarnessError> {
+        let kind = BrokerKind::HiveMq;
+        let (classpath, version) =
+            maven_classpath(kind, "hivemq", "hivemq-community-edition-embedded")?;
+        let dir = temp_dir(kind)?;
+        let (port, ws) = (free_port()?, free_port()?);
+        let d = dir.path();
+        for sub in ["conf", "data", "extensions"] {
+            fs::create_dir_all(d.join(sub)).map_err(HarnessError::io("creating hivemq dirs"))?;
+        }
+        // The default queue of 1,000 messages per client discards a burst.
+        write(
+            &d.join("conf/config.xml"),
+            &format!(
+                "<?xml version=\"1.0\"?>\n<hivemq>\n  <listeners>\n\
+                 <tcp-listener><port>{port}</port><bind-address>127.0.0.1</bind-address></tcp-listener>\n\
+                 <websocket-listener><port>{ws}</port><bind-address>127.0.0.1</bind-address>\
+                 <path>/mqtt</path><subprotocols><subprotocol>mqtt</subprotocol></subprotocols>\
+                 <allow-extensions>true</allow-extensions></websocket-listener>\n  </listeners>\n\
+                 <anonymous-usage-statistics><enabled>false</enabled></anonymous-usage-statistics>\n\
+                 <persistence><mode>in-memory</mode></persistence>\n\
+                 <mqtt><queued-messages><max-queue-size>1000000</max-queue-size>\
+                 <strategy>discard</strategy></queued-messages></mqtt>\n</hivemq>\n"
+            ),
+        )?;
+        let mut command = java_command("512m");
+        let p = |sub: &str| d.join(sub).display().to_string();
+        command.extend([
+            "-cp".into(),
+            classpath,
+            "MidgeHiveMq".into(),
+            p("conf"),
+            p("data"),
+            p("extensions"),
+        ]);
+        Broker::launch_jvm(kind, port, ws, version, dir, command, "midge-hivemq ready")
+    }
+
+    fn launch_jvm(
+        kind: BrokerKind,
+        port: u16,
+        ws: u16,
+        version: String,
+        dir: tempfile::TempDir,
+        command: Vec<String>,
+        ready_line: &'static str,
+    ) -> Result<Broker, HarnessError> {
+        let mut broker = Broker {
+            kind,
+            port,
+            ports: vec![port, ws],
+            version,
+            dir,
+            child: None,
+            epmd: None,
+            command,
+            env: Vec::new(),
+            ready_line: Some(ready_line),
+            ws_port: Some(ws),
         };
         broker.spawn()?;
         Ok(broker)
@@ -381,13 +516,18 @@ impl Broker {
             .map_err(|e| unavailable(self.kind, &format!("cannot run {}: {e}", self.command[0])))?;
         self.child = Some(child);
         let ports = self.ports.clone();
+        let ready_line = self.ready_line;
         let mut exited = false;
         let ready = poll_until(self.kind.ready_within(), || {
             if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
                 exited = true;
                 return true;
             }
-            ports
+            ready_line.is_none_or(|line| {
+                fs::read_to_string(&log)
+                    .map(|t| t.contains(line))
+                    .unwrap_or(false)
+            }) && ports
                 .iter()
                 .all(|port| TcpStream::connect(("127.0.0.1", *port)).is_ok())
         });
@@ -458,6 +598,12 @@ impl Broker {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
 
+    /// The WebSocket URL (`ws://127.0.0.1:PORT/mqtt`), where the broker
+    /// was started with a WebSocket listener.
+    pub fn ws_url(&self) -> Option<String> {
+        self.ws_port.map(|p| format!("ws://127.0.0.1:{p}/mqtt"))
+    }
+
     pub fn version(&self) -> &str {
         &self.version
     }
@@ -520,6 +666,50 @@ fn mosquitto_exe() -> Result<(&'static str, String), HarnessError> {
         .map(|l| l.trim_start_matches("mosquitto version ").to_string())
         .unwrap_or_else(|| "unknown".into());
     Ok((exe, version))
+}
+
+/// `java` with options for a small, quick-starting test broker.
+fn java_command(heap: &str) -> Vec<String> {
+    vec![
+        "java".into(),
+        format!("-Xmx{heap}"),
+        "-XX:+UseSerialGC".into(),
+        "-XX:TieredStopAtLevel=1".into(),
+        "-Djava.net.preferIPv4Stack=true".into(),
+    ]
+}
+
+/// The runnable classpath that `scripts/setup-system-tests.sh` built under
+/// `tests/brokers/<name>` (`target/classes` + `target/classpath.txt`), and
+/// the version of `artifact` in it (read off its jar's path).
+fn maven_classpath(
+    kind: BrokerKind,
+    name: &str,
+    artifact: &str,
+) -> Result<(String, String), HarnessError> {
+    let root = tests_dir().join("brokers").join(name);
+    let listed = root.join("target/classpath.txt");
+    let jars = fs::read_to_string(&listed).map_err(|e| {
+        unavailable(
+            kind,
+            &format!(
+                "{}: {e} (run scripts/setup-system-tests.sh)",
+                listed.display()
+            ),
+        )
+    })?;
+    let jars = jars.trim();
+    let version = jars
+        .split(':')
+        .find_map(|jar| {
+            let rest = &jar[jar.find(&format!("/{artifact}/"))? + artifact.len() + 2..];
+            Some(rest[..rest.find('/')?].to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    Ok((
+        format!("{}:{jars}", root.join("target/classes").display()),
+        version,
+    ))
 }
 
 fn unavailable(kind: BrokerKind, reason: &str) -> HarnessError {
