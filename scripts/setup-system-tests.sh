@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the system tests (tests/, crate midge-system-tests) need and
-# is missing: mosquitto and RabbitMQ (apt), aedes (npm, from the committed
+# is missing: mosquitto, RabbitMQ and ActiveMQ (apt), aedes (npm, from the committed
 # package-lock.json), amqtt (PyPI, in tests/.venv-amqtt), moquette and HiveMQ
 # CE (Maven Central, pinned in tests/brokers/{moquette,hivemq}/pom.xml, built
 # once into a classpath so that the test run needs no network; Java 17 and
@@ -13,6 +13,10 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || apt_missing+=(m
 command -v mosquitto_passwd >/dev/null || apt_missing+=(mosquitto-clients mosquitto)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || apt_missing+=(rabbitmq-server)
 command -v node >/dev/null || apt_missing+=(nodejs npm)
+# ActiveMQ 5.17 (bookworm: 5.17.2+dfsg-2+deb12u1); its MQTT transport needs
+# the codec of libmqtt-client-java (1.16-1), which it does not depend on.
+[ -f /usr/share/activemq/bin/activemq.jar ] || apt_missing+=(activemq)
+[ -f /usr/share/java/mqtt-client.jar ] || apt_missing+=(libmqtt-client-java)
 if [ ${#apt_missing[@]} -gt 0 ]; then
     echo "==> apt-get install ${apt_missing[*]}"
     sudo_cmd=""

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the system tests (tests/, crate midge-system-tests): fault injection
 # (proxy cuts, black holes, mosquitto kill -9, client kill -9), the interop
-# matrix against mosquitto, aedes, amqtt, RabbitMQ, moquette and HiveMQ CE (written to
-# tests/INTEROP.md) and credential redaction. Prints cargo's summary lines,
+# matrix against mosquitto, aedes, amqtt, RabbitMQ, moquette, HiveMQ CE and
+# ActiveMQ (written to tests/INTEROP.md) and credential redaction. Prints cargo's summary lines,
 # the fault figures and the matrix. Run scripts/setup-system-tests.sh first.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -23,16 +23,19 @@ pub enum BrokerKind {
     Moquette,
     /// HiveMQ CE embedded (Maven Central), `tests/brokers/hivemq`.
     HiveMq,
+    /// Debian's ActiveMQ 5.17 with the MQTT codec of `libmqtt-client-java`.
+    ActiveMq,
 }
 
 impl BrokerKind {
-    pub const ALL: [BrokerKind; 6] = [
+    pub const ALL: [BrokerKind; 7] = [
         BrokerKind::Mosquitto,
         BrokerKind::Aedes,
         BrokerKind::Amqtt,
         BrokerKind::RabbitMq,
         BrokerKind::Moquette,
         BrokerKind::HiveMq,
+        BrokerKind::ActiveMq,
     ];
 
     /// How long start-up may take before the broker counts as broken.
@@ -42,7 +45,9 @@ impl BrokerKind {
             // on 2 busy cores.
             BrokerKind::RabbitMq => Duration::from_secs(90),
             // A JVM on 2 busy cores.
-            BrokerKind::HiveMq | BrokerKind::Moquette => Duration::from_secs(60),
+            BrokerKind::HiveMq | BrokerKind::Moquette | BrokerKind::ActiveMq => {
+                Duration::from_secs(60)
+            }
             _ => Duration::from_secs(20),
         }
     }
@@ -57,6 +62,7 @@ impl fmt::Display for BrokerKind {
             BrokerKind::RabbitMq => "rabbitmq",
             BrokerKind::Moquette => "moquette",
             BrokerKind::HiveMq => "hivemq-ce",
+            BrokerKind::ActiveMq => "activemq",
         })
     }
 }
@@ -104,6 +110,8 @@ impl fmt::Debug for Broker {
 
 const MOSQUITTO: [&str; 2] = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"];
 const RABBITMQ_SERVER: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+const ACTIVEMQ_JAR: &str = "/usr/share/activemq/bin/activemq.jar";
+const MQTT_CLIENT_JAR: &str = "/usr/share/java/mqtt-client.jar";
 
 impl Broker {
     /// Start a broker of `kind` with its default test config.
@@ -115,6 +123,7 @@ impl Broker {
             BrokerKind::RabbitMq => Broker::rabbitmq(),
             BrokerKind::Moquette => Broker::moquette(),
             BrokerKind::HiveMq => Broker::hivemq(),
+            BrokerKind::ActiveMq => Broker::activemq(),
         }
     }
 
@@ -464,6 +473,91 @@ impl Broker {
             p("extensions"),
         ]);
         Broker::launch_jvm(kind, port, ws, version, dir, command, "midge-hivemq ready")
+    }
+
+    /// Debian's ActiveMQ 5.17 (`activemq`), started by hand (no systemd)
+    /// from an xbean config in a temp dir: in-memory store, no JMX, one
+    /// `mqtt://` connector on loopback. Its MQTT transport needs the codec of
+    /// `libmqtt-client-java` (without it the broker accepts TCP and never
+    /// answers), linked into the instance's `lib/`.
+    pub fn activemq() -> Result<Broker, HarnessError> {
+        let kind = BrokerKind::ActiveMq;
+        let missing = [ACTIVEMQ_JAR, MQTT_CLIENT_JAR]
+            .into_iter()
+            .find(|p| !Path::new(p).exists());
+        if let Some(path) = missing {
+            return Err(unavailable(
+                kind,
+                &format!("{path} is missing (run scripts/setup-system-tests.sh)"),
+            ));
+        }
+        let version =
+            first_line(Command::new("dpkg-query").args(["-W", "-f", "${Version}", "activemq"]))
+                .unwrap_or_else(|| "unknown".into());
+        let dir = temp_dir(kind)?;
+        let d = dir.path();
+        let port = free_port()?;
+        for sub in ["lib", "data"] {
+            fs::create_dir_all(d.join(sub)).map_err(HarnessError::io("creating activemq dirs"))?;
+        }
+        for jar in ["mqtt-client", "hawtdispatch", "hawtdispatch-transport"] {
+            std::os::unix::fs::symlink(
+                format!("/usr/share/java/{jar}.jar"),
+                d.join(format!("lib/{jar}.jar")),
+            )
+            .map_err(HarnessError::io("linking the MQTT codec"))?;
+        }
+        let p = |sub: &str| d.join(sub).display().to_string();
+        write(
+            &d.join("activemq.xml"),
+            &format!(
+                "<beans xmlns=\"http://www.springframework.org/schema/beans\"\n\
+                 xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"\n\
+                 xsi:schemaLocation=\"http://www.springframework.org/schema/beans \
+                 http://www.springframework.org/schema/beans/spring-beans.xsd \
+                 http://activemq.apache.org/schema/core \
+                 http://activemq.apache.org/schema/core/activemq-core.xsd\">\n\
+                 <broker xmlns=\"http://activemq.apache.org/schema/core\" brokerName=\"midge\" \
+                 persistent=\"false\" useJmx=\"false\" dataDirectory=\"{}\">\n\
+                 <transportConnectors><transportConnector name=\"mqtt\" \
+                 uri=\"mqtt://127.0.0.1:{port}\"/></transportConnectors>\n</broker>\n</beans>\n",
+                p("data")
+            ),
+        )?;
+        write(
+            &d.join("log4j.properties"),
+            "log4j.rootLogger=INFO, stdout\n\
+             log4j.appender.stdout=org.apache.log4j.ConsoleAppender\n\
+             log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\n\
+             log4j.appender.stdout.layout.ConversionPattern=%d{HH:mm:ss.SSS} %-5p %c{1} - %m%n\n",
+        )?;
+        let mut command = java_command("256m");
+        command.extend([
+            format!("-Dlog4j.configuration=file:{}", p("log4j.properties")),
+            "-Dactivemq.home=/usr/share/activemq".into(),
+            format!("-Dactivemq.base={}", p("")),
+            format!("-Dactivemq.conf={}", p("")),
+            format!("-Dactivemq.data={}", p("data")),
+            "-jar".into(),
+            ACTIVEMQ_JAR.into(),
+            "start".into(),
+            format!("xbean:file:{}", p("activemq.xml")),
+        ]);
+        let mut broker = Broker {
+            kind,
+            port,
+            ports: vec![port],
+            version,
+            dir,
+            child: None,
+            epmd: None,
+            command,
+            env: Vec::new(),
+            ready_line: Some("Connector mqtt started"),
+            ws_port: None,
+        };
+        broker.spawn()?;
+        Ok(broker)
     }
 
     fn launch_jvm(

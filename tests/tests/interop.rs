@@ -1,5 +1,5 @@
-//! One scenario suite against mosquitto, aedes, amqtt, RabbitMQ, moquette and
-//! HiveMQ CE, each
+//! One scenario suite against mosquitto, aedes, amqtt, RabbitMQ, moquette,
+//! HiveMQ CE and ActiveMQ, each
 //! started here on a loopback port. Prints the matrix (broker x scenario)
 //! and writes it to `tests/INTEROP.md`. Fails on any FAIL that is not listed
 //! in `BROKER_FAULTS` with its evidence, and on any broker that cannot start.
@@ -30,7 +30,7 @@ const SCENARIOS: [&str; 11] = [
 /// Failures that are the broker's, with the evidence (see INTEROP.md).
 /// A listed fault that starts passing does not fail the suite (the matrix
 /// shows it), so a broker upgrade does not break it.
-const BROKER_FAULTS: [(&str, &str, &str); 5] = [
+const BROKER_FAULTS: [(&str, &str, &str); 6] = [
     (
         "mosquitto 3.1.1",
         "overlapping subs",
@@ -62,6 +62,14 @@ const BROKER_FAULTS: [(&str, &str, &str); 5] = [
          (`mosquitto_sub -d` against it: `received PUBLISH (d0, q1, r0, m1, 'r/t', ...)` right \
          after the SUBACK); MQTT-3.3.1-8 requires RETAIN 1 on a message sent because of a new \
          subscription",
+    ),
+    (
+        "activemq 3.1.1",
+        "persistent session",
+        "ActiveMQ 5.17 encodes CONNACK with the codec of mqtt-client 1.16 (Debian's \
+         libmqtt-client-java), whose `org.fusesource.mqtt.codec.CONNACK` has a return code and no \
+         session-present flag (javap: only `code()`), so every CONNACK says session present 0, \
+         also on resuming a kept session (MQTT-3.2.2-2 requires 1)",
     ),
 ];
 
