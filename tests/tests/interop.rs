@@ -13,7 +13,7 @@ use midge_system_tests::broker::{Broker, BrokerKind};
 
 const WAIT: Duration = Duration::from_secs(5);
 
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 12] = [
     "connect",
     "qos0",
     "qos1",
@@ -23,6 +23,7 @@ const SCENARIOS: [&str; 11] = [
     "persistent session",
     "overlapping subs",
     "unsubscribe",
+    "subscribe #",
     "5.0 properties",
     "5.0 no-local",
 ];
@@ -333,6 +334,31 @@ async fn unsubscribe(cx: &Ctx) -> Scenario {
     Ok(())
 }
 
+/// A subscription to `#` gets whatever else the broker publishes (ActiveMQ's
+/// advisories arrive on topics with wildcards, which midge drops with a
+/// warning): the link stays up and the client's own messages arrive.
+async fn subscribe_all(cx: &Ctx) -> Scenario {
+    let mine = cx.topic("all");
+    let c = cx.client("all")?;
+    let mut s = c.messages(None).map_err(|e| e.to_string())?;
+    connect(&c).await?;
+    subscribed(&c, vec![SubscribeFilter::new("#", QoS::AtMostOnce)]).await?;
+    for n in 0..2u8 {
+        within(
+            "publish",
+            c.publish(Publish::new(mine.clone(), vec![n], QoS::AtLeastOnce)),
+        )
+        .await?;
+        loop {
+            let m = next("own message", &mut s).await?;
+            if m.topic == mine && m.payload[..] == [n] {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn v5_properties(cx: &Ctx) -> Scenario {
     let topic = cx.topic("props");
     let c = cx.client("props")?;
@@ -410,6 +436,7 @@ async fn run_scenario(cx: &Ctx, name: &str) -> Outcome {
         "persistent session" => persistent_session(cx).await,
         "overlapping subs" => overlapping(cx).await,
         "unsubscribe" => unsubscribe(cx).await,
+        "subscribe #" => subscribe_all(cx).await,
         "5.0 properties" => v5_properties(cx).await,
         "5.0 no-local" => v5_no_local(cx).await,
         other => Err(format!("unknown scenario {other}")),
@@ -557,7 +584,8 @@ async fn interop_matrix() {
          (Clean Start 0 / Clean Session 0, session expiry 300 s: message published while \
          offline arrives after resume with session_present); `overlapping subs` (`#` at QoS 2 \
          and `+` at QoS 0: at least one copy at QoS 2, MQTT-3.3.4-2); `unsubscribe`; \
-         `5.0 properties` (user property, content type, response topic, correlation data, \
+         `subscribe #` (everything the broker publishes, its own topics included, while the \
+         client's own messages still arrive on the same link); `5.0 properties` (user property, content type, response topic, correlation data, \
          message expiry forwarded); `5.0 no-local`.\n",
     );
     let _ = std::fs::write(midge_system_tests::tests_dir().join("INTEROP.md"), doc);
