@@ -4,7 +4,7 @@
 //! client's keep-alive notices). Nothing acknowledged may be lost and no
 //! QoS 2 message may arrive twice, except one the broker sends again after
 //! its own PUBREL (mosquitto does; tests/README.md); the client's memory
-//! stays bounded.
+//! stays bounded. The same stream also runs against HiveMQ CE.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -326,4 +326,79 @@ async fn v311_losses_with_the_default_inflight_limit_are_the_brokers() {
         ours.is_empty(),
         "QoS 2 messages delivered twice, not sent again by the broker after PUBREL: {ours:?}"
     );
+}
+
+/// The fault stream against HiveMQ CE (embedded, in-memory, started once
+/// for both protocol versions), 40 faults at 5.0 (Receive Maximum 100,
+/// strict) and 40 at 3.1.1. Prints what was lost and any Receive Maximum
+/// overrun; fails only on what would be midge's: a message the broker sent
+/// to the subscriber that did not arrive, a QoS 2 duplicate the broker did
+/// not send again after its PUBREL, or a 0x93 without a broker overrun.
+/// Seen with 2025.5: nothing lost, no QoS 2 duplicate and no Receive
+/// Maximum overrun at either version (QoS 1 duplicates only, as allowed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hivemq_streams_through_proxy_faults() {
+    const STEPS: usize = 40;
+    let _one = ONE_AT_A_TIME.lock().await;
+    let broker = match tokio::task::spawn_blocking(Broker::hivemq)
+        .await
+        .expect("start task")
+    {
+        Ok(b) => b,
+        Err(e) => panic!("HiveMQ CE: {e}"),
+    };
+    for (version, prefix, receive_maximum, strict) in [
+        (ProtocolVersion::V5, "hmq5", DEFAULT_RECEIVE_MAXIMUM, true),
+        (ProtocolVersion::V311, "hmq311", u16::MAX, false),
+    ] {
+        let mut proxy = Proxy::start(broker.port).await.expect("proxy");
+        let mut stream = Stream::start_with(&proxy.url(), prefix, version, receive_maximum, strict)
+            .await
+            .expect("stream");
+        let started = Instant::now();
+        inject_faults(&broker, &mut proxy, &mut stream, STEPS).await;
+        let report = stream.finish(Duration::from_secs(30)).await;
+        let stats = proxy.stats();
+        let never_sent: Vec<_> = report
+            .lost
+            .iter()
+            .copied()
+            .filter(|(q, seq)| {
+                !proxy.sent_to_a_client(&format!("{prefix}/q{q}"), seq.to_string().as_bytes())
+            })
+            .collect();
+        let sent_but_lost: Vec<_> = report
+            .lost
+            .iter()
+            .filter(|m| !never_sent.contains(m))
+            .collect();
+        let ours = qos2_duplicates_not_the_brokers(&report, &proxy, prefix);
+        println!(
+            "fault report (hivemq-ce {}, {STEPS} faults in {:.1} s): {report}; lost and never sent \
+             to the subscriber by the broker: {}; broker PUBLISHes beyond the client's Receive \
+             Maximum {}, client DISCONNECT 0x93 {} (after an overrun: {})",
+            broker.version(),
+            started.elapsed().as_secs_f64(),
+            never_sent.len(),
+            stats.broker_quota_overruns,
+            stats.client_receive_maximum_disconnects,
+            stats.client_receive_maximum_disconnects_after_overrun,
+        );
+        assert!(
+            sent_but_lost.is_empty(),
+            "{prefix}: the broker sent these to the subscriber, which did not deliver them: \
+             {sent_but_lost:?}"
+        );
+        assert!(
+            ours.is_empty(),
+            "{prefix}: QoS 2 messages delivered twice, not sent again by the broker after \
+             PUBREL: {ours:?}"
+        );
+        assert_eq!(
+            stats.client_receive_maximum_disconnects,
+            stats.client_receive_maximum_disconnects_after_overrun,
+            "{prefix}: a client sent 0x93 on a connection where the broker kept within the \
+             Receive Maximum"
+        );
+    }
 }
