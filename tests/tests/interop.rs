@@ -13,7 +13,7 @@ use midge_system_tests::broker::{Broker, BrokerKind};
 
 const WAIT: Duration = Duration::from_secs(5);
 
-const SCENARIOS: [&str; 12] = [
+const SCENARIOS: [&str; 13] = [
     "connect",
     "qos0",
     "qos1",
@@ -24,6 +24,7 @@ const SCENARIOS: [&str; 12] = [
     "overlapping subs",
     "unsubscribe",
     "subscribe #",
+    "websocket",
     "5.0 properties",
     "5.0 no-local",
 ];
@@ -85,13 +86,19 @@ type Scenario = Result<(), String>;
 
 struct Ctx {
     url: String,
+    /// `ws://.../mqtt`, where the launcher opened a WebSocket listener.
+    ws_url: Option<String>,
     version: ProtocolVersion,
     tag: String,
 }
 
 impl Ctx {
     fn client(&self, name: &str) -> Result<NativeClient, String> {
-        let mut o = NativeOptions::new(&self.url).map_err(|e| e.to_string())?;
+        self.client_at(&self.url, name)
+    }
+
+    fn client_at(&self, url: &str, name: &str) -> Result<NativeClient, String> {
+        let mut o = NativeOptions::new(url).map_err(|e| e.to_string())?;
         o.client.client_id = format!("{}-{name}", self.tag);
         o.client.protocol = self.version;
         o.client.reconnect = None;
@@ -359,6 +366,30 @@ async fn subscribe_all(cx: &Ctx) -> Scenario {
     Ok(())
 }
 
+/// QoS 1 round trip over the broker's WebSocket listener (`ws://`, path
+/// `/mqtt`, subprotocol `mqtt`).
+async fn websocket(cx: &Ctx, url: &str) -> Scenario {
+    let c = cx.client_at(url, "ws")?;
+    let topic = cx.topic("ws");
+    let mut s = c.messages(Some(topic.clone())).map_err(|e| e.to_string())?;
+    connect(&c).await?;
+    subscribed(
+        &c,
+        vec![SubscribeFilter::new(topic.clone(), QoS::AtLeastOnce)],
+    )
+    .await?;
+    within(
+        "publish",
+        c.publish(Publish::new(topic, &b"ws"[..], QoS::AtLeastOnce)),
+    )
+    .await?;
+    let m = next("message", &mut s).await?;
+    if &m.payload[..] != b"ws" {
+        return Err(format!("got {:?}", m.payload));
+    }
+    Ok(())
+}
+
 async fn v5_properties(cx: &Ctx) -> Scenario {
     let topic = cx.topic("props");
     let c = cx.client("props")?;
@@ -423,6 +454,9 @@ async fn run_scenario(cx: &Ctx, name: &str) -> Outcome {
     if v5_only && cx.version != ProtocolVersion::V5 {
         return Outcome::NotApplicable("MQTT 3.1.1 only".into());
     }
+    if name == "websocket" && cx.ws_url.is_none() {
+        return Outcome::NotApplicable("no WebSocket listener in the test config".into());
+    }
     let result = match name {
         "connect" => match cx.client("connect") {
             Ok(c) => connect(&c).await.map(|_| ()),
@@ -437,6 +471,7 @@ async fn run_scenario(cx: &Ctx, name: &str) -> Outcome {
         "overlapping subs" => overlapping(cx).await,
         "unsubscribe" => unsubscribe(cx).await,
         "subscribe #" => subscribe_all(cx).await,
+        "websocket" => websocket(cx, cx.ws_url.as_deref().unwrap_or_default()).await,
         "5.0 properties" => v5_properties(cx).await,
         "5.0 no-local" => v5_no_local(cx).await,
         other => Err(format!("unknown scenario {other}")),
@@ -487,6 +522,7 @@ async fn run_broker_rows(kind: BrokerKind) -> Vec<Row> {
         };
         let cx = Ctx {
             url: broker.url(),
+            ws_url: broker.ws_url(),
             version,
             tag: format!("midge-{kind}-{v}-{}", std::process::id()),
         };
@@ -585,7 +621,9 @@ async fn interop_matrix() {
          offline arrives after resume with session_present); `overlapping subs` (`#` at QoS 2 \
          and `+` at QoS 0: at least one copy at QoS 2, MQTT-3.3.4-2); `unsubscribe`; \
          `subscribe #` (everything the broker publishes, its own topics included, while the \
-         client's own messages still arrive on the same link); `5.0 properties` (user property, content type, response topic, correlation data, \
+         client's own messages still arrive on the same link); `websocket` (QoS 1 round trip \
+         over `ws://` to the broker's WebSocket listener, where the test starts one); \
+         `5.0 properties` (user property, content type, response topic, correlation data, \
          message expiry forwarded); `5.0 no-local`.\n",
     );
     let _ = std::fs::write(midge_system_tests::tests_dir().join("INTEROP.md"), doc);
