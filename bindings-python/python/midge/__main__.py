@@ -12,12 +12,109 @@ from __future__ import annotations
 
 import argparse
 import cmd
+import datetime
+import json
+import logging
+import os
+import queue
 import shlex
 import sys
 import threading
-from typing import Any, List, Optional
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
 
 import midge
+
+
+# -- how a message is shown --------------------------------------------------
+
+
+@dataclass
+class MessageFormat:
+    #: "text", "hex" (like mosquitto_sub -F %x) or "json" (pretty, like mqttx; text when not JSON).
+    payload: str = "text"
+    #: Local arrival time, ISO-8601 with milliseconds (mqttx shows one per message).
+    timestamps: bool = False
+    #: The topic before the payload (mosquitto_sub -v); the shell always shows it.
+    topic: bool = True
+    #: The shell's "[topic] payload  (qos 1)" layout; else mosquitto_sub's "topic payload".
+    shell_style: bool = False
+
+
+def format_payload(payload: bytes, how: str) -> str:
+    if how == "hex":
+        return payload.hex()
+    text = payload.decode("utf-8", errors="replace")
+    if how == "json":
+        try:
+            return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        except ValueError:
+            return text
+    return text
+
+
+# 5.0 properties worth a reader's attention, in the order mqttx lists them.
+_PROPERTY_LABELS = [
+    ("content_type", "content-type"),
+    ("payload_format_indicator", "payload-format"),
+    ("message_expiry_interval", "message-expiry"),
+    ("response_topic", "response-topic"),
+    ("correlation_data", "correlation-data"),
+    ("subscription_identifiers", "subscription-ids"),
+]
+
+
+def describe_properties(message: midge.Message) -> str:
+    """The 5.0 properties present, e.g. ``content-type=application/json user-property:a=b``."""
+    props = message.properties
+    words: List[str] = []
+    for key, label in _PROPERTY_LABELS:
+        value = props.get(key)
+        if value is None or value == []:
+            continue
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", errors="replace")
+        elif isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        elif key == "payload_format_indicator":
+            value = "utf-8" if value else "bytes"
+        words.append(f"{label}={value}")
+    words += [f"user-property:{name}={value}" for name, value in message.user_properties]
+    return " ".join(words)
+
+
+def timestamp() -> str:
+    return datetime.datetime.now().astimezone().isoformat(timespec="milliseconds")
+
+
+def render_message(message: midge.Message, how: MessageFormat) -> str:
+    payload = format_payload(message.payload, how.payload)
+    props = describe_properties(message)
+    if how.shell_style:
+        flags = f"qos {message.qos}" + (", retained" if message.retain else "")
+        text = f"[{message.topic}] {payload}  ({flags})" + (f"  {{{props}}}" if props else "")
+    else:
+        text = f"{message.topic} {payload}" if how.topic else payload
+        if props and how.topic:
+            text += f"  {{{props}}}"
+    return f"[{timestamp()}] {text}" if how.timestamps else text
+
+
+def describe_event(event: midge.Event) -> Optional[str]:
+    """A connection change as one line, or None for events a user need not see."""
+    if isinstance(event, midge.ConnectedEvent) and event.result.reconnected:
+        return f"* reconnected to {event.result.server} (session present: {event.result.session_present})"
+    if isinstance(event, midge.DisconnectedEvent):
+        line = f"* disconnected: {event.error}"
+        if event.reconnecting:
+            line += f"; reconnecting in {event.reconnect_in:.1f}s (attempt {event.attempt})"
+        return line
+    if isinstance(event, midge.SubscriptionsRestoredEvent):
+        return "* the broker had lost the session: subscriptions restored"
+    return None
 
 
 class UsageError(Exception):
@@ -62,6 +159,12 @@ SUBSCRIBE = _parser("subscribe", "Subscribe to a topic filter; messages are prin
 SUBSCRIBE.add_argument("filter")
 SUBSCRIBE.add_argument("--qos", "-q", type=int, choices=[0, 1, 2], default=0)
 
+FORMAT = _parser("format", "How incoming messages are shown (like mqttx's payload format and timestamps)")
+FORMAT.add_argument("--format", choices=["text", "hex", "json"], default=None,
+                    help="payload as text, hex, or pretty JSON (text when it is not JSON)")
+FORMAT.add_argument("--timestamps", action=argparse.BooleanOptionalAction, default=None,
+                    help="prefix each message with its local arrival time (ISO-8601, milliseconds)")
+
 UNSUBSCRIBE = _parser("unsubscribe", "Unsubscribe from a topic filter")
 UNSUBSCRIBE.add_argument("filter")
 
@@ -78,6 +181,8 @@ class Shell(cmd.Cmd):
         self.client: Optional[midge.Client] = None
         self.url: Optional[str] = None
         self.lock = threading.Lock()
+        self.format = MessageFormat(shell_style=True)
+        self.interactive = stdin is not None and stdin.isatty()
 
     # -- plumbing ----------------------------------------------------------
 
@@ -88,6 +193,16 @@ class Shell(cmd.Cmd):
     def say(self, text: str) -> None:
         with self.lock:
             self.stdout.write(text + "\n")
+            self.stdout.flush()
+
+    def say_async(self, text: str) -> None:
+        """Print from a midge thread above the prompt, keeping the half-typed line."""
+        if not self.interactive:
+            self.say(text)
+            return
+        with self.lock:
+            typed = _typed_line()
+            self.stdout.write("\r\x1b[K" + text + "\n" + self.prompt + typed)
             self.stdout.flush()
 
     def _args(self, parser: _Parser, line: str) -> Optional[argparse.Namespace]:
@@ -124,9 +239,12 @@ class Shell(cmd.Cmd):
         return sorted(n[3:] for n in dir(self) if n.startswith("do_") and n not in ("do_EOF", "do_quit"))
 
     def _print_message(self, message: midge.Message) -> None:
-        payload = message.payload.decode("utf-8", errors="replace")
-        flags = f"qos {message.qos}" + (", retained" if message.retain else "")
-        self.say(f"[{message.topic}] {payload}  ({flags})")
+        self.say_async(render_message(message, self.format))
+
+    def _print_event(self, event: midge.Event) -> None:
+        text = describe_event(event)
+        if text is not None:
+            self.say_async(text)
 
     # -- commands ----------------------------------------------------------
 
@@ -144,6 +262,7 @@ class Shell(cmd.Cmd):
             protocol=args.protocol, keep_alive=args.keep_alive, clean_start=args.clean_start == "yes",
             session_expiry=args.session_expiry, ca=args.ca, client_cert=args.cert, client_key=args.key,
             insecure_skip_verify=args.insecure or None, on_message=self._print_message,
+            on_event=self._print_event,
         )
         if args.client_id is None and args.protocol == "3.1.1":
             options["client_id"] = "midge-shell"
@@ -160,6 +279,7 @@ class Shell(cmd.Cmd):
         if client is None:
             return
         try:
+            client.on_event = None  # the line below says it
             client.disconnect(timeout=5)
         finally:
             self.client = None
@@ -192,6 +312,17 @@ class Shell(cmd.Cmd):
         else:
             self.say(f"error: subscribe: the broker refused {args.filter} (reason code 0x{result.reason_code:02x})")
 
+    def do_format(self, line: str) -> None:
+        """format [--format text|hex|json] [--timestamps|--no-timestamps]: how messages are shown"""
+        args = self._args(FORMAT, line)
+        if args is None:
+            return
+        if args.format is not None:
+            self.format.payload = args.format
+        if args.timestamps is not None:
+            self.format.timestamps = args.timestamps
+        self.say(f"format {self.format.payload}, timestamps {'on' if self.format.timestamps else 'off'}")
+
     def do_subscriptions(self, line: str) -> None:
         """subscriptions: list the active subscriptions"""
         client = self._need_client("subscriptions")
@@ -219,7 +350,8 @@ class Shell(cmd.Cmd):
 
     def do_help(self, arg: str) -> None:
         """help [COMMAND]"""
-        parsers = {"connect": CONNECT, "publish": PUBLISH, "subscribe": SUBSCRIBE, "unsubscribe": UNSUBSCRIBE}
+        parsers = {"connect": CONNECT, "publish": PUBLISH, "subscribe": SUBSCRIBE, "unsubscribe": UNSUBSCRIBE,
+                   "format": FORMAT}
         if arg:
             name = arg.strip()
             if name in parsers:
@@ -238,6 +370,7 @@ class Shell(cmd.Cmd):
         """exit: disconnect and leave the shell"""
         if self.client is not None:
             try:
+                self.client.on_event = None
                 self.client.disconnect(timeout=5)
             except midge.MqttError:
                 pass
@@ -250,11 +383,275 @@ class Shell(cmd.Cmd):
         return self.do_exit(line)
 
 
+# -- one-shot commands: python -m midge pub|sub, with mosquitto_pub/sub's flags --
+
+#: mosquitto_sub's exit status when -W ran out (MOSQ_ERR_TIMEOUT).
+EXIT_TIMED_OUT = 27
+
+
+class OneShotParser(argparse.ArgumentParser):
+    """argparse that prints one clear line for a bad argument (exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _connection_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags mosquitto_pub and mosquitto_sub share (-h is the host, as there)."""
+    parser.add_argument("--help", action="help", help="show this help and exit")
+    parser.add_argument("-h", "--host", default="localhost", help="broker host (default localhost)")
+    parser.add_argument("-p", "--port", type=int, default=None, help="broker port (default 1883, 8883 with TLS)")
+    parser.add_argument("-L", "--url", default=None,
+                        help="mqtt(s)://[user[:password]@]host[:port]/topic or ws(s)://...; replaces -h/-p/-t")
+    parser.add_argument("-i", "--id", default=None, help="client id (default midge-pub-/midge-sub- + random)")
+    parser.add_argument("-u", "--username", default=None)
+    parser.add_argument("-P", "--password", default=None)
+    parser.add_argument("-V", "--protocol-version", default="5", choices=["mqttv5", "mqttv311", "5", "311"],
+                        help="MQTT version (default 5, like mqttx; mosquitto's default is 311)")
+    parser.add_argument("-k", "--keepalive", type=int, default=60, help="keep-alive seconds (default 60)")
+    parser.add_argument("-c", "--disable-clean-session", action="store_true",
+                        help="keep the session (needs -i); with 5.0 also give -x")
+    parser.add_argument("-x", "--session-expiry-interval", type=int, default=None, help="5.0 session expiry, s")
+    parser.add_argument("-q", "--qos", type=int, choices=[0, 1, 2], default=0)
+    parser.add_argument("--cafile", default=None, help="CA certificate (PEM); turns TLS on")
+    parser.add_argument("--cert", default=None, help="client certificate (PEM) for mutual TLS")
+    parser.add_argument("--key", default=None, help="client key (PEM) for mutual TLS")
+    parser.add_argument("--insecure", action="store_true", help="do not verify the server certificate")
+    parser.add_argument("-d", "--debug", action="store_true", help="midge's DEBUG log on stderr")
+
+
+def _broker_url(args: argparse.Namespace) -> Tuple[str, Optional[str]]:
+    """The broker URL and the topic a -L URL names, if any."""
+    if args.url:
+        parts = urllib.parse.urlsplit(args.url)
+        if parts.username:
+            args.username = args.username or urllib.parse.unquote(parts.username)
+        if parts.password:
+            args.password = args.password or urllib.parse.unquote(parts.password)
+        host = parts.hostname or "localhost"
+        netloc = f"[{host}]" if ":" in host else host
+        if parts.port:
+            netloc += f":{parts.port}"
+        topic = urllib.parse.unquote(parts.path[1:]) if len(parts.path) > 1 else None
+        return f"{parts.scheme}://{netloc}", topic
+    tls = bool(args.cafile or args.cert or args.insecure)
+    port = args.port or (8883 if tls else 1883)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    return f"{'mqtts' if tls else 'mqtt'}://{host}:{port}", None
+
+
+def _client_options(args: argparse.Namespace, role: str) -> Dict[str, Any]:
+    options: Dict[str, Any] = dict(
+        # A random id like mosquitto's "mosq-...": 3.1.1 brokers may refuse an empty one.
+        client_id=args.id or f"midge-{role}-{uuid.uuid4().hex[:10]}",
+        protocol="3.1.1" if args.protocol_version in ("311", "mqttv311") else 5,
+        keep_alive=args.keepalive, clean_start=not args.disable_clean_session,
+        # A script wants an answer, not retries: fail at once like mosquitto_pub.
+        reconnect=role == "sub",
+    )
+    optional = dict(username=args.username, password=args.password, session_expiry=args.session_expiry_interval,
+                    ca=args.cafile, client_cert=args.cert, client_key=args.key,
+                    insecure_skip_verify=args.insecure or None)
+    options.update({k: v for k, v in optional.items() if v is not None})
+    return options
+
+
+def _connect(parser: argparse.ArgumentParser, args: argparse.Namespace, role: str,
+             **callbacks: Any) -> Tuple[midge.Client, Optional[str]]:
+    if args.disable_clean_session and not args.id:
+        parser.error("argument -c/--disable-clean-session: needs a client id (-i), like mosquitto")
+    if args.debug:
+        logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        logging.getLogger("midge").setLevel(logging.DEBUG)
+    url, url_topic = _broker_url(args)
+    client = midge.Client(url, **_client_options(args, role), **callbacks)
+    client.connect(timeout=30)
+    return client, url_topic
+
+
+def _user_properties(parser: argparse.ArgumentParser, specs: List[List[str]]) -> Dict[str, Any]:
+    """mosquitto's ``-D publish NAME VALUE`` (user-property takes a name and a value)."""
+    props: Dict[str, Any] = {}
+    for spec in specs:
+        if len(spec) < 3 or spec[0] != "publish":
+            parser.error(f"argument -D/--property: expected 'publish IDENTIFIER VALUE', got {' '.join(spec)!r}")
+        name, values = spec[1], spec[2:]
+        if name == "user-property" and len(values) == 2:
+            props.setdefault("user_properties", []).append((values[0], values[1]))
+        elif name in ("content-type", "response-topic") and len(values) == 1:
+            props[name.replace("-", "_")] = values[0]
+        elif name == "correlation-data" and len(values) == 1:
+            props["correlation_data"] = values[0].encode()
+        elif name == "message-expiry-interval" and len(values) == 1 and values[0].isdigit():
+            props["message_expiry_interval"] = int(values[0])
+        elif name == "payload-format-indicator" and len(values) == 1 and values[0] in ("0", "1"):
+            props["payload_format_indicator"] = values[0] == "1"
+        else:
+            parser.error(f"argument -D/--property: unsupported publish property {' '.join(spec[1:])!r}")
+    return props
+
+
+def pub_parser() -> OneShotParser:
+    parser = OneShotParser(prog="python -m midge pub", add_help=False,
+                           description="Publish one message (or one per stdin line) and exit, "
+                                       "like mosquitto_pub")
+    _connection_flags(parser)
+    parser.add_argument("-t", "--topic", default=None)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("-m", "--message", default=None, help="the payload")
+    source.add_argument("-f", "--file", default=None, help="the payload is this file's content")
+    source.add_argument("-s", "--stdin-file", action="store_true", help="the payload is all of stdin")
+    source.add_argument("-l", "--stdin-line", action="store_true", help="one message per stdin line")
+    source.add_argument("-n", "--null-message", action="store_true", help="an empty payload")
+    parser.add_argument("-r", "--retain", action="store_true")
+    parser.add_argument("-D", "--property", nargs="+", action="append", default=[], metavar="ARG",
+                        help="publish user-property NAME VALUE | publish content-type T | publish "
+                             "response-topic T | publish correlation-data D | publish message-expiry-interval S")
+    return parser
+
+
+def _payloads(parser: argparse.ArgumentParser, args: argparse.Namespace) -> List[bytes]:
+    if args.message is not None:
+        return [args.message.encode()]
+    if args.file is not None:
+        try:
+            with open(args.file, "rb") as f:
+                return [f.read()]
+        except OSError as e:
+            parser.error(f"argument -f/--file: cannot read {args.file}: {e.strerror}")
+    if args.stdin_file:
+        return [sys.stdin.buffer.read()]
+    if args.stdin_line:
+        return [line.rstrip(b"\r\n") for line in sys.stdin.buffer]
+    if args.null_message:
+        return [b""]
+    parser.error("one of the arguments -m/--message -f/--file -s/--stdin-file -l/--stdin-line "
+                 "-n/--null-message is required")
+    return []
+
+
+def run_pub(argv: List[str]) -> int:
+    parser = pub_parser()
+    args = parser.parse_args(argv)
+    properties = _user_properties(parser, args.property)
+    payloads = _payloads(parser, args)
+    client, url_topic = _connect(parser, args, "pub")
+    topic = args.topic or url_topic
+    try:
+        if topic is None:
+            parser.error("argument -t/--topic is required")
+        for payload in payloads:
+            client.publish(topic, payload, qos=args.qos, retain=args.retain, properties=properties or None,
+                           timeout=30)
+    finally:
+        client.disconnect(timeout=10)
+    return 0
+
+
+def sub_parser() -> OneShotParser:
+    parser = OneShotParser(prog="python -m midge sub", add_help=False,
+                           description="Subscribe and print messages as they arrive, like mosquitto_sub")
+    _connection_flags(parser)
+    parser.add_argument("-t", "--topic", action="append", default=[], help="topic filter (repeatable)")
+    parser.add_argument("-C", "--count", type=int, default=None, help="exit after this many messages")
+    parser.add_argument("-W", "--timeout", type=float, default=None,
+                        help=f"exit with status {EXIT_TIMED_OUT} after this many seconds from connecting, "
+                             "unless -C was reached first (mosquitto_sub's -W)")
+    parser.add_argument("-R", "--no-stale", action="store_true", help="skip retained messages")
+    parser.add_argument("--retained-only", action="store_true", help="exit at the first non-retained message")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print the topic before the payload")
+    parser.add_argument("--format", choices=["text", "hex", "json"], default="text",
+                        help="payload as text, hex or pretty JSON (text when not JSON)")
+    parser.add_argument("--timestamps", action="store_true",
+                        help="prefix each message with its local arrival time (ISO-8601, ms)")
+    return parser
+
+
+def run_sub(argv: List[str]) -> int:
+    parser = sub_parser()
+    args = parser.parse_args(argv)
+    if args.count is not None and args.count < 1:
+        parser.error("argument -C/--count: must be at least 1")
+    if args.timeout is not None and args.timeout <= 0:
+        parser.error("argument -W/--timeout: must be more than 0")
+    inbox: "queue.Queue[midge.Message]" = queue.Queue()
+    client, url_topic = _connect(parser, args, "sub", on_message=inbox.put, on_event=_print_event_to_stderr)
+    filters = args.topic or ([url_topic] if url_topic else [])
+    try:
+        if not filters:
+            parser.error("argument -t/--topic is required")
+        for result in client.subscribe([(f, args.qos) for f in filters], timeout=30):
+            if not result.ok:
+                print(f"Error: the broker refused {result.filter} (reason code 0x{result.reason_code:02x})",
+                      file=sys.stderr)
+                return 1
+        return _print_messages(inbox, args)
+    finally:
+        client.on_event = None  # our own disconnect is no news
+        client.disconnect(timeout=10)
+
+
+def _print_event_to_stderr(event: midge.Event) -> None:
+    text = describe_event(event)
+    if text is not None:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _print_messages(inbox: "queue.Queue[midge.Message]", args: argparse.Namespace) -> int:
+    how = MessageFormat(payload=args.format, timestamps=args.timestamps, topic=args.verbose)
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    printed = 0
+    while args.count is None or printed < args.count:
+        try:
+            message = inbox.get(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            print("Timed out", file=sys.stderr)
+            return EXIT_TIMED_OUT
+        if message.retain and args.no_stale:
+            continue
+        if args.retained_only and not message.retain:
+            return 0
+        print(render_message(message, how), flush=True)
+        printed += 1
+    return 0
+
+
+def run_oneshot(command: str, argv: List[str]) -> int:
+    """``pub`` or ``sub``: exit 0 on success; a refused connection exits with
+    the CONNACK reason code (as mosquitto_pub/sub do), another failure with 1."""
+    try:
+        return run_pub(argv) if command == "pub" else run_sub(argv)
+    except midge.ConnectionRefusedError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return e.reason_code or 1
+    except midge.MqttError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+def _typed_line() -> str:
+    """What the user has typed so far at the prompt (readline's buffer)."""
+    try:
+        import readline
+    except ImportError:  # no readline (Windows): nothing to redraw
+        return ""
+    return readline.get_line_buffer()
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m midge", description="Interactive MQTT shell")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["pub"], ["sub"]):
+        return run_oneshot(argv[0], argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m midge", description="Interactive MQTT shell; "
+                                     "'python -m midge pub --help' and 'sub --help' for one-shot commands")
     parser.add_argument("url", nargs="?", help="connect to this broker at start")
+    parser.add_argument("--format", choices=["text", "hex", "json"], default="text", help="payload display")
+    parser.add_argument("--timestamps", action="store_true", help="show each message's local arrival time")
     args = parser.parse_args(argv)
     shell = Shell(stdin=sys.stdin, stdout=sys.stdout)
+    shell.format.payload, shell.format.timestamps = args.format, args.timestamps
     if not sys.stdin.isatty():
         shell.intro = ""
     if args.url:
