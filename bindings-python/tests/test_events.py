@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import queue
-import shutil
 
 import pytest
 
@@ -87,20 +86,23 @@ def test_on_event_callback_sees_the_events(broker, topic):
 
 
 def test_store_failure_is_an_event_and_nothing_dependent_is_sent(broker, tmp_path):
-    # The store's directory disappears after the client was made: its first
-    # write (the new log) fails, so the CONNECT that waits for it never
-    # leaves, and connect() fails with the store's error.
-    store_dir = tmp_path / "missing-dir"
+    # The store cannot write: a directory holds the name of the temp file a
+    # new log is written to. Loading finds no session (as on a first run),
+    # but the first write (the new log, which the client starts as soon as it
+    # is made) fails, so the CONNECT that waits for it never leaves, and
+    # connect() fails with the store's error. (Removing the store's directory
+    # after the client was made would race that first write.)
+    store_dir = tmp_path / "unwritable-store"
     store_dir.mkdir()
+    (store_dir / "session.log.tmp").mkdir()
     cid = client_id("store")
     c = midge.Client(broker.url(), client_id=cid, session_store=str(store_dir / "session.log"))
-    shutil.rmtree(store_dir)
     with pytest.raises(midge.MqttError) as e:
         c.connect(timeout=5)
-    assert "missing-dir" in str(e.value)
+    assert "unwritable-store" in str(e.value)
     failed = first_of(c.events(timeout=10), midge.StoreFailedEvent)
     assert isinstance(failed.error, midge.MqttError)
-    assert "missing-dir" in str(failed.error)
+    assert "unwritable-store" in str(failed.error)
     # The broker never saw its CONNECT (mosquitto logs every client id).
     assert cid not in broker.log_text()
 
