@@ -8,18 +8,23 @@
 #   - the x86_64 wheel, installed from the file into a clean venv, runs a
 #     round trip against a mosquitto it starts.
 # Output: target/wheels/. Needs scripts/setup-python.sh first.
+# MIDGE_ARTIFACT_PROFILE=dev builds the wheels unoptimized (the test run uses
+# it: the checks are the same, the build is faster); releases use the
+# default, release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/.venv/bin:$PATH"
 
+profile="${MIDGE_ARTIFACT_PROFILE:-release}"
 out=target/wheels
 rm -rf "$out"
 mkdir -p "$out"
 rustup target add x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu >/dev/null 2>&1 || true
 
 for target in x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu; do
-    printf '\n--- wheel for %s (manylinux2014, zig)\n' "$target"
-    maturin build --release --locked --zig --compatibility manylinux2014 --target "$target" \
+    printf '\n--- wheel for %s (manylinux2014, zig, %s profile)\n' "$target" "$profile"
+    # (No debug info in a dev build: it only makes the wheel large.)
+    CARGO_PROFILE_DEV_DEBUG=0 maturin build --profile "$profile" --locked --zig --compatibility manylinux2014 --target "$target" \
         -m bindings-python/Cargo.toml -o "$out" 2>&1 | grep -E 'Built wheel|error|warning: ' || true
 done
 maturin sdist -m bindings-python/Cargo.toml -o "$out" 2>&1 | grep -E 'Built source|error' || true

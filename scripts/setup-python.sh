@@ -40,6 +40,7 @@ PY_TOOLS=(
     "PyYAML==6.0.2"
     "ziglang==0.13.0"
     "auditwheel==6.4.2"
+    "cargo-zigbuild==0.20.1"
 )
 if [ ! -x .venv/bin/python ]; then
     log "creating the virtualenv .venv/"
