@@ -181,6 +181,8 @@ test('errors are typed: bad URL, refused connection, bad argument', async () => 
   assert.match(r.badServer.message, /servers.*ws:\/\/ or wss:\/\//);
   for (const k of ['noHost', 'fragment', 'credentials', 'badServer']) assert.equal(r[k].code, 'INVALID_ARGUMENT', k);
   assert.equal(r.refused.code, 'TRANSPORT_CLOSED');
+  // A browser hides why a WebSocket failed; the close code is all it gives.
+  assert.equal(r.refused.message, 'connecting to ws://127.0.0.1:1/ failed: the WebSocket closed with code 1006');
   assert.equal(r.badQos.code, 'INVALID_ARGUMENT');
   assert.match(r.badQos.message, /qos/);
   assert.equal(r.badTopic.code, 'INVALID_ARGUMENT');

@@ -508,6 +508,34 @@ const LOG_NAMES = { 10: 'debug', 20: 'info', 30: 'warn' };
 const STATES = ['disconnected', 'waiting', 'connecting', 'connected', 'closing'];
 // `RawClient.signal` kinds.
 const OPENED = 0, CLOSED = 1, TIMEOUT = 2, ONLINE = 3;
+
+// The core's `TransportFailureKind` for a socket error's `code` (Node's
+// errno and TLS codes; `ws` passes the same), as the native driver maps the
+// operating system's errors.
+const FAILURE_KINDS = [
+  [/^ECONNREFUSED$/, 1],
+  [/^(ECONNRESET|EPIPE|ECONNABORTED)$/, 2],
+  [/^(ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EADDRNOTAVAIL)$/, 3],
+  [/^ETIMEDOUT$/, 4],
+  [/^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_OSSL_)/, 5],
+];
+
+/** `{ kind, text }` for an error that carries words, else undefined (a browser's bare Event). */
+function socketFailure(error) {
+  const text = error && typeof error.message === 'string' ? error.message : '';
+  if (!text) return undefined;
+  const code = typeof error.code === 'string' ? error.code : '';
+  const found = FAILURE_KINDS.find(([pattern]) => pattern.test(code));
+  return { kind: found ? found[1] : 7, text };
+}
+
+/** A WebSocket close that says more than "closed": an abnormal code, or a reason. */
+function closeCode(ev) {
+  const code = ev?.code;
+  if (typeof code !== 'number' || code === 1000 || code === 1005) return undefined;
+  const reason = ev.reason ? `: ${ev.reason}` : '';
+  return { kind: 0, text: `the WebSocket closed with code ${code}${reason}` };
+}
 const CONTINUE_AUTHENTICATION = 0x18;
 const now = () => performance.now();
 
@@ -1000,16 +1028,29 @@ export class MqttClient {
       fn(this.#raw, ev);
       this.#flush();
     };
-    s.onopen = mine((raw) => raw.signal(OPENED, now()));
     s.onmessage = mine((raw, ev) => {
       if (typeof ev.data !== 'string') raw.received(now(), new Uint8Array(ev.data)); // text frames are not MQTT
     });
-    s.onclose = mine((raw) => {
-      this.#socket = undefined;
-      raw.signal(CLOSED, now());
+    // Why the socket failed, when the runtime says (Node does, browsers do
+    // not): the core makes it the disconnect's message, as the native
+    // driver does with the operating system's error.
+    let opened = false;
+    let failure;
+    s.onopen = mine((raw) => {
+      opened = true;
+      raw.signal(OPENED, now());
     });
-    // Keep an error listener: Node's `ws` throws on an unheard 'error'.
-    s.onerror = () => {};
+    s.onclose = mine((raw, ev) => {
+      this.#socket = undefined;
+      const why = failure ?? closeCode(ev);
+      if (!why) return raw.signal(CLOSED, now());
+      const detail = opened ? `the connection failed: ${why.text}` : `connecting to ${url} failed: ${why.text}`;
+      raw.failed(now(), why.kind, detail);
+    });
+    // Always listen: Node's `ws` throws on an unheard 'error'.
+    s.onerror = (ev) => {
+      failure ??= socketFailure(ev?.error ?? ev);
+    };
     this.#socket = s;
   }
 

@@ -411,6 +411,27 @@ impl RawClient {
         }
     }
 
+    /// The socket closed, or could not be opened, for a reason the runtime
+    /// gave (Node's socket errors; browsers give none): `kind` is a
+    /// `TransportFailureKind` (0 closed, 1 refused, 2 reset, 3 unreachable,
+    /// 4 timeout, 5 TLS, 6 configuration, else other), `detail` the words
+    /// the error carries, which become the disconnect's message.
+    pub fn failed(&mut self, now: f64, kind: u8, detail: &str) {
+        use midge_core::TransportFailureKind as K;
+        let kind = match kind {
+            0 => K::Closed,
+            1 => K::Refused,
+            2 => K::Reset,
+            3 => K::Unreachable,
+            4 => K::Timeout,
+            5 => K::Tls,
+            6 => K::Config,
+            _ => K::Other,
+        };
+        self.client
+            .handle_transport_failed(ms(now), midge_core::TransportFailure::new(kind, detail));
+    }
+
     /// Credentials a provider fetched for the attempt being opened (after
     /// `OPEN`, before the socket opens): `USERNAME`, `PASSWORD` and
     /// authentication data (0x16); a field left out keeps its value.

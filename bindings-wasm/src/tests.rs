@@ -406,3 +406,36 @@ fn auth_and_restored_subscriptions_are_records() {
     c.received(120_003.0, &[0x90, 4, 0, 2, 0, 1]);
     assert_eq!(poll(&mut c, 120_003.0), [Rec::Restored(1)]);
 }
+
+#[wasm_bindgen_test]
+fn a_socket_failure_with_a_cause_reaches_the_core_and_a_configuration_one_is_final() {
+    // Refused: the core retries after its backoff, as for a bare close.
+    let mut c = connected(Vec::new(), CONNACK_V5);
+    poll(&mut c, 2.0);
+    c.failed(
+        3.0,
+        1,
+        "connecting to ws://broker.example:8080/mqtt failed: refused",
+    );
+    let recs = poll(&mut c, 3.0);
+    assert!(
+        matches!(&recs[..], [Rec::Disconnected(code)] if code == "TRANSPORT_CLOSED"),
+        "{recs:?}"
+    );
+    c.signal(2, 120_000.0);
+    assert!(matches!(&poll(&mut c, 120_000.0)[..], [Rec::Open(_)]));
+
+    // A setting the transport cannot use: no retry, however long we wait.
+    let mut c = connected(Vec::new(), CONNACK_V5);
+    poll(&mut c, 2.0);
+    c.failed(3.0, 6, "the TLS options are not valid");
+    let recs = poll(&mut c, 3.0);
+    assert!(matches!(&recs[..], [Rec::Disconnected(_)]), "{recs:?}");
+    c.signal(2, 120_000.0);
+    assert!(
+        !poll(&mut c, 120_000.0)
+            .iter()
+            .any(|r| matches!(r, Rec::Open(_))),
+        "a configuration failure was retried"
+    );
+}
