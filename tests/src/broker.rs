@@ -698,6 +698,11 @@ impl Broker {
         self.ws_port.map(|p| format!("ws://127.0.0.1:{p}/mqtt"))
     }
 
+    /// The WebSocket listener's port, where the broker has one.
+    pub fn ws_port(&self) -> Option<u16> {
+        self.ws_port
+    }
+
     pub fn version(&self) -> &str {
         &self.version
     }

@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! midge-testkit mosquitto [--stopped] [TEMPLATE]
+//! midge-testkit broker KIND
 //! midge-testkit proxy UPSTREAM_PORT
 //! midge-testkit scripted SCRIPT
 //! ```
@@ -17,6 +18,15 @@
 //! (pid 0 while stopped). Commands: `start` (answers `ok pid=PID`), `stop`
 //! (SIGTERM, wait), `kill` (SIGKILL, wait), each answering `ok`, or `error
 //! MESSAGE`.
+//!
+//! `broker`: a broker of the interop matrix with its default test config
+//! (`Broker::start`; KIND is its name there: `hivemq-ce`, `moquette`,
+//! `aedes`, ...; `hivemq` for short), on free loopback ports. It waits until
+//! the broker is ready (its ports accept connections, and a JVM broker's
+//! launcher logged its ready line), then prints `ready tcp=PORT [ws=PORT]
+//! version=VERSION dir=DIR log=LOG pid=PID` (`ws` where the broker has a
+//! WebSocket listener, path `/mqtt`). No commands: it runs until stdin
+//! closes. Needs what `scripts/setup-system-tests.sh` installs.
 //!
 //! `proxy`: the fault proxy (`midge_system_tests::proxy`) in front of
 //! `127.0.0.1:UPSTREAM_PORT`; prints `ready port=PORT`, then a line
@@ -37,17 +47,18 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use midge_system_tests::broker::Broker;
+use midge_system_tests::broker::{Broker, BrokerKind};
 use midge_system_tests::proxy::{Proxy, ProxyStats};
 use midge_system_tests::scripted;
 
-const USAGE: &str =
-    "usage: midge-testkit mosquitto [--stopped] [TEMPLATE] | midge-testkit proxy UPSTREAM_PORT";
+const USAGE: &str = "usage: midge-testkit mosquitto [--stopped] [TEMPLATE] | \
+     midge-testkit broker KIND | midge-testkit proxy UPSTREAM_PORT | midge-testkit scripted SCRIPT";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("mosquitto") => mosquitto(&args[1..]),
+        Some("broker") => broker(&args[1..]),
         Some("proxy") => proxy(&args[1..]),
         Some("scripted") => scripted(&args[1..]),
         _ => Err(USAGE.to_string()),
@@ -111,6 +122,40 @@ fn mosquitto(args: &[String]) -> Result<(), String> {
         }
     }
     // stdin closed: dropping the broker kills it and removes its dir.
+    Ok(())
+}
+
+fn broker(args: &[String]) -> Result<(), String> {
+    let name = args.first().ok_or_else(|| USAGE.to_string())?;
+    let name = if name == "hivemq" { "hivemq-ce" } else { name };
+    let kind = BrokerKind::ALL
+        .into_iter()
+        .find(|k| k.to_string() == name)
+        .ok_or_else(|| {
+            let names: Vec<String> = BrokerKind::ALL.iter().map(|k| k.to_string()).collect();
+            format!("unknown broker {name:?} ({})", names.join(", "))
+        })?;
+    let broker = Broker::start(kind).map_err(|e| e.to_string())?;
+    let mut ready = format!("ready tcp={}", broker.port);
+    if let Some(ws) = broker.ws_port() {
+        ready.push_str(&format!(" ws={ws}"));
+    }
+    ready.push_str(&format!(
+        " version={} dir={} log={} pid={}",
+        broker.version(),
+        broker.dir().display(),
+        broker.log_path().display(),
+        broker.pid().unwrap_or(0)
+    ));
+    say(&ready);
+    // Until stdin closes; then dropping the broker kills it (its whole
+    // process group, at once: a JVM's orderly shutdown takes seconds) and
+    // removes its dir.
+    for line in std::io::stdin().lock().lines() {
+        if line.is_err() {
+            break;
+        }
+    }
     Ok(())
 }
 
