@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the Python package (a debug build, installed editable into .venv/)
 # and runs its pytest suite against mosquitto brokers the tests start
-# themselves. Run scripts/setup-python.sh first (it is cheap to repeat).
+# themselves, and its core round trip against HiveMQ CE (one per session).
+# Run scripts/setup-python.sh and, for HiveMQ, scripts/setup-system-tests.sh
+# first (scripts/setup.sh runs both; each is cheap to repeat).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$HOME/.cargo/bin:$PATH"

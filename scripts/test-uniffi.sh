@@ -3,7 +3,9 @@
 #   1. rustfmt, clippy and the Rust tests of midge-uniffi
 #   2. builds libmidge_uniffi.so and generates the Kotlin and Swift sources
 #   3. `mvn install` of bindings-uniffi/kotlin: compiles the generated and
-#      hand-written Kotlin and runs the JUnit tests against mosquitto
+#      hand-written Kotlin and runs the JUnit tests against mosquitto (and
+#      the core round trip against HiveMQ CE: needs
+#      scripts/setup-system-tests.sh, which scripts/setup.sh runs)
 #   4. `mvn test` of examples/chat (two chat users against one broker)
 #   5. `cargo check` of the binding for aarch64-linux-android and aarch64-apple-ios
 #   6. reports what was generated but not compiled (Swift: no compiler here)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build the npm package midge-mqtt and run its tests: wasm-bindgen unit tests
-# (Node) and the end-to-end tests in headless Chromium against mosquitto.
-# Run scripts/setup-wasm.sh first.
+# (Node) and the end-to-end tests in headless Chromium against mosquitto,
+# and the core round trip against HiveMQ CE's WebSocket listener. Run
+# scripts/setup-wasm.sh and, for HiveMQ, scripts/setup-system-tests.sh first
+# (scripts/setup.sh runs both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"

@@ -221,6 +221,40 @@ def own_broker(tmp_path: Path, certs: Dict[str, Path]) -> Iterator[Broker]:
     b.close()
 
 
+class HiveMq:
+    """HiveMQ CE (embedded, ``tests/brokers/hivemq``), the second real broker
+    of the binding suites, run by the shared launcher (``midge-testkit
+    broker hivemq``) on free loopback ports: TCP and WebSocket (``/mqtt``),
+    in-memory, anonymous usage statistics off. The launcher returns once
+    both ports accept connections and the broker logged that it is ready;
+    closing it kills the broker. Needs ``scripts/setup-system-tests.sh``
+    (``scripts/setup.sh`` runs it before any test)."""
+
+    def __init__(self) -> None:
+        started = time.monotonic()
+        self._kit = Testkit("broker", "hivemq")
+        self.start_seconds = time.monotonic() - started
+        self.version = self._kit.ready["version"]
+        self.ports = {"tcp": int(self._kit.ready["tcp"]), "ws": int(self._kit.ready["ws"])}
+
+    def url(self, kind: str = "tcp") -> str:
+        if kind == "ws":
+            return f"ws://127.0.0.1:{self.ports['ws']}/mqtt"
+        return f"mqtt://127.0.0.1:{self.ports['tcp']}"
+
+    def close(self) -> None:
+        self._kit.close()
+
+
+@pytest.fixture(scope="session")
+def hivemq() -> Iterator[HiveMq]:
+    """One HiveMQ CE for the whole session, started by the first test that
+    asks for it (2-5 s, ~200 MiB)."""
+    b = HiveMq()
+    yield b
+    b.close()
+
+
 @pytest.fixture
 def topic() -> str:
     """A topic no other test uses."""

@@ -639,6 +639,16 @@ async fn interop_matrix() {
          `5.0 properties` (user property, content type, response topic, correlation data, \
          message expiry forwarded); `5.0 no-local`.\n",
     );
+    doc.push_str(
+        "\nThe bindings' suites run their core round trip (connect, subscribe, publish at \
+         QoS 0, 1 and 2 and receive each, a retained message reaching a later subscriber, \
+         disconnect; MQTT 5.0 and 3.1.1) against HiveMQ CE as well as mosquitto, each \
+         starting one HiveMQ per suite with `midge-testkit broker hivemq`: Python over \
+         TCP (`bindings-python/tests/test_hivemq.py`), the npm package from headless \
+         Chromium over HiveMQ's WebSocket listener (`bindings-wasm/e2e/hivemq.test.mjs`) \
+         and Kotlin over TCP \
+         (`bindings-uniffi/kotlin/src/test/kotlin/io/midge/mqtt/HiveMqTest.kt`).\n",
+    );
     let _ = std::fs::write(midge_system_tests::tests_dir().join("INTEROP.md"), doc);
     assert!(
         unexpected.is_empty(),
