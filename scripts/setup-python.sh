@@ -37,6 +37,7 @@ PY_TOOLS=(
     "aiomqtt==2.4.0"
     "gmqtt==0.8.0"
     "mypy==1.15.0"
+    "pdoc==15.0.4"
     "PyYAML==6.0.2"
     "ziglang==0.13.0"
     "auditwheel==6.4.2"

@@ -33,6 +33,7 @@ step "Python package: pytest against mosquitto" ./scripts/test-python.sh
 step "Python wheels: manylinux2014 x86_64 and aarch64 (zig), auditwheel, sdist, round trip from a clean venv" env MIDGE_ARTIFACT_PROFILE=dev ./scripts/build-wheels.sh
 step "npm package: wasm tests and Chromium end-to-end tests" ./scripts/test-wasm.sh
 step "Kotlin/Swift (UniFFI): JUnit on the JVM, chat example, mobile checks" ./scripts/test-uniffi.sh
+step "API reference (docs/api/): rustdoc, pdoc, TypeDoc, Dokka; fails on an undocumented public item" ./scripts/build-api-docs.sh
 step "Kotlin jar with linux-x86-64 and linux-aarch64 natives (glibc 2.17, zig), chat from the installed jar" env MIDGE_ARTIFACT_PROFILE=dev ./bindings-uniffi/build-jar.sh
 step "system tests: faults, broker and client kills, interop matrix" ./scripts/test-system-tests.sh
 

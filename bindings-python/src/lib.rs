@@ -526,10 +526,12 @@ impl Message {
     fn payload<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.publish.payload)
     }
+    /// The QoS it was delivered with: 0, 1 or 2.
     #[getter]
     fn qos(&self) -> u8 {
         self.publish.qos as u8
     }
+    /// True when it is the topic's retained message, sent on subscribe.
     #[getter]
     fn retain(&self) -> bool {
         self.publish.retain
@@ -549,10 +551,12 @@ impl Message {
     fn user_properties(&self) -> Vec<(String, String)> {
         self.publish.properties.user_properties.clone()
     }
+    /// 5.0: the topic the publisher wants an answer on.
     #[getter]
     fn response_topic(&self) -> Option<&str> {
         self.publish.properties.response_topic.as_deref()
     }
+    /// 5.0: bytes the publisher uses to match an answer to its request.
     #[getter]
     fn correlation_data<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
         self.publish
@@ -561,18 +565,22 @@ impl Message {
             .as_ref()
             .map(|d| PyBytes::new(py, d))
     }
+    /// 5.0: MIME type of the payload, as the publisher set it.
     #[getter]
     fn content_type(&self) -> Option<&str> {
         self.publish.properties.content_type.as_deref()
     }
+    /// 5.0: identifiers of the subscriptions it matched.
     #[getter]
     fn subscription_identifiers(&self) -> Vec<u32> {
         self.publish.properties.subscription_identifiers.clone()
     }
+    /// 5.0: seconds left before the broker would have dropped it.
     #[getter]
     fn message_expiry_interval(&self) -> Option<u32> {
         self.publish.properties.message_expiry_interval
     }
+    /// 5.0: True when the publisher marked the payload as UTF-8.
     #[getter]
     fn payload_format_indicator(&self) -> Option<bool> {
         self.publish.properties.payload_format_indicator

@@ -46,6 +46,7 @@ pub enum LogLevel {
 /// bytes only when asked. Called on a thread of the client's own, in order.
 #[uniffi::export(foreign)]
 pub trait MqttLogger: Send + Sync {
+    /// Writes one log line at `level`.
     fn log(&self, level: LogLevel, line: String);
 }
 
@@ -54,8 +55,10 @@ pub trait MqttLogger: Send + Sync {
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct FreshCredentials {
     #[uniffi(default = None)]
+    /// A new user name, or `null` to keep the configured one.
     pub username: Option<String>,
     #[uniffi(default = None)]
+    /// A new password, or `null` to keep the configured one.
     pub password: Option<String>,
     /// 5.0 enhanced authentication data.
     #[uniffi(default = None)]
@@ -72,6 +75,7 @@ pub struct FreshCredentials {
 /// fails that attempt, and the reconnect policy goes on.
 #[uniffi::export(foreign)]
 pub trait CredentialsProvider: Send + Sync {
+    /// Returns the credentials for an attempt to connect to `server_url`.
     fn credentials(&self, server_url: String) -> FreshCredentials;
 }
 
@@ -656,9 +660,13 @@ pub struct DisconnectInfo {
 /// (`Success`).
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct AuthChallenge {
+    /// `ContinueAuthentication` (answer it) or `Success` (re-authentication done).
     pub reason_code: ReasonCode,
+    /// The authentication method's name, e.g. `SCRAM-SHA-256`.
     pub authentication_method: Option<String>,
+    /// The broker's challenge data; its meaning is the method's.
     pub authentication_data: Option<Vec<u8>>,
+    /// Human-readable reason, for diagnostics only.
     pub reason_string: Option<String>,
 }
 
@@ -667,6 +675,7 @@ pub struct AuthChallenge {
 /// and a Server Reference. The disconnect of that connection follows.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct RedirectInfo {
+    /// `UseAnotherServer` (0x9C) or `ServerMoved` (0x9D).
     pub reason_code: ReasonCode,
     /// The Server Reference as the broker sent it.
     pub server_reference: String,

@@ -31,49 +31,72 @@ pub enum MqttError {
     /// An argument broke a rule; nothing was sent. `argument` is the option
     /// or parameter as Kotlin and Swift spell it (`keepAliveSecs`).
     #[error("invalid argument `{argument}`: {rule}")]
-    InvalidArgument { argument: String, rule: String },
+    InvalidArgument {
+        /// The option or parameter, as Kotlin and Swift spell it.
+        argument: String,
+        /// The rule it broke, in words.
+        rule: String,
+    },
     /// The broker answered CONNECT with a failure reason code.
     #[error("{details}")]
     ConnectionRefused {
+        /// The CONNACK's failure reason code.
         reason_code: ReasonCode,
+        /// What happened, in words (the exception's message).
         details: String,
     },
     /// The broker refused a subscription (SUBACK failure code).
     #[error("the broker refused the subscription to `{filter}`: {reason_code}")]
     SubscriptionRefused {
+        /// The topic filter the broker refused.
         filter: String,
+        /// The SUBACK's failure reason code.
         reason_code: ReasonCode,
     },
     /// The broker rejected a publish (PUBACK/PUBREC failure code), or the
     /// connection it reached does not allow it.
     #[error("{details}")]
     PublishRejected {
+        /// The PUBACK's or PUBREC's failure code, or what the connection does not allow.
         reason_code: ReasonCode,
+        /// What happened, in words (the exception's message).
         details: String,
     },
     /// The broker broke the protocol, or disconnected us with a reason code.
     #[error("{details}")]
     Protocol {
+        /// The DISCONNECT's reason code, when the broker sent one.
         reason_code: Option<ReasonCode>,
+        /// What happened, in words (the exception's message).
         details: String,
     },
     /// The socket, TLS or WebSocket layer failed (unreachable host,
     /// certificate rejected, ...).
     #[error("{details}")]
-    Transport { details: String },
+    Transport {
+        /// What happened, in words (the exception's message).
+        details: String,
+    },
     /// No answer in time.
     #[error("{details}")]
-    Timeout { details: String },
+    Timeout {
+        /// What happened, in words (the exception's message).
+        details: String,
+    },
     /// The client is closed (a call after `disconnect()`), or the
     /// connection closed before the operation finished.
     #[error("{details}")]
-    Closed { details: String },
+    Closed {
+        /// What happened, in words (the exception's message).
+        details: String,
+    },
     /// The client stopped (`disconnect()`, or the reconnect policy gave up)
     /// while the operation was pending: a QoS 1/2 publish stays in the
     /// session and is sent again on the next `connect()`; a subscribe or
     /// unsubscribe was dropped.
     #[error("{details}")]
     Interrupted {
+        /// What happened, in words (the exception's message).
         details: String,
         /// The server's reason code when its DISCONNECT (or a refusing
         /// CONNACK) ended the connection, e.g. `TOPIC_ALIAS_INVALID`.
@@ -81,10 +104,16 @@ pub enum MqttError {
     },
     /// The operation is not possible now (queue full, already connected, ...).
     #[error("{details}")]
-    Rejected { details: String },
+    Rejected {
+        /// What happened, in words (the exception's message).
+        details: String,
+    },
     /// The session store failed (the file at `session_store_path`).
     #[error("{details}")]
-    Store { details: String },
+    Store {
+        /// What happened, in words (the exception's message).
+        details: String,
+    },
 }
 
 impl MqttError {

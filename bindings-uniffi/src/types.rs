@@ -129,7 +129,9 @@ impl From<ConnectionStatus> for ConnectionState {
 /// An MQTT 5.0 user property (name, value).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct UserProperty {
+    /// The property's name.
     pub name: String,
+    /// The property's value.
     pub value: String,
 }
 
@@ -137,8 +139,11 @@ pub struct UserProperty {
 /// receive. Only `topic` and `payload` are required.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Message {
+    /// The topic it is published to (no wildcards).
     pub topic: String,
+    /// The payload, any bytes.
     pub payload: Vec<u8>,
+    /// Delivery guarantee: at most once, at least once or exactly once.
     pub qos: QoS,
     /// Keep as the topic's last known value for future subscribers.
     #[uniffi(default = false)]
@@ -225,10 +230,14 @@ impl From<Publish> for Message {
 /// without a DISCONNECT (e.g. `users/<id>/presence` = `offline`).
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Will {
+    /// Topic the broker publishes the will to.
     pub topic: String,
+    /// The will's payload.
     pub payload: Vec<u8>,
+    /// QoS the will is published with.
     pub qos: QoS,
     #[uniffi(default = false)]
+    /// Whether the broker retains the will.
     pub retain: bool,
     /// MQTT 5.0: seconds the broker waits before publishing the will.
     #[uniffi(default = None)]
@@ -290,10 +299,13 @@ pub struct MqttOptions {
     #[uniffi(default = 60)]
     pub keep_alive_secs: u32,
     #[uniffi(default = None)]
+    /// User name sent in CONNECT.
     pub username: Option<String>,
     #[uniffi(default = None)]
+    /// Password sent in CONNECT.
     pub password: Option<String>,
     #[uniffi(default = None)]
+    /// The Last Will the broker publishes if the client drops without DISCONNECT.
     pub will: Option<Will>,
     /// Reconnect automatically after the connection is lost.
     #[uniffi(default = true)]
@@ -520,7 +532,9 @@ pub struct PublishResult {
 /// A topic filter to subscribe to.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Subscription {
+    /// The topic filter; wildcards `+` and `#` allowed.
     pub filter: String,
+    /// The highest QoS the broker may deliver with.
     pub qos: QoS,
     /// MQTT 5.0: do not receive our own publications.
     #[uniffi(default = false)]
@@ -547,6 +561,7 @@ impl From<Subscription> for packet::SubscribeFilter {
 /// The broker's answer for one filter of a subscribe.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct SubscribeResult {
+    /// The filter this result is for.
     pub filter: String,
     /// The QoS the broker granted; `None` if it refused the filter.
     pub granted_qos: Option<QoS>,

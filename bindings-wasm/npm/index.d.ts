@@ -25,46 +25,77 @@ export type MqttErrorCode =
  * catch (e) { if (e instanceof MqttError && e.reasonCode === 0x86) showLogin(); }
  */
 export class MqttError extends Error {
+  /** Always `'MqttError'`. */
   readonly name: 'MqttError';
+  /** What went wrong, as a stable code to branch on. */
   readonly code: MqttErrorCode;
   /** The MQTT 5.0 reason code (3.1.1 return codes are mapped onto them), when there is one. */
   readonly reasonCode?: number;
 }
 
+/** MQTT 5.0 properties of an outbound publish. */
 export interface PublishProperties {
+  /** `true`: the payload is UTF-8 text. */
   payloadFormatIndicator?: boolean;
+  /** Seconds after which the broker drops the message if undelivered. */
   messageExpiryInterval?: number;
+  /** Number that stands for the topic on this connection. */
   topicAlias?: number;
+  /** Topic a request/response receiver publishes its answer to. */
   responseTopic?: string;
+  /** Bytes the requester uses to match the answer to its request. */
   correlationData?: BinaryLike;
+  /** Name/value pairs for the application; MQTT gives them no meaning. */
   userProperties?: UserPropertiesInput;
+  /** MIME type of the payload. */
   contentType?: string;
 }
 
 /** Properties of an inbound message (MQTT 5.0). */
 export interface MessageProperties {
+  /** `true`: the payload is UTF-8 text. */
   payloadFormatIndicator?: boolean;
+  /** Seconds after which the broker drops the message if undelivered. */
   messageExpiryInterval?: number;
+  /** Number that stands for the topic on this connection. */
   topicAlias?: number;
+  /** Topic a request/response receiver publishes its answer to. */
   responseTopic?: string;
+  /** Bytes the requester uses to match the answer to its request. */
   correlationData?: Uint8Array;
+  /** Name/value pairs for the application; MQTT gives them no meaning. */
   userProperties?: Array<[string, string]>;
+  /** Identifiers of the subscriptions the message matched. */
   subscriptionIdentifiers?: number[];
+  /** MIME type of the payload. */
   contentType?: string;
 }
 
+/** The Last Will: published by the broker when the connection drops without a DISCONNECT. */
 export interface LastWill {
+  /** Topic the will is published to. */
   topic: string;
+  /** The will's payload (a string is sent as UTF-8). */
   payload?: BinaryLike;
+  /** QoS the will is published with (default 0). */
   qos?: 0 | 1 | 2;
+  /** Whether the broker retains the will (default false). */
   retain?: boolean;
+  /** MQTT 5.0 will properties. */
   properties?: {
+    /** Seconds the broker waits before publishing the will. */
     willDelayInterval?: number;
+    /** `true`: the payload is UTF-8 text. */
     payloadFormatIndicator?: boolean;
+    /** Seconds after which the broker drops the message if undelivered. */
     messageExpiryInterval?: number;
+    /** MIME type of the payload. */
     contentType?: string;
+    /** Topic a request/response receiver publishes its answer to. */
     responseTopic?: string;
+    /** Bytes the requester uses to match the answer to its request. */
     correlationData?: BinaryLike;
+    /** Name/value pairs for the application; MQTT gives them no meaning. */
     userProperties?: UserPropertiesInput;
   };
 }
@@ -93,10 +124,13 @@ export interface ReconnectPolicy {
  * next attempt.
  */
 export interface SessionStore {
+  /** Returns the session saved for `clientId`, or `undefined` if there is none. */
   load(clientId: string): Promise<Uint8Array | undefined> | Uint8Array | undefined;
+  /** Saves the whole session of `clientId`; resolve once the bytes are durable. */
   save(clientId: string, session: Uint8Array): Promise<unknown> | void;
 }
 
+/** Options of {@link connect} and {@link MqttClient}. */
 export interface ConnectOptions {
   /** Default: `midge-` and 8 random hex digits. A durable session needs a fixed one. */
   clientId?: string;
@@ -106,8 +140,11 @@ export interface ConnectOptions {
   clean?: boolean;
   /** Keep-alive in seconds, 0 to disable (default 60). */
   keepalive?: number;
+  /** User name sent in CONNECT. */
   username?: string;
+  /** Password sent in CONNECT (binary allowed). */
   password?: BinaryLike;
+  /** The Last Will the broker publishes if the connection drops. */
   will?: LastWill;
   /** `false` disables reconnecting; default: 1 s doubling to 60 s. */
   reconnect?: boolean | ReconnectPolicy;
@@ -195,14 +232,23 @@ export interface ConnectOptions {
   logPayloads?: boolean;
   /** MQTT 5.0 CONNECT properties. */
   properties?: {
+    /** Seconds the broker keeps the session after the connection closes. */
     sessionExpiryInterval?: number;
+    /** How many QoS 1/2 publishes the broker may have in flight to us. */
     receiveMaximum?: number;
+    /** Largest packet we accept, in bytes. */
     maximumPacketSize?: number;
+    /** Highest topic alias the broker may use towards us (0: none). */
     topicAliasMaximum?: number;
+    /** Ask the broker for Response Information in CONNACK. */
     requestResponseInformation?: boolean;
+    /** `false`: the broker sends no reason strings on failures. */
     requestProblemInformation?: boolean;
+    /** Name/value pairs for the application; MQTT gives them no meaning. */
     userProperties?: UserPropertiesInput;
+    /** Enhanced authentication method, e.g. `SCRAM-SHA-256`. */
     authenticationMethod?: string;
+    /** Data of the enhanced authentication exchange; its meaning is the method's. */
     authenticationData?: BinaryLike;
   };
   /** Keep the session (unacknowledged QoS 1/2 publishes, offline queue) across reloads. */
@@ -237,11 +283,17 @@ export interface ConnectOptions {
    * const client = await connect('mqtts://broker.local:8883', { tls: { ca: readFileSync('ca.crt') } });
    */
   tls?: {
+    /** CA certificates (PEM) that verify the broker (Node). */
     ca?: string | Uint8Array | Array<string | Uint8Array>;
+    /** Client certificate chain (PEM) for mutual TLS (Node). */
     cert?: string | Uint8Array;
+    /** Private key (PEM) of `cert` (Node). */
     key?: string | Uint8Array;
+    /** Name to verify the certificate against and send in SNI, instead of the URL host (Node). */
     servername?: string;
+    /** `false` skips verifying the broker's certificate (testing only; Node). */
     rejectUnauthorized?: boolean;
+    /** ALPN protocols offered in the TLS handshake (Node). */
     ALPNProtocols?: string[];
     [option: string]: unknown;
   };
@@ -254,50 +306,100 @@ export interface ConnectOptions {
   signal?: AbortSignal;
 }
 
+/** The broker's answer to CONNECT (CONNACK), as `connect` resolves it. */
 export interface ConnectInfo {
+  /** The broker resumed a session it kept for this client id. */
   sessionPresent: boolean;
   /** True for an automatic reconnect after a lost connection (then `reconnect` fires too). */
   reconnected: boolean;
+  /** The client id in use (assigned by a 5.0 broker when none was given). */
   clientId: string;
   /** CONNACK properties (MQTT 5.0). */
   properties: Record<string, unknown>;
 }
 
+/** Completion of a publish: the PUBACK/PUBCOMP for QoS 1/2, acceptance for QoS 0. */
 export interface PublishResult {
   /** 0 (success) or 16 (no matching subscribers, 5.0). */
   reasonCode: number;
-  properties?: { reasonString?: string; userProperties?: Array<[string, string]> };
+  /** MQTT 5.0 properties of the acknowledgement. */
+  properties?: {
+    /** Human-readable reason from the broker, for diagnostics only. */
+    reasonString?: string;
+    /** The broker's user properties as `[name, value]` pairs. */
+    userProperties?: Array<[string, string]>;
+  };
 }
 
+/** One topic filter of a subscribe, with its options. */
 export interface SubscribeFilter {
+  /** The topic filter; wildcards `+` and `#` allowed. */
   topic: string;
+  /** The highest QoS the broker may deliver with (default 0). */
   qos?: 0 | 1 | 2;
+  /** MQTT 5.0: do not receive our own publications. */
   noLocal?: boolean;
+  /** MQTT 5.0: keep the RETAIN flag as the publisher set it. */
   retainAsPublished?: boolean;
   /** 0: send retained, 1: only for a new subscription, 2: never. */
   retainHandling?: 0 | 1 | 2;
 }
 
+/** Options of {@link MqttClient.subscribe}: the filter options for every filter, and SUBSCRIBE properties. */
 export interface SubscribeOptions extends Omit<SubscribeFilter, 'topic'> {
-  properties?: { subscriptionIdentifier?: number; userProperties?: UserPropertiesInput };
+  /** MQTT 5.0 SUBSCRIBE properties. */
+  properties?: {
+    /** Identifier (1 to 268435455) the broker puts in each message this subscription delivers. */
+    subscriptionIdentifier?: number;
+    /** Name/value pairs for the application. */
+    userProperties?: UserPropertiesInput;
+  };
 }
 
+/** The broker's answer to a subscribe (SUBACK). */
 export interface SubscribeResult {
   /** Per filter: the granted QoS, or `undefined` and a failure `reasonCode` (>= 0x80). */
-  granted: Array<{ topic: string; qos?: 0 | 1 | 2; reasonCode: number }>;
-  properties?: { reasonString?: string; userProperties?: Array<[string, string]> };
+  granted: Array<{
+    /** The filter. */
+    topic: string;
+    /** The granted QoS; `undefined` when refused. */
+    qos?: 0 | 1 | 2;
+    /** The SUBACK reason code: the granted QoS, or a failure code (>= 0x80). */
+    reasonCode: number;
+  }>;
+  /** MQTT 5.0 properties of the acknowledgement. */
+  properties?: {
+    /** Human-readable reason from the broker, for diagnostics only. */
+    reasonString?: string;
+    /** The broker's user properties as `[name, value]` pairs. */
+    userProperties?: Array<[string, string]>;
+  };
 }
 
+/** The broker's answer to an unsubscribe (UNSUBACK). */
 export interface UnsubscribeResult {
+  /** One reason code per filter (MQTT 3.1.1: all 0). */
   reasonCodes: number[];
-  properties?: { reasonString?: string; userProperties?: Array<[string, string]> };
+  /** MQTT 5.0 properties of the acknowledgement. */
+  properties?: {
+    /** Human-readable reason from the broker, for diagnostics only. */
+    reasonString?: string;
+    /** The broker's user properties as `[name, value]` pairs. */
+    userProperties?: Array<[string, string]>;
+  };
 }
 
+/** An inbound application message. */
 export class Message {
+  /** The topic it was published to. */
   readonly topic: string;
+  /** The payload bytes. */
   readonly payload: Uint8Array;
+  /** The QoS it was delivered with. */
   readonly qos: 0 | 1 | 2;
+  /** True when it is the topic's retained message, sent on subscribe. */
   readonly retain: boolean;
+  /** MQTT 5.0 properties, when the publisher set any. */
   readonly properties?: MessageProperties;
   /** The payload as UTF-8 text. */
   text(): string;
@@ -315,47 +417,71 @@ export class Message {
 
 /** One filter the client subscribed to again after the broker lost the session. */
 export interface RestoredSubscription {
+  /** The filter. */
   topic: string;
   /** The granted QoS, or `undefined` and a failure `reasonCode` (>= 0x80). */
   qos?: 0 | 1 | 2;
+  /** The SUBACK reason code: the granted QoS, or a failure code (>= 0x80). */
   reasonCode: number;
 }
 
 /** A publish restored from the session store (made before a page reload). */
 export interface RestoredPublish {
+  /** The token `publish` gave it before the reload. */
   token: number;
+  /** The topic it is published to. */
   topic: string;
+  /** Its QoS (1 or 2). */
   qos: 0 | 1 | 2;
 }
 
 /** The end of a restored publish: `reasonCode` (and `properties`), or `error`. */
 export interface RestoredPublishComplete extends RestoredPublish {
+  /** The PUBACK/PUBCOMP reason code, when the broker acknowledged it. */
   reasonCode?: number;
-  properties?: { reasonString?: string; userProperties?: Array<[string, string]> };
+  /** MQTT 5.0 properties of the acknowledgement. */
+  properties?: {
+    /** Human-readable reason from the broker, for diagnostics only. */
+    reasonString?: string;
+    /** The broker's user properties as `[name, value]` pairs. */
+    userProperties?: Array<[string, string]>;
+  };
+  /** Why it failed, when it failed. */
   error?: MqttError;
 }
 
 /** MQTT 5.0 AUTH properties (enhanced authentication). */
 export interface AuthProperties {
+  /** Enhanced authentication method, e.g. `SCRAM-SHA-256`. */
   authenticationMethod?: string;
+  /** Data of the enhanced authentication exchange; its meaning is the method's. */
   authenticationData?: Uint8Array;
+  /** Human-readable reason, for diagnostics only. */
   reasonString?: string;
+  /** Name/value pairs for the application; MQTT gives them no meaning. */
   userProperties?: Array<[string, string]>;
 }
 
 /** The next step of an enhanced authentication, from {@link ConnectOptions.onAuth}. */
 export interface AuthAnswer {
+  /** Enhanced authentication method, e.g. `SCRAM-SHA-256`. */
   authenticationMethod?: string;
+  /** Data of the enhanced authentication exchange; its meaning is the method's. */
   authenticationData?: BinaryLike;
+  /** Human-readable reason, for diagnostics only. */
   reasonString?: string;
+  /** Name/value pairs for the application; MQTT gives them no meaning. */
   userProperties?: UserPropertiesInput;
 }
 
+/** Levels of midge's log lines, lowest first. */
 export type LogLevel = 'debug' | 'info' | 'warn';
 
 /** What a {@link ConnectOptions.credentials} provider returns. */
 export interface FreshCredentials {
+  /** A user name for this attempt. */
   username?: string;
+  /** A password for this attempt (a signed token, say). */
   password?: BinaryLike;
   /** 5.0 enhanced authentication data (the method stays `properties.authenticationMethod`). */
   authenticationData?: BinaryLike;
@@ -365,8 +491,11 @@ export interface FreshCredentials {
 
 /** What `console` offers; any of the three methods may be left out. */
 export interface MidgeLogger {
+  /** Gets the `debug` lines. */
   debug?(line: string): void;
+  /** Gets the `info` lines. */
   info?(line: string): void;
+  /** Gets the `warn` lines. */
   warn?(line: string): void;
 }
 
@@ -386,6 +515,7 @@ export interface PacketInfo {
   line: string;
 }
 
+/** The events of {@link MqttClient.on}: each event's name and the value its listeners get. */
 export interface MqttEvents {
   /** Every CONNACK. */
   connect: ConnectInfo;
@@ -397,11 +527,19 @@ export interface MqttEvents {
    * `reconnectIn` ms. `attempt` numbers that try (1 for the first retry),
    * counted by the core the same way in every runtime.
    */
-  offline: { error: MqttError; reconnectIn: number; attempt: number };
+  offline: {
+    /** Why the connection or attempt failed. */
+    error: MqttError;
+    /** Milliseconds until the next attempt. */
+    reconnectIn: number;
+    /** The number of that attempt (1 for the first retry). */
+    attempt: number;
+  };
   /** A connection ended (whatever happens next). */
   close: MqttError;
   /** The client stopped for good on an error, or a store/listener failed. */
   error: MqttError;
+  /** An application message arrived (every message, whatever the iterators hold). */
   message: Message;
   /** The client has ended; no more events. */
   end: MqttError;
@@ -411,7 +549,12 @@ export interface MqttEvents {
    * MQTT 5.0 AUTH from the server: reason 0x18 (continue; answer with
    * {@link MqttClient.auth}) or 0x00 (re-authentication succeeded).
    */
-  auth: { reasonCode: number; properties: AuthProperties };
+  auth: {
+    /** 0x18 (continue authentication) or 0x00 (success). */
+    reasonCode: number;
+    /** The AUTH packet's properties. */
+    properties: AuthProperties;
+  };
   /**
    * A QoS 1/2 publish restored from the store (see
    * {@link MqttClient.restoredPublishes}) completed: its Promise belonged to
@@ -444,10 +587,13 @@ export interface RedirectInfo {
   followed: boolean;
 }
 
+/** An MQTT client: one connection to a broker, reconnected automatically; made by {@link connect}. */
 export class MqttClient {
   /** The client id in use (the server-assigned one once known). */
   readonly clientId: string;
+  /** Where the connection stands. */
   readonly state: 'connected' | 'connecting' | 'waiting' | 'closing' | 'disconnected';
+  /** True while the connection is up (`state === 'connected'`). */
   readonly connected: boolean;
   /** Publishes waiting for the connection or for room in the in-flight window. */
   readonly queueLength: number;
@@ -499,6 +645,7 @@ export class MqttClient {
    * const { granted } = await client.subscribe('greenhouse/#', { qos: 1 });
    */
   subscribe(filters: string | SubscribeFilter | Array<string | SubscribeFilter>, options?: SubscribeOptions): Promise<SubscribeResult>;
+  /** Removes subscriptions; resolves with the broker's UNSUBACK. */
   unsubscribe(filters: string | string[], options?: { properties?: { userProperties?: UserPropertiesInput } }): Promise<UnsubscribeResult>;
   /**
    * MQTT 5.0 enhanced authentication: answer an `auth` event (reason 0x18)
@@ -506,7 +653,9 @@ export class MqttClient {
    * re-authentication on the live connection.
    */
   auth(properties: { authenticationMethod?: string; authenticationData?: BinaryLike; reasonString?: string; userProperties?: UserPropertiesInput }, options?: { reauthenticate?: boolean }): void;
+  /** Adds a listener for `event`. */
   on<K extends keyof MqttEvents>(event: K, listener: (value: MqttEvents[K]) => void): this;
+  /** Removes a listener added with `on`. */
   off<K extends keyof MqttEvents>(event: K, listener: (value: MqttEvents[K]) => void): this;
   /**
    * Inbound messages as an async iterator; it ends with the client, after
@@ -559,7 +708,10 @@ export function connect(url: string, options?: ConnectOptions): Promise<MqttClie
 export function createClient(url: string, options?: ConnectOptions): Promise<MqttClient>;
 
 /** A session store in IndexedDB (one record per client id). */
-export function indexedDBStore(databaseName?: string): SessionStore & { clear(clientId: string): Promise<unknown> };
+export function indexedDBStore(databaseName?: string): SessionStore & {
+  /** Deletes the session saved for `clientId`. */
+  clear(clientId: string): Promise<unknown>;
+};
 
 /** Load the wasm module ahead of `connect` (optional). */
 export function initialize(wasm?: ConnectOptions['wasm']): Promise<unknown>;

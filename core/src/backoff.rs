@@ -49,9 +49,13 @@ impl Default for BackoffPolicy {
 /// A [`BackoffPolicy`] field that breaks a rule.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BackoffError {
+    /// `min_delay_ms` is 0: the first retry would not wait at all.
     MinDelayZero,
+    /// `max_delay_ms` is below `min_delay_ms`.
     MaxBelowMin {
+        /// The minimum delay given, in milliseconds.
         min: u64,
+        /// The maximum delay given, in milliseconds.
         max: u64,
     },
     /// The value is kept here but not printed: formatting an `f64` would

@@ -11,16 +11,26 @@ pub enum ClientError {
     /// An argument broke a rule; names the argument and the rule.
     #[error("invalid argument `{argument}`: {rule}")]
     InvalidArgument {
+        /// The argument's name, as the API spells it.
         argument: &'static str,
+        /// The rule it broke, in words.
         rule: String,
     },
     /// The publish queue holds its maximum: publishes that wait for the
     /// connection, or (while connected) for room in the in-flight window.
     #[error("the publish queue is full ({limit} publishes wait for the connection or for room in the in-flight window): raise `max_queued_messages` or wait for earlier publishes to complete")]
-    QueueFull { limit: usize },
+    QueueFull {
+        /// The `max_queued_messages` limit that was reached.
+        limit: usize,
+    },
     /// The server's CONNACK allows a lower maximum QoS.
     #[error("QoS {requested:?} is above the server's maximum QoS {maximum:?}")]
-    QoSNotSupported { requested: QoS, maximum: QoS },
+    QoSNotSupported {
+        /// The QoS the publish asked for.
+        requested: QoS,
+        /// The server's Maximum QoS from CONNACK.
+        maximum: QoS,
+    },
     /// The server's CONNACK said retained messages are not available.
     #[error("the server does not support retained messages")]
     RetainNotSupported,
@@ -28,22 +38,35 @@ pub enum ClientError {
     #[error(
         "the packet is {size} bytes, above the server's maximum packet size of {maximum} bytes"
     )]
-    PacketTooLarge { size: usize, maximum: u32 },
+    PacketTooLarge {
+        /// The encoded packet's size in bytes.
+        size: usize,
+        /// The server's Maximum Packet Size in bytes.
+        maximum: u32,
+    },
     /// The command needs a state the client is not in.
     #[error("cannot {operation} while {state}")]
     InvalidState {
+        /// The command that was refused (`"publish"`, ...).
         operation: &'static str,
+        /// The state the client was in (`"disconnected"`, ...).
         state: &'static str,
     },
     /// A manual acknowledgement for a message that is not awaiting one.
     #[error("message with packet id {packet_id} is not awaiting an acknowledgement (already acknowledged, or the connection it arrived on closed)")]
-    AckNotPending { packet_id: u16 },
+    AckNotPending {
+        /// The packet id of the message the acknowledgement named.
+        packet_id: u16,
+    },
     /// The client was closed with `disconnect`; `connect` opens it again.
     /// Nothing was sent or queued.
     #[error(
         "cannot {operation}: the client is closed (disconnect() was called); call connect() first"
     )]
-    Closed { operation: &'static str },
+    Closed {
+        /// The command that was refused (`"publish"`, ...).
+        operation: &'static str,
+    },
     /// The session store failed to record the change.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -69,33 +92,53 @@ pub enum ProtocolViolation {
     /// A packet the server must not send, or not at this point.
     #[error("unexpected {packet} from the server {context}")]
     UnexpectedPacket {
+        /// The packet's name (`"PUBREL"`, ...).
         packet: &'static str,
+        /// Where it came (`"before CONNACK"`, ...).
         context: &'static str,
     },
     /// An acknowledgement for a packet id the client is not waiting on.
     #[error("{packet} for packet id {packet_id}, which is not in flight")]
     UnknownPacketId {
+        /// The acknowledging packet's name (`"PUBACK"`, ...).
         packet: &'static str,
+        /// The packet id it acknowledged.
         packet_id: u16,
     },
     /// A topic alias of 0, above our maximum, or not yet defined.
     #[error("invalid topic alias {alias}: {rule}")]
-    TopicAliasInvalid { alias: u16, rule: &'static str },
+    TopicAliasInvalid {
+        /// The topic alias the server sent.
+        alias: u16,
+        /// Why it is invalid.
+        rule: &'static str,
+    },
     /// An empty topic with an alias that has no mapping on this connection
     /// (a Protocol Error, unlike an alias out of range).
     #[error("topic alias {alias} has no topic on this connection")]
-    TopicAliasUnknown { alias: u16 },
+    TopicAliasUnknown {
+        /// The topic alias the server sent.
+        alias: u16,
+    },
     /// More unacknowledged QoS 1/2 publishes than our Receive Maximum.
     #[error(
         "the server exceeded our receive maximum of {maximum} unacknowledged QoS 1/2 publishes"
     )]
-    ReceiveMaximumExceeded { maximum: u16 },
+    ReceiveMaximumExceeded {
+        /// Our Receive Maximum (from the CONNECT properties).
+        maximum: u16,
+    },
     /// A PUBLISH whose topic is empty without a topic alias.
     #[error("PUBLISH without a topic name or topic alias")]
     MissingTopic,
     /// A SUBACK or UNSUBACK whose reason codes do not match the request's filters.
     #[error("SUBACK with {got} reason codes for {expected} filters")]
-    SubAckCountMismatch { expected: usize, got: usize },
+    SubAckCountMismatch {
+        /// How many filters the request had.
+        expected: usize,
+        /// How many reason codes the answer had.
+        got: usize,
+    },
 }
 
 impl ProtocolViolation {
@@ -116,13 +159,17 @@ pub enum ConnectionError {
     /// The server answered CONNECT with a failure.
     #[error("connection refused by the server: {reason_code}{}", reason_suffix(.properties.reason_string.as_deref()))]
     Refused {
+        /// The CONNACK's failure reason code (3.1.1 return codes mapped onto 5.0).
         reason_code: ReasonCode,
+        /// The CONNACK's properties (reason string, server reference, ...).
         properties: Box<ConnAckProperties>,
     },
     /// The server sent DISCONNECT.
     #[error("disconnected by the server: {reason_code}{}", reason_suffix(.properties.reason_string.as_deref()))]
     ServerDisconnect {
+        /// The DISCONNECT's reason code.
         reason_code: ReasonCode,
+        /// The DISCONNECT's properties (reason string, server reference, ...).
         properties: Box<DisconnectProperties>,
     },
     /// The server broke the protocol; the client closed the connection.
@@ -130,10 +177,16 @@ pub enum ConnectionError {
     Protocol(#[from] ProtocolViolation),
     /// No CONNACK within the connect timeout.
     #[error("no CONNACK within {timeout_ms} ms")]
-    ConnectTimeout { timeout_ms: u64 },
+    ConnectTimeout {
+        /// The connect timeout that ran out, in milliseconds.
+        timeout_ms: u64,
+    },
     /// No PINGRESP within the ping timeout: the link is dead.
     #[error("no PINGRESP within {timeout_ms} ms: keep-alive timeout")]
-    KeepAliveTimeout { timeout_ms: u64 },
+    KeepAliveTimeout {
+        /// The ping timeout that ran out, in milliseconds.
+        timeout_ms: u64,
+    },
     /// The transport closed or could not be opened; the driver said why.
     #[error("{0}")]
     Transport(TransportFailure),
@@ -352,17 +405,27 @@ pub enum PublishError {
     /// PUBACK or PUBREC carried a failure reason code.
     #[error("the server rejected the publish: {reason_code}")]
     Rejected {
+        /// The PUBACK's or PUBREC's failure reason code.
         reason_code: ReasonCode,
+        /// The acknowledgement's properties (reason string, user properties).
         properties: AckProperties,
     },
     /// Too large for the server this connection reached.
     #[error(
         "the publish is {size} bytes, above the server's maximum packet size of {maximum} bytes"
     )]
-    PacketTooLarge { size: usize, maximum: u32 },
+    PacketTooLarge {
+        /// The encoded PUBLISH's size in bytes.
+        size: usize,
+        /// The server's Maximum Packet Size in bytes.
+        maximum: u32,
+    },
     /// The server this connection reached does not allow its QoS or retain flag.
     #[error("the server does not allow this publish: {reason_code}")]
-    NotAllowed { reason_code: ReasonCode },
+    NotAllowed {
+        /// `QoSNotSupported` or `RetainNotSupported`: what the server does not allow.
+        reason_code: ReasonCode,
+    },
     /// The client stopped (`disconnect`, or the reconnect policy gave up)
     /// before the broker acknowledged it. The message stays in the session:
     /// the next `connect` sends it again (with clean start off), so do not

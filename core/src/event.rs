@@ -33,9 +33,11 @@ pub const CLOSE_LINGER_MS: u64 = 2_000;
 /// The server's answer to a successful CONNECT.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Connected {
+    /// The broker this connection reached.
     pub server: ServerAddress,
     /// The server still had our session.
     pub session_present: bool,
+    /// The CONNACK's reason code: `Success`.
     pub reason_code: ReasonCode,
     /// The client id in use (assigned by the server if we sent none).
     pub client_id: String,
@@ -52,7 +54,9 @@ pub struct Connected {
 /// How to acknowledge an inbound message in manual-ack mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AckHandle {
+    /// The message's packet id, to send in PUBACK or PUBREC.
     pub packet_id: u16,
+    /// The message's QoS (1 or 2): which acknowledgement it needs.
     pub qos: QoS,
     /// Which connection the message arrived on.
     pub(crate) connection: u64,
@@ -111,7 +115,9 @@ pub enum Event {
     /// The connection ended or could not be made; `reconnect_at` is when the
     /// client will try again (`None`: it will not).
     Disconnected {
+        /// Why the connection ended.
         error: ConnectionError,
+        /// When the client will try again (the driver's milliseconds), `None` if it will not.
         reconnect_at: Option<u64>,
     },
     /// An application message arrived.
@@ -119,25 +125,34 @@ pub enum Event {
     /// A QoS 1/2 publish finished (PUBACK or PUBCOMP), or any publish failed
     /// after it was accepted.
     PublishComplete {
+        /// The token `Client::publish` returned.
         token: PublishToken,
+        /// The broker's acknowledgement, or why the publish failed.
         result: Result<PublishDone, PublishError>,
     },
     /// SUBACK for a `subscribe` command.
     Subscribed {
+        /// The token `Client::subscribe` returned.
         token: RequestToken,
+        /// One result per filter, in the request's order.
         results: Vec<SubscribeResult>,
+        /// The SUBACK's properties (reason string, user properties).
         properties: AckProperties,
     },
     /// UNSUBACK for an `unsubscribe` command (3.1.1: all `Success`).
     Unsubscribed {
+        /// The token `Client::unsubscribe` returned.
         token: RequestToken,
+        /// One reason code per filter, in the request's order.
         results: Vec<ReasonCode>,
+        /// The UNSUBACK's properties (reason string, user properties).
         properties: AckProperties,
     },
     /// A `subscribe` or `unsubscribe` ended without the broker's answer: the
     /// client stopped (`disconnect`, or the reconnect policy gave up) first.
     /// It is dropped, not sent again on the next `connect`.
     RequestInterrupted {
+        /// The token of the interrupted request.
         token: RequestToken,
         /// The reason code of the server's DISCONNECT (or refusing CONNACK)
         /// that ended the connection, when the server ended it.
@@ -146,12 +161,15 @@ pub enum Event {
     /// The broker had lost the session, so the client subscribed again to the
     /// filters it had; one result per filter.
     SubscriptionsRestored {
+        /// Each restored filter with the broker's answer to it.
         results: Vec<(String, SubscribeResult)>,
     },
     /// 5.0 enhanced authentication: the server sent AUTH (continue, or
     /// re-authentication finished). Answer a continue with `Client::auth`.
     Auth {
+        /// The AUTH packet's reason code: `ContinueAuthentication` or `Success`.
         reason_code: ReasonCode,
+        /// The AUTH packet's properties (method, data, reason string).
         properties: AuthProperties,
     },
     /// The session store failed to record a change; the in-memory session
@@ -192,5 +210,6 @@ pub struct Redirect {
 pub struct PublishDone {
     /// Success, or NoMatchingSubscribers (5.0).
     pub reason_code: ReasonCode,
+    /// The acknowledgement's properties (reason string, user properties).
     pub properties: AckProperties,
 }

@@ -46,6 +46,7 @@ pub const DEFAULT_MAX_INFLIGHT: u16 = 100;
 pub struct ClientOptions {
     /// Brokers to try in turn; the first one first.
     pub servers: Vec<ServerAddress>,
+    /// MQTT 5.0 (default) or 3.1.1.
     pub protocol: ProtocolVersion,
     /// May be empty: a 5.0 server assigns one (also with `clean_start`
     /// false, for a persistent session); 3.1.1 allows it only with
@@ -57,8 +58,11 @@ pub struct ClientOptions {
     pub clean_start: bool,
     /// Seconds between packets before a PINGREQ; 0 disables keep-alive.
     pub keep_alive_secs: u16,
+    /// User name sent in CONNECT.
     pub username: Option<String>,
+    /// Password sent in CONNECT (bytes: MQTT allows binary passwords).
     pub password: Option<Bytes>,
+    /// The Last Will the broker publishes if the client drops without DISCONNECT.
     pub will: Option<LastWill>,
     /// 5.0 CONNECT properties. `receive_maximum`, `maximum_packet_size` and
     /// `topic_alias_maximum` are filled from the options below when left `None`.
@@ -363,7 +367,9 @@ pub(crate) fn check_string(argument: &'static str, value: &str) -> Result<(), Cl
 /// A field left `None` keeps its configured value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
+    /// A new user name, or `None` to keep the configured one.
     pub username: Option<String>,
+    /// A new password, or `None` to keep the configured one.
     pub password: Option<bytes::Bytes>,
     /// 5.0 enhanced authentication data (the method stays the configured one).
     pub authentication_data: Option<bytes::Bytes>,

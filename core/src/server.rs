@@ -66,9 +66,11 @@ impl Transport {
 /// A parsed broker URL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ServerAddress {
+    /// TCP, TLS, WebSocket or secure WebSocket, from the URL's scheme.
     pub transport: Transport,
     /// Host name or IP address (IPv6 without brackets).
     pub host: String,
+    /// The URL's port, or the scheme's default (1883, 8883, 80, 443).
     pub port: u16,
     /// The WebSocket path with its query (`/` by default); empty for TCP and TLS.
     pub path: String,
@@ -77,12 +79,24 @@ pub struct ServerAddress {
 /// Why a broker URL was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerAddressError {
+    /// The URL has no `scheme://`; holds the URL.
     MissingScheme(String),
+    /// The scheme is not `mqtt`, `mqtts`, `ws` or `wss`; holds the scheme.
     UnsupportedScheme(String),
+    /// The URL has no host.
     MissingHost,
+    /// The port is not a number in 1..=65535; holds the port text.
     InvalidPort(String),
+    /// The host is not a valid name or IP address; holds the host text.
     InvalidHost(String),
-    UnexpectedPath { scheme: &'static str, path: String },
+    /// A `mqtt://` or `mqtts://` URL has a path; only WebSocket URLs take one.
+    UnexpectedPath {
+        /// The scheme (`mqtt` or `mqtts`).
+        scheme: &'static str,
+        /// The path it should not have.
+        path: String,
+    },
+    /// The URL carries `user:password@`: pass credentials as options instead.
     CredentialsInUrl,
 }
 

@@ -25,7 +25,10 @@ pub enum TopicError {
     /// Topic names and filters must be at least one character long.
     Empty,
     /// Longer than a UTF-8 string field can hold.
-    TooLong { len: usize },
+    TooLong {
+        /// The length in bytes.
+        len: usize,
+    },
     /// U+0000 is forbidden in every MQTT string.
     NullCharacter,
     /// `+` and `#` are for filters only.

@@ -66,6 +66,7 @@ pub enum Direction {
 /// `packetreceive` events).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PacketTrace {
+    /// Sent or received.
     pub direction: Direction,
     /// Upper-case packet name (`"PUBLISH"`).
     pub kind: &'static str,
@@ -82,6 +83,7 @@ pub struct PacketTrace {
 /// One line of the trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceRecord {
+    /// How important the line is; a sink filters on it.
     pub severity: Severity,
     /// The line, the same in every runtime.
     pub message: String,

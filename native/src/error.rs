@@ -11,36 +11,55 @@ use midge_core::{
 pub enum NativeError {
     /// An argument broke a rule; nothing was sent.
     #[error("invalid argument `{argument}`: {rule}")]
-    InvalidArgument { argument: String, rule: String },
+    InvalidArgument {
+        /// The argument's name.
+        argument: String,
+        /// The rule it broke, in words.
+        rule: String,
+    },
     /// The broker answered CONNECT with a failure reason code.
     #[error("{message}")]
     ConnectionRefused {
+        /// The CONNACK's failure reason code.
         reason_code: ReasonCode,
+        /// What happened, in words (the `Display` text).
         message: String,
     },
     /// The broker broke the protocol, or disconnected us with a reason code.
     #[error("{message}")]
     Protocol {
+        /// The DISCONNECT's reason code, when the broker sent one.
         reason_code: Option<ReasonCode>,
+        /// What happened, in words (the `Display` text).
         message: String,
     },
     /// The socket, TLS or WebSocket layer failed (unreachable host,
     /// certificate rejected, handshake failed, ...).
     #[error("{message}")]
-    Transport { message: String },
+    Transport {
+        /// What happened, in words (the `Display` text).
+        message: String,
+    },
     /// No answer in time.
     #[error("{message}")]
-    Timeout { message: String },
+    Timeout {
+        /// What happened, in words (the `Display` text).
+        message: String,
+    },
     /// The client is closed (a call after `disconnect()`), or the
     /// connection closed before the operation finished.
     #[error("{message}")]
-    Closed { message: String },
+    Closed {
+        /// What happened, in words (the `Display` text).
+        message: String,
+    },
     /// The client stopped (final disconnect, or the reconnect policy gave
     /// up) while the operation was pending: core/SEMANTICS.md. A QoS 1/2
     /// publish stays in the session and is sent again on the next connect;
     /// a subscribe or unsubscribe was dropped.
     #[error("{message}")]
     Interrupted {
+        /// What happened, in words (the `Display` text).
         message: String,
         /// The server's reason code when its DISCONNECT (or a refusing
         /// CONNACK) ended the connection, e.g. 0x94 Topic Alias Invalid.
@@ -50,21 +69,34 @@ pub enum NativeError {
     /// the connection it reached does not allow it.
     #[error("{message}")]
     PublishRejected {
+        /// The PUBACK's or PUBREC's failure code, or what the server does not allow.
         reason_code: ReasonCode,
+        /// What happened, in words (the `Display` text).
         message: String,
     },
     /// The command was refused in the current state (queue full, not
     /// connected, ...).
     #[error("{message}")]
-    Rejected { message: String },
+    Rejected {
+        /// What happened, in words (the `Display` text).
+        message: String,
+    },
     /// The session store failed.
     #[error("{message}")]
-    Store { message: String },
+    Store {
+        /// What happened, in words (the `Display` text).
+        message: String,
+    },
     /// A manual acknowledgement for a message that is not awaiting one:
     /// acknowledged already, or (QoS 1) it arrived on a connection that has
     /// since closed and the broker sends it again.
     #[error("{message}")]
-    AckNotPending { packet_id: u16, message: String },
+    AckNotPending {
+        /// The packet id of the message the acknowledgement named.
+        packet_id: u16,
+        /// What happened, in words (the `Display` text).
+        message: String,
+    },
 }
 
 impl NativeError {

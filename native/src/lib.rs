@@ -154,6 +154,7 @@ pub struct NativeOptions {
     pub client: ClientOptions,
     /// Used for `mqtts://` and `wss://` servers.
     pub tls: TlsOptions,
+    /// Where the session is kept: in memory (default) or in a file.
     pub store: StoreConfig,
     /// Capacity of each [`MessageStream`]. When one is full the driver
     /// stops reading from the socket until there is room (backpressure, no
@@ -210,6 +211,7 @@ pub struct CredentialsProvider(
 );
 
 impl CredentialsProvider {
+    /// A provider that calls `fetch` before each connection attempt.
     pub fn new(
         fetch: impl Fn(midge_core::server::ServerAddress) -> CredentialsFuture + Send + Sync + 'static,
     ) -> CredentialsProvider {
@@ -246,6 +248,7 @@ pub struct TraceSink {
     pub level: Option<Severity>,
     /// Whether packet lines show payload bytes.
     pub payloads: bool,
+    /// Receives each record at or above `level`.
     pub write: Arc<dyn Fn(TraceRecord) + Send + Sync>,
 }
 
@@ -309,6 +312,7 @@ pub enum ConnectionStatus {
     Disconnected,
     /// Opening the transport or waiting for CONNACK.
     Connecting,
+    /// CONNACK accepted; the connection is up.
     Connected,
     /// Waiting for the backoff delay before the next attempt.
     WaitingToReconnect,
@@ -321,6 +325,7 @@ pub enum ConnectionStatus {
 pub struct SubscribeOutcome {
     /// Per filter: the granted QoS or the failure reason code.
     pub results: Vec<SubscribeResult>,
+    /// The SUBACK's reason string and user properties (5.0).
     pub properties: AckProperties,
 }
 
@@ -329,6 +334,7 @@ pub struct SubscribeOutcome {
 pub struct UnsubscribeOutcome {
     /// Per filter (3.1.1: all `Success`).
     pub results: Vec<ReasonCode>,
+    /// The UNSUBACK's reason string and user properties (5.0).
     pub properties: AckProperties,
 }
 
@@ -507,7 +513,9 @@ pub enum NativeEvent {
     /// The connection ended or an attempt failed; `reconnecting` says
     /// whether the client will try again.
     Disconnected {
+        /// Why the connection ended.
         error: NativeError,
+        /// Whether the client will try again.
         reconnecting: bool,
         /// Milliseconds until the next attempt, when reconnecting.
         reconnect_in_ms: Option<u64>,
@@ -518,18 +526,24 @@ pub enum NativeEvent {
     /// The broker had lost the session, so the client subscribed again to
     /// the filters it had: one result per filter.
     SubscriptionsRestored {
+        /// Each restored filter with the broker's answer to it.
         results: Vec<(String, SubscribeResult)>,
     },
     /// 5.0 enhanced authentication: the broker sent AUTH. Reason
     /// `ContinueAuthentication` asks for [`NativeClient::auth`]; `Success`
     /// ends a re-authentication.
     Auth {
+        /// The AUTH packet's reason code.
         reason_code: ReasonCode,
+        /// The AUTH packet's properties (method, data, reason string).
         properties: AuthProperties,
     },
     /// The session store failed to record a change: the session goes on in
     /// memory but may not survive a restart.
-    StoreFailed { error: NativeError },
+    StoreFailed {
+        /// What failed.
+        error: NativeError,
+    },
     /// A 5.0 server redirected the client (Use Another Server or Server
     /// Moved with a Server Reference); see `ClientOptions::follow_redirects`.
     /// Comes just before the `Disconnected` of that connection.

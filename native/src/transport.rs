@@ -399,7 +399,9 @@ pub(crate) fn io_kind(e: &io::Error) -> TransportFailureKind {
 /// a proxy. TLS and WebSocket run inside the tunnel, end to end.
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpProxy {
+    /// The proxy's host name or IP address.
     pub host: String,
+    /// The proxy's port.
     pub port: u16,
     /// `Proxy-Authorization` value (`Basic ...`) from the URL's user info.
     authorization: Option<String>,

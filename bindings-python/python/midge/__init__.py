@@ -22,7 +22,8 @@ from ._errors import (
 )
 from ._native import Message
 from ._options import Will
-from ._typing import ClientOptions, Credentials, CredentialsProvider, QoS
+from . import _typing
+from ._typing import ClientOptions, Credentials
 from ._types import (
     AuthEvent,
     ConnectedEvent,
@@ -35,6 +36,14 @@ from ._types import (
     SubscribeResult,
     SubscriptionsRestoredEvent,
 )
+
+QoS = _typing.QoS
+"""A QoS level: ``0`` (at most once), ``1`` (at least once) or ``2`` (exactly once)."""
+
+CredentialsProvider = _typing.CredentialsProvider
+"""Called with the broker URL before every connection attempt, reconnects
+included, and returns :class:`Credentials` for it; an async function with
+:class:`AsyncClient`."""
 
 __version__ = "0.1.0"
 

@@ -27,6 +27,7 @@ class MqttError(Exception):
     """
 
     reason_code: Optional[int] = None
+    """The MQTT 5 reason code behind the error, when the broker gave one, else None."""
 
 
 class InvalidArgumentError(MqttError, ValueError):
@@ -34,7 +35,9 @@ class InvalidArgumentError(MqttError, ValueError):
     ``rule`` says what it must be."""
 
     argument: str = ""
+    """The argument, as the API spells it."""
     rule: str = ""
+    """What the argument must be."""
 
 
 class ConnectionRefusedError(MqttError):  # noqa: A001 - the MQTT meaning, in midge's namespace

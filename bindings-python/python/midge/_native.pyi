@@ -13,9 +13,11 @@ class Message:
     @property
     def payload(self) -> bytes: ...
     @property
-    def qos(self) -> int: ...
+    def qos(self) -> int:
+        """The QoS it was delivered with: 0, 1 or 2."""
     @property
-    def retain(self) -> bool: ...
+    def retain(self) -> bool:
+        """True when it is the topic's retained message, sent on subscribe."""
     @property
     def dup(self) -> bool: ...
     @property
@@ -30,17 +32,23 @@ class Message:
     @property
     def user_properties(self) -> List[Tuple[str, str]]: ...
     @property
-    def response_topic(self) -> Optional[str]: ...
+    def response_topic(self) -> Optional[str]:
+        """5.0: the topic the publisher wants an answer on."""
     @property
-    def correlation_data(self) -> Optional[bytes]: ...
+    def correlation_data(self) -> Optional[bytes]:
+        """5.0: bytes the publisher uses to match an answer to its request."""
     @property
-    def content_type(self) -> Optional[str]: ...
+    def content_type(self) -> Optional[str]:
+        """5.0: MIME type of the payload, as the publisher set it."""
     @property
-    def subscription_identifiers(self) -> List[int]: ...
+    def subscription_identifiers(self) -> List[int]:
+        """5.0: identifiers of the subscriptions it matched."""
     @property
-    def message_expiry_interval(self) -> Optional[int]: ...
+    def message_expiry_interval(self) -> Optional[int]:
+        """5.0: seconds left before the broker would have dropped it."""
     @property
-    def payload_format_indicator(self) -> Optional[bool]: ...
+    def payload_format_indicator(self) -> Optional[bool]:
+        """5.0: True when the publisher marked the payload as UTF-8."""
 
 class Pending:
     def done(self) -> bool: ...

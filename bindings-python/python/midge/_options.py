@@ -29,12 +29,16 @@ class Will:
     without a DISCONNECT."""
 
     topic: str
+    """Topic the broker publishes the will to."""
     payload: Union[bytes, str] = b""
+    """The will's payload (``str`` is sent as UTF-8)."""
     qos: QoS = 0
+    """QoS the will is published with."""
     retain: bool = False
-    #: 5.0 will properties: will_delay_interval, message_expiry_interval,
-    #: content_type, response_topic, correlation_data, user_properties, ...
+    """Whether the broker retains the will."""
     properties: Dict[str, Any] = field(default_factory=dict)
+    """5.0 will properties: will_delay_interval, message_expiry_interval,
+    content_type, response_topic, correlation_data, user_properties, ..."""
 
 
 # name -> (type check, rule) for the options passed straight through.

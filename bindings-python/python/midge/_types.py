@@ -32,27 +32,34 @@ class ConnectResult:
     """The broker's answer to CONNECT (CONNACK)."""
 
     session_present: bool
+    """True when the broker resumed a session it kept for this client id."""
     reason_code: int
-    #: The client id in use (assigned by a 5.0 broker when you gave none).
+    """The CONNACK reason code: 0 (success)."""
     client_id: str
-    #: Keep-alive in use, in seconds (a 5.0 broker may override yours).
+    """The client id in use (assigned by a 5.0 broker when you gave none)."""
     keep_alive: int
-    #: The server's 5.0 CONNACK properties, e.g. ``assigned_client_identifier``,
-    #: ``receive_maximum``, ``server_keep_alive``, ``topic_alias_maximum``.
+    """Keep-alive in use, in seconds (a 5.0 broker may override yours)."""
     properties: Dict[str, Any] = field(default_factory=dict)
+    """The server's 5.0 CONNACK properties, e.g. ``assigned_client_identifier``,
+    ``receive_maximum``, ``server_keep_alive``, ``topic_alias_maximum``."""
     server: str = ""
+    """The broker URL this connection reached."""
     reconnected: bool = False
+    """True for an automatic reconnect; False for a connection that ``connect()`` asked for."""
 
     @property
     def assigned_client_identifier(self) -> Optional[str]:
+        """The client id a 5.0 broker assigned, when you gave none."""
         return self.properties.get("assigned_client_identifier")
 
     @property
     def receive_maximum(self) -> Optional[int]:
+        """The broker's Receive Maximum: QoS 1/2 publishes it accepts in flight."""
         return self.properties.get("receive_maximum")
 
     @property
     def server_keep_alive(self) -> Optional[int]:
+        """The keep-alive in seconds the broker imposes instead of yours, if it sent one."""
         return self.properties.get("server_keep_alive")
 
 
@@ -62,9 +69,10 @@ class PublishResult:
     0 success or 0x10 no matching subscribers), acceptance for QoS 0."""
 
     reason_code: int = 0
-    #: 5.0 ``reason_string`` and ``user_properties`` of the PUBACK/PUBCOMP
-    #: (read-only; empty for most publishes).
+    """0 (success) or 0x10 (no matching subscribers)."""
     properties: Mapping[str, Any] = field(default_factory=dict)
+    """5.0 ``reason_string`` and ``user_properties`` of the PUBACK/PUBCOMP
+    (read-only; empty for most publishes)."""
 
 
 @dataclass(frozen=True)
@@ -72,15 +80,18 @@ class SubscribeResult:
     """The broker's answer for one filter of a SUBSCRIBE."""
 
     filter: str
-    #: 0, 1 or 2 when granted, else the failure reason code (>= 0x80).
+    """The topic filter this result is for."""
     reason_code: int
+    """0, 1 or 2 when granted, else the failure reason code (>= 0x80)."""
 
     @property
     def granted_qos(self) -> Optional[int]:
+        """The QoS the broker granted, or None when it refused the filter."""
         return self.reason_code if self.reason_code < 0x80 else None
 
     @property
     def ok(self) -> bool:
+        """True when the broker granted the filter."""
         return self.reason_code < 0x80
 
 
@@ -95,6 +106,7 @@ class ConnectedEvent(Event):
     reconnect (``result.reconnected``)."""
 
     result: ConnectResult
+    """The broker's CONNACK, as ``connect()`` returns it."""
 
 
 @dataclass(frozen=True)
@@ -107,9 +119,13 @@ class DisconnectedEvent(Event):
     ``reconnect_in`` is None and ``attempt`` 0."""
 
     error: MqttError
+    """Why the connection ended (a :class:`midge.MqttError` subclass)."""
     reconnecting: bool
+    """True when the client will try again by itself."""
     reconnect_in: Optional[float] = None
+    """Seconds until that attempt; None when not reconnecting."""
     attempt: int = 0
+    """Number of that attempt since the last stable connection (1 for the first retry); 0 when not reconnecting."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +135,7 @@ class SubscriptionsRestoredEvent(Event):
     every filter it had: the broker's answer per filter."""
 
     results: List[SubscribeResult]
+    """The broker's answer for each filter subscribed again."""
 
     @property
     def ok(self) -> bool:
@@ -139,10 +156,15 @@ class AuthEvent(Event):
     ``client.auth(data)``; with 0x00 a re-authentication succeeded."""
 
     reason_code: int
+    """0x18 (continue authentication: answer it) or 0x00 (re-authentication done)."""
     authentication_method: Optional[str] = None
+    """The authentication method's name, e.g. ``SCRAM-SHA-256``."""
     authentication_data: Optional[bytes] = None
+    """The broker's challenge data; its meaning is the method's."""
     reason_string: Optional[str] = None
+    """Human-readable reason, for diagnostics only."""
     user_properties: List[Tuple[str, str]] = field(default_factory=list)
+    """The AUTH packet's user properties as (name, value) pairs."""
 
     @property
     def needs_answer(self) -> bool:
@@ -156,6 +178,7 @@ class StoreFailedEvent(Event):
     the session goes on in memory but may not survive a restart."""
 
     error: MqttError
+    """What failed (a :class:`midge.MqttError`)."""
 
 
 #: Redirection reason codes (MQTT 5.0 section 4.11).
@@ -175,9 +198,13 @@ class RedirectedEvent(Event):
     ``follow_redirects=True`` and fewer than 5 redirects came in a row."""
 
     reason_code: int
+    """0x9C (Use Another Server) or 0x9D (Server Moved)."""
     server_reference: str
+    """The Server Reference as the broker sent it."""
     target: Optional[str]
+    """The first usable reference as a URL, or None."""
     followed: bool
+    """True when the next attempt goes to ``target`` at once."""
 
     @property
     def permanent(self) -> bool:

@@ -38,7 +38,7 @@ impl Client {
 
     /// The transport closed, or failed to open, for the reason given: it is
     /// the error of the [`Event::Disconnected`] that follows, so the driver
-    /// keeps nothing on the side. A [`TransportFailureKind::Config`] failure
+    /// keeps nothing on the side. A [`TransportFailureKind::Config`](crate::error::TransportFailureKind::Config) failure
     /// is permanent (no reconnect).
     pub fn handle_transport_failed(&mut self, now: u64, failure: TransportFailure) {
         match self.state {

@@ -90,19 +90,33 @@ impl QoS {
 /// queues.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Packet {
+    /// CONNECT: opens a session (client to server).
     Connect(Box<Connect>),
+    /// CONNACK: answers CONNECT.
     ConnAck(Box<ConnAck>),
+    /// PUBLISH: an application message, either direction.
     Publish(Publish),
+    /// PUBACK: acknowledges a QoS 1 PUBLISH.
     PubAck(PubResponse),
+    /// PUBREC: first answer to a QoS 2 PUBLISH.
     PubRec(PubResponse),
+    /// PUBREL: releases a QoS 2 PUBLISH after PUBREC.
     PubRel(PubResponse),
+    /// PUBCOMP: completes a QoS 2 exchange.
     PubComp(PubResponse),
+    /// SUBSCRIBE: asks for messages on topic filters.
     Subscribe(Subscribe),
+    /// SUBACK: answers SUBSCRIBE.
     SubAck(SubAck),
+    /// UNSUBSCRIBE: removes subscriptions.
     Unsubscribe(Unsubscribe),
+    /// UNSUBACK: answers UNSUBSCRIBE.
     UnsubAck(UnsubAck),
+    /// PINGREQ: keep-alive probe (client to server).
     PingReq,
+    /// PINGRESP: answers PINGREQ.
     PingResp,
+    /// DISCONNECT: closes the connection cleanly.
     Disconnect(Disconnect),
     /// MQTT 5.0 only.
     Auth(Auth),
@@ -161,6 +175,7 @@ pub fn packet_name(type_number: u8) -> &'static str {
 /// CONNECT: the first packet a client sends.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Connect {
+    /// The protocol version to speak; decides what is encoded.
     pub protocol: ProtocolVersion,
     /// May be empty with `clean_start`; a 5.0 server then assigns one.
     pub client_id: String,
@@ -168,42 +183,58 @@ pub struct Connect {
     pub clean_start: bool,
     /// Seconds; 0 disables keep-alive.
     pub keep_alive: u16,
+    /// User name, if any.
     pub username: Option<String>,
+    /// Password, if any (binary allowed).
     pub password: Option<Bytes>,
+    /// The Last Will, if any.
     pub will: Option<LastWill>,
+    /// CONNECT properties (5.0; not encoded for 3.1.1).
     pub properties: ConnectProperties,
 }
 
 /// The Last Will: published by the server when the client drops abnormally.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LastWill {
+    /// Topic the will is published to.
     pub topic: String,
+    /// The will's payload.
     pub payload: Bytes,
+    /// QoS the will is published with.
     pub qos: QoS,
+    /// Whether the broker retains the will.
     pub retain: bool,
+    /// Will properties (5.0): delay, expiry, content type, ...
     pub properties: WillProperties,
 }
 
 /// CONNACK: the server's answer to CONNECT.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConnAck {
+    /// The server resumed a session it had for this client id.
     pub session_present: bool,
     /// For 3.1.1 the return code is mapped onto the equivalent 5.0 reason code.
     pub reason_code: ReasonCode,
+    /// CONNACK properties (5.0; defaults for 3.1.1).
     pub properties: ConnAckProperties,
 }
 
 /// PUBLISH, in either direction.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Publish {
+    /// Set on a re-delivery of a QoS 1/2 PUBLISH.
     pub dup: bool,
+    /// Delivery guarantee: at most once, at least once, exactly once.
     pub qos: QoS,
+    /// The broker keeps it as the topic's retained message (or, on delivery, it was retained).
     pub retain: bool,
     /// May be empty in 5.0 when `properties.topic_alias` names a known alias.
     pub topic: String,
     /// 0 for QoS 0; non-zero otherwise.
     pub packet_id: u16,
+    /// The application payload, any bytes.
     pub payload: Bytes,
+    /// PUBLISH properties (5.0).
     pub properties: PublishProperties,
 }
 
@@ -228,8 +259,11 @@ impl Publish {
 /// PUBACK, PUBREC, PUBREL and PUBCOMP share one shape.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PubResponse {
+    /// Packet identifier that pairs the request with its acknowledgement.
     pub packet_id: u16,
+    /// Outcome of the publish; `Success` unless the receiver refused it.
     pub reason_code: ReasonCode,
+    /// Reason string and user properties (5.0).
     pub properties: AckProperties,
 }
 
@@ -271,7 +305,9 @@ pub struct SubscriptionOptions {
 /// One topic filter of a SUBSCRIBE.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SubscribeFilter {
+    /// The topic filter, wildcards `+` and `#` allowed.
     pub filter: String,
+    /// QoS and the 5.0 subscription options for this filter.
     pub options: SubscriptionOptions,
 }
 
@@ -291,46 +327,61 @@ impl SubscribeFilter {
 /// SUBSCRIBE.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Subscribe {
+    /// Packet identifier that pairs the request with its acknowledgement.
     pub packet_id: u16,
+    /// The filters to subscribe to, at least one.
     pub filters: Vec<SubscribeFilter>,
+    /// SUBSCRIBE properties (5.0).
     pub properties: SubscribeProperties,
 }
 
 /// SUBACK: one reason code per requested filter.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SubAck {
+    /// Packet identifier that pairs the request with its acknowledgement.
     pub packet_id: u16,
     /// `GrantedQoS0..2` on success, a failure code (>= 0x80) otherwise.
     pub reason_codes: Vec<ReasonCode>,
+    /// Reason string and user properties (5.0).
     pub properties: AckProperties,
 }
 
 /// UNSUBSCRIBE.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Unsubscribe {
+    /// Packet identifier that pairs the request with its acknowledgement.
     pub packet_id: u16,
+    /// The filters to unsubscribe from, at least one.
     pub filters: Vec<String>,
+    /// UNSUBSCRIBE properties (5.0).
     pub properties: UnsubscribeProperties,
 }
 
 /// UNSUBACK. 3.1.1 has no reason codes: the list is empty when decoded from 3.1.1.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct UnsubAck {
+    /// Packet identifier that pairs the request with its acknowledgement.
     pub packet_id: u16,
+    /// One reason code per filter (5.0 only).
     pub reason_codes: Vec<ReasonCode>,
+    /// Reason string and user properties (5.0).
     pub properties: AckProperties,
 }
 
 /// DISCONNECT, from either side (the server sends it only in 5.0).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Disconnect {
+    /// Why the connection is closed; `Success` is a normal disconnection.
     pub reason_code: ReasonCode,
+    /// DISCONNECT properties (5.0).
     pub properties: DisconnectProperties,
 }
 
 /// AUTH (5.0 enhanced authentication).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Auth {
+    /// `Success`, `ContinueAuthentication` or `ReAuthenticate`.
     pub reason_code: ReasonCode,
+    /// AUTH properties: method, data, reason string.
     pub properties: AuthProperties,
 }

@@ -10,32 +10,59 @@ pub type UserProperty = (String, String);
 
 /// Property identifiers (MQTT 5.0, table 2-4).
 pub mod id {
+    /// Property identifier 0x01: Payload format indicator.
     pub const PAYLOAD_FORMAT_INDICATOR: u8 = 0x01;
+    /// Property identifier 0x02: Message expiry interval.
     pub const MESSAGE_EXPIRY_INTERVAL: u8 = 0x02;
+    /// Property identifier 0x03: Content type.
     pub const CONTENT_TYPE: u8 = 0x03;
+    /// Property identifier 0x08: Response topic.
     pub const RESPONSE_TOPIC: u8 = 0x08;
+    /// Property identifier 0x09: Correlation data.
     pub const CORRELATION_DATA: u8 = 0x09;
+    /// Property identifier 0x0B: Subscription identifier.
     pub const SUBSCRIPTION_IDENTIFIER: u8 = 0x0B;
+    /// Property identifier 0x11: Session expiry interval.
     pub const SESSION_EXPIRY_INTERVAL: u8 = 0x11;
+    /// Property identifier 0x12: Assigned client identifier.
     pub const ASSIGNED_CLIENT_IDENTIFIER: u8 = 0x12;
+    /// Property identifier 0x13: Server keep alive.
     pub const SERVER_KEEP_ALIVE: u8 = 0x13;
+    /// Property identifier 0x15: Authentication method.
     pub const AUTHENTICATION_METHOD: u8 = 0x15;
+    /// Property identifier 0x16: Authentication data.
     pub const AUTHENTICATION_DATA: u8 = 0x16;
+    /// Property identifier 0x17: Request problem information.
     pub const REQUEST_PROBLEM_INFORMATION: u8 = 0x17;
+    /// Property identifier 0x18: Will delay interval.
     pub const WILL_DELAY_INTERVAL: u8 = 0x18;
+    /// Property identifier 0x19: Request response information.
     pub const REQUEST_RESPONSE_INFORMATION: u8 = 0x19;
+    /// Property identifier 0x1A: Response information.
     pub const RESPONSE_INFORMATION: u8 = 0x1A;
+    /// Property identifier 0x1C: Server reference.
     pub const SERVER_REFERENCE: u8 = 0x1C;
+    /// Property identifier 0x1F: Reason string.
     pub const REASON_STRING: u8 = 0x1F;
+    /// Property identifier 0x21: Receive maximum.
     pub const RECEIVE_MAXIMUM: u8 = 0x21;
+    /// Property identifier 0x22: Topic alias maximum.
     pub const TOPIC_ALIAS_MAXIMUM: u8 = 0x22;
+    /// Property identifier 0x23: Topic alias.
     pub const TOPIC_ALIAS: u8 = 0x23;
+    /// Property identifier 0x24: Maximum QoS.
     pub const MAXIMUM_QOS: u8 = 0x24;
+    /// Property identifier 0x25: Retain available.
     pub const RETAIN_AVAILABLE: u8 = 0x25;
+    /// Property identifier 0x26: User property.
     pub const USER_PROPERTY: u8 = 0x26;
+    /// Property identifier 0x27: Maximum packet size.
     pub const MAXIMUM_PACKET_SIZE: u8 = 0x27;
+    /// Property identifier 0x28: Wildcard subscription available.
     pub const WILDCARD_SUBSCRIPTION_AVAILABLE: u8 = 0x28;
+    /// Property identifier 0x29: Subscription identifier available.
     pub const SUBSCRIPTION_IDENTIFIER_AVAILABLE: u8 = 0x29;
+    /// Property identifier 0x2A: Shared subscription available.
     pub const SHARED_SUBSCRIPTION_AVAILABLE: u8 = 0x2A;
 }
 
@@ -50,10 +77,15 @@ pub struct ConnectProperties {
     pub maximum_packet_size: Option<u32>,
     /// Highest topic alias the client accepts from the server.
     pub topic_alias_maximum: Option<u16>,
+    /// Asks the server to send Response Information in CONNACK.
     pub request_response_information: Option<bool>,
+    /// `Some(false)`: the server sends no reason string or user properties on failures.
     pub request_problem_information: Option<bool>,
+    /// Name/value pairs for the application; MQTT gives them no meaning.
     pub user_properties: Vec<UserProperty>,
+    /// Name of the enhanced authentication method (5.0, e.g. `SCRAM-SHA-1`).
     pub authentication_method: Option<String>,
+    /// Data of the enhanced authentication exchange; its meaning is the method's.
     pub authentication_data: Option<Bytes>,
 }
 
@@ -64,32 +96,54 @@ pub struct WillProperties {
     pub will_delay_interval: Option<u32>,
     /// `Some(true)`: the payload is UTF-8.
     pub payload_format_indicator: Option<bool>,
+    /// Seconds after which the broker drops the message if undelivered.
     pub message_expiry_interval: Option<u32>,
+    /// MIME type of the payload, as the publisher set it.
     pub content_type: Option<String>,
+    /// Topic a request/response receiver publishes its answer to.
     pub response_topic: Option<String>,
+    /// Bytes the requester uses to match the answer to its request.
     pub correlation_data: Option<Bytes>,
+    /// Name/value pairs for the application; MQTT gives them no meaning.
     pub user_properties: Vec<UserProperty>,
 }
 
 /// CONNACK properties: what the server allows from now on.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ConnAckProperties {
+    /// Seconds the server keeps the session after the connection closes.
     pub session_expiry_interval: Option<u32>,
+    /// How many QoS 1/2 publishes the server accepts in flight from the client.
     pub receive_maximum: Option<u16>,
+    /// Highest QoS the server accepts in a PUBLISH (`None`: 2).
     pub maximum_qos: Option<super::QoS>,
+    /// `Some(false)`: the server does not support retained messages.
     pub retain_available: Option<bool>,
+    /// Largest packet the server accepts, in bytes.
     pub maximum_packet_size: Option<u32>,
+    /// The client id the server chose, when the client sent an empty one.
     pub assigned_client_identifier: Option<String>,
+    /// Highest topic alias the server accepts from the client (0: none).
     pub topic_alias_maximum: Option<u16>,
+    /// Human-readable reason, for diagnostics only.
     pub reason_string: Option<String>,
+    /// Name/value pairs for the application; MQTT gives them no meaning.
     pub user_properties: Vec<UserProperty>,
+    /// `Some(false)`: the server refuses filters with `+` or `#`.
     pub wildcard_subscription_available: Option<bool>,
+    /// `Some(false)`: the server does not support subscription identifiers.
     pub subscription_identifiers_available: Option<bool>,
+    /// `Some(false)`: the server does not support `$share/` subscriptions.
     pub shared_subscription_available: Option<bool>,
+    /// Keep-alive in seconds that the server imposes instead of the client's.
     pub server_keep_alive: Option<u16>,
+    /// Basis for response topics, if the client requested it.
     pub response_information: Option<String>,
+    /// Another server to use (with `UseAnotherServer` or `ServerMoved`).
     pub server_reference: Option<String>,
+    /// Name of the enhanced authentication method (5.0, e.g. `SCRAM-SHA-1`).
     pub authentication_method: Option<String>,
+    /// Data of the enhanced authentication exchange; its meaning is the method's.
     pub authentication_data: Option<Bytes>,
 }
 
@@ -98,20 +152,28 @@ pub struct ConnAckProperties {
 pub struct PublishProperties {
     /// `Some(true)`: the payload is UTF-8.
     pub payload_format_indicator: Option<bool>,
+    /// Seconds after which the broker drops the message if undelivered.
     pub message_expiry_interval: Option<u32>,
+    /// Number that stands for the topic on this connection.
     pub topic_alias: Option<u16>,
+    /// Topic a request/response receiver publishes its answer to.
     pub response_topic: Option<String>,
+    /// Bytes the requester uses to match the answer to its request.
     pub correlation_data: Option<Bytes>,
+    /// Name/value pairs for the application; MQTT gives them no meaning.
     pub user_properties: Vec<UserProperty>,
     /// Set by the server on delivery: the identifiers of matching subscriptions.
     pub subscription_identifiers: Vec<u32>,
+    /// MIME type of the payload, as the publisher set it.
     pub content_type: Option<String>,
 }
 
 /// PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK and UNSUBACK properties.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AckProperties {
+    /// Human-readable reason, for diagnostics only.
     pub reason_string: Option<String>,
+    /// Name/value pairs for the application; MQTT gives them no meaning.
     pub user_properties: Vec<UserProperty>,
 }
 
@@ -127,12 +189,14 @@ impl AckProperties {
 pub struct SubscribeProperties {
     /// 1 ..= 268,435,455; echoed in matching PUBLISH packets.
     pub subscription_identifier: Option<u32>,
+    /// Name/value pairs for the application; MQTT gives them no meaning.
     pub user_properties: Vec<UserProperty>,
 }
 
 /// UNSUBSCRIBE properties.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UnsubscribeProperties {
+    /// Name/value pairs for the application; MQTT gives them no meaning.
     pub user_properties: Vec<UserProperty>,
 }
 
@@ -141,7 +205,9 @@ pub struct UnsubscribeProperties {
 pub struct DisconnectProperties {
     /// Client only: a new session expiry (not allowed to go from 0 to non-zero).
     pub session_expiry_interval: Option<u32>,
+    /// Human-readable reason, for diagnostics only.
     pub reason_string: Option<String>,
+    /// Name/value pairs for the application; MQTT gives them no meaning.
     pub user_properties: Vec<UserProperty>,
     /// Server only: another server to use.
     pub server_reference: Option<String>,
@@ -160,9 +226,13 @@ impl DisconnectProperties {
 /// AUTH properties.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AuthProperties {
+    /// Name of the enhanced authentication method (5.0, e.g. `SCRAM-SHA-1`).
     pub authentication_method: Option<String>,
+    /// Data of the enhanced authentication exchange; its meaning is the method's.
     pub authentication_data: Option<Bytes>,
+    /// Human-readable reason, for diagnostics only.
     pub reason_string: Option<String>,
+    /// Name/value pairs for the application; MQTT gives them no meaning.
     pub user_properties: Vec<UserProperty>,
 }
 

@@ -10,47 +10,89 @@ pub enum ReasonCode {
     /// Success / Normal disconnection / Granted QoS 0.
     #[default]
     Success = 0x00,
+    /// 0x01: Subscription accepted with maximum QoS 1.
     GrantedQoS1 = 0x01,
+    /// 0x02: Subscription accepted with maximum QoS 2.
     GrantedQoS2 = 0x02,
+    /// 0x04: The client disconnects but wants its Last Will published.
     DisconnectWithWillMessage = 0x04,
+    /// 0x10: Publish accepted, but no subscriber matched its topic.
     NoMatchingSubscribers = 0x10,
+    /// 0x11: Unsubscribe of a filter that had no subscription.
     NoSubscriptionExisted = 0x11,
+    /// 0x18: Enhanced authentication goes on: answer with AUTH.
     ContinueAuthentication = 0x18,
+    /// 0x19: The client starts a re-authentication.
     ReAuthenticate = 0x19,
+    /// 0x80: Failure the sender does not want to name.
     UnspecifiedError = 0x80,
+    /// 0x81: A packet could not be decoded.
     MalformedPacket = 0x81,
+    /// 0x82: A packet broke the protocol (sequence, flags, duplicates).
     ProtocolError = 0x82,
+    /// 0x83: Valid, but refused by this implementation.
     ImplementationSpecificError = 0x83,
+    /// 0x84: The server does not speak the requested protocol version.
     UnsupportedProtocolVersion = 0x84,
+    /// 0x85: The client id is not allowed by the server.
     ClientIdentifierNotValid = 0x85,
+    /// 0x86: The user name or password was not accepted.
     BadUserNameOrPassword = 0x86,
+    /// 0x87: The client may not do this (connect, publish or subscribe).
     NotAuthorized = 0x87,
+    /// 0x88: The server is not available.
     ServerUnavailable = 0x88,
+    /// 0x89: The server is busy; try later.
     ServerBusy = 0x89,
+    /// 0x8A: The client is banned by administrative action.
     Banned = 0x8A,
+    /// 0x8B: The server is shutting down.
     ServerShuttingDown = 0x8B,
+    /// 0x8C: The authentication method is not supported or does not match.
     BadAuthenticationMethod = 0x8C,
+    /// 0x8D: No packet arrived within 1.5 times the keep-alive.
     KeepAliveTimeout = 0x8D,
+    /// 0x8E: Another connection with the same client id took the session.
     SessionTakenOver = 0x8E,
+    /// 0x8F: The topic filter is well formed but not accepted by the server.
     TopicFilterInvalid = 0x8F,
+    /// 0x90: The topic name is well formed but not accepted.
     TopicNameInvalid = 0x90,
+    /// 0x91: The packet id is already in use.
     PacketIdentifierInUse = 0x91,
+    /// 0x92: The packet id is not known (e.g. PUBREL without PUBREC).
     PacketIdentifierNotFound = 0x92,
+    /// 0x93: More QoS 1/2 publishes in flight than the Receive Maximum allows.
     ReceiveMaximumExceeded = 0x93,
+    /// 0x94: The topic alias is 0 or above the receiver's maximum.
     TopicAliasInvalid = 0x94,
+    /// 0x95: The packet exceeds the Maximum Packet Size.
     PacketTooLarge = 0x95,
+    /// 0x96: The message rate is above the server's limit.
     MessageRateTooHigh = 0x96,
+    /// 0x97: An implementation or administrative quota was exceeded.
     QuotaExceeded = 0x97,
+    /// 0x98: The connection was closed by administrative action.
     AdministrativeAction = 0x98,
+    /// 0x99: The payload does not match its Payload Format Indicator.
     PayloadFormatInvalid = 0x99,
+    /// 0x9A: The server does not support retained messages.
     RetainNotSupported = 0x9A,
+    /// 0x9B: The QoS is above the server's Maximum QoS.
     QoSNotSupported = 0x9B,
+    /// 0x9C: Connect to another server (temporarily); see Server Reference.
     UseAnotherServer = 0x9C,
+    /// 0x9D: Connect to another server from now on; see Server Reference.
     ServerMoved = 0x9D,
+    /// 0x9E: The server does not support shared subscriptions.
     SharedSubscriptionsNotSupported = 0x9E,
+    /// 0x9F: Connection attempts came too fast.
     ConnectionRateExceeded = 0x9F,
+    /// 0xA0: The connection reached its maximum allowed time.
     MaximumConnectTime = 0xA0,
+    /// 0xA1: The server does not support subscription identifiers.
     SubscriptionIdentifiersNotSupported = 0xA1,
+    /// 0xA2: The server does not support wildcard filters.
     WildcardSubscriptionsNotSupported = 0xA2,
 }
 

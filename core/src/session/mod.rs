@@ -68,7 +68,9 @@ impl OutboundStage {
 /// One outbound publish the session still owns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboundPublish {
+    /// The token the application got for it.
     pub token: PublishToken,
+    /// Where it is: queued, sent, or (QoS 2) released.
     pub stage: OutboundStage,
     /// The PUBLISH as the user made it; `packet_id` is 0 while queued.
     pub publish: Publish,
@@ -77,6 +79,7 @@ pub struct OutboundPublish {
 /// A subscription the client restores when the broker lost the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSubscription {
+    /// The filter and its subscription options.
     pub filter: SubscribeFilter,
     /// 5.0 subscription identifier it was made with.
     pub subscription_identifier: Option<u32>,
@@ -96,6 +99,7 @@ pub struct SessionState {
     pub outbound: Vec<OutboundPublish>,
     /// Inbound QoS 2 packet ids received and acknowledged with PUBREC, awaiting PUBREL.
     pub inbound_qos2: IdSet,
+    /// Subscriptions to restore if the broker lost the session.
     pub subscriptions: Vec<StoredSubscription>,
 }
 
@@ -487,10 +491,16 @@ impl<'a> Reader<'a> {
 pub enum StoreError {
     /// The stored bytes are not a valid session.
     #[error("session store is corrupt: {reason}")]
-    Corrupt { reason: String },
+    Corrupt {
+        /// What is wrong with them.
+        reason: String,
+    },
     /// The store's medium failed (file system, IndexedDB, ...).
     #[error("session store failed: {message}")]
-    Io { message: String },
+    Io {
+        /// The medium's error message.
+        message: String,
+    },
 }
 
 /// Where a client keeps its session: a file, IndexedDB, a database.
