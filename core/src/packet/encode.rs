@@ -20,6 +20,10 @@ use super::{
 /// Longest UTF-8 string or binary field: its length is a 16-bit prefix.
 const MAX_FIELD: usize = u16::MAX as usize;
 
+/// Topics up to this long are copied with the rest of a PUBLISH's head in
+/// one go (see [`encode_publish`]).
+const SHORT_TOPIC: usize = 96;
+
 /// Why a packet cannot be encoded. Every variant names the field or packet and
 /// the rule it breaks; nothing is written to the output when encoding fails.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -114,7 +118,22 @@ pub enum EncodeError {
 /// encode_packet(&Packet::PubAck(PubResponse::new(10)), ProtocolVersion::V5, &mut out).unwrap();
 /// assert_eq!(out, [0x40, 0x02, 0x00, 0x0A]);
 /// ```
+#[inline]
 pub fn encode_packet(
+    packet: &Packet,
+    version: ProtocolVersion,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    // PUBLISH, the packet sent most, goes straight to its own encoder
+    // without the general path's set-up.
+    if let Packet::Publish(publish) = packet {
+        return encode_publish(publish, version, out);
+    }
+    encode_other(packet, version, out)
+}
+
+#[inline(never)]
+fn encode_other(
     packet: &Packet,
     version: ProtocolVersion,
     out: &mut Vec<u8>,
@@ -141,6 +160,9 @@ fn encode<const CLIENT: bool>(
     version: ProtocolVersion,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
+    if let Packet::Publish(publish) = packet {
+        return encode_publish(publish, version, out);
+    }
     let plan = plan::<CLIENT>(packet, version)?;
     let total = 1 + varint::len(plan.remaining) + plan.remaining;
     out.reserve(total);
@@ -189,23 +211,69 @@ pub fn encoded_len(packet: &Packet, version: ProtocolVersion) -> Result<usize, E
 /// encode_packet(&Packet::Publish(publish), ProtocolVersion::V5, &mut by_packet).unwrap();
 /// assert_eq!(by_ref, by_packet);
 /// ```
+#[inline]
 pub fn encode_publish(
     publish: &Publish,
     version: ProtocolVersion,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
     let v5 = version == ProtocolVersion::V5;
-    let mut props = 0;
-    let remaining = check_remaining(plan_publish(publish, v5, &mut props)?)?;
-    let plan = Plan {
-        remaining,
-        props,
-        will_props: 0,
+    // The same checks as `plan_publish`, written out so that they inline
+    // here; only the 5.0 properties are sized out of line.
+    let props = if v5 {
+        publish_props_len(&publish.properties)?
+    } else {
+        0
     };
+    let topic = publish.topic.as_bytes();
+    if topic.len() > MAX_FIELD {
+        return Err(EncodeError::StringTooLong {
+            field: "topic name",
+            len: topic.len(),
+        });
+    }
+    let has_id = publish.qos != QoS::AtMostOnce;
+    if has_id && publish.packet_id == 0 {
+        return Err(EncodeError::ZeroPacketId { packet: "PUBLISH" });
+    }
+    let mut remaining = 2 + topic.len() + publish.payload.len();
+    if has_id {
+        remaining += 2;
+    }
+    if v5 {
+        remaining += with_prefix(props);
+    }
+    let remaining = check_remaining(remaining)?;
     out.reserve(1 + varint::len(remaining) + remaining);
-    out.push(publish_header_byte(publish));
-    varint::write(out, to_u32(remaining));
-    write_publish(publish, v5, &plan, out);
+    // The hot path of every client. Everything before the payload is
+    // gathered on the stack and copied out at once when the topic is short
+    // (as most are), rather than written piece by piece into the Vec.
+    let mut head = [0u8; SHORT_TOPIC + 13];
+    head[0] = publish_header_byte(publish);
+    let mut n = 1 + varint::put(&mut head[1..], to_u32(remaining));
+    let topic_len = u16::try_from(topic.len()).unwrap_or(u16::MAX).to_be_bytes();
+    head[n..n + 2].copy_from_slice(&topic_len);
+    n += 2;
+    if topic.len() <= SHORT_TOPIC {
+        head[n..n + topic.len()].copy_from_slice(topic);
+        n += topic.len();
+    } else {
+        out.extend_from_slice(&head[..n]);
+        out.extend_from_slice(topic);
+        n = 0;
+    }
+    if has_id {
+        head[n..n + 2].copy_from_slice(&publish.packet_id.to_be_bytes());
+        n += 2;
+    }
+    if v5 {
+        n += varint::put(&mut head[n..], to_u32(props));
+    }
+    out.extend_from_slice(&head[..n]);
+    if props > 0 {
+        publish.properties.visit(&mut Writer(out));
+    }
+    out.extend_from_slice(&publish.payload);
     Ok(())
 }
 
@@ -529,7 +597,8 @@ fn write_body<const CLIENT: bool>(
     match packet {
         Packet::Connect(connect) => write_connect(connect, plan, out),
         Packet::ConnAck(connack) if !CLIENT => write_connack(connack, v5, plan, out),
-        Packet::Publish(publish) => write_publish(publish, v5, plan, out),
+        // `encode` hands PUBLISH to `encode_publish` before planning.
+        Packet::Publish(_) => {}
         Packet::PubAck(ack) | Packet::PubRec(ack) | Packet::PubRel(ack) | Packet::PubComp(ack) => {
             write_ack(ack, plan, out)
         }
@@ -637,18 +706,6 @@ fn write_connack(connack: &ConnAck, v5: bool, plan: &Plan, out: &mut Vec<u8>) {
     } else {
         out.push(connack.reason_code.to_v311_connack());
     }
-}
-
-#[inline]
-fn write_publish(publish: &Publish, v5: bool, plan: &Plan, out: &mut Vec<u8>) {
-    put_prefixed(out, publish.topic.as_bytes());
-    if publish.qos != QoS::AtMostOnce {
-        out.extend_from_slice(&publish.packet_id.to_be_bytes());
-    }
-    if v5 {
-        write_props(out, &publish.properties, plan.props);
-    }
-    out.extend_from_slice(&publish.payload);
 }
 
 fn write_ack(ack: &PubResponse, plan: &Plan, out: &mut Vec<u8>) {
@@ -816,6 +873,13 @@ impl PropSink for Writer<'_> {
         put_prefixed(self.0, name.as_bytes());
         put_prefixed(self.0, value.as_bytes());
     }
+}
+
+/// [`props_len`] of a PUBLISH's properties, kept out of line so that
+/// [`encode_publish`] stays small enough to inline.
+#[inline(never)]
+fn publish_props_len(props: &PublishProperties) -> Result<usize, EncodeError> {
+    props_len(props)
 }
 
 /// Length of a property section (without its length prefix).
@@ -1078,5 +1142,99 @@ impl Properties for AuthProperties {
         );
         opt_string(s, id::REASON_STRING, "reason string", &self.reason_string);
         users(s, &self.user_properties);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::decode_packet;
+
+    /// The bytes of a PUBLISH written field by field, as the specification
+    /// lays them out, to check the stack-gathered head against.
+    fn by_hand(publish: &Publish, v5: bool) -> Vec<u8> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&(publish.topic.len() as u16).to_be_bytes());
+        body.extend_from_slice(publish.topic.as_bytes());
+        if publish.qos != QoS::AtMostOnce {
+            body.extend_from_slice(&publish.packet_id.to_be_bytes());
+        }
+        if v5 {
+            let mut props = Vec::new();
+            publish.properties.visit(&mut Writer(&mut props));
+            varint::write(&mut body, props.len() as u32);
+            body.extend_from_slice(&props);
+        }
+        body.extend_from_slice(&publish.payload);
+        let mut out = vec![publish_header_byte(publish)];
+        varint::write(&mut out, body.len() as u32);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    #[test]
+    fn publish_heads_on_both_sides_of_the_short_topic_limit() {
+        let properties = PublishProperties {
+            content_type: Some("text/plain".into()),
+            ..PublishProperties::default()
+        };
+        for topic_len in [
+            0,
+            1,
+            SHORT_TOPIC - 1,
+            SHORT_TOPIC,
+            SHORT_TOPIC + 1,
+            300,
+            20_000,
+        ] {
+            for (qos, id) in [(QoS::AtMostOnce, 0), (QoS::ExactlyOnce, 65_535)] {
+                for version in [ProtocolVersion::V311, ProtocolVersion::V5] {
+                    for props in [PublishProperties::default(), properties.clone()] {
+                        let mut publish = Publish::new("t".repeat(topic_len), vec![7u8; 200], qos);
+                        publish.packet_id = id;
+                        publish.properties = props;
+                        let v5 = version == ProtocolVersion::V5;
+                        if !v5 {
+                            publish.properties = PublishProperties::default();
+                        }
+                        let mut out = vec![0xAA]; // appended after what is there
+                        encode_publish(&publish, version, &mut out).unwrap();
+                        assert_eq!(out[0], 0xAA);
+                        assert_eq!(
+                            out[1..],
+                            by_hand(&publish, v5),
+                            "topic of {topic_len} bytes"
+                        );
+                        assert_eq!(
+                            out.len() - 1,
+                            encoded_len(&Packet::Publish(publish.clone()), version).unwrap()
+                        );
+                        let (decoded, _) = decode_packet(&out[1..], version, u32::MAX)
+                            .unwrap()
+                            .unwrap();
+                        assert_eq!(decoded, Packet::Publish(publish));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn publish_errors_leave_the_output_alone() {
+        let mut out = vec![1, 2, 3];
+        let long = Publish::new("t".repeat(MAX_FIELD + 1), &b""[..], QoS::AtMostOnce);
+        assert!(matches!(
+            encode_publish(&long, ProtocolVersion::V311, &mut out),
+            Err(EncodeError::StringTooLong {
+                field: "topic name",
+                ..
+            })
+        ));
+        let no_id = Publish::new("t", &b""[..], QoS::AtLeastOnce);
+        assert_eq!(
+            encode_publish(&no_id, ProtocolVersion::V5, &mut out),
+            Err(EncodeError::ZeroPacketId { packet: "PUBLISH" })
+        );
+        assert_eq!(out, [1, 2, 3]);
     }
 }

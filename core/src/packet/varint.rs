@@ -45,6 +45,26 @@ pub(crate) fn write(out: &mut Vec<u8>, value: u32) {
     }
 }
 
+/// Writes the encoding of `value` (at most [`MAX`]) at the front of `buf`,
+/// which has room for 4 bytes, and returns how many bytes it took: for
+/// callers that gather a packet's head on the stack and copy it out once.
+#[inline]
+pub(crate) fn put(buf: &mut [u8], value: u32) -> usize {
+    debug_assert!(value <= MAX);
+    let mut value = value;
+    let mut n = 0;
+    loop {
+        let byte = (value & 0x7F) as u8;
+        value >>= 7;
+        if value == 0 {
+            buf[n] = byte;
+            return n + 1;
+        }
+        buf[n] = byte | 0x80;
+        n += 1;
+    }
+}
+
 /// Reads a Variable Byte Integer from the front of `buf`: the value and the
 /// number of bytes it took.
 ///
