@@ -62,6 +62,34 @@ def test_properties_from_the_python_api(broker, topic):
     assert re.search(r"message-expiry=\d+", line)
 
 
+def test_payload_sources_file_stdin_lines_and_null(broker, topic, tmp_path):
+    # A subscriber through the API sees each payload as mosquitto_pub's
+    # -f, -s, -l and -n would send it.
+    payload_file = tmp_path / "reading.bin"
+    payload_file.write_bytes(b"\x00\x01binary\xff")
+    with midge.Client(broker.url(), client_id=client_id("src")) as c:
+        c.subscribe(topic, qos=1)
+        got = c.messages(timeout=10)
+
+        def run(*args: str, stdin: str = "") -> None:
+            done = subprocess.run([sys.executable, "-m", "midge", "pub", *hp(broker), "-t", topic, "-q", "1", *args],
+                                  cwd=PACKAGE_DIR, input=stdin, capture_output=True, text=True, timeout=30)
+            assert done.returncode == 0, done.stderr
+
+        run("-f", str(payload_file))
+        assert next(got).payload == b"\x00\x01binary\xff"
+        run("-s", stdin="all\nof stdin\n")
+        assert next(got).payload == b"all\nof stdin\n"
+        run("-l", stdin="first\nsecond\n\nfourth\n")
+        # One message per line, without its newline; an empty line is an
+        # empty message, as mosquitto_pub sends it.
+        assert [next(got).payload for _ in range(4)] == [b"first", b"second", b"", b"fourth"]
+        run("-n")
+        assert next(got).payload == b""
+    missing = midge_cli("pub", *hp(broker), "-t", topic, "-f", str(tmp_path / "absent"))
+    assert missing.returncode == 2 and "argument -f/--file: cannot read" in missing.stderr
+
+
 def test_sub_timeout_exits_27(broker, topic):
     sub = midge_cli("sub", *hp(broker), "-t", topic, "-W", "0.5")
     assert (sub.returncode, sub.stdout, sub.stderr.strip()) == (27, "", "Timed out")
