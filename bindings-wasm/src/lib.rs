@@ -667,9 +667,17 @@ impl RawClient {
                     Err(e) => {
                         o.u8(0);
                         let (code, message, rc) = match e {
-                            PublishError::Rejected { reason_code, .. } => (
+                            PublishError::Rejected {
+                                reason_code,
+                                properties,
+                            } => (
                                 "PUBLISH_REJECTED",
-                                "the server rejected the publish".into(),
+                                match &properties.reason_string {
+                                    Some(why) => {
+                                        cat(&["the server rejected the publish (", why, ")"])
+                                    }
+                                    None => "the server rejected the publish".into(),
+                                },
                                 Some(reason_code),
                             ),
                             PublishError::PacketTooLarge { size, maximum } => {

@@ -403,7 +403,10 @@ impl ConnectionError {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PublishError {
     /// PUBACK or PUBREC carried a failure reason code.
-    #[error("the server rejected the publish: {reason_code}")]
+    #[error(
+        "the server rejected the publish: {reason_code}{}",
+        reason_suffix(properties.reason_string.as_deref())
+    )]
     Rejected {
         /// The PUBACK's or PUBREC's failure reason code.
         reason_code: ReasonCode,

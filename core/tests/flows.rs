@@ -575,6 +575,48 @@ fn acks_for_unknown_packet_ids_are_counted_and_the_link_kept() {
 }
 
 #[test]
+fn a_qos2_publish_answered_with_puback_ends_refused_instead_of_hanging() {
+    // RabbitMQ 3.x has no QoS 2 and answers a QoS 2 PUBLISH with PUBACK; no
+    // PUBREC follows. The publish ends, refused with QoS not supported and
+    // why; the link stays up and the window moves on.
+    for version in [V5, ProtocolVersion::V311] {
+        let mut b = Broker::new(options(version));
+        b.connect(false);
+        b.events();
+        let token = b
+            .client
+            .publish(b.now, Publish::new("t", &b"x"[..], QoS::ExactlyOnce))
+            .unwrap();
+        assert_eq!(publish_ids(&b.sent()), vec![(1, false)]);
+        b.inject(puback(1));
+        let events = b.events();
+        let refused = events.iter().find_map(|e| match e {
+            Event::PublishComplete {
+                token: t,
+                result:
+                    Err(midge_core::PublishError::Rejected {
+                        reason_code,
+                        properties,
+                    }),
+            } if *t == token => Some((*reason_code, properties.reason_string.clone())),
+            _ => None,
+        });
+        let (code, why) = refused.unwrap_or_else(|| panic!("not refused: {events:?}"));
+        assert_eq!(code, ReasonCode::QoSNotSupported);
+        assert!(why.unwrap().contains("does not support QoS 2"));
+        assert_eq!(b.client.inflight_len(), 0);
+        assert_eq!(b.client.unknown_acks(), 0);
+        assert_eq!(b.client.state(), midge_core::ConnectionState::Connected);
+        // Nothing is sent for it (no PUBREL), and the next publish goes out.
+        assert!(b.sent().is_empty());
+        b.client
+            .publish(b.now, Publish::new("t", &b"y"[..], QoS::AtLeastOnce))
+            .unwrap();
+        assert_eq!(publish_ids(&b.sent()), vec![(2, false)]);
+    }
+}
+
+#[test]
 fn outbound_window_follows_the_server_receive_maximum() {
     let mut b = Broker::new(options(V5));
     b.client.connect(b.now).unwrap();

@@ -50,9 +50,8 @@ const BROKER_FAULTS: [(&str, &str, &str); 7] = [
         "rabbitmq 3.1.1",
         "qos2",
         "RabbitMQ 3.10's MQTT plugin has no QoS 2: it answers the QoS 2 PUBLISH with PUBACK \
-         (MQTT 3.1.1 section 4.3.3 requires PUBREC); midge ignores an ack that matches no \
-         publish at that stage (counted in `unknown_acks`, link kept), so the publish is never \
-         answered",
+         (MQTT 3.1.1 section 4.3.3 requires PUBREC); midge ends that publish refused with \
+         QoSNotSupported (0x9B) rather than wait for a PUBREC that never comes",
     ),
     (
         "rabbitmq 3.1.1",

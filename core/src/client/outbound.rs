@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// The reason string of a QoS 2 publish the server answered with PUBACK.
+const QOS2_ANSWERED_WITH_PUBACK: &str = "the server answered this QoS 2 PUBLISH with PUBACK: \
+     it does not support QoS 2 and may have delivered the message at QoS 1";
+
 impl Client {
     /// Publish a message. The PUBLISH goes out at once when connected and the
     /// in-flight window has room; otherwise it waits in the offline queue.
@@ -287,7 +291,22 @@ impl Client {
 
     pub(super) fn on_puback(&mut self, now: u64, ack: PubResponse) {
         let id = ack.packet_id;
-        if self.inflight.get(&id).map(|e| e.stage) != Some(OutboundStage::AwaitingPubAck) {
+        let stage = self.inflight.get(&id).map(|e| e.stage);
+        if stage == Some(OutboundStage::AwaitingPubRec) {
+            // A server without QoS 2 (RabbitMQ 3.x) answers a QoS 2 PUBLISH
+            // with PUBACK. No PUBREC will come: waiting would hang the
+            // publish forever, so it ends now, refused with the reason.
+            if let Some(entry) = self.inflight.remove(&id) {
+                let properties = AckProperties {
+                    reason_string: Some(QOS2_ANSWERED_WITH_PUBACK.to_owned()),
+                    ..AckProperties::default()
+                };
+                self.complete(entry.token, ReasonCode::QoSNotSupported, properties);
+            }
+            self.pump(now);
+            return;
+        }
+        if stage != Some(OutboundStage::AwaitingPubAck) {
             // Ignored and counted, the link kept: see `Client::unknown_acks`.
             self.unknown_acks += 1;
             self.trace_unknown_ack("PUBACK", id);
