@@ -24,7 +24,7 @@ import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NoReturn, Optional, Tuple
 
 import midge
 
@@ -101,6 +101,217 @@ def render_message(message: midge.Message, how: MessageFormat) -> str:
         if props and how.topic:
             text += f"  {{{props}}}"
     return f"[{timestamp()}] {text}" if how.timestamps else text
+
+
+# -- mosquitto_sub's -F format strings ----------------------------------------
+
+_ESCAPES = {"\\": b"\\", "0": b"\0", "a": b"\a", "e": b"\x1b", "n": b"\n", "r": b"\r", "t": b"\t", "v": b"\v"}
+#: Conversions after %, and which of them take a field width, a maximum width
+#: (precision) and zero padding (mosquitto_sub(1), "Flag characters" ff.).
+_CONVERSIONS = set("%ACDEFIJPRSUjlpqrtxX")
+_WIDTH = set("ACEFIlpRStxX")
+_PRECISION = set("CIRt")
+_ZERO_PAD = set("AEFlSxX")
+#: %m would need the packet id, which the Python API does not expose.
+_UNAVAILABLE = {"m": "%m (the message id) is not available: midge's Python API does not expose packet ids"}
+
+
+@dataclass
+class _Field:
+    conversion: str
+    left: bool = False
+    zero: bool = False
+    width: int = 0
+    precision: Optional[int] = None
+
+
+class OutputFormat:
+    """A mosquitto_sub ``-F`` format string, checked once and applied to each message.
+
+    ``%`` sequences are message fields (``%t`` topic, ``%p`` payload, ``%j``
+    JSON, ...; optional flags ``-``/``0``, a width and ``.max`` as mosquitto
+    documents), ``@X`` is ``strftime`` ``%X`` of the arrival time (``@N`` its
+    nanoseconds, ``@@`` an ``@``) and ``\\n``, ``\\t``, ``\\0``, ... are escapes.
+    Output is bytes: ``%p`` and ``%D`` are written as received.
+    """
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self.parts: List[Any] = []  # bytes, _Field or ("@", char)
+        literal = bytearray()
+        i = 0
+        while i < len(spec):
+            ch = spec[i]
+            if ch == "\\":
+                if i + 1 >= len(spec):
+                    raise ValueError("incomplete escape: a format string cannot end with \\")
+                esc = spec[i + 1]
+                if esc not in _ESCAPES:
+                    raise ValueError(f"unknown escape '\\{esc}' (known: \\\\ \\0 \\a \\e \\n \\r \\t \\v)")
+                literal += _ESCAPES[esc]
+                i += 2
+            elif ch == "@":
+                if i + 1 >= len(spec):
+                    raise ValueError("incomplete time specifier: a format string cannot end with @ (@@ is an @)")
+                if spec[i + 1] == "@":
+                    literal += b"@"
+                else:
+                    self._flush(literal)
+                    self.parts.append(("@", spec[i + 1]))
+                i += 2
+            elif ch == "%":
+                field, i = self._field(spec, i + 1)
+                if field.conversion == "%":
+                    literal += b"%"
+                else:
+                    self._flush(literal)
+                    self.parts.append(field)
+            else:
+                literal += ch.encode()
+                i += 1
+        self._flush(literal)
+
+    def _flush(self, literal: bytearray) -> None:
+        if literal:
+            self.parts.append(bytes(literal))
+            literal.clear()
+
+    @staticmethod
+    def _field(spec: str, i: int) -> Tuple[_Field, int]:
+        field = _Field("")
+        while i < len(spec) and spec[i] in "-0":
+            field.left, field.zero = field.left or spec[i] == "-", field.zero or spec[i] == "0"
+            i += 1
+        start = i
+        while i < len(spec) and spec[i].isdigit():
+            i += 1
+        field.width = int(spec[start:i] or 0)
+        if i < len(spec) and spec[i] == ".":
+            start = i = i + 1
+            while i < len(spec) and spec[i].isdigit():
+                i += 1
+            field.precision = int(spec[start:i] or 0)
+        if i >= len(spec):
+            raise ValueError("incomplete format specifier: a format string cannot end with % (%% is a %)")
+        conversion = spec[i]
+        if conversion in _UNAVAILABLE:
+            raise ValueError(_UNAVAILABLE[conversion])
+        if conversion not in _CONVERSIONS:
+            raise ValueError(f"unknown format specifier '%{conversion}' (known: "
+                             f"{' '.join('%' + c for c in sorted(_CONVERSIONS, key=lambda c: (c.lower(), c)))})")
+        field.conversion = conversion
+        return field, i + 1
+
+    def render(self, message: midge.Message, now_ns: Optional[int] = None) -> bytes:
+        ns = time.time_ns() if now_ns is None else now_ns
+        when = datetime.datetime.fromtimestamp(ns // 1_000_000_000).astimezone()
+        out = bytearray()
+        for part in self.parts:
+            if isinstance(part, bytes):
+                out += part
+            elif isinstance(part, tuple):
+                out += (f"{ns % 1_000_000_000:09d}" if part[1] == "N" else when.strftime("%" + part[1])).encode()
+            else:
+                value = _field_value(part.conversion, message, when, ns)
+                if value is not None:  # an absent 5.0 property prints nothing, not even padding
+                    out += _pad(part, value)
+        return bytes(out)
+
+
+def _pad(field: _Field, value: bytes) -> bytes:
+    conv = field.conversion
+    if field.precision is not None and conv in _PRECISION:
+        value = value[:field.precision]
+    if conv not in _WIDTH or len(value) >= field.width:
+        return value
+    if field.left:
+        return value.ljust(field.width)
+    return value.rjust(field.width, b"0" if field.zero and conv in _ZERO_PAD else b" ")
+
+
+def _text(value: Any) -> Optional[bytes]:
+    if value is None or value == []:
+        return None
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bool):
+        return b"1" if value else b"0"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value).encode()
+    return str(value).encode()
+
+
+def _field_value(conv: str, message: midge.Message, when: datetime.datetime, ns: int) -> Optional[bytes]:
+    props = message.properties
+    if conv == "t":
+        return message.topic.encode()
+    if conv == "p":
+        return message.payload
+    if conv == "x":
+        return message.payload.hex().encode()
+    if conv == "X":
+        return message.payload.hex().upper().encode()
+    if conv == "l":
+        return str(len(message.payload)).encode()
+    if conv == "q":
+        return str(message.qos).encode()
+    if conv == "r":
+        return b"1" if message.retain else b"0"
+    if conv == "I":
+        return when.strftime("%Y-%m-%dT%H:%M:%S%z").encode()
+    if conv == "U":
+        return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}".encode()
+    if conv in "jJ":
+        return message_json(message, when, ns, payload_as_json=conv == "J").encode()
+    if conv == "P":
+        return " ".join(f"{k}:{v}" for k, v in message.user_properties).encode() or None
+    key = {"A": "topic_alias", "C": "content_type", "D": "correlation_data", "E": "message_expiry_interval",
+           "F": "payload_format_indicator", "R": "response_topic", "S": "subscription_identifiers"}[conv]
+    return _text(props.get(key))
+
+
+#: The 5.0 properties in %j/%J output, with mosquitto_sub's names.
+_JSON_PROPERTIES = [
+    ("content_type", "content-type"),
+    ("correlation_data", "correlation-data"),
+    ("payload_format_indicator", "payload-format-indicator"),
+    ("response_topic", "response-topic"),
+    ("message_expiry_interval", "message-expiry-interval"),
+    ("subscription_identifiers", "subscription-identifier"),
+    ("topic_alias", "topic-alias"),
+]
+
+
+def message_json(message: midge.Message, when: datetime.datetime, ns: int, payload_as_json: bool) -> str:
+    """mosquitto_sub's %j (payload as a JSON string) or %J (payload as JSON
+    when it parses; unlike mosquitto_sub, a JSON string when it does not)."""
+    tst = f"{when.strftime('%Y-%m-%dT%H:%M:%S')}.{ns % 1_000_000_000 // 1000:06d}{when.strftime('%z')}"
+    doc: Dict[str, Any] = {"tst": tst, "topic": message.topic, "qos": message.qos,
+                           "retain": int(message.retain), "payloadlen": len(message.payload)}
+    props: Dict[str, Any] = {}
+    if message.user_properties:
+        props["user-properties"] = dict(message.user_properties)
+    for key, name in _JSON_PROPERTIES:
+        value = message.properties.get(key)
+        if value is None or value == []:
+            continue
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", errors="replace")
+        elif isinstance(value, bool):
+            value = int(value)
+        elif isinstance(value, list):
+            value = value[0] if len(value) == 1 else value
+        props[name] = value
+    if props:
+        doc["properties"] = props
+    text = message.payload.decode("utf-8", errors="replace")
+    doc["payload"] = text
+    if payload_as_json:
+        try:
+            doc["payload"] = json.loads(text)
+        except ValueError:
+            pass
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
 def describe_event(event: midge.Event) -> Optional[str]:
@@ -392,7 +603,7 @@ EXIT_TIMED_OUT = 27
 class OneShotParser(argparse.ArgumentParser):
     """argparse that prints one clear line for a bad argument (exit 2)."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
@@ -417,6 +628,10 @@ def _connection_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cert", default=None, help="client certificate (PEM) for mutual TLS")
     parser.add_argument("--key", default=None, help="client key (PEM) for mutual TLS")
     parser.add_argument("--insecure", action="store_true", help="do not verify the server certificate")
+    parser.add_argument("--tls-version", default=None, metavar="VERSION",
+                        help="tlsv1.2: TLS 1.2 or newer, which is what midge (rustls) always negotiates: "
+                             "1.3 when the broker has it, else 1.2. Other values (tlsv1.3 meaning 1.3 only, "
+                             "tlsv1.1) are refused: midge cannot enforce them. Does not turn TLS on")
     parser.add_argument("-d", "--debug", action="store_true", help="midge's DEBUG log on stderr")
 
 
@@ -463,6 +678,13 @@ def _connect(parser: argparse.ArgumentParser, args: argparse.Namespace, role: st
     if args.debug:
         logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         logging.getLogger("midge").setLevel(logging.DEBUG)
+    if args.tls_version is not None and args.tls_version != "tlsv1.2":
+        hint = ""
+        if args.tls_version == "tlsv1.3":
+            hint = " (TLS 1.3 only): midge cannot refuse TLS 1.2 to a broker without 1.3"
+        parser.error(f"argument --tls-version: {args.tls_version!r} is not supported{hint}; midge's TLS is "
+                     "rustls, which negotiates TLS 1.3 or 1.2 and nothing older: only tlsv1.2 "
+                     "(TLS 1.2 or newer, always in effect) is accepted")
     url, url_topic = _broker_url(args)
     client = midge.Client(url, **_client_options(args, role), **callbacks)
     client.connect(timeout=30)
@@ -564,6 +786,13 @@ def sub_parser() -> OneShotParser:
                         help="payload as text, hex or pretty JSON (text when not JSON)")
     parser.add_argument("--timestamps", action="store_true",
                         help="prefix each message with its local arrival time (ISO-8601, ms)")
+    parser.add_argument("-F", dest="format_string", default=None, metavar="FORMAT",
+                        help="mosquitto_sub's output format: %%t topic, %%p payload, %%x/%%X hex, %%l length, "
+                             "%%q QoS, %%r retained, %%I ISO-8601 time, %%U Unix time.ns, %%j/%%J JSON, "
+                             "%%A %%C %%D %%E %%F %%P %%R %%S 5.0 properties, %%%% a %%; @X strftime, @N ns; "
+                             "\\n \\t \\0 \\e ... escapes; flags/width like %%-10t. Wins over -v, "
+                             "--format and --timestamps, as -F wins over -v in mosquitto_sub")
+    parser.add_argument("-N", "--no-eol", action="store_true", help="no newline after each message")
     return parser
 
 
@@ -574,6 +803,13 @@ def run_sub(argv: List[str]) -> int:
         parser.error("argument -C/--count: must be at least 1")
     if args.timeout is not None and args.timeout <= 0:
         parser.error("argument -W/--timeout: must be more than 0")
+    if args.format_string is not None:
+        try:
+            args.output_format = OutputFormat(args.format_string)
+        except ValueError as e:
+            parser.error(f"argument -F: {e}")
+    else:
+        args.output_format = None
     inbox: "queue.Queue[midge.Message]" = queue.Queue()
     client, url_topic = _connect(parser, args, "sub", on_message=inbox.put, on_event=_print_event_to_stderr)
     filters = args.topic or ([url_topic] if url_topic else [])
@@ -611,7 +847,12 @@ def _print_messages(inbox: "queue.Queue[midge.Message]", args: argparse.Namespac
             continue
         if args.retained_only and not message.retain:
             return 0
-        print(render_message(message, how), flush=True)
+        if args.output_format is not None:
+            # Bytes: %p and %D are written as received, \0 as a NUL.
+            sys.stdout.buffer.write(args.output_format.render(message) + (b"" if args.no_eol else b"\n"))
+            sys.stdout.buffer.flush()
+        else:
+            print(render_message(message, how), end="" if args.no_eol else "\n", flush=True)
         printed += 1
     return 0
 
