@@ -19,6 +19,8 @@ command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 command -v clang >/dev/null 2>&1 || need_apt+=(clang)
 command -v llvm-ar >/dev/null 2>&1 || need_apt+=(llvm)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+command -v zip >/dev/null 2>&1 || need_apt+=(zip) # bindings-uniffi/build-aar.sh
+command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
 if [ ${#need_apt[@]} -gt 0 ]; then
     log "apt: installing ${need_apt[*]}"
     $SUDO apt-get update -qq

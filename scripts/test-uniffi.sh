@@ -8,7 +8,10 @@
 #      scripts/setup-system-tests.sh, which scripts/setup.sh runs)
 #   4. `mvn test` of examples/chat (two chat users against one broker)
 #   5. `cargo check` of the binding for aarch64-linux-android and aarch64-apple-ios
-#   6. reports what was generated but not compiled (Swift: no compiler here)
+#   6. packs an Android AAR with bindings-uniffi/build-aar.sh --package-only
+#      (host libraries standing in for the three ABIs: no NDK here, so this
+#      checks the packaging only) and checks it with aar-check/check_aar.py
+#   7. reports what was generated but not compiled (Swift: no compiler here)
 # Run scripts/setup.sh and scripts/setup-uniffi.sh first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,6 +78,25 @@ SDKROOT="$stub/iPhoneOS.sdk" CC_aarch64_apple_ios=clang AR_aarch64_apple_ios=llv
     CFLAGS_aarch64_apple_ios="--target=arm64-apple-ios13.0 $no_libc -isystem $stub/include" \
     cargo check -q -p midge-uniffi --no-default-features --target aarch64-apple-ios
 note "cargo check --target aarch64-apple-ios: ok"
+
+step "Android AAR: packaging (host stand-ins for the .so files; no NDK here)"
+# zig has no Android libc, so nothing here links an Android library: the
+# host's debug library (debug info stripped) stands in for each ABI. The AAR
+# takes its classes.jar from the jar `mvn install` built above.
+aar_dir="$root/target/aar-check"
+rm -rf "$aar_dir"
+mkdir -p "$aar_dir/natives/arm64-v8a" "$aar_dir/natives/armeabi-v7a" "$aar_dir/natives/x86_64"
+objcopy --strip-debug target/debug/libmidge_uniffi.so "$aar_dir/natives/arm64-v8a/libmidge_uniffi.so"
+cp "$aar_dir/natives/arm64-v8a/libmidge_uniffi.so" "$aar_dir/natives/armeabi-v7a/"
+cp "$aar_dir/natives/arm64-v8a/libmidge_uniffi.so" "$aar_dir/natives/x86_64/"
+rc=0
+env -u ANDROID_NDK_HOME -u ANDROID_NDK_ROOT bindings-uniffi/build-aar.sh >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || { echo "build-aar.sh without an NDK exited $rc, not 2" >&2; exit 1; }
+bindings-uniffi/build-aar.sh --package-only "$aar_dir/natives" \
+    --jar bindings-uniffi/kotlin/target/midge-kotlin-0.1.0-SNAPSHOT.jar \
+    --out "$aar_dir/midge-kotlin.aar" >"$logs/aar.log" 2>&1 || { cat "$logs/aar.log" >&2; exit 1; }
+python3 bindings-uniffi/aar-check/check_aar.py "$aar_dir/midge-kotlin.aar"
+note "android aar: packaging checked (manifest, classes.jar, jni/<abi>/, R.txt; host stand-in libraries), build-aar.sh without an NDK exits 2"
 
 step "Swift"
 swift_dir=bindings-uniffi/swift
