@@ -90,28 +90,7 @@ impl Client {
             ));
         }
         if !v5 {
-            // As `*props != PublishProperties::default()`, without building
-            // the default and comparing the strings (every field named: a new
-            // one does not compile until it is checked here).
-            let crate::packet::PublishProperties {
-                payload_format_indicator,
-                message_expiry_interval,
-                topic_alias,
-                response_topic,
-                correlation_data,
-                user_properties,
-                subscription_identifiers,
-                content_type,
-            } = props;
-            if payload_format_indicator.is_some()
-                || message_expiry_interval.is_some()
-                || topic_alias.is_some()
-                || response_topic.is_some()
-                || correlation_data.is_some()
-                || !user_properties.is_empty()
-                || !subscription_identifiers.is_empty()
-                || content_type.is_some()
-            {
+            if !props.is_empty() {
                 return Err(ClientError::invalid(
                     "properties",
                     "publish properties need MQTT 5.0",

@@ -7,6 +7,8 @@
 //! 5.0 properties are written in ascending identifier order; repeated
 //! properties (user properties, subscription identifiers) keep their order.
 
+use std::mem::MaybeUninit;
+
 use super::decode::reason_allowed;
 use super::properties::id;
 use super::varint;
@@ -19,10 +21,6 @@ use super::{
 
 /// Longest UTF-8 string or binary field: its length is a 16-bit prefix.
 const MAX_FIELD: usize = u16::MAX as usize;
-
-/// Topics up to this long are copied with the rest of a PUBLISH's head in
-/// one go (see [`encode_publish`]).
-const SHORT_TOPIC: usize = 96;
 
 /// Why a packet cannot be encoded. Every variant names the field or packet and
 /// the rule it breaks; nothing is written to the output when encoding fails.
@@ -217,10 +215,23 @@ pub fn encode_publish(
     version: ProtocolVersion,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    let v5 = version == ProtocolVersion::V5;
+    // One copy per version, so that neither tests the version again.
+    match version {
+        ProtocolVersion::V5 => encode_publish_for::<true>(publish, out),
+        _ => encode_publish_for::<false>(publish, out),
+    }
+}
+
+/// [`encode_publish`] for 5.0 (`V5`) or 3.1.1.
+#[inline(never)]
+fn encode_publish_for<const V5: bool>(
+    publish: &Publish,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let v5 = V5;
     // The same checks as `plan_publish`, written out so that they inline
     // here; only the 5.0 properties are sized out of line.
-    let props = if v5 {
+    let props = if v5 && !publish.properties.is_empty() {
         publish_props_len(&publish.properties)?
     } else {
         0
@@ -236,45 +247,54 @@ pub fn encode_publish(
     if has_id && publish.packet_id == 0 {
         return Err(EncodeError::ZeroPacketId { packet: "PUBLISH" });
     }
-    let mut remaining = 2 + topic.len() + publish.payload.len();
-    if has_id {
-        remaining += 2;
-    }
+    // Everything before the properties, without the fixed header.
+    let mut head_len = 2 + topic.len() + 2 * usize::from(has_id);
     if v5 {
-        remaining += with_prefix(props);
+        head_len += if props == 0 { 1 } else { varint::len(props) };
     }
-    let remaining = check_remaining(remaining)?;
-    out.reserve(1 + varint::len(remaining) + remaining);
-    // The hot path of every client. Everything before the payload is
-    // gathered on the stack and copied out at once when the topic is short
-    // (as most are), rather than written piece by piece into the Vec.
-    let mut head = [0u8; SHORT_TOPIC + 13];
-    head[0] = publish_header_byte(publish);
-    let mut n = 1 + varint::put(&mut head[1..], to_u32(remaining));
-    let topic_len = u16::try_from(topic.len()).unwrap_or(u16::MAX).to_be_bytes();
-    head[n..n + 2].copy_from_slice(&topic_len);
+    let remaining = check_remaining(head_len + props + publish.payload.len())?;
+    // The hot path of every client: everything before the properties is
+    // written straight into the reserved capacity, so the only calls left
+    // are the copies of the topic and the payload (as in the peers' codecs).
+    let fixed_header_len = 1 + varint::len(remaining);
+    let head_len = fixed_header_len + head_len;
+    out.reserve(fixed_header_len + remaining);
+    let start = out.len();
+    let head = &mut out.spare_capacity_mut()[..head_len];
+    head[0] = MaybeUninit::new(publish_header_byte(publish));
+    let mut n = 1 + varint::put_uninit(&mut head[1..], to_u32(remaining));
+    put_bytes(&mut head[n..], &(topic.len() as u16).to_be_bytes());
     n += 2;
-    if topic.len() <= SHORT_TOPIC {
-        head[n..n + topic.len()].copy_from_slice(topic);
-        n += topic.len();
-    } else {
-        out.extend_from_slice(&head[..n]);
-        out.extend_from_slice(topic);
-        n = 0;
-    }
+    put_bytes(&mut head[n..], topic);
+    n += topic.len();
     if has_id {
-        head[n..n + 2].copy_from_slice(&publish.packet_id.to_be_bytes());
+        put_bytes(&mut head[n..], &publish.packet_id.to_be_bytes());
         n += 2;
     }
     if v5 {
-        n += varint::put(&mut head[n..], to_u32(props));
+        n += varint::put_uninit(&mut head[n..], to_u32(props));
     }
-    out.extend_from_slice(&head[..n]);
+    debug_assert_eq!(n, head_len);
+    // SAFETY: `head` is the first `head_len` bytes of the spare capacity and
+    // every one of them was written above (`n == head_len`).
+    unsafe { out.set_len(start + head_len) };
     if props > 0 {
         publish.properties.visit(&mut Writer(out));
     }
     out.extend_from_slice(&publish.payload);
     Ok(())
+}
+
+/// Copies `bytes` to the front of `dst` (uninitialised capacity).
+#[inline(always)]
+fn put_bytes(dst: &mut [MaybeUninit<u8>], bytes: &[u8]) {
+    let dst = &mut dst[..bytes.len()];
+    // SAFETY: `dst` is exactly `bytes.len()` long (the slice above is
+    // bounds-checked), `MaybeUninit<u8>` has `u8`'s layout, and a `&mut`
+    // cannot overlap the shared `bytes`.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.as_mut_ptr().cast::<u8>(), bytes.len());
+    }
 }
 
 /// [`encoded_len`] of a PUBLISH given by reference. Unlike `encoded_len`,
@@ -1173,24 +1193,22 @@ mod tests {
     }
 
     #[test]
-    fn publish_heads_on_both_sides_of_the_short_topic_limit() {
+    fn publish_heads_across_the_remaining_length_size_steps() {
         let properties = PublishProperties {
             content_type: Some("text/plain".into()),
             ..PublishProperties::default()
         };
-        for topic_len in [
-            0,
-            1,
-            SHORT_TOPIC - 1,
-            SHORT_TOPIC,
-            SHORT_TOPIC + 1,
-            300,
-            20_000,
-        ] {
+        // With the two payloads these put the remaining length on both
+        // sides of the 1-, 2- and 3-byte steps of its variable byte integer.
+        for (topic_len, payload_len) in [0, 1, 96, 110, 130, 300, 16_100, 16_200, 20_000, 65_535]
+            .into_iter()
+            .flat_map(|topic_len| [(topic_len, 0), (topic_len, 200)])
+        {
             for (qos, id) in [(QoS::AtMostOnce, 0), (QoS::ExactlyOnce, 65_535)] {
                 for version in [ProtocolVersion::V311, ProtocolVersion::V5] {
                     for props in [PublishProperties::default(), properties.clone()] {
-                        let mut publish = Publish::new("t".repeat(topic_len), vec![7u8; 200], qos);
+                        let mut publish =
+                            Publish::new("t".repeat(topic_len), vec![7u8; payload_len], qos);
                         publish.packet_id = id;
                         publish.properties = props;
                         let v5 = version == ProtocolVersion::V5;

@@ -168,6 +168,44 @@ pub struct PublishProperties {
     pub content_type: Option<String>,
 }
 
+impl PublishProperties {
+    /// True when no property is set: the PUBLISH carries an empty property
+    /// section (a single 0 byte in 5.0). The same as comparing with
+    /// `PublishProperties::default()`, without building it.
+    ///
+    /// ```
+    /// use midge_core::packet::PublishProperties;
+    ///
+    /// let mut props = PublishProperties::default();
+    /// assert!(props.is_empty());
+    /// props.content_type = Some("text/plain".into());
+    /// assert!(!props.is_empty());
+    /// ```
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        // Every field named: a new one does not compile until it is checked.
+        let PublishProperties {
+            payload_format_indicator,
+            message_expiry_interval,
+            topic_alias,
+            response_topic,
+            correlation_data,
+            user_properties,
+            subscription_identifiers,
+            content_type,
+        } = self;
+        // `&`, not `&&`: eight loads and one branch on the encoder's hot path.
+        payload_format_indicator.is_none()
+            & message_expiry_interval.is_none()
+            & topic_alias.is_none()
+            & response_topic.is_none()
+            & correlation_data.is_none()
+            & user_properties.is_empty()
+            & subscription_identifiers.is_empty()
+            & content_type.is_none()
+    }
+}
+
 /// PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK and UNSUBACK properties.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AckProperties {

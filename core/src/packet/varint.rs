@@ -2,6 +2,8 @@
 //! 7 bits per byte, least significant group first, high bit set on every byte
 //! but the last, at most 4 bytes.
 
+use std::mem::MaybeUninit;
+
 /// Largest value a Variable Byte Integer can carry (4 bytes).
 pub(crate) const MAX: u32 = 268_435_455;
 
@@ -45,11 +47,11 @@ pub(crate) fn write(out: &mut Vec<u8>, value: u32) {
     }
 }
 
-/// Writes the encoding of `value` (at most [`MAX`]) at the front of `buf`,
-/// which has room for 4 bytes, and returns how many bytes it took: for
-/// callers that gather a packet's head on the stack and copy it out once.
-#[inline]
-pub(crate) fn put(buf: &mut [u8], value: u32) -> usize {
+/// Writes the encoding of `value` (at most [`MAX`]) at the front of `buf`
+/// (a Vec's spare capacity) and returns how many bytes it took: for the
+/// PUBLISH encoder, which writes its head straight into reserved capacity.
+#[inline(always)]
+pub(crate) fn put_uninit(buf: &mut [MaybeUninit<u8>], value: u32) -> usize {
     debug_assert!(value <= MAX);
     let mut value = value;
     let mut n = 0;
@@ -57,10 +59,10 @@ pub(crate) fn put(buf: &mut [u8], value: u32) -> usize {
         let byte = (value & 0x7F) as u8;
         value >>= 7;
         if value == 0 {
-            buf[n] = byte;
+            buf[n] = MaybeUninit::new(byte);
             return n + 1;
         }
-        buf[n] = byte | 0x80;
+        buf[n] = MaybeUninit::new(byte | 0x80);
         n += 1;
     }
 }
