@@ -316,6 +316,99 @@ async def run_gmqtt(port: int, qos: int, count: int, window: int) -> float:
 
 
 # --------------------------------------------------------------------------
+# The floor: what the kernel and this broker cost any client in the same
+# layout. Two raw TCP sockets speak just enough MQTT 3.1.1 (CONNECT,
+# SUBSCRIBE, pre-encoded QoS 0 PUBLISH packets) and do no other work: no
+# parsing, no objects, no threads beyond the subscriber's reader. A client
+# cannot cost less than this here; targets below it cannot be met on this
+# machine, whatever the client does.
+
+
+def _raw_connect(port: int, client_id: str) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    cid = client_id.encode()
+    body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(cid).to_bytes(2, "big") + cid
+    sock.sendall(bytes([0x10, len(body)]) + body)
+    if sock.recv(4)[:1] != b"\x20":
+        raise RuntimeError("raw floor client: no CONNACK")
+    return sock
+
+
+def _raw_pair(port: int, t: str) -> tuple[socket.socket, socket.socket, bytes]:
+    """(publisher, subscribed subscriber, one QoS 0 PUBLISH of PAYLOAD to t)."""
+    sub = _raw_connect(port, "floor-sub-" + t[-8:])
+    pub = _raw_connect(port, "floor-pub-" + t[-8:])
+    name = t.encode()
+    body = b"\x00\x01" + len(name).to_bytes(2, "big") + name + b"\x00"
+    sub.sendall(bytes([0x82, len(body)]) + body)
+    if sub.recv(5)[:1] != b"\x90":
+        raise RuntimeError("raw floor client: no SUBACK")
+    packet = bytes([0x30, 2 + len(name) + len(PAYLOAD)]) + len(name).to_bytes(2, "big") + name + PAYLOAD
+    return pub, sub, packet
+
+
+def _raw_reader(sub: socket.socket, total: int) -> threading.Thread:
+    def read() -> None:
+        got = 0
+        while got < total:
+            data = sub.recv(65536)
+            if not data:
+                return
+            got += len(data)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return reader
+
+
+def floor_full(port: int, count: int, window: int) -> float:
+    """msg/s of QoS 0 at full speed, `window` PUBLISH packets per send."""
+    pub, sub, packet = _raw_pair(port, topic())
+    reader = _raw_reader(sub, len(packet) * count)
+    start = time.perf_counter()
+    sent = 0
+    while sent < count:
+        n = min(window, count - sent)
+        pub.sendall(packet * n)
+        sent += n
+    reader.join(120)
+    elapsed = time.perf_counter() - start
+    pub.close()
+    sub.close()
+    return count / elapsed
+
+
+def floor_fixed(port: int, count: int, rate: float) -> float:
+    """CPU seconds for `count` QoS 0 messages sent at `rate` msg/s."""
+    cpu0 = time.process_time()
+    pub, sub, packet = _raw_pair(port, topic())
+    reader = _raw_reader(sub, len(packet) * count)
+    for _ in _paced(count, rate):
+        pub.sendall(packet)
+    reader.join(30)
+    pub.close()
+    sub.close()
+    return time.process_time() - cpu0
+
+
+def floor_latency(port: int, count: int) -> list[float]:
+    """QoS 0, one message at a time: from the send to the whole packet read."""
+    pub, sub, packet = _raw_pair(port, topic())
+    out = []
+    for _ in range(count):
+        start = time.perf_counter()
+        pub.sendall(packet)
+        got = 0
+        while got < len(packet):
+            got += len(sub.recv(65536))
+        out.append(time.perf_counter() - start)
+    pub.close()
+    sub.close()
+    return out
+
+
+# --------------------------------------------------------------------------
 # Latency: QoS 1, one message at a time (nothing queues anywhere), from the
 # publish call to the subscriber in this process getting the message.
 
@@ -541,6 +634,8 @@ def print_fixed_rate(port: int, count: int, rate: float) -> None:
         if name.startswith("midge"):
             target = "met" if us[0] <= 15 and us[1] <= 25 else "not met"
         print(f"| {name} | {us[0]:.1f} | {us[1]:.1f} | {target} |", flush=True)
+    floor = floor_fixed(port, count, rate) / count * 1e6
+    print(f"| floor: raw sockets, QoS 0 only | {floor:.1f} | | a client's least cost here |", flush=True)
 
 
 def print_latency(port: int, count: int) -> None:
@@ -552,6 +647,7 @@ def print_latency(port: int, count: int) -> None:
         ("midge.AsyncClient", lambda: asyncio.run(latency_midge_async(port, count))),
         ("paho-mqtt", lambda: latency_paho(port, count)),
         ("aiomqtt", lambda: asyncio.run(latency_aiomqtt(port, count))),
+        ("floor: raw sockets, QoS 0", lambda: floor_latency(port, count)),
     ]:
         samples = sorted(run())
         p50 = samples[len(samples) // 2] * 1e6
@@ -635,6 +731,7 @@ def main() -> None:
           f"{args.rounds} rounds (median kept), mosquitto on :{broker.port}")
     n, w = args.count, args.window
     rows = []
+    floor: Result | None = None
     try:
         if args.latency > 0:
             print_latency(broker.port, args.latency)
@@ -662,6 +759,12 @@ def main() -> None:
                 print(f"QoS {qos}  {ours_name} {ours.rate:10,.0f} msg/s ({ours.spread()})   "
                       f"{peer_name} {peer.rate:10,.0f} msg/s ({peer.spread()})   "
                       f"ratio {ours.rate / peer.rate:5.1f}x", flush=True)
+        if 0 in args.qos:
+            floor = Result()
+            for _ in range(args.rounds):
+                timed(broker, n, floor, lambda: floor_full(broker.port, n, w))
+            print(f"QoS 0  floor (raw sockets, {w} PUBLISH packets per send) {floor.rate:10,.0f} msg/s "
+                  f"({floor.spread()}), {floor.client_cpu_us:.1f} us/msg client CPU", flush=True)
     finally:
         broker.stop()
     print("\n| comparison | QoS | midge msg/s | peer msg/s | ratio |")
@@ -678,6 +781,9 @@ def main() -> None:
         met = "met" if ours.client_cpu_us <= target else "not met"
         print(f"| {name} | {qos} | {ours.client_cpu_us:.1f} / {peer.client_cpu_us:.1f} | "
               f"{peer.client_cpu_us / ours.client_cpu_us:.1f}x | <= {target:.0f}: {met} |")
+    if floor is not None:
+        print(f"| floor: raw sockets, no protocol work | 0 | {floor.client_cpu_us:.1f} | | "
+              "a client's least cost here |")
     print("\nThe broker: CPU it ran per message, and the share of the run it was running or")
     print("ready to run (near 100%: it always had work, so it set the pace).")
     print("| comparison | QoS | broker us/msg (midge / peer) | broker busy (midge / peer) | 5x peer |")
