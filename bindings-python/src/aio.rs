@@ -24,12 +24,13 @@
 //! whose completion attaches on a blocking thread that no gate can hold back.
 
 use std::future::Future;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use midge_native::NativeError;
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use tokio::sync::oneshot;
 
 struct Gate {
@@ -117,11 +118,16 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 /// An asyncio future, on the running event loop, of `fut`: the closure `fut`
-/// resolves to runs attached to the interpreter (on the completion thread,
-/// so that no tokio worker waits for the GIL) and gives the result or the
-/// exception. Cancelling the asyncio future drops `fut`. After the atexit
-/// hook nothing is completed (see the module docs), so from then on this
-/// raises `midge.ClosedError` rather than give an awaitable that never ends.
+/// resolves to gives the result or the exception, run attached to the
+/// interpreter so that no tokio worker waits for the GIL. Where the loop
+/// can watch a file descriptor (`add_reader`: the selector loops on Unix,
+/// uvloop), the closure runs on the loop's own thread, woken through a
+/// socket pair ([`LoopWake`]); elsewhere (Windows' proactor loop) on the
+/// completion thread, which hands the result over with
+/// `call_soon_threadsafe`. Cancelling the asyncio future drops `fut`. After
+/// the atexit hook nothing is completed (see the module docs), so from then
+/// on this raises `midge.ClosedError` rather than give an awaitable that
+/// never ends.
 pub(crate) fn future_into_py<'py, F, C>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = C> + Send + 'static,
@@ -139,6 +145,7 @@ where
         intern!(py, "add_done_callback"),
         (OnDone(Mutex::new(Some(done_tx))),),
     )?;
+    let wake = loop_wake(&event_loop);
     let event_loop = event_loop.unbind();
     let target = awaitable.clone().unbind();
     midge_native::runtime().spawn(async move {
@@ -149,23 +156,157 @@ where
             _ = done_rx => return,
             convert = fut => convert,
         };
-        complete_later(Box::new(move |py| {
-            let completion = match convert(py) {
-                Ok(value) => Completion {
-                    target,
-                    value,
-                    ok: true,
-                },
-                Err(err) => Completion {
-                    target,
-                    value: err.into_value(py).into_any(),
-                    ok: false,
-                },
-            };
-            READY.with_borrow_mut(|ready| ready.push((event_loop, completion)));
-        }));
+        let complete = move |py: Python<'_>| match convert(py) {
+            Ok(value) => Completion {
+                target,
+                value,
+                ok: true,
+            },
+            Err(err) => Completion {
+                target,
+                value: err.into_value(py).into_any(),
+                ok: false,
+            },
+        };
+        match wake {
+            // On the loop's thread: the future can be completed at once.
+            Some(wake) => wake.push(Box::new(move |py| {
+                if let Err(err) = complete(py).complete(py) {
+                    err.write_unraisable(py, None);
+                }
+            })),
+            None => complete_later(Box::new(move |py| {
+                let completion = complete(py);
+                READY.with_borrow_mut(|ready| ready.push((event_loop, completion)));
+            })),
+        }
     });
     Ok(awaitable)
+}
+
+/// The wake-up of one event loop from tokio without the GIL: jobs queue
+/// here, and the first one after a drain writes a byte to a socket pair
+/// whose other end the loop watches; the loop then runs them all on its
+/// thread ([`LoopDrain`]). One wake-up of the loop per batch, and none of
+/// the completion thread.
+pub(crate) struct LoopWake {
+    jobs: Mutex<Vec<Job>>,
+    /// A byte is on its way (or unread): later jobs need not write another.
+    armed: std::sync::atomic::AtomicBool,
+    #[cfg(unix)]
+    reader: std::os::unix::net::UnixStream,
+    #[cfg(unix)]
+    writer: std::os::unix::net::UnixStream,
+}
+
+impl LoopWake {
+    fn push(&self, job: Job) {
+        use std::sync::atomic::Ordering;
+        self.jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(job);
+        if !self.armed.swap(true, Ordering::AcqRel) {
+            #[cfg(unix)]
+            {
+                use std::io::Write;
+                // Full (the loop is gone or far behind): a byte is there.
+                let _ = (&self.writer).write(&[1]);
+            }
+        }
+    }
+
+    /// Runs every queued job; on the loop's thread.
+    fn drain(&self, py: Python<'_>) {
+        use std::sync::atomic::Ordering;
+        #[cfg(unix)]
+        {
+            use std::io::Read;
+            let mut bytes = [0u8; 64];
+            while matches!((&self.reader).read(&mut bytes), Ok(n) if n > 0) {}
+        }
+        // Cleared after the read and before the take: a job pushed after
+        // the take finds it clear and writes a byte, so none is left behind.
+        self.armed.store(false, Ordering::Release);
+        let jobs = std::mem::take(&mut *self.jobs.lock().unwrap_or_else(|p| p.into_inner()));
+        for job in jobs {
+            job(py);
+        }
+    }
+}
+
+/// The loop's reader callback for a [`LoopWake`] (`None`: this loop cannot
+/// watch descriptors, its futures go through the completion thread).
+#[pyclass(frozen)]
+struct LoopDrain(Option<Arc<LoopWake>>);
+
+#[pymethods]
+impl LoopDrain {
+    fn __call__(&self, py: Python<'_>) {
+        if let Some(wake) = &self.0 {
+            wake.drain(py);
+        }
+    }
+}
+
+/// The [`LoopWake`] of `event_loop`, made and registered with `add_reader`
+/// on first use; kept in a `WeakKeyDictionary`, so it goes with the loop.
+fn loop_wake(event_loop: &Bound<'_, PyAny>) -> Option<Arc<LoopWake>> {
+    static WAKES: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = event_loop.py();
+    let wakes = WAKES
+        .get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+            Ok(py
+                .import("weakref")?
+                .getattr("WeakKeyDictionary")?
+                .call0()?
+                .unbind())
+        })
+        .ok()?
+        .bind(py);
+    if let Ok(found) = wakes.call_method1(intern!(py, "get"), (event_loop,)) {
+        if let Ok(drain) = found.cast::<LoopDrain>() {
+            return drain.get().0.clone();
+        }
+    }
+    let wake = register_wake(event_loop);
+    let drain = LoopDrain(wake.clone());
+    if wakes.set_item(event_loop, drain).is_err() {
+        // Not weakly referenceable: no registration that could outlive it.
+        #[cfg(unix)]
+        if let Some(wake) = &wake {
+            use std::os::fd::AsRawFd;
+            let _ = event_loop.call_method1("remove_reader", (wake.reader.as_raw_fd(),));
+        }
+        return None;
+    }
+    wake
+}
+
+/// A socket pair watched by `event_loop`; `None` where the loop cannot
+/// watch descriptors.
+#[cfg(unix)]
+fn register_wake(event_loop: &Bound<'_, PyAny>) -> Option<Arc<LoopWake>> {
+    use std::os::fd::AsRawFd;
+    let (reader, writer) = std::os::unix::net::UnixStream::pair().ok()?;
+    reader.set_nonblocking(true).ok()?;
+    writer.set_nonblocking(true).ok()?;
+    let wake = Arc::new(LoopWake {
+        jobs: Mutex::new(Vec::new()),
+        armed: std::sync::atomic::AtomicBool::new(false),
+        reader,
+        writer,
+    });
+    let fd = wake.reader.as_raw_fd();
+    event_loop
+        .call_method1("add_reader", (fd, LoopDrain(Some(wake.clone()))))
+        .ok()?;
+    Some(wake)
+}
+
+#[cfg(not(unix))]
+fn register_wake(_event_loop: &Bound<'_, PyAny>) -> Option<Arc<LoopWake>> {
+    None
 }
 
 /// Work that completes an asyncio future, run attached to the interpreter.

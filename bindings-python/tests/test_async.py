@@ -70,3 +70,82 @@ async def test_async_unsubscribe_and_publish_nowait(broker, topic):
         for h in handles:
             assert (await h).reason_code == 0
         assert await c.unsubscribe(topic) == [0]
+
+
+class _CountingLoop(asyncio.SelectorEventLoop):
+    """A selector loop that records the descriptors midge asks it to watch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.readers: list[int] = []
+
+    def add_reader(self, fd, callback, *args):  # type: ignore[no-untyped-def]
+        self.readers.append(fd)
+        return super().add_reader(fd, callback, *args)
+
+
+class _NoReaderLoop(asyncio.SelectorEventLoop):
+    """A loop that cannot watch descriptors, as Windows' proactor loop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = 0
+
+    def add_reader(self, fd, callback, *args):  # type: ignore[no-untyped-def]
+        self.refused += 1
+        raise NotImplementedError
+
+
+async def _round_trip(url: str, topic: str) -> list[int]:
+    async with midge.AsyncClient(url, client_id=client_id()) as c:
+        messages = c.messages(topic)
+        await c.subscribe(topic, qos=1)
+        results = await asyncio.gather(*(c.publish(topic, f"{i}", qos=1) for i in range(20)))
+        assert all(r.reason_code == 0 for r in results)
+        for i in range(20, 40):
+            await c.publish_nowait(topic, f"{i}", qos=0)
+        got = []
+        while len(got) < 40:
+            got.append(int((await asyncio.wait_for(messages.__anext__(), 10)).payload))
+        return sorted(got)
+
+
+def _run_on(loop: asyncio.AbstractEventLoop, coroutine):  # type: ignore[no-untyped-def]
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
+def test_async_results_reach_the_loop_through_one_watched_descriptor(broker, topic):
+    """On a loop that watches descriptors, midge registers one wake-up
+    descriptor for the loop, however many operations complete on it."""
+    loop = _CountingLoop()
+    assert _run_on(loop, _round_trip(broker.url(), topic)) == list(range(40))
+    assert len(loop.readers) == 1
+
+
+def test_async_works_on_a_loop_that_cannot_watch_descriptors(broker, topic):
+    """A loop without add_reader (Windows' proactor) gets its results through
+    call_soon_threadsafe; midge asks it once."""
+    loop = _NoReaderLoop()
+    assert _run_on(loop, _round_trip(broker.url(), topic)) == list(range(40))
+    assert loop.refused == 1
+
+
+def test_async_wake_descriptors_go_with_their_loops(broker, topic):
+    """Each asyncio.run makes a new loop: the wake-up descriptors of the
+    loops that are gone are closed, not piled up."""
+    import gc
+    import os
+
+    def open_descriptors() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    asyncio.run(_round_trip(broker.url(), topic))
+    gc.collect()
+    before = open_descriptors()
+    for _ in range(15):
+        asyncio.run(_round_trip(broker.url(), topic))
+    gc.collect()
+    assert open_descriptors() - before < 4
