@@ -10,6 +10,7 @@ pub mod stream;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// Why a helper could not do its job.
@@ -42,13 +43,49 @@ impl HarnessError {
     }
 }
 
-/// A free loopback TCP port (the OS picks it; the listener is closed again).
+/// A free loopback TCP port for a server to bind a moment later.
+///
+/// Chosen below the kernel's ephemeral range, so no outgoing connection (a
+/// client under test, a readiness probe) can take it in between, and never
+/// the same port twice in one process: a broker's six listeners cannot
+/// collide with each other. Bind-0 ports (the OS's pick) come from the
+/// ephemeral range and once made a listener fail or land on a port another
+/// socket had taken.
 pub fn free_port() -> Result<u16, HarnessError> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let (low, high) = listener_port_range();
+    let span = u32::from(high - low);
+    // Each process starts elsewhere in the range, so suites run side by
+    // side rarely probe the same ports.
+    let start = std::process::id().wrapping_mul(7919);
+    for _ in 0..span {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = low + (start.wrapping_add(step) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let listener = TcpListener::bind("127.0.0.1:0").map_err(HarnessError::io("binding port 0"))?;
     Ok(listener
         .local_addr()
         .map_err(HarnessError::io("local_addr"))?
         .port())
+}
+
+/// Ports from 20000 up to where the kernel's ephemeral range starts
+/// (32768 by default on Linux).
+fn listener_port_range() -> (u16, u16) {
+    const LOW: u16 = 20_000;
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    if ephemeral_start > LOW + 1_000 {
+        (LOW, ephemeral_start)
+    } else {
+        // An unusual range: take ports above it instead.
+        (49_152.max(LOW), 65_535)
+    }
 }
 
 /// The `tests/` folder of the repository (for the broker scripts and venvs).
