@@ -121,9 +121,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// resolves to gives the result or the exception, run attached to the
 /// interpreter so that no tokio worker waits for the GIL. Where the loop
 /// can watch a file descriptor (`add_reader`: the selector loops on Unix,
-/// uvloop), the closure runs on the loop's own thread, woken through a
-/// socket pair ([`LoopWake`]); elsewhere (Windows' proactor loop) on the
-/// completion thread, which hands the result over with
+/// uvloop), the loop's own thread polls `fut` ([`LoopTask`]), woken through
+/// a socket pair ([`LoopWake`]); elsewhere (Windows' proactor loop) a tokio
+/// task drives it and the completion thread hands the result over with
 /// `call_soon_threadsafe`. Cancelling the asyncio future drops `fut`. After
 /// the atexit hook nothing is completed (see the module docs), so from then
 /// on this raises `midge.ClosedError` rather than give an awaitable that
@@ -140,12 +140,15 @@ where
     }
     let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
     let awaitable = event_loop.call_method0(intern!(py, "create_future"))?;
+    if let Some(wake) = loop_wake(&event_loop) {
+        LoopTask::start(py, &awaitable, &wake, fut)?;
+        return Ok(awaitable);
+    }
     let (done_tx, done_rx) = oneshot::channel();
     awaitable.call_method1(
         intern!(py, "add_done_callback"),
         (OnDone(Mutex::new(Some(done_tx))),),
     )?;
-    let wake = loop_wake(&event_loop);
     let event_loop = event_loop.unbind();
     let target = awaitable.clone().unbind();
     midge_native::runtime().spawn(async move {
@@ -156,32 +159,135 @@ where
             _ = done_rx => return,
             convert = fut => convert,
         };
-        let complete = move |py: Python<'_>| match convert(py) {
-            Ok(value) => Completion {
-                target,
-                value,
-                ok: true,
-            },
-            Err(err) => Completion {
-                target,
-                value: err.into_value(py).into_any(),
-                ok: false,
-            },
-        };
-        match wake {
-            // On the loop's thread: the future can be completed at once.
-            Some(wake) => wake.push(Box::new(move |py| {
-                if let Err(err) = complete(py).complete(py) {
-                    err.write_unraisable(py, None);
-                }
-            })),
-            None => complete_later(Box::new(move |py| {
-                let completion = complete(py);
-                READY.with_borrow_mut(|ready| ready.push((event_loop, completion)));
-            })),
-        }
+        complete_later(Box::new(move |py| {
+            let completion = Completion::of(py, target, convert(py));
+            READY.with_borrow_mut(|ready| ready.push((event_loop, completion)));
+        }));
     });
     Ok(awaitable)
+}
+
+/// What a [`LoopTask`]'s future gives: the conversion to run on the loop.
+type Convert = Box<dyn for<'a> FnOnce(Python<'a>) -> PyResult<Py<PyAny>> + Send>;
+type LoopFuture = std::pin::Pin<Box<dyn Future<Output = Convert> + Send>>;
+
+/// A future run by its event loop's own thread: polled there (first right
+/// away, in the call that made the awaitable, so a result that is already
+/// there completes it before it is even awaited), and polled again when its
+/// waker fires, through the loop's [`LoopWake`]. No tokio task: nothing is
+/// spawned, no tokio thread is woken to poll it, and the thread that makes
+/// it ready (the connection's driver) wakes the loop directly.
+struct LoopTask {
+    /// `None` once finished or cancelled (dropped on the loop's thread).
+    fut: Mutex<Option<LoopFuture>>,
+    target: Py<PyAny>,
+    /// Weak: the loop owns its wake (a task must not keep a dead loop's
+    /// socket pair alive).
+    wake: std::sync::Weak<LoopWake>,
+    /// A poll is queued on the loop: more wakes need not queue another.
+    queued: std::sync::atomic::AtomicBool,
+}
+
+impl LoopTask {
+    fn start<F, C>(
+        py: Python<'_>,
+        awaitable: &Bound<'_, PyAny>,
+        wake: &Arc<LoopWake>,
+        fut: F,
+    ) -> PyResult<()>
+    where
+        F: Future<Output = C> + Send + 'static,
+        C: for<'a> FnOnce(Python<'a>) -> PyResult<Py<PyAny>> + Send + 'static,
+    {
+        let task = Arc::new(LoopTask {
+            fut: Mutex::new(Some(Box::pin(async move { Box::new(fut.await) as Convert }))),
+            target: awaitable.clone().unbind(),
+            wake: Arc::downgrade(wake),
+            queued: std::sync::atomic::AtomicBool::new(false),
+        });
+        if task.poll(py) {
+            return Ok(());
+        }
+        awaitable.call_method1(intern!(py, "add_done_callback"), (CancelOnDone(task),))?;
+        Ok(())
+    }
+
+    /// Polls the future on the loop's thread; when it is ready, completes
+    /// the asyncio future. Returns whether it finished.
+    fn poll(self: &Arc<Self>, py: Python<'_>) -> bool {
+        use std::sync::atomic::Ordering;
+        // Cleared before the poll: a wake during it queues the next one.
+        self.queued.store(false, Ordering::Release);
+        let mut slot = self.fut.lock().unwrap_or_else(|p| p.into_inner());
+        // Cancelled, and its done callback has not run yet: dropped unpolled,
+        // so a message that arrived meanwhile stays for the next receive
+        // instead of completing a future nobody reads.
+        let cancelled = self
+            .target
+            .bind(py)
+            .call_method0(intern!(py, "done"))
+            .and_then(|done| done.is_truthy())
+            .unwrap_or(true);
+        if cancelled {
+            *slot = None;
+        }
+        let Some(fut) = slot.as_mut() else {
+            return true;
+        };
+        let waker = std::task::Waker::from(self.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        // Timers and sockets the future makes belong to midge's runtime.
+        let _runtime = midge_native::runtime().enter();
+        let std::task::Poll::Ready(convert) = fut.as_mut().poll(&mut cx) else {
+            return false;
+        };
+        *slot = None;
+        drop(slot);
+        let completion = Completion::of(py, self.target.clone_ref(py), convert(py));
+        if let Err(err) = completion.complete(py) {
+            err.write_unraisable(py, None);
+        }
+        true
+    }
+}
+
+impl std::task::Wake for LoopTask {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // A loop that is gone polls nothing more; the future is dropped
+        // with the last waker.
+        if let Some(wake) = self.wake.upgrade() {
+            let task = self.clone();
+            wake.push(Box::new(move |py| {
+                task.poll(py);
+            }));
+        }
+    }
+}
+
+/// The asyncio future's done callback for a [`LoopTask`]: cancelled (or
+/// finished), its native future is dropped, on the loop's thread.
+#[pyclass(frozen)]
+struct CancelOnDone(Arc<LoopTask>);
+
+#[pymethods]
+impl CancelOnDone {
+    fn __call__(&self, _future: &Bound<'_, PyAny>) {
+        let fut = self
+            .0
+            .fut
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(fut);
+    }
 }
 
 /// The wake-up of one event loop from tokio without the GIL: jobs queue
@@ -422,6 +528,21 @@ struct Completion {
 }
 
 impl Completion {
+    fn of(py: Python<'_>, target: Py<PyAny>, result: PyResult<Py<PyAny>>) -> Completion {
+        match result {
+            Ok(value) => Completion {
+                target,
+                value,
+                ok: true,
+            },
+            Err(err) => Completion {
+                target,
+                value: err.into_value(py).into_any(),
+                ok: false,
+            },
+        }
+    }
+
     fn complete(&self, py: Python<'_>) -> PyResult<()> {
         let target = self.target.bind(py);
         if target.call_method0(intern!(py, "done"))?.is_truthy()? {

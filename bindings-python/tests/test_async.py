@@ -149,3 +149,32 @@ def test_async_wake_descriptors_go_with_their_loops(broker, topic):
         asyncio.run(_round_trip(broker.url(), topic))
     gc.collect()
     assert open_descriptors() - before < 4
+
+
+async def test_a_native_result_already_there_completes_the_awaitable_at_once(broker, topic):
+    """The native layer's awaitables are polled once in the call that makes
+    them: one whose result is there is done before it is awaited (no task
+    started, no wake-up of the loop)."""
+    async with midge.AsyncClient(broker.url(), client_id=client_id()) as c:
+        pending = c._native.publish(topic, b"x", 1, False, None)
+        pending.wait(10)  # blocks the loop for one round trip: this test only
+        awaitable = pending.wait_async()
+        assert awaitable.done()
+        assert awaitable.result() is not None
+
+
+async def test_a_cancelled_receive_loses_no_message(broker, topic):
+    """Cancelling a receive that waits (asyncio.wait_for, a task cancelled)
+    leaves the next message for the next receive."""
+    async with midge.AsyncClient(broker.url(), client_id=client_id()) as c:
+        messages = c.messages(topic)
+        await c.subscribe(topic, qos=1)
+        for i in range(20):
+            waiting = asyncio.ensure_future(messages.__anext__())
+            await asyncio.sleep(0)
+            assert not waiting.done()
+            waiting.cancel()
+            await c.publish(topic, f"{i}", qos=1)
+            got = await asyncio.wait_for(messages.__anext__(), 10)
+            assert got.payload == f"{i}".encode()
+            assert waiting.cancelled()

@@ -149,6 +149,8 @@ pub(crate) struct Driver {
     /// The connection asked for by `TransportCommand::Open`, polled in `wait`.
     opening: Option<Opening>,
     stopping: bool,
+    /// The last command wake found more commands queued behind its first.
+    in_burst: bool,
     backlog: Arc<crate::Backlog>,
     counters: Arc<crate::Counters>,
     /// Where the core's trace lines go.
@@ -215,6 +217,7 @@ impl Driver {
             unread_on_demand: Default::default(),
             opening: None,
             stopping: false,
+            in_burst: false,
             backlog,
             counters,
             trace,
@@ -258,15 +261,23 @@ impl Driver {
                 }
                 Wake::Command(Some(command)) => {
                     self.handle_command(command);
-                    // Let a producer that is sending a burst add to it, so that
-                    // one write carries many packets.
-                    tokio::task::yield_now().await;
-                    for _ in 0..COMMAND_BATCH {
+                    // In a burst (the last wake found more commands queued),
+                    // let the producer add to it, so that one write carries
+                    // many packets. A lone command (a device publishing now
+                    // and then) goes out at once: a yield costs the worker
+                    // one more poll of its I/O driver (a system call).
+                    if self.in_burst {
+                        tokio::task::yield_now().await;
+                    }
+                    let mut queued = 0;
+                    while queued < COMMAND_BATCH {
                         match self.commands.try_recv() {
                             Ok(command) => self.handle_command(command),
                             Err(_) => break,
                         }
+                        queued += 1;
                     }
+                    self.in_burst = queued > 0;
                 }
                 Wake::Read(Ok(Read::Buf(n))) => {
                     let now = self.now();
