@@ -200,7 +200,9 @@ impl LoopTask {
         C: for<'a> FnOnce(Python<'a>) -> PyResult<Py<PyAny>> + Send + 'static,
     {
         let task = Arc::new(LoopTask {
-            fut: Mutex::new(Some(Box::pin(async move { Box::new(fut.await) as Convert }))),
+            fut: Mutex::new(Some(Box::pin(
+                async move { Box::new(fut.await) as Convert },
+            ))),
             target: awaitable.clone().unbind(),
             wake: Arc::downgrade(wake),
             queued: std::sync::atomic::AtomicBool::new(false),
@@ -280,12 +282,7 @@ struct CancelOnDone(Arc<LoopTask>);
 #[pymethods]
 impl CancelOnDone {
     fn __call__(&self, _future: &Bound<'_, PyAny>) {
-        let fut = self
-            .0
-            .fut
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let fut = self.0.fut.lock().unwrap_or_else(|p| p.into_inner()).take();
         drop(fut);
     }
 }
