@@ -598,7 +598,9 @@ pub(crate) enum ServerPacketError {
 pub(crate) struct WildcardPublish {
     pub qos: QoS,
     pub packet_id: u16,
-    /// The topic name, invalid UTF-8 replaced.
+    /// The topic name; when it is not UTF-8, every non-ASCII byte shown
+    /// as `?` (`String::from_utf8_lossy` would link a second UTF-8 decoder
+    /// into the browser package for this one diagnostic).
     pub topic: String,
 }
 
@@ -619,7 +621,13 @@ impl WildcardPublish {
         WildcardPublish {
             qos,
             packet_id,
-            topic: String::from_utf8_lossy(topic).into_owned(),
+            topic: match std::str::from_utf8(topic) {
+                Ok(text) => text.to_owned(),
+                Err(_) => topic
+                    .iter()
+                    .map(|&b| if b.is_ascii() { char::from(b) } else { '?' })
+                    .collect(),
+            },
         }
     }
 }
@@ -1866,4 +1874,34 @@ fn read_unsubscribe_properties(r: &mut Reader<'_>) -> Result<UnsubscribeProperti
     Ok(UnsubscribeProperties {
         user_properties: p.user_properties,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wildcard_frame(topic: &[u8]) -> (Vec<u8>, Header) {
+        let mut frame = vec![0x32, (topic.len() + 4) as u8];
+        frame.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+        frame.extend_from_slice(topic);
+        frame.extend_from_slice(&7u16.to_be_bytes());
+        let header = Header {
+            first: 0x32,
+            len: 2,
+            total: frame.len(),
+        };
+        (frame, header)
+    }
+
+    #[test]
+    fn a_dropped_wildcard_publish_keeps_its_utf8_topic_and_marks_other_bytes() {
+        let (frame, header) = wildcard_frame("a/é/#".as_bytes());
+        let dropped = WildcardPublish::read(&frame, header);
+        assert_eq!(
+            (dropped.qos, dropped.packet_id, dropped.topic.as_str()),
+            (QoS::AtLeastOnce, 7, "a/é/#")
+        );
+        let (frame, header) = wildcard_frame(b"a/\xff\xfe/#");
+        assert_eq!(WildcardPublish::read(&frame, header).topic, "a/??/#");
+    }
 }
