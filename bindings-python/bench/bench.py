@@ -244,9 +244,7 @@ async def run_aiomqtt(port: int, qos: int, count: int, window: int) -> float:
     import aiomqtt
 
     t = topic()
-    # aiomqtt warns on every publish beyond 10 pending calls; silence it.
-    quiet = logging.getLogger("bench-aiomqtt")
-    quiet.setLevel(logging.CRITICAL)
+    quiet = _quiet_aiomqtt_logger()
     async with aiomqtt.Client("127.0.0.1", port, identifier="aio-sub-" + t[-8:], logger=quiet,
                               max_inflight_messages=window) as sub, \
             aiomqtt.Client("127.0.0.1", port, identifier="aio-pub-" + t[-8:], logger=quiet,
@@ -275,16 +273,42 @@ async def run_aiomqtt(port: int, qos: int, count: int, window: int) -> float:
         return count / (time.perf_counter() - start)
 
 
-async def run_gmqtt(port: int, qos: int, count: int, window: int) -> float:
+async def _gmqtt_pair(port: int, prefix: str, t: str, qos: int,
+                      on_message: Any) -> tuple[Any, Any]:
+    """A gmqtt subscriber (to `t` at `qos`, handing messages to `on_message`)
+    and a publisher, both connected at 3.1.1; returns (sub, pub)."""
     import gmqtt
     from gmqtt.mqtt.constants import MQTTv311
 
+    subscribed = asyncio.get_running_loop().create_future()
+
+    def on_subscribe(*_: Any) -> None:
+        if not subscribed.done():
+            subscribed.set_result(None)
+
+    sub = gmqtt.Client(f"{prefix}-sub-" + t[-8:])
+    sub.on_message = on_message
+    sub.on_subscribe = on_subscribe
+    pub = gmqtt.Client(f"{prefix}-pub-" + t[-8:])
+    await sub.connect("127.0.0.1", port, version=MQTTv311)
+    await pub.connect("127.0.0.1", port, version=MQTTv311)
+    sub.subscribe(t, qos=qos)
+    await asyncio.wait_for(subscribed, 10)
+    return sub, pub
+
+
+def _quiet_aiomqtt_logger() -> logging.Logger:
+    """aiomqtt warns on every publish beyond 10 pending calls; silence it."""
+    quiet = logging.getLogger("bench-aiomqtt")
+    quiet.setLevel(logging.CRITICAL)
+    return quiet
+
+
+async def run_gmqtt(port: int, qos: int, count: int, window: int) -> float:
     t = topic()
-    loop = asyncio.get_running_loop()
     received = 0
-    done = loop.create_future()
+    done = asyncio.get_running_loop().create_future()
     room = asyncio.Event()
-    subscribed = loop.create_future()
 
     def on_message(client: Any, topic_: str, payload: bytes, qos_: int, properties: Any) -> int:
         nonlocal received
@@ -294,14 +318,7 @@ async def run_gmqtt(port: int, qos: int, count: int, window: int) -> float:
             done.set_result(None)
         return 0  # the ack's reason code
 
-    sub = gmqtt.Client("gm-sub-" + t[-8:])
-    sub.on_message = on_message
-    sub.on_subscribe = lambda *a: subscribed.done() or subscribed.set_result(None)
-    pub = gmqtt.Client("gm-pub-" + t[-8:])
-    await sub.connect("127.0.0.1", port, version=MQTTv311)
-    await pub.connect("127.0.0.1", port, version=MQTTv311)
-    sub.subscribe(t, qos=qos)
-    await asyncio.wait_for(subscribed, 10)
+    sub, pub = await _gmqtt_pair(port, "gm", t, qos, on_message)
     start = time.perf_counter()
     # gmqtt's publish returns nothing to wait on: the same window is kept
     # against the subscriber (at most `window` messages ahead of it).
@@ -665,13 +682,7 @@ async def fixed_midge_async(port: int, qos: int, count: int, rate: float) -> flo
                 return
 
     consumer = asyncio.ensure_future(consume())
-    start = time.perf_counter()
-    handles = []
-    for i in range(count):
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        handles.append(pub.publish_nowait(t, PAYLOAD, qos))
+    handles = [pub.publish_nowait(t, PAYLOAD, qos) async for _ in _paced_async(count, rate)]
     for h in handles:
         await h
     await asyncio.wait_for(consumer, 30)
@@ -727,15 +738,10 @@ async def _paced_async(count: int, rate: float) -> AsyncIterator[None]:
 
 
 async def fixed_gmqtt(port: int, qos: int, count: int, rate: float) -> float:
-    import gmqtt
-    from gmqtt.mqtt.constants import MQTTv311
-
     t = topic()
-    loop = asyncio.get_running_loop()
     cpu0 = time.process_time()
     received = 0
-    done = loop.create_future()
-    subscribed = loop.create_future()
+    done = asyncio.get_running_loop().create_future()
 
     def on_message(client: Any, topic_: str, payload: bytes, qos_: int, properties: Any) -> int:
         nonlocal received
@@ -744,18 +750,7 @@ async def fixed_gmqtt(port: int, qos: int, count: int, rate: float) -> float:
             done.set_result(None)
         return 0
 
-    def on_subscribe(*_: Any) -> None:
-        if not subscribed.done():
-            subscribed.set_result(None)
-
-    sub = gmqtt.Client("fgm-sub-" + t[-8:])
-    sub.on_message = on_message
-    sub.on_subscribe = on_subscribe
-    pub = gmqtt.Client("fgm-pub-" + t[-8:])
-    await sub.connect("127.0.0.1", port, version=MQTTv311)
-    await pub.connect("127.0.0.1", port, version=MQTTv311)
-    sub.subscribe(t, qos=qos)
-    await asyncio.wait_for(subscribed, 10)
+    sub, pub = await _gmqtt_pair(port, "fgm", t, qos, on_message)
     async for _ in _paced_async(count, rate):
         pub.publish(t, PAYLOAD, qos=qos)
     # gmqtt gives nothing to wait on per publish: every message arrived.
@@ -770,8 +765,7 @@ async def fixed_aiomqtt(port: int, qos: int, count: int, rate: float) -> float:
 
     t = topic()
     cpu0 = time.process_time()
-    quiet = logging.getLogger("bench-aiomqtt")
-    quiet.setLevel(logging.CRITICAL)
+    quiet = _quiet_aiomqtt_logger()
     async with aiomqtt.Client("127.0.0.1", port, identifier="faio-sub-" + t[-8:], logger=quiet,
                               max_inflight_messages=100) as sub, \
             aiomqtt.Client("127.0.0.1", port, identifier="faio-pub-" + t[-8:], logger=quiet,
@@ -825,30 +819,14 @@ def print_fixed_rate(port: int, count: int, rate: float) -> None:
 
 
 async def latency_gmqtt(port: int, count: int) -> list[float]:
-    import gmqtt
-    from gmqtt.mqtt.constants import MQTTv311
-
     t = topic()
-    loop = asyncio.get_running_loop()
     arrived: asyncio.Queue[None] = asyncio.Queue()
-    subscribed = loop.create_future()
 
     def on_message(*_: Any) -> int:
         arrived.put_nowait(None)
         return 0
 
-    def on_subscribe(*_: Any) -> None:
-        if not subscribed.done():
-            subscribed.set_result(None)
-
-    sub = gmqtt.Client("lgm-sub-" + t[-8:])
-    sub.on_message = on_message
-    sub.on_subscribe = on_subscribe
-    pub = gmqtt.Client("lgm-pub-" + t[-8:])
-    await sub.connect("127.0.0.1", port, version=MQTTv311)
-    await pub.connect("127.0.0.1", port, version=MQTTv311)
-    sub.subscribe(t, qos=1)
-    await asyncio.wait_for(subscribed, 10)
+    sub, pub = await _gmqtt_pair(port, "lgm", t, 1, on_message)
     out = []
     for _ in range(count):
         start = time.perf_counter()
