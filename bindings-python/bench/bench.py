@@ -784,7 +784,7 @@ async def fixed_aiomqtt(port: int, qos: int, count: int, rate: float) -> float:
         # not hold the schedule back.
         publishing = [asyncio.ensure_future(pub.publish(t, PAYLOAD, qos))
                       async for _ in _paced_async(count, rate)]
-        await asyncio.gather(*publishing)
+        await asyncio.wait_for(asyncio.gather(*publishing), 30)
         await asyncio.wait_for(consumer, 30)
     return time.process_time() - cpu0
 
@@ -831,7 +831,7 @@ async def latency_gmqtt(port: int, count: int) -> list[float]:
     for _ in range(count):
         start = time.perf_counter()
         pub.publish(t, PAYLOAD, qos=1)
-        await arrived.get()
+        await asyncio.wait_for(arrived.get(), 10)
         out.append(time.perf_counter() - start)
     await pub.disconnect()
     await sub.disconnect()
