@@ -139,6 +139,10 @@ impl Tracer {
         });
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.dropped == 0
+    }
+
     pub(crate) fn pop(&mut self) -> Option<TraceRecord> {
         if let Some(record) = self.records.pop_front() {
             return Some(record);

@@ -222,3 +222,26 @@ fn a_topic_cannot_forge_a_second_line() {
         .message
         .contains("topic=\"a\\nreceived CONNACK\""));
 }
+
+/// What a driver that lets another thread publish while it waits relies on
+/// (`Client::has_pending_output`): a QoS 0 publish on an open connection
+/// leaves bytes only, and a trace line it writes is output to wake for.
+#[test]
+fn a_qos0_publish_leaves_output_only_when_it_traces() {
+    let mut b = Broker::new(options(V5));
+    b.connect(false);
+    while b.client.poll_event().is_some() {}
+    assert!(!b.client.has_pending_output());
+    b.client
+        .publish(b.now, Publish::new("t", &b"x"[..], QoS::AtMostOnce))
+        .unwrap();
+    assert!(!b.client.has_pending_output());
+    b.sent();
+    b.client.set_trace_level(Some(Severity::Debug));
+    b.client
+        .publish(b.now, Publish::new("t", &b"y"[..], QoS::AtMostOnce))
+        .unwrap();
+    assert!(b.client.has_pending_output());
+    assert!(!drain(&mut b).is_empty());
+    assert!(!b.client.has_pending_output());
+}

@@ -21,6 +21,7 @@ use rustls::ClientConfig;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::lane::Lane;
 use crate::transport::{self, Conn, Read};
 use crate::{
     ConnectionStatus, NativeError, NativeEvent, SubscribeOutcome, TlsOptions, UnsubscribeOutcome,
@@ -63,6 +64,8 @@ pub(crate) enum Command {
     Resume,
     DropTransport,
     Sync(Answer<()>),
+    /// The publish lane left work for the driver (see `crate::lane`).
+    Wake,
 }
 
 /// The store's answer to one batch, with the store back.
@@ -108,8 +111,30 @@ struct Held {
     delivered: bool,
 }
 
+/// The driver's core: here while the driver works, parked in the lane
+/// while it waits for I/O with the lane open (see `crate::lane`).
+struct CoreSlot(Option<Box<Client>>);
+
+impl std::ops::Deref for CoreSlot {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.0
+            .as_deref()
+            .expect("the core is parked only inside Driver::wait")
+    }
+}
+
+impl std::ops::DerefMut for CoreSlot {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0
+            .as_deref_mut()
+            .expect("the core is parked only inside Driver::wait")
+    }
+}
+
 pub(crate) struct Driver {
-    core: Client,
+    core: CoreSlot,
+    lane: Arc<Lane>,
     /// The session store of a durable client (`None` while it writes a batch
     /// on a blocking thread, and for an in-memory session).
     store: Option<Box<dyn SessionStore + Send>>,
@@ -168,6 +193,11 @@ impl Drop for Driver {
     /// the event streams end after what they hold.
     fn drop(&mut self) {
         self.events.close();
+        // Dropped while waiting (the runtime shut down): nobody may publish
+        // on a core whose driver is gone.
+        let mut parked = self.lane.lock();
+        parked.core = None;
+        parked.tcp = None;
     }
 }
 
@@ -177,6 +207,7 @@ impl Driver {
         core: Client,
         store: Option<Box<dyn SessionStore + Send>>,
         commands: mpsc::UnboundedReceiver<Command>,
+        lane: Arc<Lane>,
         tls: Option<Arc<ClientConfig>>,
         tls_options: TlsOptions,
         status: watch::Sender<ConnectionStatus>,
@@ -188,8 +219,11 @@ impl Driver {
         credentials: Option<crate::CredentialsProvider>,
         proxy: Option<Arc<crate::HttpProxy>>,
     ) -> Driver {
+        // The lane's clock: a publish on the lane uses the same `now`.
+        let epoch = lane.epoch;
         Driver {
-            core,
+            core: CoreSlot(Some(Box::new(core))),
+            lane,
             store,
             persisting: None,
             sync_waiters: Vec::new(),
@@ -198,7 +232,7 @@ impl Driver {
             tls,
             tls_options,
             status,
-            epoch: Instant::now(),
+            epoch,
             read_buf: vec![0; FIRST_READ_BUFFER],
             out: Vec::new(),
             connect_waiters: Vec::new(),
@@ -260,6 +294,7 @@ impl Driver {
                     self.conn = None;
                 }
                 Wake::Command(Some(command)) => {
+                    self.lane.command_taken();
                     self.handle_command(command);
                     // In a burst (the last wake found more commands queued),
                     // let the producer add to it, so that one write carries
@@ -272,7 +307,10 @@ impl Driver {
                     let mut queued = 0;
                     while queued < COMMAND_BATCH {
                         match self.commands.try_recv() {
-                            Ok(command) => self.handle_command(command),
+                            Ok(command) => {
+                                self.lane.command_taken();
+                                self.handle_command(command);
+                            }
                             Err(_) => break,
                         }
                         queued += 1;
@@ -416,14 +454,15 @@ impl Driver {
             .and_then(|id| self.routes.get(id))
             .map(|(_, tx)| tx.clone());
         let has_blocked = blocked.is_some();
+        let is_opening = self.opening.is_some();
+        let parked = self.park();
         let conn = &mut self.conn;
         let buf = &mut self.read_buf;
         let commands = &mut self.commands;
         let opening = &mut self.opening;
-        let is_opening = opening.is_some();
         let persisting = &mut self.persisting;
         let is_persisting = persisting.is_some();
-        tokio::select! {
+        let wake = tokio::select! {
             done = async { persisting.as_mut().expect("guarded by is_persisting").await }, if is_persisting => match done {
                 Ok(done) => Wake::Persisted(done),
                 // The blocking task cannot panic (caught inside) and is never
@@ -439,11 +478,46 @@ impl Driver {
                 // this task sends, so the room is still there afterwards).
                 let _ = blocked.as_ref().expect("guarded").reserve().await;
             }, if has_blocked => Wake::Room,
+        };
+        if parked {
+            self.unpark();
         }
+        wake
+    }
+
+    /// While waiting, leave the core to the publish lane if a publish may
+    /// take it there (see `crate::lane`); `true` if parked.
+    fn park(&mut self) -> bool {
+        // Trace lines the core writes on the lane wake the driver up.
+        let lane_open = self.store.is_none()
+            && self.held.is_empty()
+            && self.opening.is_none()
+            && self.core.state() == ConnectionState::Connected;
+        if !lane_open {
+            return false;
+        }
+        let Some(tcp) = self.conn.as_ref().and_then(Conn::shared_tcp) else {
+            return false;
+        };
+        let mut parked = self.lane.lock();
+        parked.core = self.core.0.take();
+        parked.tcp = Some(tcp);
+        true
+    }
+
+    /// Take the core back, with the bytes the lane could not write: they
+    /// go out before anything else.
+    fn unpark(&mut self) {
+        let mut parked = self.lane.lock();
+        self.core.0 = parked.core.take();
+        parked.tcp = None;
+        self.out.extend_from_slice(&parked.unsent);
+        parked.unsent.clear();
     }
 
     fn transport_lost(&mut self, failure: TransportFailure) {
         self.conn = None;
+        self.out.clear();
         let now = self.now();
         self.core.handle_transport_failed(now, failure);
     }
@@ -456,6 +530,7 @@ impl Driver {
                     // timers, so disconnect() and the core's connect timeout
                     // act while a connection is still being opened.
                     self.conn = None;
+                    self.out.clear();
                     let (tls, tls_options) = (self.tls.clone(), self.tls_options.clone());
                     let provider = self.credentials.clone();
                     let proxy = self.proxy.clone();
@@ -489,11 +564,12 @@ impl Driver {
                     // An attempt still opening is abandoned.
                     self.opening = None;
                     if let Some(mut conn) = self.conn.take() {
-                        self.out.clear();
+                        // After what the lane left unsent, if anything.
                         self.core.transmit_into(&mut self.out);
                         if !self.out.is_empty() {
                             let _ = conn.write(&self.out).await;
                         }
+                        self.out.clear();
                         let linger = Duration::from_millis(CLOSE_LINGER_MS);
                         let _ = tokio::time::timeout(linger, conn.close(&mut self.read_buf)).await;
                     }
@@ -511,15 +587,18 @@ impl Driver {
     }
 
     async fn flush(&mut self) {
-        self.out.clear();
+        // `out` may start with what the lane left unsent.
         self.core.transmit_into(&mut self.out);
         if self.out.is_empty() {
             return;
         }
         let Some(conn) = self.conn.as_mut() else {
+            self.out.clear();
             return;
         };
-        if let Err(e) = conn.write(&self.out).await {
+        let written = conn.write(&self.out).await;
+        self.out.clear();
+        if let Err(e) = written {
             self.transport_lost(TransportFailure::new(
                 transport::io_kind(&e),
                 format!("writing to the connection failed: {e}"),
@@ -681,6 +760,7 @@ impl Driver {
             }
             // Answered in the loop once every change so far is durable.
             Command::Sync(answer) => self.sync_waiters.push(answer),
+            Command::Wake => {}
             Command::DropTransport => {
                 if self.conn.is_some() {
                     self.transport_lost(TransportFailure::new(

@@ -43,6 +43,7 @@
 mod driver;
 mod error;
 mod events;
+mod lane;
 mod store;
 mod transport;
 
@@ -357,8 +358,12 @@ impl<T> Reply<T> {
     }
 
     fn failed(error: NativeError) -> Reply<T> {
+        Reply::ready(Err(error))
+    }
+
+    fn ready(result: Result<T, NativeError>) -> Reply<T> {
         let (tx, reply) = Reply::pending();
-        let _ = tx.send(Err(error));
+        let _ = tx.send(result);
         reply
     }
 
@@ -406,7 +411,7 @@ impl<T> Future for Reply<T> {
 pub struct MessageStream {
     id: u64,
     rx: mpsc::Receiver<Message>,
-    commands: mpsc::WeakUnboundedSender<Command>,
+    commands: lane::WeakCommands,
     /// Made without a filter: what it did not read goes back on close.
     catch_all: bool,
     closed: bool,
@@ -561,7 +566,7 @@ impl Drop for MessageStream {
 }
 
 struct Inner {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: lane::Commands,
     /// Publishes sent to the driver and not yet handed to the core, and the
     /// signal that it fell below [`PUBLISH_BACKLOG`].
     backlog: Arc<Backlog>,
@@ -684,6 +689,7 @@ impl NativeClient {
             core.set_trace_payloads(trace.payloads);
         }
         let (tx, rx) = mpsc::unbounded_channel();
+        let lane = Arc::new(lane::Lane::new());
         let backlog = Arc::new(Backlog::default());
         let counters = Arc::new(Counters::default());
         let (status_tx, status_rx) = watch::channel(ConnectionStatus::Disconnected);
@@ -692,6 +698,7 @@ impl NativeClient {
             core,
             store,
             rx,
+            lane.clone(),
             tls,
             options.tls.clone(),
             status_tx,
@@ -706,7 +713,7 @@ impl NativeClient {
         handle.spawn(driver.run());
         Ok(NativeClient {
             inner: Arc::new(Inner {
-                commands: tx,
+                commands: lane::Commands::new(tx, lane),
                 backlog,
                 counters,
                 status: status_rx,
@@ -739,8 +746,12 @@ impl NativeClient {
     /// against the server's maximum) before anything is sent; a bad one
     /// resolves the reply with [`NativeError::InvalidArgument`].
     pub fn publish(&self, publish: Publish) -> PublishHandle {
+        let publish = match self.inner.commands.try_publish(Box::new(publish)) {
+            Ok(done) => return done,
+            Err(publish) => publish,
+        };
         self.inner.backlog.count.fetch_add(1, Ordering::AcqRel);
-        let reply = self.send(|tx| Command::Publish(Box::new(publish), tx));
+        let reply = self.send(|tx| Command::Publish(publish, tx));
         if self.inner.commands.is_closed() {
             self.inner.backlog.count.fetch_sub(1, Ordering::AcqRel);
         }

@@ -16,6 +16,7 @@ use rustls::{
     ClientConfig, DigitallySignedStruct, InconsistentKeys, RootCertStore, SignatureScheme,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -330,6 +331,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> ByteStream for T {}
 
 /// One open connection to a broker.
 pub(crate) enum Conn {
+    /// Plain TCP; the write half is shared with the publish lane
+    /// (`crate::lane`), which writes while the driver reads. Dropping the
+    /// write half half-closes the connection.
+    Tcp(OwnedReadHalf, Arc<OwnedWriteHalf>),
     Stream(Box<dyn ByteStream>),
     Ws(Box<WebSocketStream<Box<dyn ByteStream>>>),
 }
@@ -565,6 +570,10 @@ pub(crate) async fn open(
     };
     // MQTT packets are small and latency-bound; Nagle only delays them.
     let _ = tcp.set_nodelay(true);
+    if !server.transport.is_tls() && !server.transport.is_websocket() {
+        let (read, write) = tcp.into_split();
+        return Ok(Conn::Tcp(read, Arc::new(write)));
+    }
     let stream: Box<dyn ByteStream> = if server.transport.is_tls() {
         let config = tls.ok_or_else(|| {
             TransportFailure::new(TransportFailureKind::Config, "TLS is not configured")
@@ -635,10 +644,40 @@ pub(crate) async fn open(
     Ok(Conn::Ws(Box::new(ws)))
 }
 
+/// Half-close, then read and discard until the peer closes (see [`Conn::close`]).
+async fn close_stream(
+    read: &mut (impl AsyncRead + Unpin),
+    write: &mut (impl AsyncWrite + Unpin),
+    buf: &mut [u8],
+) {
+    if write.shutdown().await.is_err() {
+        return;
+    }
+    while let Ok(n) = read.read(buf).await {
+        if n == 0 {
+            return;
+        }
+    }
+}
+
 impl Conn {
+    /// The socket, for the publish lane: plain TCP only.
+    pub(crate) fn shared_tcp(&self) -> Option<Arc<OwnedWriteHalf>> {
+        match self {
+            Conn::Tcp(_, write) => Some(write.clone()),
+            _ => None,
+        }
+    }
+
     /// Read what is available (cancel-safe: used in `select!`).
     pub(crate) async fn read(&mut self, buf: &mut [u8]) -> io::Result<Read> {
         match self {
+            // (`AsyncRead`, not `readable` + `try_read`: a short read marks
+            // the socket not ready, which saves a failing `recv` per wake.)
+            Conn::Tcp(s, _) => match s.read(buf).await? {
+                0 => Ok(Read::Eof),
+                n => Ok(Read::Buf(n)),
+            },
             Conn::Stream(s) => match s.read(buf).await? {
                 0 => Ok(Read::Eof),
                 n => Ok(Read::Buf(n)),
@@ -659,6 +698,18 @@ impl Conn {
     /// Write all of `bytes`.
     pub(crate) async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
+            Conn::Tcp(_, s) => {
+                let mut rest = bytes;
+                while !rest.is_empty() {
+                    match s.try_write(rest) {
+                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                        Ok(n) => rest = &rest[n..],
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => s.writable().await?,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
             Conn::Stream(s) => {
                 s.write_all(bytes).await?;
                 s.flush().await
@@ -678,15 +729,16 @@ impl Conn {
     /// will). The caller bounds this with a timeout.
     pub(crate) async fn close(&mut self, buf: &mut [u8]) {
         match self {
+            // The lane lets go of the socket whenever the driver works, so
+            // the driver holds the only reference here.
+            Conn::Tcp(read, write) => {
+                if let Some(write) = Arc::get_mut(write) {
+                    close_stream(read, write, buf).await;
+                }
+            }
             Conn::Stream(s) => {
-                if s.shutdown().await.is_err() {
-                    return;
-                }
-                while let Ok(n) = s.read(buf).await {
-                    if n == 0 {
-                        return;
-                    }
-                }
+                let (mut read, mut write) = tokio::io::split(s);
+                close_stream(&mut read, &mut write, buf).await;
             }
             Conn::Ws(ws) => {
                 if (**ws).close(None).await.is_err() {

@@ -273,6 +273,26 @@ impl Client {
         self.events.pop_front(self.persist.confirmed)
     }
 
+    /// Whether [`poll_event`](Self::poll_event),
+    /// [`poll_transport_command`](Self::poll_transport_command) or
+    /// [`poll_trace`](Self::poll_trace) may give something now. A driver
+    /// that lets another thread call [`publish`](Self::publish) while it
+    /// waits for I/O asks this afterwards to know whether it must wake up.
+    ///
+    /// ```
+    /// use midge_core::{Client, ClientOptions};
+    /// let mut client = Client::new(ClientOptions::new("mqtt://127.0.0.1:1883")?)?;
+    /// assert!(!client.has_pending_output());
+    /// client.connect(0)?;
+    /// assert!(client.has_pending_output()); // a transport to open
+    /// while client.poll_transport_command().is_some() {}
+    /// assert!(!client.has_pending_output());
+    /// # Ok::<(), midge_core::ClientError>(())
+    /// ```
+    pub fn has_pending_output(&self) -> bool {
+        !self.events.items.is_empty() || !self.transport.is_empty() || !self.tracer.is_empty()
+    }
+
     /// The transport closed or reopened: what was not sent is lost with it.
     /// What the client produces next still waits for every change not yet
     /// durable.
