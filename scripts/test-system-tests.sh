@@ -8,8 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TERM_COLOR=never
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# Kept after the run (the last one only): a failure's evidence, such as a
+# broker's log tail, is in it.
+mkdir -p target
+log=target/system-tests.log
 
 started=$SECONDS
 status=0
@@ -23,7 +25,10 @@ printf '\n==> interop matrix (tests/INTEROP.md)\n'
 sed -n '/^interop matrix:/,/^$/p' "$log" | tail -n +2
 if [ "$status" -ne 0 ]; then
     printf '\n==> failures\n'
-    grep -E 'panicked|FAILED|unexpected failures' -A4 "$log" | head -80
+    grep -E 'panicked|FAILED|unexpected failures' -A4 "$log" | head -80 || true
+    # The interop test prints what a failing broker itself said.
+    grep -E '^interop .* broker log tail' -A30 "$log" | head -120 || true
+    printf 'whole log: %s\n' "$log"
 fi
 printf 'system tests took %s s (exit %s)\n' "$((SECONDS - started))" "$status"
 exit "$status"
