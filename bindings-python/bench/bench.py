@@ -27,7 +27,9 @@ It first measures QoS 1 latency (--latency N messages, one at a time: from
 the publish call to the subscriber in the same process getting it) for
 midge.Client, midge.AsyncClient, paho-mqtt, aiomqtt and gmqtt, then each
 client's CPU time per message at a fixed rate (--fixed-rate, the same five
-and the raw-socket floor), and after the throughput runs prints each
+and the raw-socket floor), and of a publisher alone at that rate (QoS 0, no
+subscriber: a sensor or gateway that only reports; midge, paho-mqtt and
+gmqtt), and after the throughput runs prints each
 client's own CPU time per message (all threads of this process:
 time.process_time).
 
@@ -251,14 +253,7 @@ async def run_aiomqtt(port: int, qos: int, count: int, window: int) -> float:
                            max_inflight_messages=window) as pub:
         await sub.subscribe(t, qos)
 
-        async def consume() -> None:
-            n = 0
-            async for _ in sub.messages:
-                n += 1
-                if n == count:
-                    return
-
-        consumer = asyncio.ensure_future(consume())
+        consumer = asyncio.ensure_future(_consume_aiomqtt(sub, count))
         start = time.perf_counter()
         # aiomqtt has no fire-and-collect publish: the same bounded window is a
         # set of publish() tasks.
@@ -295,6 +290,15 @@ async def _gmqtt_pair(port: int, prefix: str, t: str, qos: int,
     sub.subscribe(t, qos=qos)
     await asyncio.wait_for(subscribed, 10)
     return sub, pub
+
+
+async def _consume_aiomqtt(sub: Any, count: int) -> None:
+    """Read `count` messages from an aiomqtt subscriber."""
+    n = 0
+    async for _ in sub.messages:
+        n += 1
+        if n == count:
+            return
 
 
 def _quiet_aiomqtt_logger() -> logging.Logger:
@@ -772,14 +776,7 @@ async def fixed_aiomqtt(port: int, qos: int, count: int, rate: float) -> float:
                            max_inflight_messages=100) as pub:
         await sub.subscribe(t, qos)
 
-        async def consume() -> None:
-            n = 0
-            async for _ in sub.messages:
-                n += 1
-                if n == count:
-                    return
-
-        consumer = asyncio.ensure_future(consume())
+        consumer = asyncio.ensure_future(_consume_aiomqtt(sub, count))
         # Each publish runs as its own task, so a slow acknowledgement does
         # not hold the schedule back.
         publishing = [asyncio.ensure_future(pub.publish(t, PAYLOAD, qos))
@@ -816,6 +813,80 @@ def print_fixed_rate(port: int, count: int, rate: float) -> None:
               f"{gm[1] / ours[1]:.2f}x at QoS 1 (target >= 4x)", flush=True)
     floor = floor_fixed(port, count, rate) / count * 1e6
     print(f"| floor: raw sockets, QoS 0 only | {floor:.1f} | | a client's least cost here |", flush=True)
+
+
+# A publisher alone at the fixed rate, QoS 0 (a sensor or a gateway that only
+# reports): CPU of the process per message, connect and disconnect included.
+
+
+def alone_midge(port: int, count: int, rate: float) -> float:
+    t = topic()
+    cpu0 = time.process_time()
+    pub = midge.Client(f"mqtt://127.0.0.1:{port}", client_id="amidge-" + t[-8:], protocol="3.1.1")
+    pub.connect()
+    for _ in _paced(count, rate):
+        pub.publish(t, PAYLOAD, 0)
+    pub.disconnect()
+    return time.process_time() - cpu0
+
+
+async def alone_midge_async(port: int, count: int, rate: float) -> float:
+    t = topic()
+    cpu0 = time.process_time()
+    pub = midge.AsyncClient(f"mqtt://127.0.0.1:{port}", client_id="aamidge-" + t[-8:],
+                            protocol="3.1.1")
+    await pub.connect()
+    async for _ in _paced_async(count, rate):
+        await pub.publish(t, PAYLOAD, 0)
+    await pub.disconnect()
+    return time.process_time() - cpu0
+
+
+def alone_paho(port: int, count: int, rate: float) -> float:
+    import paho.mqtt.client as mqtt
+
+    t = topic()
+    cpu0 = time.process_time()
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="apaho-" + t[-8:])
+    pub.connect("127.0.0.1", port)
+    pub.loop_start()
+    for _ in _paced(count, rate):
+        pub.publish(t, PAYLOAD, 0)
+    pub.disconnect()
+    pub.loop_stop()
+    return time.process_time() - cpu0
+
+
+async def alone_gmqtt(port: int, count: int, rate: float) -> float:
+    import gmqtt
+    from gmqtt.mqtt.constants import MQTTv311
+
+    t = topic()
+    cpu0 = time.process_time()
+    pub = gmqtt.Client("agm-" + t[-8:])
+    await pub.connect("127.0.0.1", port, version=MQTTv311)
+    async for _ in _paced_async(count, rate):
+        pub.publish(t, PAYLOAD, qos=0)
+    await pub.disconnect()
+    return time.process_time() - cpu0
+
+
+def print_alone(port: int, count: int, rate: float) -> None:
+    print(f"\nA publisher alone at {rate:,.0f} msg/s, QoS 0 ({count} messages, no subscriber, "
+          "connect included), client CPU µs per message:")
+    print("| client | µs/msg | gmqtt / client |")
+    print("|---|---|---|")
+    runs = [
+        ("gmqtt", lambda: asyncio.run(alone_gmqtt(port, count, rate))),
+        ("midge.Client", lambda: alone_midge(port, count, rate)),
+        ("midge.AsyncClient", lambda: asyncio.run(alone_midge_async(port, count, rate))),
+        ("paho-mqtt", lambda: alone_paho(port, count, rate)),
+    ]
+    gm = 0.0
+    for name, run in runs:
+        us = run() / count * 1e6
+        gm = gm or us
+        print(f"| {name} | {us:.1f} | {gm / us:.2f}x |", flush=True)
 
 
 async def latency_gmqtt(port: int, count: int) -> list[float]:
@@ -938,6 +1009,7 @@ def main() -> None:
             print_latency(broker.port, args.latency)
         if args.fixed_rate > 0:
             print_fixed_rate(broker.port, 10_000, args.fixed_rate)
+            print_alone(broker.port, 10_000, args.fixed_rate)
         for qos in args.qos:
             pairs = []
             if args.only in (None, "blocking"):
