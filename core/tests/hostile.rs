@@ -351,3 +351,17 @@ fn server_connack_values_that_break_rules() {
         "{sent:?}"
     );
 }
+
+#[test]
+fn a_wildcard_publish_without_a_packet_id_is_a_violation_not_an_ack() {
+    // The wildcard is found before the packet identifier is read; an
+    // identifier of 0, or one cut short, leaves nothing to acknowledge.
+    assert_violation(
+        &[0x32, 0x06, 0x00, 0x01, b'#', 0x00, 0x00, 0x00],
+        ReasonCode::ProtocolError,
+    );
+    assert_violation(
+        &[0x34, 0x04, 0x00, 0x01, b'#', 0x00],
+        ReasonCode::MalformedPacket,
+    );
+}

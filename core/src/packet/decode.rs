@@ -606,8 +606,10 @@ pub(crate) struct WildcardPublish {
 
 impl WildcardPublish {
     /// Reads the head of a whole PUBLISH frame again (`publish_head` stopped
-    /// at the wildcard).
-    fn read(frame: &[u8], header: Header) -> WildcardPublish {
+    /// at the wildcard). A QoS 1 or 2 PUBLISH without a usable packet
+    /// identifier is malformed rather than droppable: there is nothing to
+    /// acknowledge.
+    fn read(frame: &[u8], header: Header) -> Result<WildcardPublish, DecodeError> {
         let qos = QoS::from_u8((header.first >> 1) & 0b11).unwrap_or(QoS::AtMostOnce);
         let at = header.len;
         let len = frame
@@ -615,10 +617,19 @@ impl WildcardPublish {
             .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
         let topic = frame.get(at + 2..at + 2 + len).unwrap_or_default();
         let packet_id = match frame.get(at + 2 + len..at + 4 + len) {
-            Some(b) if qos != QoS::AtMostOnce => u16::from_be_bytes([b[0], b[1]]),
-            _ => 0,
+            _ if qos == QoS::AtMostOnce => 0,
+            Some(b) => match u16::from_be_bytes([b[0], b[1]]) {
+                0 => return Err(DecodeError::ZeroPacketId { packet: "PUBLISH" }),
+                id => id,
+            },
+            None => {
+                return Err(DecodeError::Truncated {
+                    packet: "PUBLISH",
+                    field: "packet identifier",
+                })
+            }
         };
-        WildcardPublish {
+        Ok(WildcardPublish {
             qos,
             packet_id,
             topic: match std::str::from_utf8(topic) {
@@ -628,7 +639,7 @@ impl WildcardPublish {
                     .map(|&b| if b.is_ascii() { char::from(b) } else { '?' })
                     .collect(),
             },
-        }
+        })
     }
 }
 
@@ -752,7 +763,10 @@ impl Decoder {
                 // The fast path consumed nothing: drop the frame here.
                 let dropped = WildcardPublish::read(&self.buf, header);
                 self.buf.advance(header.total.min(self.buf.len()));
-                return Err(ServerPacketError::WildcardTopic(dropped));
+                return Err(match dropped {
+                    Ok(dropped) => ServerPacketError::WildcardTopic(dropped),
+                    Err(e) => ServerPacketError::Decode(e),
+                });
             }
             return result;
         }
@@ -763,9 +777,12 @@ impl Decoder {
         let mut reader = Reader::new(&frame, header, Some(&frame));
         match decode_body::<true>(header.first, &mut reader, self.version) {
             Ok(packet) => Ok(Some(packet)),
-            Err(DecodeError::WildcardInTopicName) => Err(ServerPacketError::WildcardTopic(
-                WildcardPublish::read(&frame, header),
-            )),
+            Err(DecodeError::WildcardInTopicName) => {
+                Err(match WildcardPublish::read(&frame, header) {
+                    Ok(dropped) => ServerPacketError::WildcardTopic(dropped),
+                    Err(e) => ServerPacketError::Decode(e),
+                })
+            }
             Err(e) => Err(ServerPacketError::Decode(e)),
         }
     }
@@ -1896,12 +1913,38 @@ mod tests {
     #[test]
     fn a_dropped_wildcard_publish_keeps_its_utf8_topic_and_marks_other_bytes() {
         let (frame, header) = wildcard_frame("a/é/#".as_bytes());
-        let dropped = WildcardPublish::read(&frame, header);
+        let dropped = WildcardPublish::read(&frame, header).unwrap();
         assert_eq!(
             (dropped.qos, dropped.packet_id, dropped.topic.as_str()),
             (QoS::AtLeastOnce, 7, "a/é/#")
         );
         let (frame, header) = wildcard_frame(b"a/\xff\xfe/#");
-        assert_eq!(WildcardPublish::read(&frame, header).topic, "a/??/#");
+        assert_eq!(
+            WildcardPublish::read(&frame, header).unwrap().topic,
+            "a/??/#"
+        );
+    }
+
+    #[test]
+    fn a_wildcard_publish_without_a_packet_id_is_malformed_not_dropped() {
+        let (mut frame, header) = wildcard_frame(b"a/#");
+        let id_at = frame.len() - 2;
+        frame[id_at..].copy_from_slice(&[0, 0]);
+        assert_eq!(
+            WildcardPublish::read(&frame, header),
+            Err(DecodeError::ZeroPacketId { packet: "PUBLISH" })
+        );
+        frame.truncate(id_at + 1);
+        let header = Header {
+            total: frame.len(),
+            ..header
+        };
+        assert_eq!(
+            WildcardPublish::read(&frame, header),
+            Err(DecodeError::Truncated {
+                packet: "PUBLISH",
+                field: "packet identifier"
+            })
+        );
     }
 }
