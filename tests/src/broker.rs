@@ -707,6 +707,11 @@ impl Broker {
         &self.version
     }
 
+    /// Which broker this is.
+    pub fn kind(&self) -> BrokerKind {
+        self.kind
+    }
+
     /// Where the broker's stdout and stderr go.
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("broker.log")

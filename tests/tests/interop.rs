@@ -29,13 +29,16 @@ const SCENARIOS: [&str; 13] = [
     "5.0 no-local",
 ];
 
-/// Failures that are the broker's, with the evidence (see INTEROP.md).
-/// A listed fault that starts passing does not fail the suite (the matrix
-/// shows it), so a broker upgrade does not break it.
-const BROKER_FAULTS: [(&str, &str, &str); 7] = [
+/// Failures that are the broker's: row, scenario, the text of the failure
+/// that identifies the fault (the same cell failing another way still fails
+/// the suite), and the evidence (see INTEROP.md). A listed fault that starts
+/// passing does not fail the suite (the matrix shows it), so a broker upgrade
+/// does not break it.
+const BROKER_FAULTS: [(&str, &str, &str, &str); 6] = [
     (
         "mosquitto 3.1.1",
         "overlapping subs",
+        "none at QoS 2",
         "mosquitto 2.0.11 delivers a message matching `#` (QoS 2) and `+` (QoS 0) of a 3.1.1 \
          session once, at QoS 0; MQTT-3.3.5-1 requires the maximum QoS of the matching \
          subscriptions (the same broker does it right for 5.0 sessions)",
@@ -43,12 +46,14 @@ const BROKER_FAULTS: [(&str, &str, &str); 7] = [
     (
         "amqtt 3.1.1",
         "persistent session",
+        "queued message: nothing arrived",
         "amqtt 0.12.1 answers the resumed CONNECT with session_present=1 but does not deliver \
          the QoS 1 message published while the client was offline",
     ),
     (
         "rabbitmq 3.1.1",
         "qos2",
+        "QoSNotSupported (0x9B)",
         "RabbitMQ 3.10's MQTT plugin has no QoS 2: it answers the QoS 2 PUBLISH with PUBACK \
          (MQTT 3.1.1 section 4.3.3 requires PUBREC); midge ends that publish refused with \
          QoSNotSupported (0x9B) rather than wait for a PUBREC that never comes",
@@ -56,11 +61,13 @@ const BROKER_FAULTS: [(&str, &str, &str); 7] = [
     (
         "rabbitmq 3.1.1",
         "overlapping subs",
+        "QoSNotSupported (0x9B)",
         "the scenario publishes at QoS 2: same PUBACK-for-QoS-2 answer as in `qos2`",
     ),
     (
         "moquette 3.1.1",
         "retained",
+        "retain=false",
         "moquette 0.17 sends the retained message to a new subscription with the RETAIN flag 0 \
          (`mosquitto_sub -d` against it: `received PUBLISH (d0, q1, r0, m1, 'r/t', ...)` right \
          after the SUBACK); MQTT-3.3.1-8 requires RETAIN 1 on a message sent because of a new \
@@ -69,21 +76,34 @@ const BROKER_FAULTS: [(&str, &str, &str); 7] = [
     (
         "activemq 3.1.1",
         "persistent session",
+        "session_present=false on resume",
         "ActiveMQ 5.17 encodes CONNACK with the codec of mqtt-client 1.16 (Debian's \
          libmqtt-client-java), whose `org.fusesource.mqtt.codec.CONNACK` has a return code and no \
          session-present flag (javap: only `code()`), so every CONNACK says session present 0, \
          also on resuming a kept session (MQTT-3.2.2-2 requires 1)",
     ),
-    (
-        "moquette 3.1.1",
-        "websocket",
-        "NOT YET ESTABLISHED as the broker's: intermittent (1 or 2 failures in 10 runs here, \
-         once in a full scripts/test-system-tests.sh run): the WebSocket connection ended \
-         between SUBSCRIBE and SUBACK (`subscribe: the client stopped before the broker \
-         answered`); passing runs show moquette's log `C->B SUBSCRIBE`, `C<-B SUBACK` over \
-         the same listener. The test prints the broker's log tail on a FAIL to find the cause",
-    ),
 ];
+
+/// Races inside a broker that close a connection at random: the broker, the
+/// line its log shows when the race struck, and the evidence. A scenario
+/// that failed while that line appeared runs again (up to `RACE_RETRIES`
+/// times); any other failure counts at once.
+const BROKER_RACES: [(BrokerKind, &str, &str); 1] = [(
+    BrokerKind::Moquette,
+    "received on already closed connection",
+    "moquette 0.17 sets its connection's `connected` flag in a listener of the CONNACK write \
+     (`MQTTConnection.executeConnect`, v0.17.0), which it adds from its session thread after \
+     `writeAndFlush` returns; when netty's event loop has already written the CONNACK by then, \
+     netty runs that listener later, as a task of the event loop, and a SUBSCRIBE the client \
+     sent as soon as CONNACK arrived can be read first: moquette logs `SUBSCRIBE received on \
+     already closed connection` and closes the connection (`subscribe: the client stopped \
+     before the broker answered`). Seen in 5 of 15 runs of its row alone, in any scenario \
+     that subscribes, over TCP and WebSocket. The same warning is reported against moquette \
+     inside FROST-Server (FraunhoferIOSB/FROST-Server issue 2433)",
+)];
+
+/// How many times a scenario runs again after a listed broker race.
+const RACE_RETRIES: usize = 3;
 
 #[derive(Debug, Clone)]
 enum Outcome {
@@ -492,6 +512,32 @@ async fn run_scenario(cx: &Ctx, name: &str) -> Outcome {
     }
 }
 
+/// Run `name`; run it again while it fails during a race listed in
+/// `BROKER_RACES` for this broker (the race's line appeared in the broker's
+/// log during the run).
+async fn run_retrying_races(broker: &Broker, cx: &Ctx, name: &str) -> Outcome {
+    let race = BROKER_RACES.iter().find(|(k, _, _)| *k == broker.kind());
+    let mut attempt = 0;
+    loop {
+        let seen = |line: &str| broker.log().matches(line).count();
+        let before = race.map(|(_, line, _)| seen(line));
+        let outcome = run_scenario(cx, name).await;
+        let struck = match (race, before) {
+            (Some((_, line, _)), Some(n)) => seen(line) > n,
+            _ => false,
+        };
+        if !(matches!(outcome, Outcome::Fail(_)) && struck && attempt < RACE_RETRIES) {
+            return outcome;
+        }
+        attempt += 1;
+        println!(
+            "interop {} {}: {name} ran into the broker's race ({outcome:?}); running it again",
+            broker.kind(),
+            cx.tag
+        );
+    }
+}
+
 struct Row {
     broker: BrokerKind,
     version: ProtocolVersion,
@@ -538,7 +584,7 @@ async fn run_broker_rows(kind: BrokerKind) -> Vec<Row> {
         };
         let mut outcomes = Vec::new();
         for name in SCENARIOS {
-            let outcome = run_scenario(&cx, name).await;
+            let outcome = run_retrying_races(&broker, &cx, name).await;
             // A broker without MQTT 5.0 refuses the 5.0 CONNECT: the rest of
             // the row does not apply.
             if name == "connect" && version == ProtocolVersion::V5 {
@@ -575,8 +621,13 @@ fn cell(o: &Outcome) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interop_matrix() {
     // Brokers start in parallel (RabbitMQ alone takes ~15 s).
+    // MIDGE_INTEROP_BROKERS=moquette,aedes runs only those rows (to loop one
+    // broker while chasing an intermittent cell); the full matrix otherwise.
+    let only = std::env::var("MIDGE_INTEROP_BROKERS").unwrap_or_default();
+    let chosen: Vec<&str> = only.split(',').filter(|s| !s.is_empty()).collect();
     let tasks: Vec<_> = BrokerKind::ALL
         .into_iter()
+        .filter(|k| chosen.is_empty() || chosen.contains(&k.to_string().as_str()))
         .map(|k| tokio::spawn(run_broker(k)))
         .collect();
     let mut rows = Vec::new();
@@ -608,7 +659,9 @@ async fn interop_matrix() {
         for (name, o) in SCENARIOS.iter().zip(&r.outcomes) {
             if let Outcome::Fail(e) = o {
                 let row = format!("{} {proto}", r.broker);
-                let known = BROKER_FAULTS.iter().any(|(b, s, _)| *b == row && s == name);
+                let known = BROKER_FAULTS
+                    .iter()
+                    .any(|(b, s, sig, _)| *b == row && s == name && e.contains(sig));
                 if !known {
                     unexpected.push(format!("{} {proto} {name}: {e}", r.broker));
                 }
@@ -624,8 +677,15 @@ async fn interop_matrix() {
     );
     doc.push_str(&table);
     doc.push_str("\nFailures that are the broker's (the suite expects them; evidence seen in the failing cells above):\n\n");
-    for (b, s, why) in BROKER_FAULTS {
+    for (b, s, _, why) in BROKER_FAULTS {
         let _ = writeln!(doc, "- **{b}, {s}**: {why}.");
+    }
+    doc.push_str(&format!(
+        "\nRaces inside a broker (a scenario that fails while the broker logs the race runs \
+         again, up to {RACE_RETRIES} times; the cell shows the last run):\n\n"
+    ));
+    for (b, line, why) in BROKER_RACES {
+        let _ = writeln!(doc, "- **{b}** (its log: `{line}`): {why}.");
     }
     doc.push_str(
         "\nScenarios: `connect`; `qos0/1/2` subscribe + publish + receive at that QoS; \
@@ -650,7 +710,10 @@ async fn interop_matrix() {
          and Kotlin over TCP \
          (`bindings-uniffi/kotlin/src/test/kotlin/io/midge/mqtt/HiveMqTest.kt`).\n",
     );
-    let _ = std::fs::write(midge_system_tests::tests_dir().join("INTEROP.md"), doc);
+    if chosen.is_empty() {
+        // A filtered run would leave a partial table in the document.
+        let _ = std::fs::write(midge_system_tests::tests_dir().join("INTEROP.md"), doc);
+    }
     assert!(
         unexpected.is_empty(),
         "unexpected failures:\n{}",
