@@ -7,8 +7,6 @@
 //! 5.0 properties are written in ascending identifier order; repeated
 //! properties (user properties, subscription identifiers) keep their order.
 
-use std::mem::MaybeUninit;
-
 use super::decode::reason_allowed;
 use super::properties::id;
 use super::varint;
@@ -260,41 +258,47 @@ fn encode_publish_for<const V5: bool>(
     let head_len = fixed_header_len + head_len;
     out.reserve(fixed_header_len + remaining);
     let start = out.len();
+    // One bounds check for the whole head; the writes below go through a
+    // raw cursor (a bounds check per field cost the 5.0 path ~0.5 ns).
     let head = &mut out.spare_capacity_mut()[..head_len];
-    head[0] = MaybeUninit::new(publish_header_byte(publish));
-    let mut n = 1 + varint::put_uninit(&mut head[1..], to_u32(remaining));
-    put_bytes(&mut head[n..], &(topic.len() as u16).to_be_bytes());
-    n += 2;
-    put_bytes(&mut head[n..], topic);
-    n += topic.len();
-    if has_id {
-        put_bytes(&mut head[n..], &publish.packet_id.to_be_bytes());
-        n += 2;
+    let mut at = head.as_mut_ptr().cast::<u8>();
+    // SAFETY: `head` is `head_len` writable bytes and the writes below add
+    // up to exactly `head_len` (checked by the debug assertion): the fixed
+    // header byte, the remaining length's varint, the topic with its length,
+    // the packet identifier when the QoS has one, and in 5.0 the property
+    // length's varint. `topic` is a shared borrow of another allocation.
+    unsafe {
+        at.write(publish_header_byte(publish));
+        at = varint::put_raw(at.add(1), to_u32(remaining));
+        at.cast::<[u8; 2]>()
+            .write_unaligned((topic.len() as u16).to_be_bytes());
+        at = at.add(2);
+        std::ptr::copy_nonoverlapping(topic.as_ptr(), at, topic.len());
+        at = at.add(topic.len());
+        if has_id {
+            at.cast::<[u8; 2]>()
+                .write_unaligned(publish.packet_id.to_be_bytes());
+            at = at.add(2);
+        }
+        if v5 {
+            at = if props == 0 {
+                at.write(0);
+                at.add(1)
+            } else {
+                varint::put_raw(at, to_u32(props))
+            };
+        }
+        debug_assert_eq!(
+            at.offset_from(head.as_ptr().cast::<u8>()),
+            head_len as isize
+        );
+        out.set_len(start + head_len);
     }
-    if v5 {
-        n += varint::put_uninit(&mut head[n..], to_u32(props));
-    }
-    debug_assert_eq!(n, head_len);
-    // SAFETY: `head` is the first `head_len` bytes of the spare capacity and
-    // every one of them was written above (`n == head_len`).
-    unsafe { out.set_len(start + head_len) };
     if props > 0 {
         publish.properties.visit(&mut Writer(out));
     }
     out.extend_from_slice(&publish.payload);
     Ok(())
-}
-
-/// Copies `bytes` to the front of `dst` (uninitialised capacity).
-#[inline(always)]
-fn put_bytes(dst: &mut [MaybeUninit<u8>], bytes: &[u8]) {
-    let dst = &mut dst[..bytes.len()];
-    // SAFETY: `dst` is exactly `bytes.len()` long (the slice above is
-    // bounds-checked), `MaybeUninit<u8>` has `u8`'s layout, and a `&mut`
-    // cannot overlap the shared `bytes`.
-    unsafe {
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.as_mut_ptr().cast::<u8>(), bytes.len());
-    }
 }
 
 /// [`encoded_len`] of a PUBLISH given by reference. Unlike `encoded_len`,

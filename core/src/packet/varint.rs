@@ -2,8 +2,6 @@
 //! 7 bits per byte, least significant group first, high bit set on every byte
 //! but the last, at most 4 bytes.
 
-use std::mem::MaybeUninit;
-
 /// Largest value a Variable Byte Integer can carry (4 bytes).
 pub(crate) const MAX: u32 = 268_435_455;
 
@@ -47,23 +45,30 @@ pub(crate) fn write(out: &mut Vec<u8>, value: u32) {
     }
 }
 
-/// Writes the encoding of `value` (at most [`MAX`]) at the front of `buf`
-/// (a Vec's spare capacity) and returns how many bytes it took: for the
-/// PUBLISH encoder, which writes its head straight into reserved capacity.
+/// Writes `value` as a Variable Byte Integer at `at` (uninitialised
+/// capacity) and returns the cursor after it.
+///
+/// # Safety
+/// `at` must be valid for writing [`len`]`(value)` bytes.
 #[inline(always)]
-pub(crate) fn put_uninit(buf: &mut [MaybeUninit<u8>], value: u32) -> usize {
+pub(crate) unsafe fn put_raw(mut at: *mut u8, value: u32) -> *mut u8 {
     debug_assert!(value <= MAX);
     let mut value = value;
-    let mut n = 0;
     loop {
         let byte = (value & 0x7F) as u8;
         value >>= 7;
         if value == 0 {
-            buf[n] = MaybeUninit::new(byte);
-            return n + 1;
+            // SAFETY: the caller's room covers every byte of the encoding.
+            unsafe {
+                at.write(byte);
+                return at.add(1);
+            }
         }
-        buf[n] = MaybeUninit::new(byte | 0x80);
-        n += 1;
+        // SAFETY: as above.
+        unsafe {
+            at.write(byte | 0x80);
+            at = at.add(1);
+        }
     }
 }
 
