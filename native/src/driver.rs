@@ -27,7 +27,7 @@ use crate::{
     ConnectionStatus, NativeError, NativeEvent, SubscribeOutcome, TlsOptions, UnsubscribeOutcome,
 };
 
-type Answer<T> = oneshot::Sender<Result<T, NativeError>>;
+pub(crate) type Answer<T> = oneshot::Sender<Result<T, NativeError>>;
 
 /// A request from a `NativeClient` handle.
 // The large payloads are boxed: the command channel allocates its slots 32
@@ -513,6 +513,7 @@ impl Driver {
         parked.tcp = None;
         self.out.extend_from_slice(&parked.unsent);
         parked.unsent.clear();
+        self.publish_waiters.extend(parked.waiters.drain(..));
     }
 
     fn transport_lost(&mut self, failure: TransportFailure) {

@@ -352,7 +352,7 @@ pub struct Reply<T> {
 pub type PublishHandle = Reply<PublishDone>;
 
 impl<T> Reply<T> {
-    fn pending() -> (oneshot::Sender<Result<T, NativeError>>, Reply<T>) {
+    pub(crate) fn pending() -> (oneshot::Sender<Result<T, NativeError>>, Reply<T>) {
         let (tx, rx) = oneshot::channel();
         (tx, Reply { rx: Some(rx) })
     }

@@ -55,8 +55,8 @@ fn check(p: &[u8]) -> (u8, u32) {
 }
 
 /// Four threads publish at once, with payloads from a few bytes to 256 KiB,
-/// QoS 0 (on the lane when the driver waits) and QoS 1 (always through the
-/// driver) mixed, through a proxy that reads slowly, so the lane's writes
+/// QoS 0 and QoS 1 mixed (each on the lane when the driver waits, through
+/// the driver otherwise), through a proxy that reads slowly, so the lane's writes
 /// and the driver's alternate on one socket: every message arrives whole,
 /// each thread's in the order of its calls. (Partial writes on the lane:
 /// `bytes_the_socket_did_not_take_go_out_first`.)
@@ -231,4 +231,92 @@ fn bytes_the_socket_did_not_take_go_out_first() {
     for reply in replies {
         rt.block_on(reply).unwrap();
     }
+}
+
+/// A QoS 1 or 2 publish made while the driver waits goes out on the lane
+/// and leaves its answer there: it completes when the broker's PUBACK (or
+/// PUBCOMP, after the client's PUBREL) arrives, never before, and never
+/// hangs. A hand-written broker holds each acknowledgement until the test
+/// has seen the publish still pending.
+#[test]
+fn qos1_and_qos2_publishes_complete_on_the_acknowledgement() {
+    use midge_core::packet::{Decoder, Packet, ProtocolVersion};
+    use std::io::{Read, Write};
+    use std::sync::mpsc::{channel, RecvTimeoutError};
+
+    const ROUNDS: u32 = 40;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (seen, wait_for_seen) = channel::<(u16, QoS)>();
+    let (go, wait_for_go) = channel::<()>();
+    let broker = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        let mut decoder = Decoder::new(ProtocolVersion::V5, u32::MAX);
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut next_packet = |socket: &mut std::net::TcpStream| loop {
+            if let Some(packet) = decoder.next_packet().expect("the client's bytes decode") {
+                return packet;
+            }
+            let n = socket.read(&mut buf).unwrap();
+            assert!(n > 0, "the client closed the connection");
+            decoder.feed(&buf[..n]);
+        };
+        assert!(matches!(next_packet(&mut socket), Packet::Connect(_)));
+        // CONNACK, 5.0: no session present, success, no properties.
+        socket.write_all(&[0x20, 0x03, 0x00, 0x00, 0x00]).unwrap();
+        for _ in 0..ROUNDS {
+            let Packet::Publish(p) = next_packet(&mut socket) else {
+                panic!("expected a PUBLISH");
+            };
+            let [hi, lo] = p.packet_id.to_be_bytes();
+            seen.send((p.packet_id, p.qos)).unwrap();
+            wait_for_go.recv().unwrap();
+            // 5.0 acknowledgements with remaining length 2: success.
+            if p.qos == QoS::AtLeastOnce {
+                socket.write_all(&[0x40, 0x02, hi, lo]).unwrap();
+                continue;
+            }
+            socket.write_all(&[0x50, 0x02, hi, lo]).unwrap();
+            match next_packet(&mut socket) {
+                Packet::PubRel(r) => assert_eq!(r.packet_id, p.packet_id, "PUBREL's id"),
+                other => panic!("expected a PUBREL, got {}", other.name()),
+            }
+            socket.write_all(&[0x70, 0x02, hi, lo]).unwrap();
+        }
+        // Hold the connection until the client leaves.
+        let _ = socket.read(&mut buf);
+    });
+    let mut options = NativeOptions::new(&format!("mqtt://127.0.0.1:{port}")).unwrap();
+    options.client.protocol = ProtocolVersion::V5;
+    let c = NativeClient::new(options).unwrap();
+    let rt = midge_native::runtime();
+    rt.block_on(c.connect()).unwrap();
+    for round in 0..ROUNDS {
+        let qos = if round % 2 == 0 {
+            QoS::AtLeastOnce
+        } else {
+            QoS::ExactlyOnce
+        };
+        let mut reply = c.publish(Publish::new("acked", payload(0, round, 64), qos));
+        let (id, sent_qos) = match wait_for_seen.recv_timeout(Duration::from_secs(5)) {
+            Ok(got) => got,
+            Err(RecvTimeoutError::Timeout) => panic!("round {round}: no PUBLISH within 5 s"),
+            Err(e) => panic!("round {round}: the broker thread ended: {e}"),
+        };
+        assert_eq!(sent_qos, qos, "round {round}: the PUBLISH's QoS");
+        assert!(
+            reply.try_take().is_none(),
+            "round {round}: the publish (id {id}) completed before the broker acknowledged it"
+        );
+        go.send(()).unwrap();
+        let done = rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), reply).await });
+        match done {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("round {round}: the publish failed: {e}"),
+            Err(_) => panic!("round {round}: acknowledged, but not complete within 5 s"),
+        }
+    }
+    rt.block_on(c.disconnect(Default::default(), Default::default()))
+        .unwrap();
+    broker.join().unwrap();
 }
