@@ -194,10 +194,12 @@ impl Drop for Driver {
     fn drop(&mut self) {
         self.events.close();
         // Dropped while waiting (the runtime shut down): nobody may publish
-        // on a core whose driver is gone.
+        // on a core whose driver is gone, and the publishes that wait in the
+        // lane for an acknowledgement end (dropped answers: "stopped").
         let mut parked = self.lane.lock();
         parked.core = None;
         parked.tcp = None;
+        parked.waiters.clear();
     }
 }
 

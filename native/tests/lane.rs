@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use midge_core::packet::{Publish, QoS, SubscribeFilter};
+use midge_core::packet::{Packet, ProtocolVersion, Publish, QoS, SubscribeFilter};
 use midge_native::{MessageStream, NativeClient, NativeOptions};
 use midge_system_tests::broker::{Broker, MosquittoConfig};
 use midge_system_tests::proxy::Proxy;
@@ -52,6 +52,75 @@ fn check(p: &[u8]) -> (u8, u32) {
         "message {thread}/{seq} came back changed"
     );
     (thread, seq)
+}
+
+/// A hand-written MQTT 5.0 broker's side of one connection, for the tests
+/// that must hold back what a real broker would read or answer at once.
+struct HandBroker {
+    socket: std::net::TcpStream,
+    decoder: midge_core::packet::Decoder,
+    buf: Vec<u8>,
+}
+
+impl HandBroker {
+    /// Accept one client, take its CONNECT and answer it (no session
+    /// present, success, no properties).
+    fn accept(listener: std::net::TcpListener) -> HandBroker {
+        use std::io::Write;
+        let (socket, _) = listener.accept().unwrap();
+        let mut broker = HandBroker {
+            socket,
+            decoder: midge_core::packet::Decoder::new(ProtocolVersion::V5, u32::MAX),
+            buf: vec![0u8; 64 * 1024],
+        };
+        assert!(matches!(broker.next_packet(), Packet::Connect(_)));
+        broker
+            .socket
+            .write_all(&[0x20, 0x03, 0x00, 0x00, 0x00])
+            .unwrap();
+        broker
+    }
+
+    fn next_packet(&mut self) -> Packet {
+        use std::io::Read;
+        loop {
+            if let Some(packet) = self
+                .decoder
+                .next_packet()
+                .expect("the client's bytes decode")
+            {
+                return packet;
+            }
+            let n = self.socket.read(&mut self.buf).unwrap();
+            assert!(n > 0, "the client closed the connection");
+            self.decoder.feed(&self.buf[..n]);
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        self.socket.write_all(bytes).unwrap();
+    }
+
+    /// Hold the connection until the client leaves.
+    fn wait_for_close(mut self) {
+        use std::io::Read;
+        let _ = self.socket.read(&mut self.buf);
+    }
+}
+
+/// A listener for a [`HandBroker`], and an MQTT 5.0 client of it.
+fn hand_broker_and_client(
+    runtime: tokio::runtime::Handle,
+) -> (std::net::TcpListener, NativeClient) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut options = NativeOptions::new(&format!("mqtt://127.0.0.1:{port}")).unwrap();
+    options.client.protocol = ProtocolVersion::V5;
+    (
+        listener,
+        NativeClient::with_runtime(options, runtime).unwrap(),
+    )
 }
 
 /// Four threads publish at once, with payloads from a few bytes to 256 KiB,
@@ -155,44 +224,24 @@ fn a_publish_never_overtakes_a_queued_subscribe() {
 /// thread's in the order of its calls.
 #[test]
 fn bytes_the_socket_did_not_take_go_out_first() {
-    use midge_core::packet::{Decoder, Packet, ProtocolVersion};
-    use std::io::{Read, Write};
-
     const THREADS: u8 = 4;
     const PER_THREAD: u32 = 50;
     const SIZE: usize = 64 * 1024;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let rt = midge_native::runtime();
+    let (listener, c) = hand_broker_and_client(rt.handle().clone());
     let (go, wait_for_go) = std::sync::mpsc::channel::<()>();
     let broker = std::thread::spawn(move || {
-        let (mut socket, _) = listener.accept().unwrap();
-        let mut decoder = Decoder::new(ProtocolVersion::V5, u32::MAX);
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut next_packet = |socket: &mut std::net::TcpStream| loop {
-            if let Some(packet) = decoder.next_packet().expect("the client's bytes decode") {
-                return packet;
-            }
-            let n = socket.read(&mut buf).unwrap();
-            assert!(n > 0, "the client closed the connection");
-            decoder.feed(&buf[..n]);
-        };
-        assert!(matches!(next_packet(&mut socket), Packet::Connect(_)));
-        // CONNACK, 5.0: no session present, success, no properties.
-        socket.write_all(&[0x20, 0x03, 0x00, 0x00, 0x00]).unwrap();
+        let mut broker = HandBroker::accept(listener);
         wait_for_go.recv().unwrap();
         let mut got = Vec::new();
         while got.len() < THREADS as usize * PER_THREAD as usize {
-            match next_packet(&mut socket) {
+            match broker.next_packet() {
                 Packet::Publish(p) => got.push(check(&p.payload)),
                 other => panic!("expected a PUBLISH, got {}", other.name()),
             }
         }
         got
     });
-    let mut options = NativeOptions::new(&format!("mqtt://127.0.0.1:{port}")).unwrap();
-    options.client.protocol = ProtocolVersion::V5;
-    let c = NativeClient::new(options).unwrap();
-    let rt = midge_native::runtime();
     rt.block_on(c.connect()).unwrap();
     // Publishing does not wait for the socket (QoS 0 is done once the core
     // takes it), so every thread ends while the broker still reads nothing.
@@ -240,32 +289,17 @@ fn bytes_the_socket_did_not_take_go_out_first() {
 /// has seen the publish still pending.
 #[test]
 fn qos1_and_qos2_publishes_complete_on_the_acknowledgement() {
-    use midge_core::packet::{Decoder, Packet, ProtocolVersion};
-    use std::io::{Read, Write};
     use std::sync::mpsc::{channel, RecvTimeoutError};
 
     const ROUNDS: u32 = 40;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let rt = midge_native::runtime();
+    let (listener, c) = hand_broker_and_client(rt.handle().clone());
     let (seen, wait_for_seen) = channel::<(u16, QoS)>();
     let (go, wait_for_go) = channel::<()>();
     let broker = std::thread::spawn(move || {
-        let (mut socket, _) = listener.accept().unwrap();
-        let mut decoder = Decoder::new(ProtocolVersion::V5, u32::MAX);
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut next_packet = |socket: &mut std::net::TcpStream| loop {
-            if let Some(packet) = decoder.next_packet().expect("the client's bytes decode") {
-                return packet;
-            }
-            let n = socket.read(&mut buf).unwrap();
-            assert!(n > 0, "the client closed the connection");
-            decoder.feed(&buf[..n]);
-        };
-        assert!(matches!(next_packet(&mut socket), Packet::Connect(_)));
-        // CONNACK, 5.0: no session present, success, no properties.
-        socket.write_all(&[0x20, 0x03, 0x00, 0x00, 0x00]).unwrap();
+        let mut broker = HandBroker::accept(listener);
         for _ in 0..ROUNDS {
-            let Packet::Publish(p) = next_packet(&mut socket) else {
+            let Packet::Publish(p) = broker.next_packet() else {
                 panic!("expected a PUBLISH");
             };
             let [hi, lo] = p.packet_id.to_be_bytes();
@@ -273,23 +307,18 @@ fn qos1_and_qos2_publishes_complete_on_the_acknowledgement() {
             wait_for_go.recv().unwrap();
             // 5.0 acknowledgements with remaining length 2: success.
             if p.qos == QoS::AtLeastOnce {
-                socket.write_all(&[0x40, 0x02, hi, lo]).unwrap();
+                broker.write(&[0x40, 0x02, hi, lo]);
                 continue;
             }
-            socket.write_all(&[0x50, 0x02, hi, lo]).unwrap();
-            match next_packet(&mut socket) {
+            broker.write(&[0x50, 0x02, hi, lo]);
+            match broker.next_packet() {
                 Packet::PubRel(r) => assert_eq!(r.packet_id, p.packet_id, "PUBREL's id"),
                 other => panic!("expected a PUBREL, got {}", other.name()),
             }
-            socket.write_all(&[0x70, 0x02, hi, lo]).unwrap();
+            broker.write(&[0x70, 0x02, hi, lo]);
         }
-        // Hold the connection until the client leaves.
-        let _ = socket.read(&mut buf);
+        broker.wait_for_close();
     });
-    let mut options = NativeOptions::new(&format!("mqtt://127.0.0.1:{port}")).unwrap();
-    options.client.protocol = ProtocolVersion::V5;
-    let c = NativeClient::new(options).unwrap();
-    let rt = midge_native::runtime();
     rt.block_on(c.connect()).unwrap();
     for round in 0..ROUNDS {
         let qos = if round % 2 == 0 {
@@ -318,5 +347,43 @@ fn qos1_and_qos2_publishes_complete_on_the_acknowledgement() {
     }
     rt.block_on(c.disconnect(Default::default(), Default::default()))
         .unwrap();
+    broker.join().unwrap();
+}
+
+/// A QoS 1 publish waiting on the lane for its PUBACK when the runtime that
+/// runs its driver shuts down ends with an error: it does not wait forever
+/// in the lane the driver left.
+#[test]
+fn a_lane_publish_ends_when_its_driver_is_dropped() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (listener, c) = hand_broker_and_client(rt.handle().clone());
+    let (seen, wait_for_seen) = std::sync::mpsc::channel::<()>();
+    let broker = std::thread::spawn(move || {
+        let mut broker = HandBroker::accept(listener);
+        assert!(matches!(broker.next_packet(), Packet::Publish(_)));
+        seen.send(()).unwrap();
+        // No PUBACK: hold the connection until the client leaves.
+        broker.wait_for_close();
+    });
+    rt.block_on(c.connect()).unwrap();
+    let reply = c.publish(Publish::new("unacked", payload(0, 0, 64), QoS::AtLeastOnce));
+    wait_for_seen
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the PUBLISH reaches the broker");
+    rt.shutdown_timeout(Duration::from_secs(5));
+    let waiter = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let done = waiter.block_on(async { tokio::time::timeout(Duration::from_secs(5), reply).await });
+    assert!(
+        matches!(done, Ok(Err(_))),
+        "the publish must fail once its driver is gone, got {done:?}"
+    );
+    drop(c);
     broker.join().unwrap();
 }
