@@ -31,6 +31,7 @@ use midge_native::NativeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyWeakrefMethods, PyWeakrefReference};
 use tokio::sync::oneshot;
 
 struct Gate {
@@ -207,7 +208,8 @@ impl LoopTask {
             wake: Arc::downgrade(wake),
             queued: std::sync::atomic::AtomicBool::new(false),
         });
-        if task.poll(py) {
+        // Made just now: it cannot be cancelled yet, so no `done()` call.
+        if task.poll_unchecked(py) {
             return Ok(());
         }
         awaitable.call_method1(intern!(py, "add_done_callback"), (CancelOnDone(task),))?;
@@ -217,10 +219,6 @@ impl LoopTask {
     /// Polls the future on the loop's thread; when it is ready, completes
     /// the asyncio future. Returns whether it finished.
     fn poll(self: &Arc<Self>, py: Python<'_>) -> bool {
-        use std::sync::atomic::Ordering;
-        // Cleared before the poll: a wake during it queues the next one.
-        self.queued.store(false, Ordering::Release);
-        let mut slot = self.fut.lock().unwrap_or_else(|p| p.into_inner());
         // Cancelled, and its done callback has not run yet: dropped unpolled,
         // so a message that arrived meanwhile stays for the next receive
         // instead of completing a future nobody reads.
@@ -231,8 +229,18 @@ impl LoopTask {
             .and_then(|done| done.is_truthy())
             .unwrap_or(true);
         if cancelled {
-            *slot = None;
+            *self.fut.lock().unwrap_or_else(|p| p.into_inner()) = None;
         }
+        self.poll_unchecked(py)
+    }
+
+    /// [`LoopTask::poll`] without asking whether the asyncio future is
+    /// still pending.
+    fn poll_unchecked(self: &Arc<Self>, py: Python<'_>) -> bool {
+        use std::sync::atomic::Ordering;
+        // Cleared before the poll: a wake during it queues the next one.
+        self.queued.store(false, Ordering::Release);
+        let mut slot = self.fut.lock().unwrap_or_else(|p| p.into_inner());
         let Some(fut) = slot.as_mut() else {
             return true;
         };
@@ -325,8 +333,10 @@ impl LoopWake {
         #[cfg(unix)]
         {
             use std::io::Read;
+            // A read that does not fill the buffer emptied the socket: no
+            // second read to hear so (one system call less per wake-up).
             let mut bytes = [0u8; 64];
-            while matches!((&self.reader).read(&mut bytes), Ok(n) if n > 0) {}
+            while matches!((&self.reader).read(&mut bytes), Ok(n) if n == bytes.len()) {}
         }
         // Cleared after the read and before the take: a job pushed after
         // the take finds it clear and writes a byte, so none is left behind.
@@ -355,6 +365,36 @@ impl LoopDrain {
 /// The [`LoopWake`] of `event_loop`, made and registered with `add_reader`
 /// on first use; kept in a `WeakKeyDictionary`, so it goes with the loop.
 fn loop_wake(event_loop: &Bound<'_, PyAny>) -> Option<Arc<LoopWake>> {
+    let py = event_loop.py();
+    // A thread runs one loop at a time: the last answer is nearly always
+    // the right one, and checking it (a weak reference) costs no Python code.
+    let cached = LAST_WAKE.with_borrow(|last| {
+        let (loop_ref, wake) = last.as_ref()?;
+        let alive = loop_ref.bind(py).upgrade()?;
+        alive.is(event_loop).then(|| wake.clone())
+    });
+    if let Some(wake) = cached {
+        return wake;
+    }
+    let wake = lookup_wake(event_loop);
+    if let Ok(loop_ref) = PyWeakrefReference::new(event_loop) {
+        LAST_WAKE.with_borrow_mut(|last| *last = Some((loop_ref.unbind(), wake.clone())));
+    }
+    wake
+}
+
+thread_local! {
+    /// This thread's last event loop (weakly: it must not keep the loop
+    /// alive) and its [`LoopWake`].
+    static LAST_WAKE: std::cell::RefCell<Option<LastWake>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// A loop (weakly) and its wake.
+type LastWake = (Py<PyWeakrefReference>, Option<Arc<LoopWake>>);
+
+/// [`loop_wake`] without the per-thread shortcut.
+fn lookup_wake(event_loop: &Bound<'_, PyAny>) -> Option<Arc<LoopWake>> {
     static WAKES: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let py = event_loop.py();
     let wakes = WAKES
@@ -552,5 +592,29 @@ impl Completion {
         };
         target.call_method1(method, (self.value.clone_ref(py),))?;
         Ok(())
+    }
+}
+
+/// Runs [`midge_native::NativeClient::flush`] when the running loop turns:
+/// the publishes made before then go out in one write.
+pub(crate) fn flush_on_loop(py: Python<'_>, native: midge_native::NativeClient) -> PyResult<()> {
+    let event_loop = pyo3_async_runtimes::get_running_loop(py);
+    let scheduled =
+        event_loop.and_then(|l| l.call_method1(intern!(py, "call_soon"), (Flush(native.clone()),)));
+    if scheduled.is_err() {
+        // No loop to run it: write now.
+        native.flush();
+    }
+    Ok(())
+}
+
+/// The loop callback of [`flush_on_loop`].
+#[pyclass(frozen)]
+struct Flush(midge_native::NativeClient);
+
+#[pymethods]
+impl Flush {
+    fn __call__(&self) {
+        self.0.flush();
     }
 }

@@ -865,7 +865,12 @@ impl NativeClientPy {
         })
     }
 
-    #[pyo3(signature = (topic, payload, qos, retain, properties=None))]
+    /// `on_loop`: the caller runs on an asyncio event loop; the bytes of a
+    /// publish made while the driver waits are then written when the loop
+    /// turns, together with the others of the turn (one write, not one per
+    /// publish).
+    #[pyo3(signature = (topic, payload, qos, retain, properties=None, on_loop=false))]
+    #[allow(clippy::too_many_arguments)]
     fn publish(
         &self,
         py: Python<'_>,
@@ -874,6 +879,7 @@ impl NativeClientPy {
         qos: u8,
         retain: bool,
         properties: Option<&Bound<'_, PyDict>>,
+        on_loop: bool,
     ) -> PyResult<Pending> {
         let qos = QoS::from_u8(qos).ok_or_else(|| invalid("qos", "must be 0, 1 or 2"))?;
         let mut publish = Publish::new(topic, payload_bytes("payload", payload)?, qos);
@@ -886,7 +892,15 @@ impl NativeClientPy {
         if self.native.publish_backlog_full() {
             interruptible(py, None, |slice| park_on(self.native.publish_room(), slice))?;
         }
-        let reply = self.native.publish(publish);
+        let reply = if on_loop {
+            let (reply, flush_needed) = self.native.publish_deferred(publish);
+            if flush_needed {
+                aio::flush_on_loop(py, self.native.clone())?;
+            }
+            reply
+        } else {
+            self.native.publish(publish)
+        };
         Ok(Pending::new("publish", async move {
             reply.await.map(ReplyValue::Published)
         }))

@@ -178,3 +178,46 @@ async def test_a_cancelled_receive_loses_no_message(broker, topic):
             got = await asyncio.wait_for(messages.__anext__(), 10)
             assert got.payload == f"{i}".encode()
             assert waiting.cancelled()
+
+
+async def _collect(messages, count: int) -> list[int]:  # type: ignore[no-untyped-def]
+    got = []
+    while len(got) < count:
+        got.append(int((await asyncio.wait_for(messages.__anext__(), 10)).payload))
+    return got
+
+
+async def test_a_burst_of_qos0_publishes_arrives_whole_and_in_order(broker, topic):
+    """A burst of QoS 0 publishes made without yielding to the loop is
+    written when the loop turns, in one write per turn and past 64 KiB in
+    several: every message arrives, in order, without the keep-alive or
+    another call having to push it out."""
+    async with midge.AsyncClient(broker.url(), client_id=client_id()) as sub, midge.AsyncClient(
+        broker.url(), client_id=client_id(), keep_alive=60
+    ) as pub:
+        messages = sub.messages(topic)
+        await sub.subscribe(topic, qos=0)
+        count = 3000
+        for i in range(count):
+            pub.publish_nowait(topic, f"{i:064d}", qos=0)
+        assert await _collect(messages, count) == list(range(count))
+        # A burst after a pause, then a lone publish: both go out.
+        for i in range(count, count + 10):
+            pub.publish_nowait(topic, f"{i}", qos=0)
+        await asyncio.sleep(0.01)
+        await pub.publish(topic, f"{count + 10}", qos=0)
+        assert await _collect(messages, 11) == list(range(count, count + 11))
+
+
+async def test_a_qos0_burst_goes_out_before_the_disconnect_that_follows_it(broker, topic):
+    """Publishes still waiting for the loop's flush are written before a
+    DISCONNECT asked for right after them, with no turn of the loop between."""
+    async with midge.AsyncClient(broker.url(), client_id=client_id()) as sub:
+        messages = sub.messages(topic)
+        await sub.subscribe(topic, qos=0)
+        pub = midge.AsyncClient(broker.url(), client_id=client_id(), keep_alive=60)
+        await pub.connect()
+        for i in range(500):
+            pub.publish_nowait(topic, f"{i}", qos=0)
+        await pub.disconnect()
+        assert await _collect(messages, 500) == list(range(500))

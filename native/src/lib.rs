@@ -746,16 +746,64 @@ impl NativeClient {
     /// against the server's maximum) before anything is sent; a bad one
     /// resolves the reply with [`NativeError::InvalidArgument`].
     pub fn publish(&self, publish: Publish) -> PublishHandle {
-        let publish = match self.inner.commands.try_publish(Box::new(publish)) {
-            Ok(done) => return done,
-            Err(publish) => publish,
-        };
+        match self.inner.commands.try_publish(Box::new(publish)) {
+            Ok(done) => done,
+            Err(publish) => self.publish_on_driver(publish),
+        }
+    }
+
+    /// A publish through the command channel (the lane is shut).
+    fn publish_on_driver(&self, publish: Box<Publish>) -> PublishHandle {
         self.inner.backlog.count.fetch_add(1, Ordering::AcqRel);
         let reply = self.send(|tx| Command::Publish(publish, tx));
         if self.inner.commands.is_closed() {
             self.inner.backlog.count.fetch_sub(1, Ordering::AcqRel);
         }
         reply
+    }
+
+    /// [`NativeClient::publish`] for a caller that runs an event loop: a
+    /// publish made while the driver waits is not written at once but left
+    /// for [`NativeClient::flush`], which the caller runs when its loop turns
+    /// (one write for every publish of the turn). `true` in the result: this
+    /// publish is the first left since the last flush, so the caller must
+    /// arrange one. Only a QoS 0 publish within a burst (less than 100 µs
+    /// after the previous one) waits; any other is written as by `publish`.
+    /// Until the flush, the bytes also go out whenever the driver next
+    /// wakes, before anything it sends.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: midge_native::NativeClient) {
+    /// use midge_core::packet::{Publish, QoS};
+    /// let mut flush_due = false;
+    /// for i in 0..100u32 {
+    ///     let (done, first) =
+    ///         client.publish_deferred(Publish::new("load/t", i.to_be_bytes().to_vec(), QoS::AtMostOnce));
+    ///     flush_due |= first;
+    ///     drop(done);
+    /// }
+    /// // The loop's turn is over: one write for the whole burst.
+    /// if flush_due {
+    ///     client.flush();
+    /// }
+    /// # }
+    /// ```
+    pub fn publish_deferred(&self, publish: Publish) -> (PublishHandle, bool) {
+        match self
+            .inner
+            .commands
+            .try_publish_with(Box::new(publish), true)
+        {
+            Ok(done) => done,
+            Err(publish) => (self.publish_on_driver(publish), false),
+        }
+    }
+
+    /// Writes what [`NativeClient::publish_deferred`] left (nothing if the
+    /// driver took it already); what the socket does not take, the driver
+    /// writes. Example: see [`NativeClient::publish_deferred`].
+    pub fn flush(&self) {
+        self.inner.commands.flush();
     }
 
     /// Resolves when fewer than [`PUBLISH_BACKLOG`] publishes wait for the

@@ -387,3 +387,91 @@ fn a_lane_publish_ends_when_its_driver_is_dropped() {
     drop(c);
     broker.join().unwrap();
 }
+
+/// Deferred QoS 0 publishes (`publish_deferred`, what Python's asyncio
+/// client uses) leave the lane on `flush`, or, with no flush, before the
+/// command made after them: a hand-written broker reads every burst whole
+/// and in order, and in the rounds without a flush it reads the SUBSCRIBE
+/// only after the burst. A client that never sent them would stall the
+/// broker's read, which times out and fails the test.
+#[test]
+fn deferred_publishes_go_out_on_flush_or_before_the_next_command() {
+    const ROUNDS: u8 = 20;
+    const BURST: u32 = 50;
+    let rt = midge_native::runtime();
+    let (listener, c) = hand_broker_and_client(rt.handle().clone());
+    let (burst_read, wait_for_burst) = std::sync::mpsc::channel::<u8>();
+    let broker = std::thread::spawn(move || {
+        let mut broker = HandBroker::accept(listener);
+        broker
+            .socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        for round in 0..ROUNDS {
+            for seq in 0..BURST {
+                match broker.next_packet() {
+                    Packet::Publish(p) => {
+                        assert_eq!(check(&p.payload), (round, seq), "round {round}: order")
+                    }
+                    other => panic!("round {round}: expected a PUBLISH, got {}", other.name()),
+                }
+            }
+            burst_read.send(round).unwrap();
+            if round % 2 == 1 {
+                match broker.next_packet() {
+                    Packet::Subscribe(s) => {
+                        let [hi, lo] = s.packet_id.to_be_bytes();
+                        // 5.0 SUBACK: no properties, QoS 0 granted.
+                        broker.write(&[0x90, 0x04, hi, lo, 0x00, 0x00]);
+                    }
+                    other => panic!(
+                        "round {round}: expected the SUBSCRIBE, got {}",
+                        other.name()
+                    ),
+                }
+            }
+        }
+        broker.wait_for_close();
+    });
+    rt.block_on(c.connect()).unwrap();
+    let mut deferred_rounds = 0;
+    for round in 0..ROUNDS {
+        let mut flush_due = false;
+        for seq in 0..BURST {
+            let (done, first) = c.publish_deferred(Publish::new(
+                "burst",
+                payload(round, seq, 64),
+                QoS::AtMostOnce,
+            ));
+            flush_due |= first;
+            // QoS 0: done once the core took it.
+            rt.block_on(done).unwrap();
+        }
+        deferred_rounds += usize::from(flush_due);
+        if round % 2 == 0 {
+            if flush_due {
+                c.flush();
+            }
+        } else {
+            rt.block_on(c.subscribe(
+                vec![SubscribeFilter::new("other", QoS::AtMostOnce)],
+                Default::default(),
+            ))
+            .unwrap();
+        }
+        // After a flush nothing else is sent: the burst must get there on
+        // its own.
+        assert_eq!(
+            wait_for_burst.recv_timeout(Duration::from_secs(5)),
+            Ok(round),
+            "round {round}: the burst did not reach the broker"
+        );
+    }
+    rt.block_on(c.disconnect(Default::default(), Default::default()))
+        .unwrap();
+    broker.join().expect("the broker read every burst in order");
+    assert!(
+        deferred_rounds > 0,
+        "no burst was deferred: the test did not exercise the deferral"
+    );
+}

@@ -840,7 +840,7 @@ class AsyncClient(_Base):
         client accepted it (QoS 0). Run many at once with ``asyncio.gather``
         or :meth:`publish_nowait` to pipeline."""
         _check_publish(topic, qos, retain)
-        return await _await_publish(self._native.publish(topic, payload, qos, retain, properties))
+        return await _await_publish(self._native.publish(topic, payload, qos, retain, properties, True))
 
     def publish_nowait(
         self,
@@ -853,7 +853,7 @@ class AsyncClient(_Base):
         """Send a publish without waiting; await the returned handle for the
         acknowledgement. Publishes go out in the order of the calls."""
         _check_publish(topic, qos, retain)
-        return PublishHandle(self._native.publish(topic, payload, qos, retain, properties))
+        return PublishHandle(self._native.publish(topic, payload, qos, retain, properties, True))
 
     async def subscribe(
         self,
