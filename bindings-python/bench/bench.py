@@ -93,6 +93,7 @@ class Mosquitto:
         )
         self.kit = subprocess.Popen([TESTKIT, "mosquitto", template], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, text=True)
+        assert self.kit.stdout is not None and self.kit.stdin is not None
         ready = self.kit.stdout.readline().split()
         if not ready or ready[0] != "ready":
             raise RuntimeError(f"mosquitto did not start: {ready}")
@@ -109,7 +110,8 @@ class Mosquitto:
 
     def stop(self) -> None:
         # Its stdin closed, the launcher stops mosquitto and removes its dir.
-        self.kit.stdin.close()
+        if self.kit.stdin is not None:
+            self.kit.stdin.close()
         self.kit.wait()
 
 
@@ -121,7 +123,7 @@ def topic() -> str:
 # blocking: midge.Client vs paho-mqtt
 
 
-def run_midge(port: int, qos: int, count: int, window: int) -> float:
+def run_midge(port: int, qos: midge.QoS, count: int, window: int) -> float:
     t = topic()
     url = f"mqtt://127.0.0.1:{port}"
     sub = midge.Client(url, client_id="midge-sub-" + t[-8:], protocol="3.1.1", receive_maximum=65535,
@@ -208,7 +210,7 @@ def run_paho(port: int, qos: int, count: int, window: int) -> float:
 # asyncio: midge.AsyncClient vs aiomqtt
 
 
-async def run_midge_async(port: int, qos: int, count: int, window: int) -> float:
+async def run_midge_async(port: int, qos: midge.QoS, count: int, window: int) -> float:
     t = topic()
     url = f"mqtt://127.0.0.1:{port}"
     sub = midge.AsyncClient(url, client_id="amidge-sub-" + t[-8:], protocol="3.1.1", receive_maximum=65535,
@@ -272,8 +274,8 @@ async def _gmqtt_pair(port: int, prefix: str, t: str, qos: int,
                       on_message: Any) -> tuple[Any, Any]:
     """A gmqtt subscriber (to `t` at `qos`, handing messages to `on_message`)
     and a publisher, both connected at 3.1.1; returns (sub, pub)."""
-    import gmqtt
-    from gmqtt.mqtt.constants import MQTTv311
+    import gmqtt  # type: ignore[import-untyped]
+    from gmqtt.mqtt.constants import MQTTv311  # type: ignore[import-untyped]
 
     subscribed = asyncio.get_running_loop().create_future()
 
@@ -638,7 +640,7 @@ def _paced(count: int, rate: float) -> Iterator[None]:
         yield None
 
 
-def fixed_midge(port: int, qos: int, count: int, rate: float) -> float:
+def fixed_midge(port: int, qos: midge.QoS, count: int, rate: float) -> float:
     t = topic()
     url = f"mqtt://127.0.0.1:{port}"
     cpu0 = time.process_time()
@@ -667,7 +669,7 @@ def fixed_midge(port: int, qos: int, count: int, rate: float) -> float:
     return time.process_time() - cpu0
 
 
-async def fixed_midge_async(port: int, qos: int, count: int, rate: float) -> float:
+async def fixed_midge_async(port: int, qos: midge.QoS, count: int, rate: float) -> float:
     t = topic()
     url = f"mqtt://127.0.0.1:{port}"
     cpu0 = time.process_time()
@@ -807,7 +809,7 @@ def thread_cpu_ns(name: str) -> int:
 RUNTIME_THREAD = "midge-native"
 
 
-Run = Callable[[int], float]
+Run = Callable[[midge.QoS], float]
 
 
 def rounds_per_message(runs: list[tuple[str, Run]], count: int,
@@ -819,6 +821,7 @@ def rounds_per_message(runs: list[tuple[str, Run]], count: int,
     out: dict[str, list[list[tuple[float, float]]]] = {name: [[], []] for name, _ in runs}
     for _ in range(rounds):
         for name, run in runs:
+            qos: midge.QoS
             for qos in (0, 1):
                 runtime0 = thread_cpu_ns(RUNTIME_THREAD)
                 us = run(qos) / count * 1e6
@@ -878,7 +881,7 @@ def print_fixed_rate(port: int, count: int, rate: float, rounds: int) -> None:
 # At QoS 1 every client waits for the last acknowledgement before it leaves.
 
 
-def alone_midge(port: int, qos: int, count: int, rate: float) -> float:
+def alone_midge(port: int, qos: midge.QoS, count: int, rate: float) -> float:
     t = topic()
     cpu0 = time.process_time()
     pub = midge.Client(f"mqtt://127.0.0.1:{port}", client_id="amidge-" + t[-8:], protocol="3.1.1")
@@ -890,7 +893,7 @@ def alone_midge(port: int, qos: int, count: int, rate: float) -> float:
     return time.process_time() - cpu0
 
 
-async def alone_midge_async(port: int, qos: int, count: int, rate: float) -> float:
+async def alone_midge_async(port: int, qos: midge.QoS, count: int, rate: float) -> float:
     t = topic()
     cpu0 = time.process_time()
     pub = midge.AsyncClient(f"mqtt://127.0.0.1:{port}", client_id="aamidge-" + t[-8:],
@@ -920,8 +923,8 @@ def alone_paho(port: int, qos: int, count: int, rate: float) -> float:
 
 
 async def alone_gmqtt(port: int, qos: int, count: int, rate: float) -> float:
-    import gmqtt
-    from gmqtt.mqtt.constants import MQTTv311
+    import gmqtt  # type: ignore[import-untyped]
+    from gmqtt.mqtt.constants import MQTTv311  # type: ignore[import-untyped]
 
     t = topic()
     cpu0 = time.process_time()

@@ -105,8 +105,8 @@ async def connect_midge(n: int, port: int, batch: int, keep: List[Any]) -> Conne
 
 
 async def connect_gmqtt(n: int, port: int, batch: int, keep: List[Any]) -> Connected:
-    import gmqtt
-    from gmqtt.mqtt.constants import MQTTv311
+    import gmqtt  # type: ignore[import-untyped]
+    from gmqtt.mqtt.constants import MQTTv311  # type: ignore[import-untyped]
 
     for ids in batches(n, batch):
         clients = [gmqtt.Client(f"idle-gmqtt-{i}") for i in ids]
