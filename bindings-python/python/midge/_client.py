@@ -838,7 +838,11 @@ class AsyncClient(_Base):
     ) -> PublishResult:
         """Publish; returns once the broker acknowledged (QoS 1/2) or the
         client accepted it (QoS 0). Run many at once with ``asyncio.gather``
-        or :meth:`publish_nowait` to pipeline."""
+        or :meth:`publish_nowait` to pipeline. A QoS 0 publish made less than
+        100 µs after the previous one is written with the rest of its burst
+        when the event loop next turns (one write for the burst), so code
+        that publishes and then computes without awaiting may hold it until
+        its next ``await`` that yields to the loop."""
         _check_publish(topic, qos, retain)
         return await _await_publish(self._native.publish(topic, payload, qos, retain, properties, True))
 
@@ -851,7 +855,8 @@ class AsyncClient(_Base):
         properties: Optional[Dict[str, Any]] = None,
     ) -> PublishHandle:
         """Send a publish without waiting; await the returned handle for the
-        acknowledgement. Publishes go out in the order of the calls."""
+        acknowledgement. Publishes go out in the order of the calls; a QoS 0
+        burst goes out when the event loop next turns (see :meth:`publish`)."""
         _check_publish(topic, qos, retain)
         return PublishHandle(self._native.publish(topic, payload, qos, retain, properties, True))
 
