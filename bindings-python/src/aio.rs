@@ -31,7 +31,6 @@ use midge_native::NativeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyWeakrefMethods, PyWeakrefReference};
 use tokio::sync::oneshot;
 
 struct Gate {
@@ -365,36 +364,6 @@ impl LoopDrain {
 /// The [`LoopWake`] of `event_loop`, made and registered with `add_reader`
 /// on first use; kept in a `WeakKeyDictionary`, so it goes with the loop.
 fn loop_wake(event_loop: &Bound<'_, PyAny>) -> Option<Arc<LoopWake>> {
-    let py = event_loop.py();
-    // A thread runs one loop at a time: the last answer is nearly always
-    // the right one, and checking it (a weak reference) costs no Python code.
-    let cached = LAST_WAKE.with_borrow(|last| {
-        let (loop_ref, wake) = last.as_ref()?;
-        let alive = loop_ref.bind(py).upgrade()?;
-        alive.is(event_loop).then(|| wake.clone())
-    });
-    if let Some(wake) = cached {
-        return wake;
-    }
-    let wake = lookup_wake(event_loop);
-    if let Ok(loop_ref) = PyWeakrefReference::new(event_loop) {
-        LAST_WAKE.with_borrow_mut(|last| *last = Some((loop_ref.unbind(), wake.clone())));
-    }
-    wake
-}
-
-thread_local! {
-    /// This thread's last event loop (weakly: it must not keep the loop
-    /// alive) and its [`LoopWake`].
-    static LAST_WAKE: std::cell::RefCell<Option<LastWake>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// A loop (weakly) and its wake.
-type LastWake = (Py<PyWeakrefReference>, Option<Arc<LoopWake>>);
-
-/// [`loop_wake`] without the per-thread shortcut.
-fn lookup_wake(event_loop: &Bound<'_, PyAny>) -> Option<Arc<LoopWake>> {
     static WAKES: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let py = event_loop.py();
     let wakes = WAKES
@@ -597,15 +566,13 @@ impl Completion {
 
 /// Runs [`midge_native::NativeClient::flush`] when the running loop turns:
 /// the publishes made before then go out in one write.
-pub(crate) fn flush_on_loop(py: Python<'_>, native: midge_native::NativeClient) -> PyResult<()> {
-    let event_loop = pyo3_async_runtimes::get_running_loop(py);
-    let scheduled =
-        event_loop.and_then(|l| l.call_method1(intern!(py, "call_soon"), (Flush(native.clone()),)));
+pub(crate) fn flush_on_loop(py: Python<'_>, native: &midge_native::NativeClient) {
+    let scheduled = pyo3_async_runtimes::get_running_loop(py)
+        .and_then(|l| l.call_method1(intern!(py, "call_soon"), (Flush(native.clone()),)));
     if scheduled.is_err() {
         // No loop to run it: write now.
         native.flush();
     }
-    Ok(())
 }
 
 /// The loop callback of [`flush_on_loop`].

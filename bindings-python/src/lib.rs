@@ -895,7 +895,7 @@ impl NativeClientPy {
         let reply = if on_loop {
             let (reply, flush_needed) = self.native.publish_deferred(publish);
             if flush_needed {
-                aio::flush_on_loop(py, self.native.clone())?;
+                aio::flush_on_loop(py, &self.native);
             }
             reply
         } else {

@@ -515,7 +515,6 @@ impl Driver {
         parked.tcp = None;
         self.out.extend_from_slice(&parked.unsent);
         parked.unsent.clear();
-        parked.flush_due = false;
         self.publish_waiters.extend(parked.waiters.drain(..));
     }
 

@@ -71,13 +71,14 @@ pub(crate) struct Parked {
     pub(crate) core: Option<Box<Client>>,
     /// The connection (plain TCP) the driver reads meanwhile.
     pub(crate) tcp: Option<Arc<OwnedWriteHalf>>,
-    /// Bytes the socket did not take: the driver writes them first.
+    /// Bytes the socket did not take (the driver is woken for them), or
+    /// bytes of deferred publishes (a flush is on its way): the driver
+    /// writes them first. While the lane is open (core parked, no command
+    /// queued) only the second kind can be here.
     pub(crate) unsent: Vec<u8>,
     /// The answers of QoS 1/2 publishes made on the lane: the driver
     /// completes them when the broker acknowledges.
     pub(crate) waiters: Vec<(PublishToken, Answer<PublishDone>)>,
-    /// `unsent` holds bytes of deferred publishes: a flush is on its way.
-    pub(crate) flush_due: bool,
     /// When the last publish took the lane: one right after it is part of
     /// a burst, whose bytes may wait for a flush.
     pub(crate) last_publish: Option<std::time::Instant>,
@@ -141,7 +142,6 @@ impl Commands {
     pub(crate) fn flush(&self) {
         let mut parked = self.lane.lock();
         let parked = &mut *parked;
-        parked.flush_due = false;
         let Some(tcp) = parked.tcp.as_ref() else {
             return;
         };
@@ -176,12 +176,14 @@ impl Commands {
         };
         let now = lane.epoch.elapsed().as_millis() as u64;
         let deadline = core.poll_timeout();
+        // Bytes waiting on an open lane are deferred ones: their flush is
+        // already asked for.
+        let flush_asked = !parked.unsent.is_empty();
         let token = match core.publish(now, *publish) {
             Ok(token) => token,
             Err(e) => return Ok((Reply::failed(NativeError::from_publish_refusal(e)), false)),
         };
         core.transmit_into(&mut parked.unsent);
-        let mut flush_needed = false;
         let clock = std::time::Instant::now();
         let in_burst = parked
             .last_publish
@@ -191,14 +193,12 @@ impl Commands {
         // their publishes bunches the answers, and cost more than the writes
         // it saved (QoS 2 at full speed: +2.5 to +3.7 µs per message on the
         // runtime thread).
-        if defer
+        let deferred = defer
             && qos == QoS::AtMostOnce
-            && (in_burst || parked.flush_due)
-            && parked.unsent.len() < DEFER_LIMIT
-        {
-            flush_needed = !parked.flush_due;
-            parked.flush_due = true;
-        } else if !parked.unsent.is_empty() {
+            && (in_burst || flush_asked)
+            && parked.unsent.len() < DEFER_LIMIT;
+        let flush_needed = deferred && !flush_asked;
+        if !deferred && !parked.unsent.is_empty() {
             // An error other than a full buffer is the driver's to find: it
             // writes what is left and sees the same error.
             if let Ok(n) = tcp.try_write(&parked.unsent) {
@@ -211,8 +211,7 @@ impl Commands {
             (Some(after), Some(before)) => after < before,
             (after, before) => after.is_some() && before.is_none(),
         };
-        if (!parked.unsent.is_empty() && !parked.flush_due) || core.has_pending_output() || earlier
-        {
+        if (!deferred && !parked.unsent.is_empty()) || core.has_pending_output() || earlier {
             // Queued, so the lane stays shut until the driver took it.
             let _ = self.send(Command::Wake);
         }
