@@ -133,6 +133,21 @@ where
     F: Future<Output = C> + Send + 'static,
     C: for<'a> FnOnce(Python<'a>) -> PyResult<Py<PyAny>> + Send + 'static,
 {
+    future_into_py_watched(py, fut, None)
+}
+
+/// [`future_into_py`] for a future that may ask its event loop to watch a
+/// socket for it ([`SocketWatch`]): where the loop can (a [`LoopTask`]),
+/// the loop's reader callback polls the future when the socket is readable.
+pub(crate) fn future_into_py_watched<'py, F, C>(
+    py: Python<'py>,
+    fut: F,
+    watch: Option<Arc<SocketWatch>>,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = C> + Send + 'static,
+    C: for<'a> FnOnce(Python<'a>) -> PyResult<Py<PyAny>> + Send + 'static,
+{
     if gate().closed {
         return Err(crate::to_py_err(NativeError::closed(
             "the interpreter is shutting down: asyncio operations can no longer complete",
@@ -141,7 +156,8 @@ where
     let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
     let awaitable = event_loop.call_method0(intern!(py, "create_future"))?;
     if let Some(wake) = loop_wake(&event_loop) {
-        LoopTask::start(py, &awaitable, &wake, fut)?;
+        let watch = watch.map(|w| (w, event_loop.clone().unbind()));
+        LoopTask::start(py, &awaitable, &wake, watch, fut)?;
         return Ok(awaitable);
     }
     let (done_tx, done_rx) = oneshot::channel();
@@ -186,6 +202,8 @@ struct LoopTask {
     wake: std::sync::Weak<LoopWake>,
     /// A poll is queued on the loop: more wakes need not queue another.
     queued: std::sync::atomic::AtomicBool,
+    /// The socket watch the future reports to, with the loop that watches.
+    watch: Option<(Arc<SocketWatch>, Py<PyAny>)>,
 }
 
 impl LoopTask {
@@ -193,12 +211,19 @@ impl LoopTask {
         py: Python<'_>,
         awaitable: &Bound<'_, PyAny>,
         wake: &Arc<LoopWake>,
+        watch: Option<(Arc<SocketWatch>, Py<PyAny>)>,
         fut: F,
     ) -> PyResult<()>
     where
         F: Future<Output = C> + Send + 'static,
         C: for<'a> FnOnce(Python<'a>) -> PyResult<Py<PyAny>> + Send + 'static,
     {
+        #[cfg(unix)]
+        if let Some((watch, _)) = &watch {
+            watch
+                .usable
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         let task = Arc::new(LoopTask {
             fut: Mutex::new(Some(Box::pin(
                 async move { Box::new(fut.await) as Convert },
@@ -206,6 +231,7 @@ impl LoopTask {
             target: awaitable.clone().unbind(),
             wake: Arc::downgrade(wake),
             queued: std::sync::atomic::AtomicBool::new(false),
+            watch,
         });
         // Made just now: it cannot be cancelled yet, so no `done()` call.
         if task.poll_unchecked(py) {
@@ -248,10 +274,17 @@ impl LoopTask {
         // Timers and sockets the future makes belong to midge's runtime.
         let _runtime = midge_native::runtime().enter();
         let std::task::Poll::Ready(convert) = fut.as_mut().poll(&mut cx) else {
+            drop(slot);
+            if let Some((watch, event_loop)) = &self.watch {
+                watch.follow(py, self, event_loop.bind(py));
+            }
             return false;
         };
         *slot = None;
         drop(slot);
+        if let Some((watch, _)) = &self.watch {
+            watch.finished(self);
+        }
         let completion = Completion::of(py, self.target.clone_ref(py), convert(py));
         if let Err(err) = completion.complete(py) {
             err.write_unraisable(py, None);
@@ -584,4 +617,180 @@ impl Flush {
     fn __call__(&self) {
         self.0.flush();
     }
+}
+
+/// A socket the event loop watches for one stream's reader (see
+/// `midge_native::MessageStream::recv_step`): while the reader's future waits
+/// for it, the loop's reader callback polls that future, which reads the
+/// socket on the loop's own thread. Registered with `add_reader` when a
+/// future first asks and kept while futures keep asking (an `async for`
+/// asks again as soon as it has handled a batch), so a steady stream costs
+/// no registration per message; removed when a future no longer asks (the
+/// client reads the socket itself again), and when the socket is readable
+/// while no future waits (the loop's readiness is level-triggered: it would
+/// call again and again).
+#[cfg(unix)]
+pub(crate) struct SocketWatch {
+    state: Mutex<WatchState>,
+    /// Its futures run on a loop that can watch sockets (a [`LoopTask`]).
+    usable: std::sync::atomic::AtomicBool,
+}
+
+#[cfg(unix)]
+#[derive(Default)]
+struct WatchState {
+    /// What the last poll of a future asked to watch.
+    wanted: Option<(std::os::fd::RawFd, u64)>,
+    /// What the loop watches now, and which loop.
+    registered: Option<(std::os::fd::RawFd, u64, Py<PyAny>)>,
+    /// The future waiting for the socket.
+    task: Option<std::sync::Weak<LoopTask>>,
+}
+
+#[cfg(unix)]
+impl SocketWatch {
+    pub(crate) fn new() -> Arc<SocketWatch> {
+        Arc::new(SocketWatch {
+            state: Mutex::new(WatchState::default()),
+            usable: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Whether a future may ask for the socket: only one its loop polls.
+    pub(crate) fn usable(&self) -> bool {
+        self.usable.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn state(&self) -> MutexGuard<'_, WatchState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Called by the future's poll: the socket to watch, or none.
+    pub(crate) fn want(&self, socket: Option<(std::os::fd::RawFd, u64)>) {
+        self.state().wanted = socket;
+    }
+
+    /// After a poll of `task` that left it waiting: watch what it asked for.
+    fn follow(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        task: &Arc<LoopTask>,
+        event_loop: &Bound<'_, PyAny>,
+    ) {
+        let mut state = self.state();
+        let Some((fd, handover)) = state.wanted else {
+            state.task = None;
+            let registered = state.registered.take();
+            drop(state);
+            if let Some((fd, _, old_loop)) = registered {
+                let _ = old_loop
+                    .bind(py)
+                    .call_method1(intern!(py, "remove_reader"), (fd,));
+            }
+            return;
+        };
+        state.task = Some(Arc::downgrade(task));
+        let same = state
+            .registered
+            .as_ref()
+            .is_some_and(|(f, h, l)| *f == fd && *h == handover && l.is(event_loop));
+        if same {
+            return;
+        }
+        let old = state.registered.take();
+        drop(state);
+        if let Some((old_fd, _, old_loop)) = old {
+            let _ = old_loop
+                .bind(py)
+                .call_method1(intern!(py, "remove_reader"), (old_fd,));
+        }
+        // A new handover: the descriptor may be another connection's by now,
+        // so the registration is made afresh.
+        if event_loop
+            .call_method1(intern!(py, "add_reader"), (fd, SocketReady(self.clone())))
+            .is_ok()
+        {
+            self.state().registered = Some((fd, handover, event_loop.clone().unbind()));
+        }
+    }
+
+    /// `task` finished: nothing waits for the socket until the next future.
+    fn finished(&self, task: &Arc<LoopTask>) {
+        let mut state = self.state();
+        if state
+            .task
+            .as_ref()
+            .is_some_and(|t| std::ptr::eq(t.as_ptr(), Arc::as_ptr(task)))
+        {
+            state.task = None;
+        }
+    }
+
+    /// Stop watching (the stream closed).
+    pub(crate) fn stop(&self, py: Python<'_>) {
+        let registered = {
+            let mut state = self.state();
+            state.task = None;
+            state.wanted = None;
+            state.registered.take()
+        };
+        if let Some((fd, _, event_loop)) = registered {
+            let _ = event_loop
+                .bind(py)
+                .call_method1(intern!(py, "remove_reader"), (fd,));
+        }
+    }
+}
+
+/// The loop's reader callback of a [`SocketWatch`].
+#[cfg(unix)]
+#[pyclass(frozen)]
+struct SocketReady(Arc<SocketWatch>);
+
+#[cfg(unix)]
+#[pymethods]
+impl SocketReady {
+    fn __call__(&self, py: Python<'_>) {
+        let task = self
+            .0
+            .state()
+            .task
+            .as_ref()
+            .and_then(std::sync::Weak::upgrade);
+        match task {
+            // Polls it (it reads the socket), then follows what it asks.
+            Some(task) => {
+                if task.poll(py) {
+                    self.0.finished(&task);
+                }
+            }
+            // Readable with nobody to read: stop watching until a future asks.
+            None => self.0.stop(py),
+        }
+    }
+}
+
+/// Where no loop watches sockets for a reader: the futures wait for their
+/// stream.
+#[cfg(not(unix))]
+pub(crate) struct SocketWatch;
+
+#[cfg(not(unix))]
+impl SocketWatch {
+    pub(crate) fn new() -> Arc<SocketWatch> {
+        Arc::new(SocketWatch)
+    }
+    pub(crate) fn want(&self, _socket: Option<(i32, u64)>) {}
+    pub(crate) fn usable(&self) -> bool {
+        false
+    }
+    fn follow(
+        self: &Arc<Self>,
+        _py: Python<'_>,
+        _task: &Arc<LoopTask>,
+        _event_loop: &Bound<'_, PyAny>,
+    ) {
+    }
+    fn finished(&self, _task: &Arc<LoopTask>) {}
+    pub(crate) fn stop(&self, _py: Python<'_>) {}
 }

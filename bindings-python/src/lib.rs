@@ -18,7 +18,7 @@ use midge_core::packet::{AuthProperties, Publish, QoS, ReasonCode, SubscribeFilt
 use midge_core::{AckHandle, Connected, PublishDone};
 use midge_native::{
     ConnectionStatus, EventStream, MessageStream, NativeClient as Native, NativeError, NativeEvent,
-    SubscribeOutcome, UnsubscribeOutcome,
+    RecvStep, SubscribeOutcome, UnsubscribeOutcome,
 };
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -375,6 +375,8 @@ impl Pending {
 #[pyclass(module = "midge._native")]
 struct MessageReceiver {
     stream: Arc<tokio::sync::Mutex<Option<MessageStream>>>,
+    /// The socket an event loop watches for this receiver's awaitables.
+    watch: Arc<aio::SocketWatch>,
     /// The [`NativeClientPy::id`] of the client it belongs to.
     origin: u64,
 }
@@ -422,19 +424,18 @@ impl MessageReceiver {
     fn recv_batch(&self, py: Python<'_>, max: usize, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
         let limit = duration("timeout", timeout)?;
         let outcome = interruptible(py, limit, |slice| {
-            // recv_many is cancel-safe: a slice that times out loses nothing.
-            park_on(
-                async {
-                    let mut guard = self.stream.lock().await;
-                    let Some(stream) = guard.as_mut() else {
-                        return (Vec::new(), false);
-                    };
-                    let mut batch = Vec::new();
-                    let n = stream.recv_many_messages(&mut batch, max).await;
-                    (batch, n > 0)
-                },
-                slice,
-            )
+            let start = std::time::Instant::now();
+            let mut guard = park_on(self.stream.lock(), slice)?;
+            let Some(stream) = guard.as_mut() else {
+                return Some((Vec::new(), false));
+            };
+            // This thread reads the socket itself when it can (see
+            // `MessageStream::read_inline`); a slice that times out loses
+            // nothing.
+            let mut batch = Vec::new();
+            let left = slice.saturating_sub(start.elapsed());
+            let n = stream.recv_many_messages_blocking(&mut batch, max, left)?;
+            Some((batch, n > 0))
         })?;
         let (batch, open) = outcome.unwrap_or((Vec::new(), true));
         if !open {
@@ -450,28 +451,55 @@ impl MessageReceiver {
     fn recv_batch_async<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyAny>> {
         let stream = self.stream.clone();
         let origin = self.origin;
-        aio::future_into_py(py, async move {
-            let mut guard = stream.lock().await;
-            let mut batch = Vec::new();
-            let n = match guard.as_mut() {
-                Some(stream) => stream.recv_many_messages(&mut batch, max).await,
-                None => 0,
-            };
-            drop(guard);
-            move |py: Python<'_>| -> PyResult<Py<PyAny>> {
-                if n == 0 {
-                    return Ok(py.None());
+        let watch = self.watch.clone();
+        let watched = watch.clone();
+        aio::future_into_py_watched(
+            py,
+            async move {
+                let mut guard = stream.lock().await;
+                let mut batch = Vec::new();
+                let n = match guard.as_mut() {
+                    // The loop's thread reads the socket itself when it can
+                    // (`MessageStream::recv_step`), the loop watching it.
+                    Some(stream) if watch.usable() => {
+                        std::future::poll_fn(|cx| {
+                            match stream.recv_step(&mut batch, max, cx.waker()) {
+                                RecvStep::Messages(n) => std::task::Poll::Ready(n),
+                                RecvStep::Closed => std::task::Poll::Ready(0),
+                                RecvStep::WaitForSocket { socket, handover } => {
+                                    watch.want(Some((socket, handover)));
+                                    std::task::Poll::Pending
+                                }
+                                RecvStep::Wait => {
+                                    watch.want(None);
+                                    std::task::Poll::Pending
+                                }
+                            }
+                        })
+                        .await
+                    }
+                    // A loop that cannot watch sockets: a tokio task waits.
+                    Some(stream) => stream.recv_many_messages(&mut batch, max).await,
+                    None => 0,
+                };
+                drop(guard);
+                move |py: Python<'_>| -> PyResult<Py<PyAny>> {
+                    if n == 0 {
+                        return Ok(py.None());
+                    }
+                    Ok(messages_to_list(py, batch, origin)?.into_any().unbind())
                 }
-                Ok(messages_to_list(py, batch, origin)?.into_any().unbind())
-            }
-        })
+            },
+            Some(watched),
+        )
     }
 
     /// Stop receiving (unregisters the filter). `unread`: messages taken
     /// from this receiver but not used, oldest first; a receiver without a
     /// filter hands them (and what it still holds) to the next one.
     #[pyo3(signature = (unread=None))]
-    fn close(&self, unread: Option<Vec<Bound<'_, Message>>>) {
+    fn close(&self, py: Python<'_>, unread: Option<Vec<Bound<'_, Message>>>) {
+        self.watch.stop(py);
         let unread: Vec<midge_core::Message> = unread
             .unwrap_or_default()
             .iter()
@@ -971,6 +999,7 @@ impl NativeClientPy {
         let stream = self.native.messages(filter).map_err(to_py_err)?;
         Ok(MessageReceiver {
             stream: Arc::new(tokio::sync::Mutex::new(Some(stream))),
+            watch: aio::SocketWatch::new(),
             origin: self.id,
         })
     }

@@ -180,6 +180,11 @@ pub(crate) struct Driver {
     counters: Arc<crate::Counters>,
     /// Where the core's trace lines go.
     trace: Option<TraceWrite>,
+    /// Events an inline reader left (see `crate::inline`), dispatched before
+    /// the core's own.
+    spilled: VecDeque<Event>,
+    /// How many times the socket was handed to a reader.
+    handovers: u64,
     /// Called before each connection attempt.
     credentials: Option<crate::CredentialsProvider>,
     /// Every connection goes through it.
@@ -200,6 +205,11 @@ impl Drop for Driver {
         parked.core = None;
         parked.tcp = None;
         parked.waiters.clear();
+        parked.inline = None;
+        // A reader waiting on the socket looks again, and finds its stream closed.
+        if let Some(waker) = parked.inline_waker.take() {
+            waker.wake();
+        }
     }
 }
 
@@ -257,6 +267,8 @@ impl Driver {
             backlog,
             counters,
             trace,
+            spilled: VecDeque::new(),
+            handovers: 0,
             credentials,
             proxy,
         }
@@ -278,6 +290,9 @@ impl Driver {
                 while let Some(record) = self.core.poll_trace() {
                     write(record);
                 }
+            }
+            while let Some(event) = self.spilled.pop_front() {
+                self.dispatch(event);
             }
             while let Some(event) = self.core.poll_event() {
                 self.dispatch(event);
@@ -457,7 +472,12 @@ impl Driver {
             .map(|(_, tx)| tx.clone());
         let has_blocked = blocked.is_some();
         let is_opening = self.opening.is_some();
-        let parked = self.park();
+        let Some(parked) = self.park() else {
+            // Putting the socket back failed: the core has the loss to tell.
+            return Wake::Timer;
+        };
+        // A detached socket is read by the stream's reader.
+        let can_read = can_read && self.conn.as_ref().is_some_and(|c| c.detached().is_none());
         let conn = &mut self.conn;
         let buf = &mut self.read_buf;
         let commands = &mut self.commands;
@@ -488,27 +508,87 @@ impl Driver {
     }
 
     /// While waiting, leave the core to the publish lane if a publish may
-    /// take it there (see `crate::lane`); `true` if parked.
-    fn park(&mut self) -> bool {
+    /// take it there (see `crate::lane`), and the socket to a stream's reader
+    /// if one asked and nothing else needs it (see `crate::inline`); `true`
+    /// if parked, `None` if the connection was lost putting a detached
+    /// socket back into the poller.
+    fn park(&mut self) -> Option<bool> {
         // Trace lines the core writes on the lane wake the driver up.
         let lane_open = self.store.is_none()
             && self.held.is_empty()
             && self.opening.is_none()
             && self.core.state() == ConnectionState::Connected;
+        let mut parked = self.lane.lock();
+        let reader = parked
+            .inline_wanted
+            .filter(|_| lane_open)
+            .and_then(|id| self.inline_route(id));
+        // Out of tokio's poller for the reader, back in otherwise.
+        if let Some(conn) = self.conn.take() {
+            let conn = if reader.is_some() {
+                conn.detach().unwrap_or_else(|conn| conn)
+            } else {
+                match conn.attach() {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        drop(parked);
+                        self.transport_lost(transport::read_failure(&e));
+                        return None;
+                    }
+                }
+            };
+            self.conn = Some(conn);
+        }
         if !lane_open {
-            return false;
+            return Some(false);
         }
         let Some(tcp) = self.conn.as_ref().and_then(Conn::shared_tcp) else {
-            return false;
+            return Some(false);
         };
-        let mut parked = self.lane.lock();
+        let detached = self.conn.as_ref().and_then(Conn::detached).cloned();
         parked.core = self.core.0.take();
         parked.tcp = Some(tcp);
-        true
+        if let (Some((route, tx)), Some(socket)) = (reader, detached) {
+            self.handovers += 1;
+            parked.inline = Some(crate::inline::Reading {
+                socket,
+                route,
+                tx,
+                handover: self.handovers,
+            });
+            if let Some(waker) = parked.inline_waker.take() {
+                waker.wake();
+            }
+        }
+        Some(true)
     }
 
-    /// Take the core back, with the bytes the lane could not write: they
-    /// go out before anything else.
+    /// The stream `id` may read the socket itself: it is the only stream
+    /// and takes everything, and nothing waits for the broker.
+    fn inline_route(&self, id: u64) -> Option<(u64, mpsc::Sender<Message>)> {
+        let alone = self.routes.len() == 1 && self.catch_all == [id];
+        let nothing_owed = !self.core.awaiting_server()
+            && self.publish_waiters.is_empty()
+            && self.subscribe_waiters.is_empty()
+            && self.unsubscribe_waiters.is_empty()
+            && self.connect_waiters.is_empty()
+            && self.disconnect_waiters.is_empty()
+            && self.sync_waiters.is_empty();
+        if !alone
+            || !nothing_owed
+            || !self.held.is_empty()
+            || !self.unclaimed.is_empty()
+            || !self.unread_on_demand.is_empty()
+            || !self.spilled.is_empty()
+        {
+            return None;
+        }
+        let (_, tx) = self.routes.get(&id)?;
+        Some((id, tx.clone()))
+    }
+
+    /// Take the core back, with the bytes the lane could not write (they
+    /// go out before anything else) and what a reader left.
     fn unpark(&mut self) {
         let mut parked = self.lane.lock();
         self.core.0 = parked.core.take();
@@ -516,6 +596,26 @@ impl Driver {
         self.out.extend_from_slice(&parked.unsent);
         parked.unsent.clear();
         self.publish_waiters.extend(parked.waiters.drain(..));
+        self.spilled.extend(parked.spilled.drain(..));
+        let failed = parked.read_failed.take();
+        if parked.inline.take().is_some() {
+            // The reader stops waiting on the socket.
+            if let Some(waker) = parked.inline_waker.take() {
+                waker.wake();
+            }
+        }
+        drop(parked);
+        if let Some(failure) = failed {
+            self.transport_lost(failure);
+        }
+    }
+
+    /// Put a detached socket back into tokio's poller.
+    fn attach(&mut self) -> std::io::Result<()> {
+        if let Some(conn) = self.conn.take() {
+            self.conn = Some(conn.attach()?);
+        }
+        Ok(())
     }
 
     fn transport_lost(&mut self, failure: TransportFailure) {
@@ -566,7 +666,14 @@ impl Driver {
                 TransportCommand::Close => {
                     // An attempt still opening is abandoned.
                     self.opening = None;
-                    if let Some(mut conn) = self.conn.take() {
+                    if let Some(conn) = self.conn.take() {
+                        // Back in the poller: closing waits for the peer.
+                        let Ok(mut conn) = conn.attach() else {
+                            let now = self.now();
+                            self.core.handle_transport_closed(now);
+                            self.update_status();
+                            continue;
+                        };
                         // After what the lane left unsent, if anything.
                         self.core.transmit_into(&mut self.out);
                         if !self.out.is_empty() {
@@ -599,7 +706,24 @@ impl Driver {
             self.out.clear();
             return;
         };
-        let written = conn.write(&self.out).await;
+        let mut written = Ok(());
+        if let Some(socket) = conn.detached() {
+            // Directly; what the socket does not take now needs the poller.
+            match transport::write_now(socket, &self.out) {
+                Ok(n) => {
+                    self.out.drain(..n);
+                }
+                Err(e) => written = Err(e),
+            }
+            if written.is_ok() && !self.out.is_empty() {
+                written = self.attach().map(|_| ());
+            }
+        }
+        if written.is_ok() && !self.out.is_empty() {
+            if let Some(conn) = self.conn.as_mut() {
+                written = conn.write(&self.out).await;
+            }
+        }
         self.out.clear();
         if let Err(e) = written {
             self.transport_lost(TransportFailure::new(
@@ -730,6 +854,13 @@ impl Driver {
                 }
             }
             Command::RemoveRoute(id, mut unread, rx) => {
+                {
+                    let mut parked = self.lane.lock();
+                    if parked.inline_wanted == Some(id) {
+                        parked.inline_wanted = None;
+                        parked.inline_waker = None;
+                    }
+                }
                 let was_catch_all = self.catch_all.contains(&id);
                 self.remove_route(id);
                 if let Some(mut rx) = rx {

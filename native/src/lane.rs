@@ -37,12 +37,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use midge_core::packet::{Publish, QoS};
 use midge_core::session::PublishToken;
-use midge_core::{Client, PublishDone};
-use tokio::net::tcp::OwnedWriteHalf;
+use midge_core::{Client, Event, PublishDone, TransportFailure};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::driver::{Answer, Command};
+use crate::inline::Reading;
+use crate::transport::Wire;
 use crate::{NativeError, PublishHandle, Reply};
 
 /// Deferred bytes beyond this are written at once.
@@ -69,8 +70,9 @@ pub(crate) struct Lane {
 pub(crate) struct Parked {
     /// The core, while the driver waits with the lane open.
     pub(crate) core: Option<Box<Client>>,
-    /// The connection (plain TCP) the driver reads meanwhile.
-    pub(crate) tcp: Option<Arc<OwnedWriteHalf>>,
+    /// The connection (plain TCP) the driver reads meanwhile (or, detached,
+    /// a stream's reader: `inline`).
+    pub(crate) tcp: Option<Wire>,
     /// Bytes the socket did not take (the driver is woken for them), or
     /// bytes of deferred publishes (a flush is on its way): the driver
     /// writes them first. While the lane is open (core parked, no command
@@ -82,6 +84,18 @@ pub(crate) struct Parked {
     /// When the last publish took the lane: one right after it is part of
     /// a burst, whose bytes may wait for a flush.
     pub(crate) last_publish: Option<std::time::Instant>,
+    /// While the driver waits with the socket detached: the stream whose
+    /// reader reads it (see `crate::inline`).
+    pub(crate) inline: Option<Reading>,
+    /// The stream whose reader asked to read the socket itself.
+    pub(crate) inline_wanted: Option<u64>,
+    /// That reader's waker: woken when the driver parks with `inline` set.
+    pub(crate) inline_waker: Option<std::task::Waker>,
+    /// Events a reader's bytes made that it did not deliver itself, oldest
+    /// first, for the driver (which dispatches them before the core's own).
+    pub(crate) spilled: Vec<Event>,
+    /// The reader found the connection closed or failed.
+    pub(crate) read_failed: Option<TransportFailure>,
 }
 
 impl Lane {
@@ -174,6 +188,11 @@ impl Commands {
         let (Some(core), Some(tcp)) = (parked.core.as_mut(), parked.tcp.as_ref()) else {
             return Err(publish);
         };
+        // With a reader on the socket the driver does not watch it: a QoS 1/2
+        // publish, whose acknowledgement the driver must read, goes to it.
+        if qos != QoS::AtMostOnce && parked.inline.is_some() {
+            return Err(publish);
+        }
         let now = lane.epoch.elapsed().as_millis() as u64;
         let deadline = core.poll_timeout();
         // Bytes waiting on an open lane are deferred ones: their flush is
@@ -224,6 +243,10 @@ impl Commands {
         }
         // QoS 0 is done once the core took it, as on the driver.
         Ok((Reply::ready(Ok(PublishDone::default())), flush_needed))
+    }
+
+    pub(crate) fn lane(&self) -> &Lane {
+        &self.lane
     }
 
     /// A sender that does not keep the driver alive.

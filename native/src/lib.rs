@@ -43,6 +43,27 @@
 mod driver;
 mod error;
 mod events;
+mod inline;
+pub use inline::InlineRead;
+
+/// What one [`MessageStream::recv_step`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvStep {
+    /// This many messages were taken.
+    Messages(usize),
+    /// The client is gone: no more messages.
+    Closed,
+    /// Nothing yet: wait for the waker or for this socket to be readable
+    /// (see [`InlineRead::Wait`]).
+    WaitForSocket {
+        /// The descriptor to watch.
+        socket: std::os::fd::RawFd,
+        /// Which handover of the socket this is.
+        handover: u64,
+    },
+    /// Nothing yet: wait for the waker.
+    Wait,
+}
 mod lane;
 mod store;
 mod transport;
@@ -418,6 +439,8 @@ pub struct MessageStream {
     /// Made by [`NativeClient::messages_on_demand`] and not read yet: the
     /// first read tells the driver to hold delivery back for it from then on.
     claim_on_read: bool,
+    /// Where [`MessageStream::read_inline`] reads to (empty until then).
+    read_buf: Vec<u8>,
 }
 
 impl MessageStream {
@@ -506,6 +529,173 @@ impl MessageStream {
     pub fn try_recv_message(&mut self) -> Option<Message> {
         self.claim();
         self.rx.try_recv().ok()
+    }
+
+    /// For a thread that waits for this stream: read the connection's socket
+    /// now, without waiting, and feed what it has to the client, which puts
+    /// the messages in this stream (see the `inline` module: the runtime
+    /// thread is not woken for them). The client lets a stream do this only
+    /// while it is the only one, has no filter and the broker owes no
+    /// answer, on plain TCP with the session in memory; otherwise, and
+    /// until the client has handed the socket over, this returns
+    /// [`InlineRead::Unavailable`] and `waker` is woken when it does. On
+    /// [`InlineRead::Wait`], wait until that socket is readable or `waker`
+    /// fires, then look at the stream and call this again.
+    ///
+    /// ```no_run
+    /// # fn demo(mut messages: midge_native::MessageStream, waker: std::task::Waker) {
+    /// use midge_native::InlineRead;
+    /// loop {
+    ///     if let Some(message) = messages.try_recv_message() {
+    ///         println!("{}", message.publish.topic);
+    ///         continue;
+    ///     }
+    ///     match messages.read_inline(&waker) {
+    ///         InlineRead::Read => {}
+    ///         InlineRead::Wait { socket: _, .. } => { /* poll(socket) and the waker */ }
+    ///         InlineRead::Unavailable => { /* wait for the stream */ }
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn read_inline(&mut self, waker: &std::task::Waker) -> InlineRead {
+        if self.closed {
+            return InlineRead::Unavailable;
+        }
+        self.claim();
+        let Some(commands) = self.commands.upgrade() else {
+            return InlineRead::Unavailable;
+        };
+        inline::read(&commands, self.id, &mut self.read_buf, waker)
+    }
+
+    /// One step of a reader that waits for this stream and reads the
+    /// socket itself when it can: the messages that are there (up to
+    /// `limit`, into `out`), else what the socket has (see
+    /// [`read_inline`](Self::read_inline)), else what to wait for. `waker`
+    /// is woken when the stream or the driver has news; on
+    /// [`RecvStep::WaitForSocket`] also wait until that socket is readable.
+    /// [`recv_many_messages_blocking`](Self::recv_many_messages_blocking) is
+    /// a loop of these; an event loop can make one of its own.
+    pub fn recv_step(
+        &mut self,
+        out: &mut Vec<Message>,
+        limit: usize,
+        waker: &std::task::Waker,
+    ) -> RecvStep {
+        let limit = limit.max(1);
+        self.claim();
+        loop {
+            let before = out.len();
+            // Taken without registering the waker: a message this reader
+            // delivers itself must not wake it.
+            while out.len() - before < limit {
+                match self.rx.try_recv() {
+                    Ok(message) => out.push(message),
+                    Err(_) => break,
+                }
+            }
+            if out.len() > before {
+                return RecvStep::Messages(out.len() - before);
+            }
+            match self.read_inline(waker) {
+                InlineRead::Read => {}
+                InlineRead::Wait { socket, handover } => {
+                    return RecvStep::WaitForSocket { socket, handover }
+                }
+                InlineRead::Unavailable => {
+                    // Registers the waker with the stream (cancel-safe).
+                    let mut cx = std::task::Context::from_waker(waker);
+                    let receive = std::pin::pin!(self.rx.recv_many(out, limit));
+                    return match receive.poll(&mut cx) {
+                        Poll::Ready(0) => RecvStep::Closed,
+                        Poll::Ready(n) => RecvStep::Messages(n),
+                        Poll::Pending => RecvStep::Wait,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Block until at least one message is there (then take up to `limit`
+    /// into `out` and return how many: `Some(0)` once the client is
+    /// dropped) or `timeout` passes (`None`). The waiting thread reads the
+    /// socket itself when it can ([`read_inline`](Self::read_inline)), so
+    /// a message wakes only it. For threads that can block (not in async
+    /// code).
+    ///
+    /// ```no_run
+    /// # fn demo(client: midge_native::NativeClient) -> Result<(), midge_native::NativeError> {
+    /// let mut messages = client.messages(None)?;
+    /// let mut batch = Vec::new();
+    /// while let Some(n) = messages.recv_many_messages_blocking(&mut batch, 64, std::time::Duration::from_secs(1)) {
+    ///     if n == 0 {
+    ///         break; // the client is gone
+    ///     }
+    ///     for message in batch.drain(..) {
+    ///         println!("{}", message.publish.topic);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn recv_many_messages_blocking(
+        &mut self,
+        out: &mut Vec<Message>,
+        limit: usize,
+        timeout: std::time::Duration,
+    ) -> Option<usize> {
+        let deadline = std::time::Instant::now() + timeout;
+        let signal = match inline::Signal::current() {
+            Ok(signal) => signal,
+            // No eventfd: wait for the stream alone.
+            Err(_) => return self.recv_many_parked(out, limit.max(1), deadline),
+        };
+        let waker = std::task::Waker::from(signal.clone());
+        loop {
+            let socket = match self.recv_step(out, limit, &waker) {
+                RecvStep::Messages(n) => return Some(n),
+                RecvStep::Closed => return Some(0),
+                RecvStep::WaitForSocket { socket, .. } => Some(socket),
+                RecvStep::Wait => None,
+            };
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            signal.wait(socket, deadline);
+        }
+    }
+
+    /// [`recv_many_messages_blocking`](Self::recv_many_messages_blocking)
+    /// without inline reads.
+    fn recv_many_parked(
+        &mut self,
+        out: &mut Vec<Message>,
+        limit: usize,
+        deadline: std::time::Instant,
+    ) -> Option<usize> {
+        let thread = std::thread::current();
+        let waker = std::task::Waker::from(Arc::new(ThreadWake(thread)));
+        let mut cx = std::task::Context::from_waker(&waker);
+        loop {
+            let receive = std::pin::pin!(self.rx.recv_many(out, limit));
+            if let Poll::Ready(n) = receive.poll(&mut cx) {
+                return Some(n);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            std::thread::park_timeout(deadline - now);
+        }
+    }
+}
+
+/// Unparks a thread.
+struct ThreadWake(std::thread::Thread);
+
+impl std::task::Wake for ThreadWake {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
     }
 }
 
@@ -975,6 +1165,7 @@ impl NativeClient {
             catch_all: filter_is_none,
             closed: false,
             claim_on_read: on_demand,
+            read_buf: Vec::new(),
         })
     }
 

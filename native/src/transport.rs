@@ -335,6 +335,10 @@ pub(crate) enum Conn {
     /// (`crate::lane`), which writes while the driver reads. Dropping the
     /// write half half-closes the connection.
     Tcp(OwnedReadHalf, Arc<OwnedWriteHalf>),
+    /// Plain TCP out of tokio's poller, so that its arrivals wake only the
+    /// thread that waits for messages and reads it (`crate::inline`); the
+    /// driver reads it only without waiting, and writes it directly.
+    Detached(Arc<std::net::TcpStream>),
     Stream(Box<dyn ByteStream>),
     Ws(Box<WebSocketStream<Box<dyn ByteStream>>>),
 }
@@ -644,6 +648,21 @@ pub(crate) async fn open(
     Ok(Conn::Ws(Box::new(ws)))
 }
 
+/// Write what a non-blocking socket takes now; how much it took.
+pub(crate) fn write_now(socket: &std::net::TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    let mut written = 0;
+    while written < bytes.len() {
+        match io::Write::write(&mut &*socket, &bytes[written..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(written)
+}
+
 /// Half-close, then read and discard until the peer closes (see [`Conn::close`]).
 async fn close_stream(
     read: &mut (impl AsyncRead + Unpin),
@@ -660,13 +679,77 @@ async fn close_stream(
     }
 }
 
+/// The socket the publish lane writes: plain TCP, in tokio's poller or not.
+#[derive(Clone)]
+pub(crate) enum Wire {
+    Tokio(Arc<OwnedWriteHalf>),
+    Detached(Arc<std::net::TcpStream>),
+}
+
+impl Wire {
+    /// A non-blocking write of what the socket takes now.
+    pub(crate) fn try_write(&self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            Wire::Tokio(write) => write.try_write(bytes),
+            Wire::Detached(socket) => io::Write::write(&mut &**socket, bytes),
+        }
+    }
+}
+
 impl Conn {
     /// The socket, for the publish lane: plain TCP only.
-    pub(crate) fn shared_tcp(&self) -> Option<Arc<OwnedWriteHalf>> {
+    pub(crate) fn shared_tcp(&self) -> Option<Wire> {
         match self {
-            Conn::Tcp(_, write) => Some(write.clone()),
+            Conn::Tcp(_, write) => Some(Wire::Tokio(write.clone())),
+            Conn::Detached(socket) => Some(Wire::Detached(socket.clone())),
             _ => None,
         }
+    }
+
+    /// The detached socket, if it is.
+    pub(crate) fn detached(&self) -> Option<&Arc<std::net::TcpStream>> {
+        match self {
+            Conn::Detached(socket) => Some(socket),
+            _ => None,
+        }
+    }
+
+    /// Take plain TCP out of tokio's poller (see [`Conn::Detached`]);
+    /// anything else, or TCP whose write half the lane still holds, comes
+    /// back unchanged as the error.
+    pub(crate) fn detach(self) -> Result<Conn, Conn> {
+        let Conn::Tcp(read, write) = self else {
+            return Err(self);
+        };
+        let write = match Arc::try_unwrap(write) {
+            Ok(write) => write,
+            Err(write) => return Err(Conn::Tcp(read, write)),
+        };
+        // The two halves of one stream; `into_std` deregisters it and
+        // leaves it non-blocking.
+        let stream = read
+            .reunite(write)
+            .map_err(|e| Conn::Tcp(e.0, Arc::new(e.1)))?;
+        match stream.into_std() {
+            Ok(socket) => Ok(Conn::Detached(Arc::new(socket))),
+            // Deregistering a registered socket does not fail; if it did,
+            // the socket is closed and the driver finds the connection lost
+            // on its next write.
+            Err(_) => Err(Conn::Stream(Box::new(tokio::io::empty()))),
+        }
+    }
+
+    /// Put a detached socket back into tokio's poller (anything else comes
+    /// back unchanged). Fails if the lane still holds it or registering
+    /// fails: the connection is then lost.
+    pub(crate) fn attach(self) -> io::Result<Conn> {
+        let Conn::Detached(socket) = self else {
+            return Ok(self);
+        };
+        let socket = Arc::try_unwrap(socket)
+            .map_err(|_| io::Error::other("the detached socket was still shared"))?;
+        let (read, write) = TcpStream::from_std(socket)?.into_split();
+        Ok(Conn::Tcp(read, Arc::new(write)))
     }
 
     /// Read what is available (cancel-safe: used in `select!`).
@@ -682,6 +765,8 @@ impl Conn {
                 0 => Ok(Read::Eof),
                 n => Ok(Read::Buf(n)),
             },
+            // The driver never waits to read a detached socket.
+            Conn::Detached(_) => std::future::pending().await,
             Conn::Ws(ws) => loop {
                 match ws.next().await {
                     None => return Ok(Read::Eof),
@@ -695,9 +780,14 @@ impl Conn {
         }
     }
 
-    /// Write all of `bytes`.
+    /// Write all of `bytes` (a detached socket: [`write_now`](Conn::write_now)
+    /// first, then [`attach`](Conn::attach) for the rest).
     pub(crate) async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
+            Conn::Detached(socket) => match write_now(socket, bytes)? {
+                n if n == bytes.len() => Ok(()),
+                _ => Err(io::Error::other("a detached socket cannot wait to write")),
+            },
             Conn::Tcp(_, s) => {
                 let mut rest = bytes;
                 while !rest.is_empty() {
@@ -729,6 +819,9 @@ impl Conn {
     /// will). The caller bounds this with a timeout.
     pub(crate) async fn close(&mut self, buf: &mut [u8]) {
         match self {
+            // Attached first by the driver; a socket that could not be is
+            // closed by dropping it.
+            Conn::Detached(_) => {}
             // The lane lets go of the socket whenever the driver works, so
             // the driver holds the only reference here.
             Conn::Tcp(read, write) => {

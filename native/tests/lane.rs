@@ -4,10 +4,13 @@
 
 use std::time::Duration;
 
-use midge_core::packet::{Packet, ProtocolVersion, Publish, QoS, SubscribeFilter};
+use midge_core::packet::{Packet, Publish, QoS, SubscribeFilter};
 use midge_native::{MessageStream, NativeClient, NativeOptions};
 use midge_system_tests::broker::{Broker, MosquittoConfig};
 use midge_system_tests::proxy::Proxy;
+
+mod common;
+use common::{hand_broker_and_client, HandBroker};
 
 fn broker() -> Broker {
     Broker::mosquitto(MosquittoConfig::default())
@@ -52,75 +55,6 @@ fn check(p: &[u8]) -> (u8, u32) {
         "message {thread}/{seq} came back changed"
     );
     (thread, seq)
-}
-
-/// A hand-written MQTT 5.0 broker's side of one connection, for the tests
-/// that must hold back what a real broker would read or answer at once.
-struct HandBroker {
-    socket: std::net::TcpStream,
-    decoder: midge_core::packet::Decoder,
-    buf: Vec<u8>,
-}
-
-impl HandBroker {
-    /// Accept one client, take its CONNECT and answer it (no session
-    /// present, success, no properties).
-    fn accept(listener: std::net::TcpListener) -> HandBroker {
-        use std::io::Write;
-        let (socket, _) = listener.accept().unwrap();
-        let mut broker = HandBroker {
-            socket,
-            decoder: midge_core::packet::Decoder::new(ProtocolVersion::V5, u32::MAX),
-            buf: vec![0u8; 64 * 1024],
-        };
-        assert!(matches!(broker.next_packet(), Packet::Connect(_)));
-        broker
-            .socket
-            .write_all(&[0x20, 0x03, 0x00, 0x00, 0x00])
-            .unwrap();
-        broker
-    }
-
-    fn next_packet(&mut self) -> Packet {
-        use std::io::Read;
-        loop {
-            if let Some(packet) = self
-                .decoder
-                .next_packet()
-                .expect("the client's bytes decode")
-            {
-                return packet;
-            }
-            let n = self.socket.read(&mut self.buf).unwrap();
-            assert!(n > 0, "the client closed the connection");
-            self.decoder.feed(&self.buf[..n]);
-        }
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        use std::io::Write;
-        self.socket.write_all(bytes).unwrap();
-    }
-
-    /// Hold the connection until the client leaves.
-    fn wait_for_close(mut self) {
-        use std::io::Read;
-        let _ = self.socket.read(&mut self.buf);
-    }
-}
-
-/// A listener for a [`HandBroker`], and an MQTT 5.0 client of it.
-fn hand_broker_and_client(
-    runtime: tokio::runtime::Handle,
-) -> (std::net::TcpListener, NativeClient) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let mut options = NativeOptions::new(&format!("mqtt://127.0.0.1:{port}")).unwrap();
-    options.client.protocol = ProtocolVersion::V5;
-    (
-        listener,
-        NativeClient::with_runtime(options, runtime).unwrap(),
-    )
 }
 
 /// Four threads publish at once, with payloads from a few bytes to 256 KiB,
@@ -403,10 +337,6 @@ fn deferred_publishes_go_out_on_flush_or_before_the_next_command() {
     let (burst_read, wait_for_burst) = std::sync::mpsc::channel::<u8>();
     let broker = std::thread::spawn(move || {
         let mut broker = HandBroker::accept(listener);
-        broker
-            .socket
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
         for round in 0..ROUNDS {
             for seq in 0..BURST {
                 match broker.next_packet() {

@@ -1,0 +1,273 @@
+//! Inline reads (`MessageStream::read_inline`): the thread that waits for a
+//! stream reads the socket itself. Against a hand-written broker, so each
+//! test decides what arrives when.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use midge_core::packet::{Packet, Publish, QoS, SubscribeFilter};
+use midge_native::{ConnectionStatus, MessageStream, NativeClient};
+
+mod common;
+use common::{hand_broker_and_client, hand_broker_and_client_with, publish_bytes, HandBroker};
+
+/// Up to `count` messages through `recv_many_messages_blocking`, giving up
+/// `within` after the start; their payloads.
+fn receive(stream: &mut MessageStream, count: usize, within: Duration) -> Vec<Vec<u8>> {
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let mut batch = Vec::new();
+    while got.len() < count {
+        let left = within.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            break;
+        }
+        match stream.recv_many_messages_blocking(&mut batch, 64, left) {
+            Some(0) => break,
+            Some(_) => got.extend(batch.drain(..).map(|m| m.publish.payload.to_vec())),
+            None => break,
+        }
+    }
+    got
+}
+
+fn numbered(n: u32) -> Vec<u8> {
+    format!("message {n}").into_bytes()
+}
+
+/// A stream's waiting thread asks for the socket, and the driver hands it
+/// over the next time it parks.
+fn hand_over(runtime: &tokio::runtime::Runtime, client: &NativeClient, stream: &mut MessageStream) {
+    let mut none = Vec::new();
+    assert_eq!(
+        stream.recv_many_messages_blocking(&mut none, 1, Duration::ZERO),
+        None,
+        "nothing was sent yet"
+    );
+    // The request is queued before this command: the driver takes both in
+    // one wake-up and parks with the socket handed over.
+    runtime.block_on(client.sync()).unwrap();
+}
+
+/// Once the driver has handed the socket over, the waiting thread alone
+/// receives (the runtime does not run at all here): every message, in
+/// order, each QoS 1 one acknowledged by that thread.
+#[test]
+fn the_waiting_thread_reads_and_acknowledges_without_the_runtime() {
+    const COUNT: u16 = 200;
+    // A runtime that runs only inside `block_on` on this thread.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (listener, client) = hand_broker_and_client(runtime.handle().clone());
+    let (go, wait_for_go) = mpsc::channel::<()>();
+    let (acked, wait_for_acks) = mpsc::channel::<Vec<u16>>();
+    let broker = std::thread::spawn(move || {
+        let mut broker = HandBroker::accept(listener);
+        wait_for_go.recv().unwrap();
+        for id in 1..=COUNT {
+            broker.write(&publish_bytes("t", &numbered(id.into()), Some(id)));
+        }
+        let mut ids = Vec::new();
+        while ids.len() < usize::from(COUNT) {
+            match broker.next_packet() {
+                Packet::PubAck(ack) => ids.push(ack.packet_id),
+                other => panic!("expected a PUBACK, got {}", other.name()),
+            }
+        }
+        acked.send(ids).unwrap();
+        broker.wait_for_close();
+    });
+    runtime.block_on(client.connect()).unwrap();
+    let mut stream = client.messages(None).unwrap();
+    hand_over(&runtime, &client, &mut stream);
+    go.send(()).unwrap();
+    let got = receive(&mut stream, COUNT.into(), Duration::from_secs(10));
+    let expected: Vec<Vec<u8>> = (1..=COUNT.into()).map(numbered).collect();
+    assert_eq!(
+        got, expected,
+        "every message, in order, with the runtime stopped"
+    );
+    assert_eq!(
+        wait_for_acks.recv_timeout(Duration::from_secs(10)).unwrap(),
+        (1..=COUNT).collect::<Vec<_>>(),
+        "each acknowledged, in order"
+    );
+    runtime
+        .block_on(client.disconnect(Default::default(), Default::default()))
+        .unwrap();
+    broker.join().unwrap();
+}
+
+/// While the socket is handed over, whatever waits for the broker's answer
+/// (a QoS 1 publish, a subscribe) makes the driver read again; between them
+/// the reader goes on, and no message is lost or reordered either way.
+#[test]
+fn answers_the_client_waits_for_are_read_while_a_reader_waits() {
+    const ROUNDS: u32 = 10;
+    const BURST: u32 = 20;
+    let runtime = midge_native::runtime();
+    let (listener, client) = hand_broker_and_client(runtime.handle().clone());
+    let (send_burst, wait_for_burst) = mpsc::channel::<u32>();
+    let broker = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut broker = HandBroker::accept(listener);
+        broker.socket.set_nonblocking(true).unwrap();
+        let mut pending = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        let mut decoder =
+            midge_core::packet::Decoder::new(midge_core::packet::ProtocolVersion::V5, u32::MAX);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            assert!(Instant::now() < deadline, "the test did not finish");
+            if let Ok(round) = wait_for_burst.try_recv() {
+                for seq in 0..BURST {
+                    pending.extend(publish_bytes("t", &numbered(round * BURST + seq), None));
+                }
+            }
+            if !pending.is_empty() {
+                broker.write(&pending);
+                pending.clear();
+            }
+            match broker.socket.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => decoder.feed(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("broker read: {e}"),
+            }
+            while let Some(packet) = decoder.next_packet().unwrap() {
+                match packet {
+                    Packet::Publish(p) => {
+                        let [hi, lo] = p.packet_id.to_be_bytes();
+                        broker.write(&[0x40, 0x02, hi, lo]);
+                    }
+                    Packet::Subscribe(s) => {
+                        let [hi, lo] = s.packet_id.to_be_bytes();
+                        broker.write(&[0x90, 0x04, hi, lo, 0x00, 0x01]);
+                    }
+                    Packet::Disconnect(_) => return,
+                    other => panic!("unexpected {}", other.name()),
+                }
+            }
+        }
+    });
+    runtime.block_on(client.connect()).unwrap();
+    let mut stream = client.messages(None).unwrap();
+    hand_over(runtime, &client, &mut stream);
+    for round in 0..ROUNDS {
+        send_burst.send(round).unwrap();
+        let got = receive(&mut stream, BURST as usize, Duration::from_secs(10));
+        let expected: Vec<Vec<u8>> = (round * BURST..(round + 1) * BURST).map(numbered).collect();
+        assert_eq!(got, expected, "round {round}");
+        // Both need the broker's answer while this stream's thread is
+        // not reading.
+        runtime
+            .block_on(client.publish(Publish::new("out", b"x".to_vec(), QoS::AtLeastOnce)))
+            .unwrap();
+        runtime
+            .block_on(client.subscribe(
+                vec![SubscribeFilter::new(format!("f{round}"), QoS::AtLeastOnce)],
+                Default::default(),
+            ))
+            .unwrap();
+    }
+    runtime
+        .block_on(client.disconnect(Default::default(), Default::default()))
+        .unwrap();
+    broker.join().unwrap();
+}
+
+/// A reader that stops reading (its consumer is busy) leaves its messages
+/// in the socket, but the keep-alive goes on: the driver reads when its
+/// timer wakes it, so the connection stays up and nothing is lost.
+#[test]
+fn a_reader_that_stops_reading_does_not_stop_the_keep_alive() {
+    let runtime = midge_native::runtime();
+    let (listener, client) = hand_broker_and_client_with(runtime.handle().clone(), |options| {
+        options.client.keep_alive_secs = 1;
+    });
+    let (pings, count_pings) = mpsc::channel::<()>();
+    let broker = std::thread::spawn(move || {
+        let mut broker = HandBroker::accept(listener);
+        broker.write(&publish_bytes("t", &numbered(1), None));
+        loop {
+            match broker.next_packet() {
+                Packet::PingReq => {
+                    // The second message waits unread behind the answer.
+                    broker.write(&[0xd0, 0x00]);
+                    broker.write(&publish_bytes("t", &numbered(2), None));
+                    let _ = pings.send(());
+                }
+                Packet::Disconnect(_) => return,
+                other => panic!("unexpected {}", other.name()),
+            }
+        }
+    });
+    runtime.block_on(client.connect()).unwrap();
+    let mut stream = client.messages(None).unwrap();
+    hand_over(runtime, &client, &mut stream);
+    assert_eq!(
+        receive(&mut stream, 1, Duration::from_secs(5)),
+        vec![numbered(1)]
+    );
+    // Now nobody reads the stream for three keep-alive periods: each PINGRESP
+    // must still be read, or the client would give the connection up after
+    // one and a half.
+    for n in 0..3 {
+        count_pings
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| panic!("ping {n} did not come"));
+    }
+    assert_eq!(*client.status().borrow(), ConnectionStatus::Connected);
+    let got = receive(&mut stream, 3, Duration::from_secs(5));
+    assert_eq!(got, vec![numbered(2), numbered(2), numbered(2)]);
+    runtime
+        .block_on(client.disconnect(Default::default(), Default::default()))
+        .unwrap();
+    broker.join().unwrap();
+}
+
+/// The broker closes the connection while the reader waits on the socket:
+/// the reader finds the end and the client learns of it at once (without
+/// a reconnect policy: disconnected).
+#[test]
+fn a_connection_closed_under_the_reader_is_lost_at_once() {
+    let runtime = midge_native::runtime();
+    let (listener, client) = hand_broker_and_client_with(runtime.handle().clone(), |options| {
+        options.client.reconnect = None;
+    });
+    let (close, wait_for_close) = mpsc::channel::<()>();
+    let broker = std::thread::spawn(move || {
+        let broker = HandBroker::accept(listener);
+        wait_for_close.recv().unwrap();
+        drop(broker);
+    });
+    runtime.block_on(client.connect()).unwrap();
+    let mut stream = client.messages(None).unwrap();
+    hand_over(runtime, &client, &mut stream);
+    let mut status = client.status();
+    let watcher = std::thread::spawn(move || {
+        let lost = runtime.block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                status.wait_for(|s| *s == ConnectionStatus::Disconnected),
+            )
+            .await
+            .is_ok()
+        });
+        // Dropping the client ends the stream, and the reader's wait.
+        drop(client);
+        lost
+    });
+    close.send(()).unwrap();
+    // The reader is waiting on the socket when it closes.
+    assert!(receive(&mut stream, 1, Duration::from_secs(10)).is_empty());
+    assert!(
+        watcher.join().unwrap(),
+        "the client did not see the connection end"
+    );
+    broker.join().unwrap();
+}
