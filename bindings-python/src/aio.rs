@@ -632,6 +632,8 @@ impl Flush {
 #[cfg(unix)]
 pub(crate) struct SocketWatch {
     state: Mutex<WatchState>,
+    /// Hands the socket back to the client while no receive waits.
+    pause: midge_native::InlinePause,
     /// Its futures run on a loop that can watch sockets (a [`LoopTask`]).
     usable: std::sync::atomic::AtomicBool,
 }
@@ -645,13 +647,16 @@ struct WatchState {
     registered: Option<(std::os::fd::RawFd, u64, Py<PyAny>)>,
     /// The future waiting for the socket.
     task: Option<std::sync::Weak<LoopTask>>,
+    /// A look at whether the reader is still away is scheduled.
+    check_scheduled: bool,
 }
 
 #[cfg(unix)]
 impl SocketWatch {
-    pub(crate) fn new() -> Arc<SocketWatch> {
+    pub(crate) fn new(pause: midge_native::InlinePause) -> Arc<SocketWatch> {
         Arc::new(SocketWatch {
             state: Mutex::new(WatchState::default()),
+            pause,
             usable: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -764,8 +769,59 @@ impl SocketReady {
                     self.0.finished(&task);
                 }
             }
-            // Readable with nobody to read: stop watching until a future asks.
-            None => self.0.stop(py),
+            // Readable with nobody to read (the consumer is busy): stop
+            // watching until a future asks; if none has asked in a while,
+            // the client reads the socket itself meanwhile, so that the end
+            // of the connection, say, is not left unseen.
+            None => {
+                let event_loop = self
+                    .0
+                    .state()
+                    .registered
+                    .as_ref()
+                    .map(|(_, _, l)| l.clone_ref(py));
+                self.0.stop(py);
+                let Some(event_loop) = event_loop else {
+                    return;
+                };
+                if std::mem::replace(&mut self.0.state().check_scheduled, true) {
+                    return;
+                }
+                let check = StillAway(self.0.clone());
+                if event_loop
+                    .bind(py)
+                    .call_method1(intern!(py, "call_later"), (AWAY_CHECK_SECS, check))
+                    .is_err()
+                {
+                    self.0.state().check_scheduled = false;
+                    self.0.pause.pause();
+                }
+            }
+        }
+    }
+}
+
+/// How long a loop reader may be away (no receive waiting) with bytes in
+/// the socket before the client reads them itself.
+#[cfg(unix)]
+const AWAY_CHECK_SECS: f64 = 0.05;
+
+/// The `call_later` callback of a [`SocketWatch`] whose reader was away.
+#[cfg(unix)]
+#[pyclass(frozen)]
+struct StillAway(Arc<SocketWatch>);
+
+#[cfg(unix)]
+#[pymethods]
+impl StillAway {
+    fn __call__(&self) {
+        let away = {
+            let mut state = self.0.state();
+            state.check_scheduled = false;
+            state.task.is_none()
+        };
+        if away {
+            self.0.pause.pause();
         }
     }
 }
@@ -777,7 +833,7 @@ pub(crate) struct SocketWatch;
 
 #[cfg(not(unix))]
 impl SocketWatch {
-    pub(crate) fn new() -> Arc<SocketWatch> {
+    pub(crate) fn new(_pause: midge_native::InlinePause) -> Arc<SocketWatch> {
         Arc::new(SocketWatch)
     }
     pub(crate) fn want(&self, _socket: Option<(i32, u64)>) {}

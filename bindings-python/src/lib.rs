@@ -997,9 +997,10 @@ impl NativeClientPy {
     #[pyo3(signature = (filter=None))]
     fn messages(&self, filter: Option<String>) -> PyResult<MessageReceiver> {
         let stream = self.native.messages(filter).map_err(to_py_err)?;
+        let watch = aio::SocketWatch::new(stream.inline_pause());
         Ok(MessageReceiver {
             stream: Arc::new(tokio::sync::Mutex::new(Some(stream))),
-            watch: aio::SocketWatch::new(),
+            watch,
             origin: self.id,
         })
     }

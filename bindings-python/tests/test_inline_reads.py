@@ -128,3 +128,53 @@ def test_a_blocking_reader_goes_on_after_broker_restarts(own_broker, topic):
                 pub.publish(topic, f"{restart}", qos=1)
             reader.join(10)
             assert got == [f"{restart}".encode()]
+
+
+async def _disconnected(events) -> None:  # type: ignore[no-untyped-def]
+    async for event in events:
+        if isinstance(event, midge.DisconnectedEvent):
+            return
+
+
+async def _away_while_the_broker_goes(url: str, topic: str, broker, loop: _WatchingLoop) -> None:  # type: ignore[no-untyped-def]
+    async with midge.AsyncClient(url, client_id=client_id(), keep_alive=60) as sub, midge.AsyncClient(
+        url, client_id=client_id()
+    ) as pub:
+        messages = sub.messages()
+        events = sub.events()
+        await sub.subscribe(topic, qos=1)
+        # Until the loop watches the connection's socket for the reader.
+        sent = 0
+        while len(loop.readers) < 2:
+            assert sent < 100, "the client never handed the socket to the loop"
+            await pub.publish(topic, f"{sent}", qos=1)
+            assert (await asyncio.wait_for(messages.__anext__(), 10)).payload == f"{sent}".encode()
+            sent += 1
+        # The consumer does something else now (no receive waits), and the
+        # broker goes away.
+        broker.kill()
+        await asyncio.wait_for(_disconnected(events), 5)
+
+
+def test_a_loop_reader_that_is_away_does_not_hide_the_end_of_the_connection(own_broker, topic):
+    """While the consumer is busy (no receive waits), the end of the
+    connection is still seen at once, not at the next keep-alive."""
+    loop = _WatchingLoop()
+    try:
+        loop.run_until_complete(_away_while_the_broker_goes(own_broker.url(), topic, own_broker, loop))
+    finally:
+        loop.close()
+
+
+def test_a_blocking_reader_that_is_away_does_not_hide_the_end_of_the_connection(own_broker, topic):
+    with midge.Client(own_broker.url(), client_id=client_id(), keep_alive=60) as sub, midge.Client(
+        own_broker.url(), client_id=client_id()
+    ) as pub:
+        messages = sub.messages(timeout=10)
+        events = sub.events(timeout=5)
+        sub.subscribe(topic, qos=1)
+        for i in range(5):
+            pub.publish(topic, f"{i}", qos=1)
+            assert next(messages).payload == f"{i}".encode()
+        own_broker.kill()
+        assert any(isinstance(event, midge.DisconnectedEvent) for event in events)

@@ -78,6 +78,9 @@ const COMMAND_BATCH: usize = 512;
 /// memory) and doubles whenever a read fills it, up to this.
 const READ_BUFFER: usize = 64 * 1024;
 const FIRST_READ_BUFFER: usize = 1024;
+/// How often the driver looks whether a blocking reader that holds the
+/// socket is away with bytes waiting (see `crate::inline`).
+const READER_CHECK_MS: u64 = 1000;
 
 /// A connection being opened, polled beside commands and timers.
 type Opening = std::pin::Pin<
@@ -476,6 +479,12 @@ impl Driver {
             // Putting the socket back failed: the core has the loss to tell.
             return Wake::Timer;
         };
+        // A blocking reader has the socket: look in on it now and then
+        // (see `unpark`).
+        let sleep_at = match (sleep_at, self.checks_reader()) {
+            (Some(at), Some(check)) => Some(at.min(check)),
+            (at, check) => at.or(check),
+        };
         // A detached socket is read by the stream's reader.
         let can_read = can_read && self.conn.as_ref().is_some_and(|c| c.detached().is_none());
         let conn = &mut self.conn;
@@ -521,7 +530,7 @@ impl Driver {
         let mut parked = self.lane.lock();
         let reader = parked
             .inline_wanted
-            .filter(|_| lane_open)
+            .filter(|_| lane_open && !parked.inline_paused)
             .and_then(|id| self.inline_route(id));
         // Out of tokio's poller for the reader, back in otherwise.
         if let Some(conn) = self.conn.take() {
@@ -563,6 +572,13 @@ impl Driver {
         Some(true)
     }
 
+    /// When to look whether a blocking reader holding the socket is away.
+    fn checks_reader(&self) -> Option<Instant> {
+        let parked = self.lane.lock();
+        (parked.inline.is_some() && parked.reader_blocks)
+            .then(|| Instant::now() + Duration::from_millis(READER_CHECK_MS))
+    }
+
     /// The stream `id` may read the socket itself: it is the only stream
     /// and takes everything, and nothing waits for the broker.
     fn inline_route(&self, id: u64) -> Option<(u64, mpsc::Sender<Message>)> {
@@ -598,7 +614,16 @@ impl Driver {
         self.publish_waiters.extend(parked.waiters.drain(..));
         self.spilled.extend(parked.spilled.drain(..));
         let failed = parked.read_failed.take();
-        if parked.inline.take().is_some() {
+        if let Some(reading) = parked.inline.take() {
+            // A blocking reader that is away while bytes wait (its consumer
+            // is busy): read them here until it is back, so that the end of
+            // the connection, say, is not left unseen.
+            if parked.reader_blocks
+                && !parked.reader_in_wait
+                && crate::inline::readable(&reading.socket)
+            {
+                parked.inline_paused = true;
+            }
             // The reader stops waiting on the socket.
             if let Some(waker) = parked.inline_waker.take() {
                 waker.wake();

@@ -91,6 +91,12 @@ pub(crate) fn read(
     let lane = commands.lane();
     let mut parked = lane.lock();
     let parked = &mut *parked;
+    parked.reader_in_wait = false;
+    if parked.inline_paused && parked.inline_wanted == Some(id) {
+        // Back after a pause: the driver may hand the socket over again.
+        parked.inline_paused = false;
+        let _ = commands.send(Command::Wake);
+    }
     // Woken when the driver hands the socket over or takes it back.
     if !parked
         .inline_waker
@@ -139,6 +145,38 @@ pub(crate) fn read(
         buf.resize(2 * n, 0);
     }
     InlineRead::Read
+}
+
+/// A blocking reader starts (`true`) or stops waiting on the socket.
+pub(crate) fn in_wait(commands: &Commands, blocking: bool) {
+    let mut parked = commands.lane().lock();
+    if !std::mem::replace(&mut parked.reader_blocks, true) {
+        // The driver looks in on blocking readers: it sets its timer for
+        // that when it next parks.
+        let _ = commands.send(Command::Wake);
+    }
+    parked.reader_in_wait = blocking;
+}
+
+/// The reader of stream `id` is away and the socket has bytes (an event
+/// loop saw it readable with no receive waiting): the driver reads them.
+pub(crate) fn pause(commands: &Commands, id: u64) {
+    let mut parked = commands.lane().lock();
+    if parked.inline_wanted == Some(id) && !parked.inline_paused {
+        parked.inline_paused = true;
+        let _ = commands.send(Command::Wake);
+    }
+}
+
+/// Whether `socket` has bytes (or its end) to read now.
+pub(crate) fn readable(socket: &std::net::TcpStream) -> bool {
+    let mut fd = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no waiting.
+    unsafe { libc::poll(&mut fd, 1, 0) > 0 }
 }
 
 /// The connection ended under the reader: the driver finds out.

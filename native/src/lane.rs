@@ -94,6 +94,14 @@ pub(crate) struct Parked {
     /// Events a reader's bytes made that it did not deliver itself, oldest
     /// first, for the driver (which dispatches them before the core's own).
     pub(crate) spilled: Vec<Event>,
+    /// The reader went away while bytes waited (a busy consumer): the
+    /// driver watches the socket itself until the reader asks again.
+    pub(crate) inline_paused: bool,
+    /// The reader blocks a thread (not an event loop that keeps watching):
+    /// the driver looks now and then whether it is away with bytes waiting.
+    pub(crate) reader_blocks: bool,
+    /// That thread is waiting on the socket right now.
+    pub(crate) reader_in_wait: bool,
     /// The reader found the connection closed or failed.
     pub(crate) read_failed: Option<TransportFailure>,
 }
@@ -259,7 +267,7 @@ impl Commands {
 }
 
 /// [`Commands`] that does not keep the driver alive (held by streams).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct WeakCommands {
     tx: mpsc::WeakUnboundedSender<Command>,
     lane: Arc<Lane>,

@@ -569,6 +569,16 @@ impl MessageStream {
         inline::read(&commands, self.id, &mut self.read_buf, waker)
     }
 
+    /// A handle for an event loop that watches the socket for this stream:
+    /// [`InlinePause::pause`] when the socket is readable and no receive
+    /// waits (see [`recv_step`](Self::recv_step)).
+    pub fn inline_pause(&self) -> InlinePause {
+        InlinePause {
+            commands: self.commands.clone(),
+            id: self.id,
+        }
+    }
+
     /// One step of a reader that waits for this stream and reads the
     /// socket itself when it can: the messages that are there (up to
     /// `limit`, into `out`), else what the socket has (see
@@ -661,7 +671,14 @@ impl MessageStream {
             if std::time::Instant::now() >= deadline {
                 return None;
             }
+            let commands = socket.and_then(|_| self.commands.upgrade());
+            if let Some(commands) = &commands {
+                inline::in_wait(commands, true);
+            }
             signal.wait(socket, deadline);
+            if let Some(commands) = &commands {
+                inline::in_wait(commands, false);
+            }
         }
     }
 
@@ -686,6 +703,25 @@ impl MessageStream {
                 return None;
             }
             std::thread::park_timeout(deadline - now);
+        }
+    }
+}
+
+/// Hands a stream's socket back to the client while nobody waits for the
+/// stream ([`MessageStream::inline_pause`]).
+#[derive(Debug, Clone)]
+pub struct InlinePause {
+    commands: lane::WeakCommands,
+    id: u64,
+}
+
+impl InlinePause {
+    /// The stream's reader is away while the socket has bytes: the client
+    /// reads them itself until the reader asks for the socket again (its
+    /// next [`MessageStream::recv_step`]).
+    pub fn pause(&self) {
+        if let Some(commands) = self.commands.upgrade() {
+            inline::pause(&commands, self.id);
         }
     }
 }

@@ -271,3 +271,41 @@ fn a_connection_closed_under_the_reader_is_lost_at_once() {
     );
     broker.join().unwrap();
 }
+
+/// A blocking reader that is away (its consumer busy) while the broker
+/// closes the connection: the client looks in on it (about once a second)
+/// and reads the end itself, rather than at the next keep-alive a minute on.
+#[test]
+fn a_blocking_reader_that_is_away_does_not_hide_the_end_of_the_connection() {
+    let runtime = midge_native::runtime();
+    let (listener, client) = hand_broker_and_client_with(runtime.handle().clone(), |options| {
+        options.client.reconnect = None;
+        options.client.keep_alive_secs = 60;
+    });
+    let (close, wait_for_close) = mpsc::channel::<()>();
+    let broker = std::thread::spawn(move || {
+        let broker = HandBroker::accept(listener);
+        wait_for_close.recv().unwrap();
+        drop(broker);
+    });
+    runtime.block_on(client.connect()).unwrap();
+    let mut stream = client.messages(None).unwrap();
+    hand_over(runtime, &client, &mut stream);
+    // The reader waits on the socket once (nothing comes), then goes away.
+    assert!(receive(&mut stream, 1, Duration::from_millis(100)).is_empty());
+    close.send(()).unwrap();
+    let mut status = client.status();
+    let seen = runtime.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            status.wait_for(|s| *s == ConnectionStatus::Disconnected),
+        )
+        .await
+        .is_ok()
+    });
+    assert!(
+        seen,
+        "the end of the connection was not seen while the reader was away"
+    );
+    broker.join().unwrap();
+}
