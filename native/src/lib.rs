@@ -572,6 +572,14 @@ impl MessageStream {
     /// A handle for an event loop that watches the socket for this stream:
     /// [`InlinePause::pause`] when the socket is readable and no receive
     /// waits (see [`recv_step`](Self::recv_step)).
+    ///
+    /// ```no_run
+    /// # fn demo(messages: midge_native::MessageStream) {
+    /// let pause = messages.inline_pause();
+    /// // Later, on the loop: readable, and nobody has waited for a while.
+    /// pause.pause();
+    /// # }
+    /// ```
     pub fn inline_pause(&self) -> InlinePause {
         InlinePause {
             commands: self.commands.clone(),
@@ -587,6 +595,21 @@ impl MessageStream {
     /// [`RecvStep::WaitForSocket`] also wait until that socket is readable.
     /// [`recv_many_messages_blocking`](Self::recv_many_messages_blocking) is
     /// a loop of these; an event loop can make one of its own.
+    ///
+    /// ```no_run
+    /// # fn demo(mut messages: midge_native::MessageStream, waker: std::task::Waker) {
+    /// use midge_native::RecvStep;
+    /// let mut batch = Vec::new();
+    /// match messages.recv_step(&mut batch, 64, &waker) {
+    ///     RecvStep::Messages(n) => println!("{n} messages"),
+    ///     RecvStep::Closed => println!("the client is gone"),
+    ///     // Register the socket with the loop's poller (again if `handover`
+    ///     // changed), then call again when it is readable or the waker fires.
+    ///     RecvStep::WaitForSocket { socket, handover } => println!("watch {socket} ({handover})"),
+    ///     RecvStep::Wait => println!("wait for the waker"),
+    /// }
+    /// # }
+    /// ```
     pub fn recv_step(
         &mut self,
         out: &mut Vec<Message>,

@@ -705,7 +705,13 @@ class Client(_Base):
         ``message_buffer``, oldest dropped) for the next iterator without a
         filter, so ``subscribe()`` then ``messages()`` misses no retained
         message; a filtered iterator sees only what arrives after it was
-        made, so make it before subscribing."""
+        made, so make it before subscribing.
+
+        While an iterator without a filter is the only one (and over plain
+        ``mqtt://`` with the session in memory), the thread that waits in it
+        reads the connection itself, so a message wakes no other thread; if
+        that thread stays busy elsewhere while data waits, the client reads
+        for it again within about a second."""
         _check_timeout(timeout)
         return _MessageIterator(self._native.messages(topic), timeout)
 
@@ -890,7 +896,13 @@ class AsyncClient(_Base):
         or those matching ``topic``. Each iterator gets every message that
         matches it; see :meth:`Client.messages` for the buffering rules. A
         filtered iterator is registered when this is called, so make it
-        before subscribing to see retained messages."""
+        before subscribing to see retained messages.
+
+        While an iterator without a filter is the only one (and over plain
+        ``mqtt://`` with the session in memory), the event loop watches the
+        connection and reads it on its own thread while a receive waits;
+        when none waits for 50 ms while data is there, the client reads for
+        it again."""
         return _AsyncMessageIterator(self._native.messages(topic))
 
     def events(self) -> AsyncIterator[Event]:
