@@ -233,9 +233,13 @@ fn feed(parked: &mut Parked, commands: &Commands, bytes: &[u8], epoch: tokio::ti
     }
 }
 
-/// A thread's wake-up for [`wait`]: an `eventfd` that wakers write and
-/// `poll` watches beside the socket.
-pub(crate) struct Signal(std::os::fd::OwnedFd);
+/// A thread's wake-up for [`Signal::wait`]: a socket pair whose one end
+/// wakers write and `poll` watches beside the connection's socket (portable
+/// to every Unix, unlike an `eventfd`).
+pub(crate) struct Signal {
+    reader: std::os::unix::net::UnixStream,
+    writer: std::os::unix::net::UnixStream,
+}
 
 impl Signal {
     /// This thread's signal (made on first use, kept for the thread's life).
@@ -247,16 +251,10 @@ impl Signal {
             if let Some(signal) = cell.get() {
                 return Ok(signal.clone());
             }
-            // SAFETY: eventfd has no memory arguments; the descriptor it
-            // returns is owned from here on.
-            let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-            if fd < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // SAFETY: a fresh descriptor nobody else owns.
-            let owned =
-                unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-            let signal = Arc::new(Signal(owned));
+            let (reader, writer) = std::os::unix::net::UnixStream::pair()?;
+            reader.set_nonblocking(true)?;
+            writer.set_nonblocking(true)?;
+            let signal = Arc::new(Signal { reader, writer });
             let _ = cell.set(signal.clone());
             Ok(signal)
         })
@@ -271,7 +269,7 @@ impl Signal {
         let ms = timeout.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
         let mut fds = [
             libc::pollfd {
-                fd: self.0.as_raw_fd(),
+                fd: self.reader.as_raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
             },
@@ -285,11 +283,11 @@ impl Signal {
         // (a negative fd is ignored by poll).
         let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
         if ready > 0 && fds[0].revents != 0 {
-            let mut value = [0u8; 8];
-            // SAFETY: reads at most 8 bytes into a valid buffer from our own
-            // descriptor (non-blocking).
-            let _ =
-                unsafe { libc::read(self.0.as_raw_fd(), value.as_mut_ptr().cast(), value.len()) };
+            // A short read emptied it.
+            let mut bytes = [0u8; 64];
+            while matches!(std::io::Read::read(&mut &self.reader, &mut bytes), Ok(n) if n == bytes.len())
+            {
+            }
         }
     }
 }
@@ -300,9 +298,7 @@ impl std::task::Wake for Signal {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let one = 1u64.to_ne_bytes();
-        // SAFETY: writes 8 bytes from a valid buffer to our own descriptor.
-        // (A full counter, which cannot happen here, only means it is set.)
-        let _ = unsafe { libc::write(self.0.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+        // Full: a byte is already there to wake the thread.
+        let _ = std::io::Write::write(&mut &self.writer, &[1]);
     }
 }
