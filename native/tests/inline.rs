@@ -111,48 +111,35 @@ fn answers_the_client_waits_for_are_read_while_a_reader_waits() {
     let (listener, client) = hand_broker_and_client(runtime.handle().clone());
     let (send_burst, wait_for_burst) = mpsc::channel::<u32>();
     let broker = std::thread::spawn(move || {
-        use std::io::Read;
         let mut broker = HandBroker::accept(listener);
-        broker.socket.set_nonblocking(true).unwrap();
-        let mut pending = Vec::new();
-        let mut buf = vec![0u8; 4096];
-        let mut decoder =
-            midge_core::packet::Decoder::new(midge_core::packet::ProtocolVersion::V5, u32::MAX);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            assert!(Instant::now() < deadline, "the test did not finish");
-            if let Ok(round) = wait_for_burst.try_recv() {
-                for seq in 0..BURST {
-                    pending.extend(publish_bytes("t", &numbered(round * BURST + seq), None));
-                }
+        // Each round: the burst when the test asks, then the answers to the
+        // publish and the subscribe the test makes after reading it.
+        for round in 0..ROUNDS {
+            wait_for_burst.recv().unwrap();
+            let mut burst = Vec::new();
+            for seq in 0..BURST {
+                burst.extend(publish_bytes("t", &numbered(round * BURST + seq), None));
             }
-            if !pending.is_empty() {
-                broker.write(&pending);
-                pending.clear();
-            }
-            match broker.socket.read(&mut buf) {
-                Ok(0) => return,
-                Ok(n) => decoder.feed(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(1));
+            broker.write(&burst);
+            match broker.next_packet() {
+                Packet::Publish(p) => {
+                    let [hi, lo] = p.packet_id.to_be_bytes();
+                    broker.write(&[0x40, 0x02, hi, lo]);
                 }
-                Err(e) => panic!("broker read: {e}"),
+                other => panic!("round {round}: expected the PUBLISH, got {}", other.name()),
             }
-            while let Some(packet) = decoder.next_packet().unwrap() {
-                match packet {
-                    Packet::Publish(p) => {
-                        let [hi, lo] = p.packet_id.to_be_bytes();
-                        broker.write(&[0x40, 0x02, hi, lo]);
-                    }
-                    Packet::Subscribe(s) => {
-                        let [hi, lo] = s.packet_id.to_be_bytes();
-                        broker.write(&[0x90, 0x04, hi, lo, 0x00, 0x01]);
-                    }
-                    Packet::Disconnect(_) => return,
-                    other => panic!("unexpected {}", other.name()),
+            match broker.next_packet() {
+                Packet::Subscribe(s) => {
+                    let [hi, lo] = s.packet_id.to_be_bytes();
+                    broker.write(&[0x90, 0x04, hi, lo, 0x00, 0x01]);
                 }
+                other => panic!(
+                    "round {round}: expected the SUBSCRIBE, got {}",
+                    other.name()
+                ),
             }
         }
+        assert!(matches!(broker.next_packet(), Packet::Disconnect(_)));
     });
     runtime.block_on(client.connect()).unwrap();
     let mut stream = client.messages(None).unwrap();
@@ -190,8 +177,11 @@ fn a_reader_that_stops_reading_does_not_stop_the_keep_alive() {
         options.client.keep_alive_secs = 1;
     });
     let (pings, count_pings) = mpsc::channel::<()>();
+    let (go, wait_for_go) = mpsc::channel::<()>();
     let broker = std::thread::spawn(move || {
         let mut broker = HandBroker::accept(listener);
+        // Only once the socket is handed over.
+        wait_for_go.recv().unwrap();
         broker.write(&publish_bytes("t", &numbered(1), None));
         loop {
             match broker.next_packet() {
@@ -209,6 +199,7 @@ fn a_reader_that_stops_reading_does_not_stop_the_keep_alive() {
     runtime.block_on(client.connect()).unwrap();
     let mut stream = client.messages(None).unwrap();
     hand_over(runtime, &client, &mut stream);
+    go.send(()).unwrap();
     assert_eq!(
         receive(&mut stream, 1, Duration::from_secs(5)),
         vec![numbered(1)]
