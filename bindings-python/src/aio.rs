@@ -136,6 +136,17 @@ where
     future_into_py_watched(py, fut, None)
 }
 
+/// The running event loop (after the shutdown gate closed, the error
+/// [`future_into_py`] gives then).
+pub(crate) fn running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    if gate().closed {
+        return Err(crate::to_py_err(NativeError::closed(
+            "the interpreter is shutting down: asyncio operations can no longer complete",
+        )));
+    }
+    pyo3_async_runtimes::get_running_loop(py)
+}
+
 /// [`future_into_py`] for a future that may ask its event loop to watch a
 /// socket for it ([`SocketWatch`]): where the loop can (a [`LoopTask`]),
 /// the loop's reader callback polls the future when the socket is readable.
@@ -148,14 +159,24 @@ where
     F: Future<Output = C> + Send + 'static,
     C: for<'a> FnOnce(Python<'a>) -> PyResult<Py<PyAny>> + Send + 'static,
 {
-    if gate().closed {
-        return Err(crate::to_py_err(NativeError::closed(
-            "the interpreter is shutting down: asyncio operations can no longer complete",
-        )));
-    }
-    let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
+    let event_loop = running_loop(py)?;
+    future_into_py_on(py, &event_loop, fut, watch)
+}
+
+/// [`future_into_py_watched`] on `event_loop`, the running loop (from
+/// [`running_loop`]).
+pub(crate) fn future_into_py_on<'py, F, C>(
+    py: Python<'py>,
+    event_loop: &Bound<'py, PyAny>,
+    fut: F,
+    watch: Option<Arc<SocketWatch>>,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = C> + Send + 'static,
+    C: for<'a> FnOnce(Python<'a>) -> PyResult<Py<PyAny>> + Send + 'static,
+{
     let awaitable = event_loop.call_method0(intern!(py, "create_future"))?;
-    if let Some(wake) = loop_wake(&event_loop) {
+    if let Some(wake) = loop_wake(event_loop) {
         let watch = watch.map(|w| (w, event_loop.clone().unbind()));
         LoopTask::start(py, &awaitable, &wake, watch, fut)?;
         return Ok(awaitable);
@@ -165,7 +186,7 @@ where
         intern!(py, "add_done_callback"),
         (OnDone(Mutex::new(Some(done_tx))),),
     )?;
-    let event_loop = event_loop.unbind();
+    let event_loop = event_loop.clone().unbind();
     let target = awaitable.clone().unbind();
     midge_native::runtime().spawn(async move {
         // Only this task completes the future: done before that means
@@ -849,4 +870,252 @@ impl SocketWatch {
     }
     fn finished(&self, _task: &Arc<LoopTask>) {}
     pub(crate) fn stop(&self, _py: Python<'_>) {}
+}
+
+/// Reads a client's socket on the event loop that waits for its publishes
+/// (see `midge_native::NativeClient::read_acknowledgements`): an
+/// `AsyncClient` publisher's acknowledgements complete its publishes on the
+/// loop's own thread, without a wake-up of midge's runtime thread. Started
+/// by the first QoS 1/2 publish made on a loop; from then on the loop
+/// watches the socket whenever the client hands it over (the client wakes
+/// [`AckWaker`] when it does, and when it takes it back), and moves to the
+/// loop of a later publish if that is another one.
+#[cfg(unix)]
+pub(crate) struct AckWatch {
+    native: midge_native::NativeClient,
+    state: Mutex<AckState>,
+    /// A step is queued on the loop: more wakes need not queue another.
+    queued: std::sync::atomic::AtomicBool,
+}
+
+#[cfg(unix)]
+#[derive(Default)]
+struct AckState {
+    /// The read buffer (out while a step reads).
+    buf: Vec<u8>,
+    /// The loop that reads, and the waker the client wakes for it.
+    event_loop: Option<(Py<PyAny>, std::task::Waker)>,
+    /// The socket (and handover) that loop watches now.
+    registered: Option<(std::os::fd::RawFd, u64)>,
+}
+
+/// Reads per step at most before the step lets the loop run other work.
+#[cfg(unix)]
+const ACK_READS_PER_STEP: usize = 64;
+
+#[cfg(unix)]
+impl AckWatch {
+    pub(crate) fn new(native: midge_native::NativeClient) -> Arc<AckWatch> {
+        Arc::new(AckWatch {
+            native,
+            state: Mutex::new(AckState::default()),
+            queued: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, AckState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// [`AckWatch::start`] on the running loop, unless a loop watches the
+    /// socket already (one lock, no asking for the loop: on Python 3.11 that
+    /// costs a system call).
+    pub(crate) fn start_on_running_loop(self: &Arc<Self>, py: Python<'_>) {
+        if self.state().registered.is_some() {
+            return;
+        }
+        if let Ok(event_loop) = pyo3_async_runtimes::get_running_loop(py) {
+            self.start(py, &event_loop);
+        }
+    }
+
+    /// A QoS 1/2 publish is awaited on `event_loop` (the running one): read
+    /// its acknowledgement there if the client lets it.
+    pub(crate) fn start(self: &Arc<Self>, py: Python<'_>, event_loop: &Bound<'_, PyAny>) {
+        let old = {
+            let mut state = self.state();
+            let same = state
+                .event_loop
+                .as_ref()
+                .is_some_and(|(l, _)| l.is(event_loop));
+            if same && state.registered.is_some() {
+                // Watching already: the common case, one lock per publish.
+                return;
+            }
+            if same {
+                None
+            } else {
+                let Some(wake) = loop_wake(event_loop) else {
+                    return;
+                };
+                let waker = std::task::Waker::from(Arc::new(AckWaker {
+                    watch: Arc::downgrade(self),
+                    wake: Arc::downgrade(&wake),
+                }));
+                let old_loop = state
+                    .event_loop
+                    .replace((event_loop.clone().unbind(), waker))
+                    .map(|(l, _)| l);
+                state.registered.take().zip(old_loop)
+            }
+        };
+        if let Some(((fd, _), old_loop)) = old {
+            let _ = old_loop
+                .bind(py)
+                .call_method1(intern!(py, "remove_reader"), (fd,));
+        }
+        self.step(py);
+    }
+
+    /// Reads what the socket has (completing publishes), then watches it or
+    /// stops watching, as the client says. On the loop's thread.
+    fn step(self: &Arc<Self>, py: Python<'_>) {
+        use midge_native::InlineRead;
+        self.queued
+            .store(false, std::sync::atomic::Ordering::Release);
+        let (mut buf, event_loop, waker) = {
+            let mut state = self.state();
+            let Some((event_loop, waker)) = &state.event_loop else {
+                return;
+            };
+            let (event_loop, waker) = (event_loop.clone_ref(py), waker.clone());
+            (std::mem::take(&mut state.buf), event_loop, waker)
+        };
+        // Not under the state's lock: the client wakes the waker under its
+        // own, which a read takes.
+        let mut wanted = None;
+        let mut reads = 0;
+        loop {
+            match self.native.read_acknowledgements(&mut buf, &waker) {
+                InlineRead::Read if reads < ACK_READS_PER_STEP => reads += 1,
+                InlineRead::Read => {
+                    // More keeps coming: the rest on the loop's next turn.
+                    waker.wake_by_ref();
+                    wanted = self.state().registered;
+                    break;
+                }
+                InlineRead::Wait { socket, handover } => {
+                    wanted = Some((socket, handover));
+                    break;
+                }
+                InlineRead::Unavailable => break,
+            }
+        }
+        let old = {
+            let mut state = self.state();
+            state.buf = buf;
+            if state.registered == wanted {
+                return;
+            }
+            std::mem::replace(&mut state.registered, wanted)
+        };
+        let event_loop = event_loop.bind(py);
+        if let Some((fd, _)) = old {
+            let _ = event_loop.call_method1(intern!(py, "remove_reader"), (fd,));
+        }
+        // A new handover: the descriptor may be another connection's by now,
+        // so the registration is made afresh.
+        if let Some((fd, _)) = wanted {
+            let ready = AckReady {
+                watch: Arc::downgrade(self),
+                fd,
+                event_loop: event_loop.clone().unbind(),
+            };
+            if event_loop
+                .call_method1(intern!(py, "add_reader"), (fd, ready))
+                .is_err()
+            {
+                self.state().registered = None;
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+impl Drop for AckWatch {
+    /// The client is gone (dropped without a disconnect): its loop stops
+    /// watching the socket on its next turn. Left registered, the closed
+    /// descriptor's number would stay in the loop's map, and a socket that
+    /// gets the number next would never be watched.
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        let (Some((fd, _)), Some((event_loop, _))) =
+            (state.registered.take(), state.event_loop.take())
+        else {
+            return;
+        };
+        // Possibly on another thread than the loop's (the last reference may
+        // go anywhere): through the loop's thread-safe scheduling.
+        attach(|py| {
+            let event_loop = event_loop.bind(py);
+            if let Ok(remove) = event_loop.getattr(intern!(py, "remove_reader")) {
+                let _ = event_loop.call_method1(intern!(py, "call_soon_threadsafe"), (remove, fd));
+            }
+        });
+    }
+}
+
+/// What the client wakes when it hands the socket over or takes it back:
+/// a step on the loop. Holds the watch weakly (the client keeps it, and the
+/// client must not keep itself alive).
+#[cfg(unix)]
+struct AckWaker {
+    watch: std::sync::Weak<AckWatch>,
+    wake: std::sync::Weak<LoopWake>,
+}
+
+#[cfg(unix)]
+impl std::task::Wake for AckWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let (Some(watch), Some(wake)) = (self.watch.upgrade(), self.wake.upgrade()) else {
+            return;
+        };
+        if watch.queued.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        wake.push(Box::new(move |py| watch.step(py)));
+    }
+}
+
+/// The loop's reader callback of an [`AckWatch`].
+#[cfg(unix)]
+#[pyclass(frozen)]
+struct AckReady {
+    watch: std::sync::Weak<AckWatch>,
+    fd: std::os::fd::RawFd,
+    event_loop: Py<PyAny>,
+}
+
+#[cfg(unix)]
+#[pymethods]
+impl AckReady {
+    fn __call__(&self, py: Python<'_>) {
+        match self.watch.upgrade() {
+            Some(watch) => watch.step(py),
+            // The client is gone: nothing reads for it any more.
+            None => {
+                let _ = self
+                    .event_loop
+                    .bind(py)
+                    .call_method1(intern!(py, "remove_reader"), (self.fd,));
+            }
+        }
+    }
+}
+
+/// Where no loop watches sockets: acknowledgements go through the client.
+#[cfg(not(unix))]
+pub(crate) struct AckWatch;
+
+#[cfg(not(unix))]
+impl AckWatch {
+    pub(crate) fn new(_native: midge_native::NativeClient) -> Arc<AckWatch> {
+        Arc::new(AckWatch)
+    }
+    pub(crate) fn start(self: &Arc<Self>, _py: Python<'_>, _event_loop: &Bound<'_, PyAny>) {}
+    pub(crate) fn start_on_running_loop(self: &Arc<Self>, _py: Python<'_>) {}
 }

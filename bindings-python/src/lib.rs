@@ -235,6 +235,9 @@ struct Pending {
     /// Shared with an awaitable that drives the future (`wait_async`).
     state: Arc<Mutex<PendingState>>,
     what: &'static str,
+    /// A QoS 1/2 publish of an `AsyncClient`: the loop that awaits it
+    /// reads its acknowledgement when it can.
+    acks: Option<Arc<aio::AckWatch>>,
 }
 
 impl Pending {
@@ -245,6 +248,7 @@ impl Pending {
         Pending {
             state: Arc::new(Mutex::new(PendingState::Waiting(Box::pin(fut)))),
             what,
+            acks: None,
         }
     }
 
@@ -353,6 +357,7 @@ impl Pending {
     /// An awaitable of the result (for asyncio).
     fn wait_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let state = self.take()?;
+        let waiting = matches!(state, PendingState::Waiting(_));
         let fut: BoxFuture = match state {
             PendingState::Ready(result) => {
                 self.put_back(PendingState::Ready(result.clone()));
@@ -364,10 +369,15 @@ impl Pending {
             }),
             PendingState::Taken => unreachable!("take() never returns Taken"),
         };
-        aio::future_into_py(py, async move {
+        let event_loop = aio::running_loop(py)?;
+        if let (Some(acks), true) = (&self.acks, waiting) {
+            acks.start(py, &event_loop);
+        }
+        let fut = async move {
             let result = fut.await;
             move |py: Python<'_>| result.map_err(to_py_err)?.into_py(py)
-        })
+        };
+        aio::future_into_py_on(py, &event_loop, fut, None)
     }
 }
 
@@ -787,6 +797,9 @@ static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
 #[pyclass(module = "midge._native", name = "NativeClient")]
 struct NativeClientPy {
     native: Native,
+    /// Reads acknowledgements on the loop that waits for the publishes
+    /// (`AsyncClient`).
+    acks: Arc<aio::AckWatch>,
     id: u64,
     /// The `log_payloads` option, kept for `set_trace_level`.
     log_payloads: bool,
@@ -801,6 +814,7 @@ impl NativeClientPy {
         // Loading a file store reads the disk: no need to hold the GIL.
         let native = py.detach(|| Native::new(options)).map_err(to_py_err)?;
         Ok(NativeClientPy {
+            acks: aio::AckWatch::new(native.clone()),
             native,
             id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
             log_payloads,
@@ -929,9 +943,17 @@ impl NativeClientPy {
         } else {
             self.native.publish(publish)
         };
-        Ok(Pending::new("publish", async move {
-            reply.await.map(ReplyValue::Published)
-        }))
+        let mut pending = Pending::new(
+            "publish",
+            async move { reply.await.map(ReplyValue::Published) },
+        );
+        if on_loop && qos != QoS::AtMostOnce {
+            // Awaited or not (`publish_nowait`), its acknowledgement may be
+            // read on the loop; an await starts the watch on its own loop.
+            self.acks.start_on_running_loop(py);
+            pending.acks = Some(self.acks.clone());
+        }
+        Ok(pending)
     }
 
     /// `filters`: list of (filter, qos, no_local, retain_as_published, retain_handling).

@@ -815,7 +815,9 @@ fn keep_alive_pings_and_times_out_on_a_black_hole() {
     assert_eq!(b.client.poll_timeout(), Some(b.now + 30_000));
     b.run_timers_until(b.now + 30_000);
     assert_eq!(b.sent(), vec![Packet::PingReq]);
+    assert!(b.client.awaiting_non_publish_answer(), "PINGRESP is owed");
     b.inject(Packet::PingResp);
+    assert!(!b.client.awaiting_non_publish_answer());
     assert_eq!(b.client.poll_timeout(), Some(b.now + 30_000));
     // Now the broker goes silent.
     b.run_timers_until(b.now + 30_000);

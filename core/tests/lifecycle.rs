@@ -230,16 +230,22 @@ fn awaiting_server_tells_a_driver_when_it_must_keep_reading() {
     b.client.connect(b.now).unwrap();
     b.open_transport();
     assert!(b.client.awaiting_server(), "CONNACK is owed");
+    assert!(b.client.awaiting_non_publish_answer(), "CONNACK is owed");
     b.connack(false, Default::default());
     assert!(!b.client.awaiting_server());
     b.client.publish(b.now, publish(QoS::AtMostOnce)).unwrap();
     assert!(!b.client.awaiting_server(), "QoS 0 owes nothing");
     b.client.publish(b.now, publish(QoS::AtLeastOnce)).unwrap();
     assert!(b.client.awaiting_server(), "PUBACK is owed");
+    assert!(
+        !b.client.awaiting_non_publish_answer(),
+        "only a PUBACK is owed"
+    );
     b.inject(puback(1));
     assert!(!b.client.awaiting_server());
     let _ = subscribe(&mut b);
     assert!(b.client.awaiting_server(), "SUBACK is owed");
+    assert!(b.client.awaiting_non_publish_answer(), "SUBACK is owed");
     b.inject(Packet::SubAck(SubAck {
         packet_id: 2,
         reason_codes: vec![ReasonCode::GrantedQoS1],

@@ -21,6 +21,7 @@ use rustls::ClientConfig;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::inline::Reader;
 use crate::lane::Lane;
 use crate::transport::{self, Conn, Read};
 use crate::{
@@ -188,6 +189,9 @@ pub(crate) struct Driver {
     spilled: VecDeque<Event>,
     /// How many times the socket was handed to a reader.
     handovers: u64,
+    /// The reads a loop that reads acknowledgements had made when the
+    /// driver last saw the count change, and when that was.
+    reader_reads: (u64, Instant),
     /// Called before each connection attempt.
     credentials: Option<crate::CredentialsProvider>,
     /// Every connection goes through it.
@@ -272,6 +276,7 @@ impl Driver {
             trace,
             spilled: VecDeque::new(),
             handovers: 0,
+            reader_reads: (0, Instant::now()),
             credentials,
             proxy,
         }
@@ -531,7 +536,7 @@ impl Driver {
         let reader = parked
             .inline_wanted
             .filter(|_| lane_open && !parked.inline_paused)
-            .and_then(|id| self.inline_route(id));
+            .and_then(|reader| Some((reader, self.inline_target(reader)?)));
         // Out of tokio's poller for the reader, back in otherwise.
         if let Some(conn) = self.conn.take() {
             let conn = if reader.is_some() {
@@ -557,11 +562,16 @@ impl Driver {
         let detached = self.conn.as_ref().and_then(Conn::detached).cloned();
         parked.core = self.core.0.take();
         parked.tcp = Some(tcp);
-        if let (Some((route, tx)), Some(socket)) = (reader, detached) {
+        if let (Some((reader, tx)), Some(socket)) = (reader, detached) {
             self.handovers += 1;
+            if reader == Reader::Acks {
+                // The loop completes every publish whose acknowledgement it
+                // reads, the driver's too.
+                parked.waiters.extend(self.publish_waiters.drain());
+            }
             parked.inline = Some(crate::inline::Reading {
                 socket,
-                route,
+                reader,
                 tx,
                 handover: self.handovers,
             });
@@ -572,26 +582,29 @@ impl Driver {
         Some(true)
     }
 
-    /// When to look whether a blocking reader holding the socket is away.
+    /// When to look whether a reader holding the socket is away: a blocking
+    /// one, or a loop that reads acknowledgements.
     fn checks_reader(&self) -> Option<Instant> {
         let parked = self.lane.lock();
-        (parked.inline.is_some() && parked.reader_blocks)
-            .then(|| Instant::now() + Duration::from_millis(READER_CHECK_MS))
+        let watched = parked
+            .inline
+            .as_ref()
+            .is_some_and(|reading| parked.reader_blocks || reading.reader == Reader::Acks);
+        watched.then(|| Instant::now() + Duration::from_millis(READER_CHECK_MS))
     }
 
-    /// The stream `id` may read the socket itself: it is the only stream
-    /// and takes everything, and nothing waits for the broker.
-    fn inline_route(&self, id: u64) -> Option<(u64, mpsc::Sender<Message>)> {
-        let alone = self.routes.len() == 1 && self.catch_all == [id];
-        let nothing_owed = !self.core.awaiting_server()
-            && self.publish_waiters.is_empty()
-            && self.subscribe_waiters.is_empty()
-            && self.unsubscribe_waiters.is_empty()
-            && self.connect_waiters.is_empty()
-            && self.disconnect_waiters.is_empty()
-            && self.sync_waiters.is_empty();
-        if !alone
-            || !nothing_owed
+    /// Whether `reader` may read the socket itself now, and the stream its
+    /// messages go to: a stream's reader while it is the only stream, takes
+    /// everything and nothing waits for the broker; a loop that reads
+    /// acknowledgements while the client has no stream and the broker owes
+    /// nothing but publish acknowledgements.
+    fn inline_target(&self, reader: Reader) -> Option<Option<mpsc::Sender<Message>>> {
+        let requests_owed = !self.subscribe_waiters.is_empty()
+            || !self.unsubscribe_waiters.is_empty()
+            || !self.connect_waiters.is_empty()
+            || !self.disconnect_waiters.is_empty()
+            || !self.sync_waiters.is_empty();
+        if requests_owed
             || !self.held.is_empty()
             || !self.unclaimed.is_empty()
             || !self.unread_on_demand.is_empty()
@@ -599,8 +612,20 @@ impl Driver {
         {
             return None;
         }
-        let (_, tx) = self.routes.get(&id)?;
-        Some((id, tx.clone()))
+        match reader {
+            Reader::Stream(id) => {
+                let alone = self.routes.len() == 1 && self.catch_all == [id];
+                if !alone || self.core.awaiting_server() || !self.publish_waiters.is_empty() {
+                    return None;
+                }
+                let (_, tx) = self.routes.get(&id)?;
+                Some(Some(tx.clone()))
+            }
+            Reader::Acks => (self.routes.is_empty()
+                && self.catch_all.is_empty()
+                && !self.core.awaiting_non_publish_answer())
+            .then_some(None),
+        }
     }
 
     /// Take the core back, with the bytes the lane could not write (they
@@ -616,12 +641,21 @@ impl Driver {
         let failed = parked.read_failed.take();
         if let Some(reading) = parked.inline.take() {
             // A blocking reader that is away while bytes wait (its consumer
-            // is busy): read them here until it is back, so that the end of
-            // the connection, say, is not left unseen.
-            if parked.reader_blocks
-                && !parked.reader_in_wait
-                && crate::inline::readable(&reading.socket)
-            {
+            // is busy), or a loop that has not read for a while with bytes
+            // waiting (it ended): read them here until it is back, so that
+            // the end of the connection, say, is not left unseen.
+            let away = match reading.reader {
+                Reader::Acks => {
+                    let now = Instant::now();
+                    if parked.reads != self.reader_reads.0 {
+                        self.reader_reads = (parked.reads, now);
+                    }
+                    now.duration_since(self.reader_reads.1)
+                        >= Duration::from_millis(READER_CHECK_MS)
+                }
+                Reader::Stream(_) => parked.reader_blocks && !parked.reader_in_wait,
+            };
+            if away && crate::inline::readable(&reading.socket) {
                 parked.inline_paused = true;
             }
             // The reader stops waiting on the socket.
@@ -881,7 +915,7 @@ impl Driver {
             Command::RemoveRoute(id, mut unread, rx) => {
                 {
                     let mut parked = self.lane.lock();
-                    if parked.inline_wanted == Some(id) {
+                    if parked.inline_wanted == Some(Reader::Stream(id)) {
                         parked.inline_wanted = None;
                         parked.inline_waker = None;
                     }

@@ -33,6 +33,18 @@
 //! in the socket, as they would in a full stream, and the keep-alive still
 //! works (the PINGREQ makes the driver watch the socket until the PINGRESP
 //! came).
+//!
+//! A client without streams (a publisher) has one more kind of reader: an
+//! event loop that waits for its publishes' outcomes ([`Reader::Acks`]).
+//! It reads the acknowledgements and completes the publishes the lane
+//! holds (`Parked::waiters`) itself, so a QoS 1 stream wakes neither the
+//! runtime thread nor a second thread per acknowledgement. It takes the
+//! socket while the broker owes nothing but publish acknowledgements
+//! (`Client::awaiting_non_publish_answer`: a PINGRESP or a SUBACK sends
+//! the driver back to watching it), and the publishes made meanwhile take
+//! the lane at every QoS. A loop that stops reading (it ended) is noticed
+//! as a blocking reader's absence is: the driver looks in now and then,
+//! and reads itself once the socket has waited a while with no read.
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
@@ -43,13 +55,25 @@ use tokio::sync::mpsc;
 use crate::driver::Command;
 use crate::lane::{Commands, Parked};
 use crate::transport::{read_failure, Wire};
+use crate::NativeError;
 
-/// What the driver leaves for a stream's reader while it waits detached.
+/// Who reads the socket while the driver waits (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reader {
+    /// The thread that waits for stream `id`'s messages.
+    Stream(u64),
+    /// An event loop that waits for publishes' outcomes, on a client
+    /// without streams.
+    Acks,
+}
+
+/// What the driver leaves for a reader while it waits detached.
 pub(crate) struct Reading {
     pub(crate) socket: Arc<std::net::TcpStream>,
-    /// The stream that gets the messages.
-    pub(crate) route: u64,
-    pub(crate) tx: mpsc::Sender<Message>,
+    pub(crate) reader: Reader,
+    /// The stream that gets the messages (none for [`Reader::Acks`]: they
+    /// go to the driver).
+    pub(crate) tx: Option<mpsc::Sender<Message>>,
     /// Counts the driver's handovers: a reader that watches the socket
     /// through an event loop registers it again when this changes (the
     /// descriptor may be a new connection's by then).
@@ -81,10 +105,10 @@ const READ_LIMIT: usize = 64 * 1024;
 /// What a reader's buffer starts with.
 const FIRST_READ: usize = 4 * 1024;
 
-/// One read of the socket for stream `id` (see the module docs).
+/// One read of the socket for `reader` (see the module docs).
 pub(crate) fn read(
     commands: &Commands,
-    id: u64,
+    reader: Reader,
     buf: &mut Vec<u8>,
     waker: &std::task::Waker,
 ) -> InlineRead {
@@ -92,7 +116,13 @@ pub(crate) fn read(
     let mut parked = lane.lock();
     let parked = &mut *parked;
     parked.reader_in_wait = false;
-    if parked.inline_paused && parked.inline_wanted == Some(id) {
+    // A stream's reader replaces a loop that read acknowledgements: a
+    // client with streams leaves those to the driver.
+    if matches!(reader, Reader::Stream(_)) && parked.inline_wanted == Some(Reader::Acks) {
+        parked.inline_wanted = None;
+        parked.inline_paused = false;
+    }
+    if parked.inline_paused && parked.inline_wanted == Some(reader) {
         // Back after a pause: the driver may hand the socket over again.
         parked.inline_paused = false;
         let _ = commands.send(Command::Wake);
@@ -106,14 +136,14 @@ pub(crate) fn read(
         parked.inline_waker = Some(waker.clone());
     }
     let (socket, handover) = match (&parked.inline, &parked.core) {
-        (Some(reading), Some(_)) if reading.route == id => {
+        (Some(reading), Some(_)) if reading.reader == reader => {
             (reading.socket.clone(), reading.handover)
         }
         _ => {
             // The first stream to ask keeps asking until it closes: two that
             // took turns would wake the driver on every read.
             if parked.inline_wanted.is_none() {
-                parked.inline_wanted = Some(id);
+                parked.inline_wanted = Some(reader);
                 // The driver decides when it next parks.
                 let _ = commands.send(Command::Wake);
             }
@@ -139,6 +169,7 @@ pub(crate) fn read(
             Err(e) => return give_up(parked, commands, read_failure(&e)),
         }
     };
+    parked.reads = parked.reads.wrapping_add(1);
     feed(parked, commands, &buf[..n], lane.epoch);
     if n == buf.len() && n < READ_LIMIT {
         // Traffic: read more per call.
@@ -158,11 +189,11 @@ pub(crate) fn in_wait(commands: &Commands, blocking: bool) {
     parked.reader_in_wait = blocking;
 }
 
-/// The reader of stream `id` is away and the socket has bytes (an event
-/// loop saw it readable with no receive waiting): the driver reads them.
-pub(crate) fn pause(commands: &Commands, id: u64) {
+/// `reader` is away and the socket has bytes (an event loop saw it
+/// readable with no receive waiting): the driver reads them.
+pub(crate) fn pause(commands: &Commands, reader: Reader) {
     let mut parked = commands.lane().lock();
-    if parked.inline_wanted == Some(id) && !parked.inline_paused {
+    if parked.inline_wanted == Some(reader) && !parked.inline_paused {
         parked.inline_paused = true;
         let _ = commands.send(Command::Wake);
     }
@@ -214,14 +245,29 @@ fn feed(parked: &mut Parked, commands: &Commands, bytes: &[u8], epoch: tokio::ti
         (after, before) => after.is_some() && before.is_none(),
     };
     for event in events {
+        let in_order = parked.spilled.is_empty() && !driver_needed;
         match event {
-            Event::Message(message) if parked.spilled.is_empty() && !driver_needed => {
-                match reading.tx.try_send(message) {
+            Event::Message(message) if in_order => {
+                let Some(tx) = &reading.tx else {
+                    parked.spilled.push(Event::Message(message));
+                    continue;
+                };
+                match tx.try_send(message) {
                     Ok(()) => {}
                     Err(
                         mpsc::error::TrySendError::Full(message)
                         | mpsc::error::TrySendError::Closed(message),
                     ) => parked.spilled.push(Event::Message(message)),
+                }
+            }
+            // A publish waiting in the lane: its waiter learns the outcome
+            // here. (The driver's own waiters are in the lane while a loop
+            // reads acknowledgements; an outcome nobody waits for is dropped,
+            // as the driver would.)
+            Event::PublishComplete { token, result } if in_order => {
+                if let Some(i) = parked.waiters.iter().position(|(t, _)| *t == token) {
+                    let (_, answer) = parked.waiters.remove(i);
+                    let _ = answer.send(result.map_err(NativeError::from));
                 }
             }
             other => parked.spilled.push(other),

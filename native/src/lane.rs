@@ -87,8 +87,8 @@ pub(crate) struct Parked {
     /// While the driver waits with the socket detached: the stream whose
     /// reader reads it (see `crate::inline`).
     pub(crate) inline: Option<Reading>,
-    /// The stream whose reader asked to read the socket itself.
-    pub(crate) inline_wanted: Option<u64>,
+    /// The reader that asked to read the socket itself.
+    pub(crate) inline_wanted: Option<crate::inline::Reader>,
     /// That reader's waker: woken when the driver parks with `inline` set.
     pub(crate) inline_waker: Option<std::task::Waker>,
     /// Events a reader's bytes made that it did not deliver itself, oldest
@@ -102,6 +102,9 @@ pub(crate) struct Parked {
     pub(crate) reader_blocks: bool,
     /// That thread is waiting on the socket right now.
     pub(crate) reader_in_wait: bool,
+    /// Reads a reader made (the driver sees from it whether a loop that
+    /// reads acknowledgements is still there).
+    pub(crate) reads: u64,
     /// The reader found the connection closed or failed.
     pub(crate) read_failed: Option<TransportFailure>,
 }
@@ -196,9 +199,15 @@ impl Commands {
         let (Some(core), Some(tcp)) = (parked.core.as_mut(), parked.tcp.as_ref()) else {
             return Err(publish);
         };
-        // With a reader on the socket the driver does not watch it: a QoS 1/2
-        // publish, whose acknowledgement the driver must read, goes to it.
-        if qos != QoS::AtMostOnce && parked.inline.is_some() {
+        // With a stream's reader on the socket the driver does not watch it:
+        // a QoS 1/2 publish, whose acknowledgement the driver must read, goes
+        // to it. (A loop that reads acknowledgements completes it itself.)
+        if qos != QoS::AtMostOnce
+            && parked
+                .inline
+                .as_ref()
+                .is_some_and(|r| r.reader != crate::inline::Reader::Acks)
+        {
             return Err(publish);
         }
         let now = lane.epoch.elapsed().as_millis() as u64;

@@ -566,7 +566,12 @@ impl MessageStream {
         let Some(commands) = self.commands.upgrade() else {
             return InlineRead::Unavailable;
         };
-        inline::read(&commands, self.id, &mut self.read_buf, waker)
+        inline::read(
+            &commands,
+            inline::Reader::Stream(self.id),
+            &mut self.read_buf,
+            waker,
+        )
     }
 
     /// A handle for an event loop that watches the socket for this stream:
@@ -744,7 +749,7 @@ impl InlinePause {
     /// next [`MessageStream::recv_step`]).
     pub fn pause(&self) {
         if let Some(commands) = self.commands.upgrade() {
-            inline::pause(&commands, self.id);
+            inline::pause(&commands, inline::Reader::Stream(self.id));
         }
     }
 }
@@ -1053,6 +1058,39 @@ impl NativeClient {
     /// writes. Example: see [`NativeClient::publish_deferred`].
     pub fn flush(&self) {
         self.inner.commands.flush();
+    }
+
+    /// For an event loop that waits for this client's publishes: read the
+    /// connection's socket now, without waiting, and complete the publishes
+    /// whose acknowledgements it has (see the `inline` module: neither the
+    /// runtime thread nor another thread is woken for them). The client
+    /// lets a loop do this while it has no message stream and the broker
+    /// owes nothing but publish acknowledgements, on plain TCP with the
+    /// session in memory; otherwise, and until the client has handed the
+    /// socket over, this returns [`InlineRead::Unavailable`] and `waker` is
+    /// woken when it does (and whenever the client takes the socket back).
+    /// On [`InlineRead::Wait`], call again when that socket is readable or
+    /// `waker` fires. Messages and everything else the bytes make go to the
+    /// client as usual. A loop that stops calling is noticed after a while
+    /// with bytes waiting (about a second): the client reads them itself
+    /// until the next call. `buf` is the caller's read buffer (start with an
+    /// empty one and keep it).
+    ///
+    /// ```no_run
+    /// # fn demo(client: midge_native::NativeClient, waker: std::task::Waker) {
+    /// use midge_native::InlineRead;
+    /// let mut buf = Vec::new();
+    /// loop {
+    ///     match client.read_acknowledgements(&mut buf, &waker) {
+    ///         InlineRead::Read => {} // publishes may have completed
+    ///         InlineRead::Wait { socket: _, .. } => { /* watch the socket and the waker */ break }
+    ///         InlineRead::Unavailable => { /* watch the waker */ break }
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn read_acknowledgements(&self, buf: &mut Vec<u8>, waker: &std::task::Waker) -> InlineRead {
+        inline::read(&self.inner.commands, inline::Reader::Acks, buf, waker)
     }
 
     /// Resolves when fewer than [`PUBLISH_BACKLOG`] publishes wait for the

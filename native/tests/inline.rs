@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use midge_core::packet::{Packet, Publish, QoS, SubscribeFilter};
-use midge_native::{ConnectionStatus, MessageStream, NativeClient};
+use midge_native::{ConnectionStatus, InlineRead, MessageStream, NativeClient};
 
 mod common;
 use common::{hand_broker_and_client, hand_broker_and_client_with, publish_bytes, HandBroker};
@@ -298,5 +298,206 @@ fn a_blocking_reader_that_is_away_does_not_hide_the_end_of_the_connection() {
         seen,
         "the end of the connection was not seen while the reader was away"
     );
+    broker.join().unwrap();
+}
+
+/// A waker that counts its wakes.
+struct CountWakes(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountWakes {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Wait until `socket` is readable, at most `ms` milliseconds.
+fn wait_readable(socket: std::os::fd::RawFd, ms: i32) {
+    let mut fd = libc::pollfd {
+        fd: socket,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the call's length.
+    unsafe { libc::poll(&mut fd, 1, ms) };
+}
+
+/// A broker that takes `count` QoS 1 PUBLISHes, acknowledging each at once,
+/// then holds the connection until the client leaves; their packet ids.
+fn acknowledging_broker(
+    listener: std::net::TcpListener,
+    count: usize,
+) -> std::thread::JoinHandle<Vec<u16>> {
+    std::thread::spawn(move || {
+        let mut broker = HandBroker::accept(listener);
+        let mut ids = Vec::new();
+        while ids.len() < count {
+            match broker.next_packet() {
+                Packet::Publish(p) => {
+                    let [hi, lo] = p.packet_id.to_be_bytes();
+                    broker.write(&[0x40, 0x02, hi, lo]);
+                    ids.push(p.packet_id);
+                }
+                other => panic!("expected a PUBLISH, got {}", other.name()),
+            }
+        }
+        broker.wait_for_close();
+        ids
+    })
+}
+
+/// A loop that waits for a client's publishes asks for the socket, and the
+/// driver hands it over the next time it parks.
+fn hand_over_acks(
+    runtime: &tokio::runtime::Runtime,
+    client: &NativeClient,
+    buf: &mut Vec<u8>,
+) -> std::os::fd::RawFd {
+    // Woken when the driver hands the socket over.
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    assert_eq!(
+        client.read_acknowledgements(buf, &waker),
+        InlineRead::Unavailable,
+        "the driver has the socket until it parks"
+    );
+    runtime.block_on(client.sync()).unwrap();
+    // The driver parks right after it answered the sync (on another thread
+    // with a multi-threaded runtime).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match client.read_acknowledgements(buf, &waker) {
+            InlineRead::Wait { socket, .. } => return socket,
+            other => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                assert!(!left.is_zero(), "the socket was not handed over: {other:?}");
+                std::thread::park_timeout(left);
+            }
+        }
+    }
+}
+
+/// A waker that unparks a thread.
+struct Unpark(std::thread::Thread);
+
+impl std::task::Wake for Unpark {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// A client without streams hands its socket to the loop that waits for
+/// its publishes: with the runtime stopped, QoS 1 publishes go out on the
+/// lane and complete from the acknowledgements that loop reads, in order.
+#[test]
+fn a_loop_without_streams_completes_its_publishes_from_the_acknowledgements_it_reads() {
+    const COUNT: u16 = 100;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (listener, client) = hand_broker_and_client(runtime.handle().clone());
+    let broker = acknowledging_broker(listener, COUNT.into());
+    runtime.block_on(client.connect()).unwrap();
+    let wakes = std::sync::Arc::new(CountWakes(Default::default()));
+    let waker = std::task::Waker::from(wakes.clone());
+    let mut buf = Vec::new();
+    let socket = hand_over_acks(&runtime, &client, &mut buf);
+    let mut handles: Vec<_> = (0..COUNT)
+        .map(|i| client.publish(Publish::new("t", numbered(i.into()), QoS::AtLeastOnce)))
+        .collect();
+    // The runtime does not run from here on: only these reads complete them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut done = 0;
+    while done < handles.len() && Instant::now() < deadline {
+        match client.read_acknowledgements(&mut buf, &waker) {
+            InlineRead::Read => {}
+            InlineRead::Wait { .. } => wait_readable(socket, 100),
+            InlineRead::Unavailable => panic!("the driver took the socket back"),
+        }
+        while done < handles.len() {
+            match handles[done].try_take() {
+                Some(result) => {
+                    result.expect("the broker acknowledged it");
+                    done += 1;
+                }
+                None => break,
+            }
+        }
+    }
+    assert_eq!(done, handles.len(), "publishes left waiting");
+    assert!(handles.iter_mut().all(|h| h.try_take().is_none()));
+    runtime
+        .block_on(client.disconnect(Default::default(), Default::default()))
+        .unwrap();
+    assert_eq!(
+        broker.join().unwrap(),
+        (1..=COUNT).collect::<Vec<_>>(),
+        "each PUBLISH once, in order"
+    );
+    assert!(
+        wakes.0.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "taking the socket back for the disconnect wakes the loop"
+    );
+}
+
+/// A loop that asked for the socket and then stopped reading (it ended):
+/// the client notices (about once a second) and reads the acknowledgement
+/// itself, so the publish still completes.
+#[test]
+fn a_loop_that_stops_reading_acknowledgements_is_replaced_by_the_driver() {
+    let runtime = midge_native::runtime();
+    let (listener, client) = hand_broker_and_client_with(runtime.handle().clone(), |options| {
+        options.client.keep_alive_secs = 60;
+    });
+    let broker = acknowledging_broker(listener, 1);
+    runtime.block_on(client.connect()).unwrap();
+    let mut buf = Vec::new();
+    hand_over_acks(runtime, &client, &mut buf);
+    let started = Instant::now();
+    let handle = client.publish(Publish::new("t", b"x".to_vec(), QoS::AtLeastOnce));
+    let outcome =
+        runtime.block_on(async { tokio::time::timeout(Duration::from_secs(10), handle).await });
+    assert!(
+        matches!(outcome, Ok(Ok(_))),
+        "the publish did not complete: {outcome:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "it took {:?}",
+        started.elapsed()
+    );
+    runtime
+        .block_on(client.disconnect(Default::default(), Default::default()))
+        .unwrap();
+    broker.join().unwrap();
+}
+
+/// A client with a message stream leaves acknowledgements to the driver:
+/// the loop is never handed the socket, and publishes complete as usual.
+#[test]
+fn a_client_with_a_stream_reads_acknowledgements_itself() {
+    let runtime = midge_native::runtime();
+    let (listener, client) = hand_broker_and_client(runtime.handle().clone());
+    let broker = acknowledging_broker(listener, 1);
+    runtime.block_on(client.connect()).unwrap();
+    let _stream = client.messages(None).unwrap();
+    let mut buf = Vec::new();
+    let waker = std::task::Waker::noop();
+    assert_eq!(
+        client.read_acknowledgements(&mut buf, waker),
+        InlineRead::Unavailable
+    );
+    runtime.block_on(client.sync()).unwrap();
+    assert_eq!(
+        client.read_acknowledgements(&mut buf, waker),
+        InlineRead::Unavailable,
+        "a client with a stream does not hand its socket to an acknowledgement reader"
+    );
+    let handle = client.publish(Publish::new("t", b"x".to_vec(), QoS::AtLeastOnce));
+    let outcome =
+        runtime.block_on(async { tokio::time::timeout(Duration::from_secs(10), handle).await });
+    assert!(matches!(outcome, Ok(Ok(_))), "{outcome:?}");
+    runtime
+        .block_on(client.disconnect(Default::default(), Default::default()))
+        .unwrap();
     broker.join().unwrap();
 }

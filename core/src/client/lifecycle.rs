@@ -268,6 +268,30 @@ impl Client {
         }
     }
 
+    /// True while the broker owes an answer other than a publish's
+    /// acknowledgement: CONNACK, SUBACK/UNSUBACK or PINGRESP.
+    ///
+    /// A driver that lets the thread waiting for a publish's outcome read
+    /// the connection (that thread completes it when the acknowledgement
+    /// comes) still reads itself while this is true: nobody else waits for
+    /// these answers, and a missed PINGRESP would end the connection.
+    ///
+    /// ```
+    /// use midge_core::{Client, ClientOptions};
+    /// let mut client = Client::new(ClientOptions::new("mqtt://broker.local").unwrap()).unwrap();
+    /// assert!(!client.awaiting_non_publish_answer());
+    /// client.connect(0).unwrap();
+    /// client.handle_transport_open(0);
+    /// assert!(client.awaiting_non_publish_answer(), "the CONNACK is owed");
+    /// ```
+    pub fn awaiting_non_publish_answer(&self) -> bool {
+        match self.state {
+            State::Connecting { .. } => true,
+            State::Connected => !self.requests.is_empty() || self.link.ping_sent.is_some(),
+            _ => false,
+        }
+    }
+
     /// The network changed (Wi-Fi to cellular, back online): when waiting to
     /// reconnect, try now instead of after the backoff delay; when connected,
     /// probe the link with a PINGREQ.

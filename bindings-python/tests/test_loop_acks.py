@@ -1,0 +1,167 @@
+"""Acknowledgements read on the event loop: while an `AsyncClient` without
+message streams waits for its QoS 1/2 publishes, the loop that awaits them
+watches the connection's socket and completes them itself (the runtime
+thread is not woken per acknowledgement). What must hold: every publish
+completes, once, through handovers to and from the client's own thread (a
+subscribe, a stream made later, a second loop), and the loop stops watching
+when the client goes."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+import midge
+from conftest import client_id
+
+
+class _WatchingLoop(asyncio.SelectorEventLoop):
+    """Records the descriptors the loop was asked to watch, and which it
+    watches now."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.readers: set[int] = set()
+        self.watching: set[int] = set()
+
+    def add_reader(self, fd, callback, *args):  # type: ignore[no-untyped-def]
+        self.readers.add(fd)
+        self.watching.add(fd)
+        return super().add_reader(fd, callback, *args)
+
+    def remove_reader(self, fd):  # type: ignore[no-untyped-def]
+        self.watching.discard(fd)
+        return super().remove_reader(fd)
+
+
+def _run(loop: _WatchingLoop, coroutine) -> None:  # type: ignore[no-untyped-def]
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(coroutine)
+    finally:
+        asyncio.set_event_loop(None)
+
+
+async def _received(messages, count: int) -> list[bytes]:  # type: ignore[no-untyped-def]
+    got = []
+    while len(got) < count:
+        got.append((await asyncio.wait_for(messages.__anext__(), 10)).payload)
+    return got
+
+
+async def _publish_and_check(url: str, topic: str, loop: _WatchingLoop) -> None:
+    async with midge.AsyncClient(url, client_id=client_id()) as sub:
+        messages = sub.messages()
+        await sub.subscribe(topic, qos=2)
+        before = set(loop.readers)
+        async with midge.AsyncClient(url, client_id=client_id()) as pub:
+            sent = []
+            for qos in (1, 2):
+                for batch in range(5):
+                    payloads = [f"{qos}/{batch}/{i}".encode() for i in range(40)]
+                    # A window of publishes in flight, then one at a time.
+                    await asyncio.wait_for(asyncio.gather(*(pub.publish(topic, p, qos=qos) for p in payloads)), 10)
+                    for p in payloads[:5]:
+                        await asyncio.wait_for(pub.publish(topic, p, qos=qos), 10)
+                    sent += payloads + payloads[:5]
+            # The publisher's socket was watched by this loop.
+            assert loop.readers - before, "the loop never watched the publisher's socket"
+        assert await _received(messages, len(sent)) == sent
+
+
+def test_a_publisher_loop_reads_its_acknowledgements_and_loses_nothing(broker, topic):
+    loop = _WatchingLoop()
+    try:
+        _run(loop, _publish_and_check(broker.url(), topic, loop))
+        # Once the clients are closed, the loop watches its own wake-up
+        # socket pair only.
+        assert len(loop.watching) <= 1, loop.watching
+    finally:
+        loop.close()
+
+
+async def _publishes(client: midge.AsyncClient, topic: str, count: int) -> None:
+    for i in range(count):
+        await asyncio.wait_for(client.publish(topic, f"{i}", qos=1), 10)
+
+
+def test_a_publisher_moves_to_the_loop_that_awaits_it(broker, topic):
+    """A client used on one loop, then on another: the second loop takes
+    over the socket (the first one is closed and reads nothing)."""
+    client = midge.AsyncClient(broker.url(), client_id=client_id())
+    first, second = _WatchingLoop(), _WatchingLoop()
+    try:
+        _run(first, client.connect())
+        _run(first, _publishes(client, topic, 20))
+        assert len(first.readers) >= 2, "the first loop never watched the socket"
+        first.close()
+        _run(second, _publishes(client, topic, 20))
+        assert len(second.readers) >= 2, "the second loop never watched the socket"
+        _run(second, client.disconnect())
+        assert len(second.watching) <= 1, second.watching
+    finally:
+        first.close()
+        second.close()
+
+
+async def _then_a_stream(url: str, topic: str) -> None:
+    async with midge.AsyncClient(url, client_id=client_id()) as c:
+        await _publishes(c, f"{topic}/elsewhere", 50)
+        # A stream now: the client reads the socket for it (or hands it to
+        # the stream's reader), and the publishes still complete.
+        messages = c.messages()
+        await c.subscribe(topic, qos=1)
+        await _publishes(c, topic, 50)
+        assert await _received(messages, 50) == [f"{i}".encode() for i in range(50)]
+        await _publishes(c, f"{topic}/elsewhere", 50)
+
+
+def test_a_stream_made_after_publishes_takes_the_socket_over(broker, topic):
+    loop = _WatchingLoop()
+    try:
+        _run(loop, _then_a_stream(broker.url(), topic))
+    finally:
+        loop.close()
+
+
+async def _dropped(url: str, topic: str, loop: _WatchingLoop) -> None:
+    client = midge.AsyncClient(url, client_id=client_id())
+    await client.connect()
+    # The loop's wake-up socket pair is watched from the connect on.
+    before = set(loop.watching)
+    await _publishes(client, topic, 10)
+    watched = loop.watching - before
+    assert watched, "the loop never watched the socket"
+    del client
+    gc.collect()
+    # The removal is scheduled on the loop by whichever thread lets the
+    # watch go last (the runtime thread may, once it gets the GIL): no
+    # event to wait for, so look every few milliseconds, for 5 s at most.
+    deadline = loop.time() + 5
+    while loop.watching & watched:
+        assert loop.time() < deadline, f"still watching {loop.watching & watched} after the client was dropped"
+        await asyncio.sleep(0.005)
+
+
+def test_a_publisher_dropped_without_disconnect_is_no_longer_watched(broker, topic):
+    loop = _WatchingLoop()
+    try:
+        _run(loop, _dropped(broker.url(), topic, loop))
+    finally:
+        loop.close()
+
+
+async def _broker_goes(url: str, topic: str, broker) -> None:  # type: ignore[no-untyped-def]
+    async with midge.AsyncClient(url, client_id=client_id(), keep_alive=60, reconnect=False) as pub:
+        events = pub.events()
+        await _publishes(pub, topic, 10)
+        broker.kill()
+        async for event in events:
+            if isinstance(event, midge.DisconnectedEvent):
+                return
+
+
+def test_the_end_of_the_connection_is_seen_while_the_loop_reads(own_broker, topic):
+    """The loop that watches for acknowledgements also sees the connection
+    end, at once, not at the next keep-alive a minute on."""
+    asyncio.run(asyncio.wait_for(_broker_goes(own_broker.url(), topic, own_broker), 5))
