@@ -238,6 +238,9 @@ struct Pending {
     /// A QoS 1/2 publish of an `AsyncClient`: the loop that awaits it
     /// reads its acknowledgement when it can.
     acks: Option<Arc<aio::AckWatch>>,
+    /// A QoS 1/2 publish of a `Client`: the thread that waits for it reads
+    /// its acknowledgement when it can.
+    reader: Option<midge_native::AcknowledgementReader>,
 }
 
 impl Pending {
@@ -249,6 +252,7 @@ impl Pending {
             state: Arc::new(Mutex::new(PendingState::Waiting(Box::pin(fut)))),
             what,
             acks: None,
+            reader: None,
         }
     }
 
@@ -314,6 +318,9 @@ impl Drop for Driving {
 impl Pending {
     /// True once the result is there.
     fn done(&self) -> PyResult<bool> {
+        if let Some(reader) = &self.reader {
+            reader.read_available();
+        }
         let state = self.take()?;
         let done = matches!(state, PendingState::Ready(_));
         self.put_back(state);
@@ -327,7 +334,11 @@ impl Pending {
         let result = match self.take()? {
             PendingState::Ready(result) => result,
             PendingState::Waiting(mut fut) => {
-                let outcome = interruptible(py, limit, |slice| park_on(&mut fut, slice));
+                let reader = self.reader.clone();
+                let outcome = interruptible(py, limit, |slice| match &reader {
+                    Some(reader) => reader.block_on(&mut fut, slice),
+                    None => park_on(&mut fut, slice),
+                });
                 match outcome {
                     Ok(Some(result)) => result,
                     Ok(None) => {
@@ -947,11 +958,16 @@ impl NativeClientPy {
             "publish",
             async move { reply.await.map(ReplyValue::Published) },
         );
-        if on_loop && qos != QoS::AtMostOnce {
-            // Awaited or not (`publish_nowait`), its acknowledgement may be
-            // read on the loop; an await starts the watch on its own loop.
-            self.acks.start_on_running_loop(py);
-            pending.acks = Some(self.acks.clone());
+        if qos != QoS::AtMostOnce {
+            if on_loop {
+                // Awaited or not (`publish_nowait`), its acknowledgement may
+                // be read on the loop; an await starts the watch on its own
+                // loop.
+                self.acks.start_on_running_loop(py);
+                pending.acks = Some(self.acks.clone());
+            } else {
+                pending.reader = Some(self.native.acknowledgement_reader());
+            }
         }
         Ok(pending)
     }

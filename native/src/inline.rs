@@ -35,16 +35,19 @@
 //! came).
 //!
 //! A client without streams (a publisher) has one more kind of reader: an
-//! event loop that waits for its publishes' outcomes ([`Reader::Acks`]).
-//! It reads the acknowledgements and completes the publishes the lane
-//! holds (`Parked::waiters`) itself, so a QoS 1 stream wakes neither the
-//! runtime thread nor a second thread per acknowledgement. It takes the
+//! event loop, or a thread, that waits for its publishes' outcomes
+//! ([`Reader::Acks`]). It reads the acknowledgements and completes the
+//! publishes the lane holds (`Parked::waiters`) itself, so a QoS 1 stream
+//! wakes neither the runtime thread nor a second thread per
+//! acknowledgement. (Any thread that waits may read: whoever reads
+//! completes everyone's publishes.) It takes the
 //! socket while the broker owes nothing but publish acknowledgements
 //! (`Client::awaiting_non_publish_answer`: a PINGRESP or a SUBACK sends
 //! the driver back to watching it), and the publishes made meanwhile take
-//! the lane at every QoS. A loop that stops reading (it ended) is noticed
-//! as a blocking reader's absence is: the driver looks in now and then,
-//! and reads itself once the socket has waited a while with no read.
+//! the lane at every QoS. A reader that stops reading (a loop that ended,
+//! no thread waiting) is noticed as a blocking stream reader's absence is:
+//! the driver looks in now and then, and reads itself once the socket has
+//! waited a while (a second) with no read, until a reader reads again.
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
@@ -105,12 +108,13 @@ const READ_LIMIT: usize = 64 * 1024;
 /// What a reader's buffer starts with.
 const FIRST_READ: usize = 4 * 1024;
 
-/// One read of the socket for `reader` (see the module docs).
+/// One read of the socket for `reader` (see the module docs); `waker`
+/// (if any) is woken when the driver hands the socket over or takes it back.
 pub(crate) fn read(
     commands: &Commands,
     reader: Reader,
     buf: &mut Vec<u8>,
-    waker: &std::task::Waker,
+    waker: Option<&std::task::Waker>,
 ) -> InlineRead {
     let lane = commands.lane();
     let mut parked = lane.lock();
@@ -128,12 +132,14 @@ pub(crate) fn read(
         let _ = commands.send(Command::Wake);
     }
     // Woken when the driver hands the socket over or takes it back.
-    if !parked
-        .inline_waker
-        .as_ref()
-        .is_some_and(|w| w.will_wake(waker))
-    {
-        parked.inline_waker = Some(waker.clone());
+    if let Some(waker) = waker {
+        if !parked
+            .inline_waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(waker))
+        {
+            parked.inline_waker = Some(waker.clone());
+        }
     }
     let (socket, handover) = match (&parked.inline, &parked.core) {
         (Some(reading), Some(_)) if reading.reader == reader => {

@@ -570,7 +570,7 @@ impl MessageStream {
             &commands,
             inline::Reader::Stream(self.id),
             &mut self.read_buf,
-            waker,
+            Some(waker),
         )
     }
 
@@ -751,6 +751,99 @@ impl InlinePause {
         if let Some(commands) = self.commands.upgrade() {
             inline::pause(&commands, inline::Reader::Stream(self.id));
         }
+    }
+}
+
+/// Waits for publishes on a blocking thread, reading the connection's
+/// acknowledgements there while the client lets it (a client without
+/// message streams, plain TCP, the session in memory, the broker owing
+/// nothing but publish acknowledgements): a QoS 1 stream then wakes no other
+/// thread per acknowledgement. From [`NativeClient::acknowledgement_reader`].
+///
+/// Once a thread has waited this way, the client leaves the reading to
+/// waiting threads: acknowledgements that arrive while no thread waits are
+/// read by the next wait, or by the client itself when nobody has read for
+/// about a second (so handles nobody waits for still complete, later).
+#[derive(Debug, Clone)]
+pub struct AcknowledgementReader {
+    commands: lane::WeakCommands,
+}
+
+impl AcknowledgementReader {
+    /// Block until `fut` (a [`PublishHandle`], or a future that awaits
+    /// publishes) is ready, at most `timeout` (`None` then: `fut` is
+    /// unchanged, wait again later). Example: see
+    /// [`NativeClient::acknowledgement_reader`].
+    pub fn block_on<F: Future + Unpin>(
+        &self,
+        fut: &mut F,
+        timeout: std::time::Duration,
+    ) -> Option<F::Output> {
+        let deadline = std::time::Instant::now() + timeout;
+        let signal = match inline::Signal::current() {
+            Ok(signal) => signal,
+            // No socket pair for this thread: wait for the future alone.
+            Err(_) => return park_until(fut, deadline),
+        };
+        let waker = std::task::Waker::from(signal.clone());
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(value) = Pin::new(&mut *fut).poll(&mut cx) {
+                return Some(value);
+            }
+            let socket = match self.read(Some(&waker)) {
+                InlineRead::Read => continue,
+                InlineRead::Wait { socket, .. } => Some(socket),
+                InlineRead::Unavailable => None,
+            };
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            signal.wait(socket, deadline);
+        }
+    }
+
+    /// Read what the socket has now, without waiting (completing the
+    /// publishes it acknowledges), if the client lets this thread read.
+    ///
+    /// ```no_run
+    /// # fn demo(client: midge_native::NativeClient, mut handle: midge_native::PublishHandle) {
+    /// let reader = client.acknowledgement_reader();
+    /// reader.read_available();
+    /// if let Some(outcome) = handle.try_take() {
+    ///     println!("{outcome:?}");
+    /// }
+    /// # }
+    /// ```
+    pub fn read_available(&self) {
+        // No waker: one a waiting thread registered stays.
+        while self.read(None) == InlineRead::Read {}
+    }
+
+    fn read(&self, waker: Option<&std::task::Waker>) -> InlineRead {
+        thread_local! {
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let Some(commands) = self.commands.upgrade() else {
+            return InlineRead::Unavailable;
+        };
+        BUF.with_borrow_mut(|buf| inline::read(&commands, inline::Reader::Acks, buf, waker))
+    }
+}
+
+/// Poll `fut` until it is ready or `deadline` passes, parking the thread.
+fn park_until<F: Future + Unpin>(fut: &mut F, deadline: std::time::Instant) -> Option<F::Output> {
+    let waker = std::task::Waker::from(Arc::new(ThreadWake(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(value) = Pin::new(&mut *fut).poll(&mut cx) {
+            return Some(value);
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        std::thread::park_timeout(deadline - now);
     }
 }
 
@@ -1090,7 +1183,30 @@ impl NativeClient {
     /// # }
     /// ```
     pub fn read_acknowledgements(&self, buf: &mut Vec<u8>, waker: &std::task::Waker) -> InlineRead {
-        inline::read(&self.inner.commands, inline::Reader::Acks, buf, waker)
+        inline::read(&self.inner.commands, inline::Reader::Acks, buf, Some(waker))
+    }
+
+    /// For threads that block until a publish completes: an
+    /// [`AcknowledgementReader`], which reads the acknowledgements on the
+    /// waiting thread (see [`NativeClient::read_acknowledgements`]). It does
+    /// not keep the client alive.
+    ///
+    /// ```no_run
+    /// # fn demo(client: midge_native::NativeClient) {
+    /// use midge_core::packet::{Publish, QoS};
+    /// let reader = client.acknowledgement_reader();
+    /// let mut handle = client.publish(Publish::new("greenhouse/temp", b"21.5".to_vec(), QoS::AtLeastOnce));
+    /// match reader.block_on(&mut handle, std::time::Duration::from_secs(5)) {
+    ///     Some(Ok(_)) => println!("acknowledged"),
+    ///     Some(Err(e)) => println!("failed: {e}"),
+    ///     None => println!("not yet: wait again later"),
+    /// }
+    /// # }
+    /// ```
+    pub fn acknowledgement_reader(&self) -> AcknowledgementReader {
+        AcknowledgementReader {
+            commands: self.inner.commands.downgrade(),
+        }
     }
 
     /// Resolves when fewer than [`PUBLISH_BACKLOG`] publishes wait for the

@@ -345,6 +345,25 @@ fn acknowledging_broker(
     })
 }
 
+/// A runtime that runs only inside `block_on` on this thread, and a client
+/// of it connected to an [`acknowledging_broker`] for `count` publishes.
+fn connected_to_acknowledging_broker(
+    count: usize,
+) -> (
+    tokio::runtime::Runtime,
+    NativeClient,
+    std::thread::JoinHandle<Vec<u16>>,
+) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (listener, client) = hand_broker_and_client(runtime.handle().clone());
+    let broker = acknowledging_broker(listener, count);
+    runtime.block_on(client.connect()).unwrap();
+    (runtime, client, broker)
+}
+
 /// A loop that waits for a client's publishes asks for the socket, and the
 /// driver hands it over the next time it parks.
 fn hand_over_acks(
@@ -390,13 +409,7 @@ impl std::task::Wake for Unpark {
 #[test]
 fn a_loop_without_streams_completes_its_publishes_from_the_acknowledgements_it_reads() {
     const COUNT: u16 = 100;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (listener, client) = hand_broker_and_client(runtime.handle().clone());
-    let broker = acknowledging_broker(listener, COUNT.into());
-    runtime.block_on(client.connect()).unwrap();
+    let (runtime, client, broker) = connected_to_acknowledging_broker(COUNT.into());
     let wakes = std::sync::Arc::new(CountWakes(Default::default()));
     let waker = std::task::Waker::from(wakes.clone());
     let mut buf = Vec::new();
@@ -500,4 +513,29 @@ fn a_client_with_a_stream_reads_acknowledgements_itself() {
         .block_on(client.disconnect(Default::default(), Default::default()))
         .unwrap();
     broker.join().unwrap();
+}
+
+/// A thread that blocks until its publishes complete reads their
+/// acknowledgements itself once the client handed it the socket: with the
+/// runtime stopped, each publish completes in its `block_on`.
+#[test]
+fn a_waiting_thread_reads_the_acknowledgements_of_its_publishes() {
+    const COUNT: u16 = 100;
+    let (runtime, client, broker) = connected_to_acknowledging_broker(COUNT.into());
+    let reader = client.acknowledgement_reader();
+    // The first read asks for the socket; the driver hands it over when it
+    // next parks (after this sync).
+    reader.read_available();
+    runtime.block_on(client.sync()).unwrap();
+    for i in 0..COUNT {
+        let mut handle = client.publish(Publish::new("t", numbered(i.into()), QoS::AtLeastOnce));
+        match reader.block_on(&mut handle, Duration::from_secs(10)) {
+            Some(Ok(_)) => {}
+            other => panic!("publish {i}: {other:?}"),
+        }
+    }
+    runtime
+        .block_on(client.disconnect(Default::default(), Default::default()))
+        .unwrap();
+    assert_eq!(broker.join().unwrap(), (1..=COUNT).collect::<Vec<_>>());
 }

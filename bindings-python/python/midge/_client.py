@@ -172,7 +172,9 @@ class PublishHandle:
         self._pending = pending
 
     def done(self) -> bool:
-        """True once acknowledged (or failed). Ask as often as you like."""
+        """True once acknowledged (or failed). Ask as often as you like; with
+        a :class:`Client`, each call also reads the acknowledgements that
+        have arrived (see :meth:`wait`)."""
         return bool(self._pending.done())
 
     def wait(self, timeout: Optional[float] = None) -> PublishResult:
@@ -182,7 +184,14 @@ class PublishHandle:
         completes or fails later, so wait again rather than publish again.
         :class:`ClosedError` means the client stopped first; a QoS 1/2
         message then stays in the session and goes out on the next
-        ``connect()``."""
+        ``connect()``.
+
+        With a :class:`Client` that has no :meth:`~Client.messages` iterator
+        (plain TCP, session in memory), the waiting thread reads the
+        broker's acknowledgements itself, so no other thread wakes per
+        publish; acknowledgements of handles nobody waits for are read by
+        the next wait, by :meth:`done`, or by the client within about a
+        second."""
         return _publish_result(self._pending.wait(timeout))
 
     def __await__(self) -> Any:
@@ -644,6 +653,8 @@ class Client(_Base):
         """Publish. With ``wait=True`` (default) returns a :class:`PublishResult`
         once the broker acknowledged (QoS 1/2) or the client accepted it
         (QoS 0); with ``wait=False`` returns a :class:`PublishHandle` at once.
+        The thread that waits reads the acknowledgement itself when it can
+        (see :meth:`PublishHandle.wait`).
         ``properties``: 5.0 publish properties (``user_properties``,
         ``response_topic``, ``correlation_data``, ``content_type``,
         ``message_expiry_interval``, ``topic_alias``, ``payload_format_indicator``)."""
@@ -848,7 +859,13 @@ class AsyncClient(_Base):
         100 µs after the previous one is written with the rest of its burst
         when the event loop next turns (one write for the burst), so code
         that publishes and then computes without awaiting may hold it until
-        its next ``await`` that yields to the loop."""
+        its next ``await`` that yields to the loop.
+
+        While the client has no :meth:`messages` iterator, the event loop that
+        awaits QoS 1/2 publishes reads the broker's acknowledgements itself
+        (on plain TCP with the session in memory): no other thread wakes per
+        acknowledgement. A loop kept busy for over a second by blocking code
+        hands that reading back to the client meanwhile."""
         _check_publish(topic, qos, retain)
         return await _await_publish(self._native.publish(topic, payload, qos, retain, properties, True))
 

@@ -1,15 +1,19 @@
-"""Acknowledgements read on the event loop: while an `AsyncClient` without
-message streams waits for its QoS 1/2 publishes, the loop that awaits them
-watches the connection's socket and completes them itself (the runtime
-thread is not woken per acknowledgement). What must hold: every publish
-completes, once, through handovers to and from the client's own thread (a
-subscribe, a stream made later, a second loop), and the loop stops watching
-when the client goes."""
+"""Acknowledgements read where the publishes are waited for: while a client
+without message streams waits for its QoS 1/2 publishes, the event loop
+that awaits them (`AsyncClient`) or the thread that waits (`Client`) reads
+the connection's socket and completes them itself (the runtime thread is
+not woken per acknowledgement). What must hold: every publish completes,
+once, through handovers to and from the client's own thread (a subscribe,
+a stream made later, a second loop, several waiting threads), and the loop
+stops watching when the client goes."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import threading
+import time
 
 import midge
 from conftest import client_id
@@ -165,3 +169,80 @@ def test_the_end_of_the_connection_is_seen_while_the_loop_reads(own_broker, topi
     """The loop that watches for acknowledgements also sees the connection
     end, at once, not at the next keep-alive a minute on."""
     asyncio.run(asyncio.wait_for(_broker_goes(own_broker.url(), topic, own_broker), 5))
+
+
+def _runtime_thread_switches() -> int:
+    """Context switches of midge's runtime thread so far (it sleeps each
+    time it has nothing to do, so each of its wake-ups counts one)."""
+    total = 0
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                if f.read().strip() != "midge-native":
+                    continue
+            with open(f"/proc/self/task/{tid}/status") as f:
+                total += sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
+        except OSError:
+            continue
+    return total
+
+
+def test_a_waiting_thread_reads_its_acknowledgements(broker, topic):
+    """`Client.publish` waits for the acknowledgement on the calling thread,
+    which reads it itself: the runtime thread is not woken per publish."""
+    with midge.Client(broker.url(), client_id=client_id()) as sub, midge.Client(
+        broker.url(), client_id=client_id()
+    ) as pub:
+        messages = sub.messages(timeout=10)
+        sub.subscribe(topic, qos=2)
+        sent = [f"{i}".encode() for i in range(300)]
+        got: list[bytes] = []
+        # The subscriber's iterator waits meanwhile (and reads its socket
+        # itself, see test_inline_reads.py).
+        consumer = threading.Thread(target=lambda: got.extend(next(messages).payload for _ in sent))
+        consumer.start()
+        # The first waits hand the socket over.
+        for payload in sent[:10]:
+            pub.publish(topic, payload, qos=1, timeout=10)
+        before = _runtime_thread_switches()
+        for i, payload in enumerate(sent[10:]):
+            pub.publish(topic, payload, qos=1 if i % 2 else 2, timeout=10)
+        woken = _runtime_thread_switches() - before
+        consumer.join(10)
+        assert got == sent
+        # A wake-up per acknowledgement would be 290 at least; the client's
+        # own timer (once a second) and the subscriber's keep the count low.
+        assert woken < 60, f"the runtime thread woke {woken} times for 290 publishes"
+
+
+def test_handles_nobody_waits_for_still_complete(broker, topic):
+    with midge.Client(broker.url(), client_id=client_id()) as pub:
+        pub.publish(topic, b"first", qos=1, timeout=10)
+        handles = [pub.publish(topic, f"{i}", qos=1, wait=False) for i in range(20)]
+        # done() reads what has arrived; without it the client reads within
+        # about a second.
+        deadline = time.monotonic() + 5
+        while not all(h.done() for h in handles):
+            assert time.monotonic() < deadline, "handles left pending"
+        for h in handles:
+            h.wait(0)
+
+
+def test_several_threads_wait_for_their_publishes_on_one_client(broker, topic):
+    errors: list[BaseException] = []
+    with midge.Client(broker.url(), client_id=client_id()) as pub:
+
+        def publish_many(n: int) -> None:
+            try:
+                for i in range(100):
+                    pub.publish(f"{topic}/{n}", f"{i}", qos=1 + i % 2, timeout=10)
+            except BaseException as e:  # reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=publish_many, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads), "a publishing thread hangs"
+    assert errors == []
