@@ -222,6 +222,19 @@ impl Commands {
             Err(e) => return Ok((Reply::failed(NativeError::from_publish_refusal(e)), false)),
         };
         core.transmit_into(&mut parked.unsent);
+        // A publish that waits for room in the window while a blocking
+        // reader of acknowledgements holds the socket but no thread waits
+        // on it: the room comes with acknowledgements nobody may read for a
+        // while, so the driver reads until a thread waits again.
+        let blocked_acks = parked.inline.as_ref().is_some_and(|r| {
+            r.reader == crate::inline::Reader::Acks
+                && parked.reader_blocks
+                && !parked.reader_in_wait
+        });
+        if blocked_acks && core.queued_len() > 0 && !parked.inline_paused {
+            parked.inline_paused = true;
+            let _ = self.send(Command::Wake);
+        }
         let clock = std::time::Instant::now();
         let in_burst = parked
             .last_publish

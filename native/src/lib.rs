@@ -799,7 +799,16 @@ impl AcknowledgementReader {
             if std::time::Instant::now() >= deadline {
                 return None;
             }
+            // The client knows a thread waits on the socket (see
+            // `Commands::try_publish_with`).
+            let commands = socket.and_then(|_| self.commands.upgrade());
+            if let Some(commands) = &commands {
+                inline::in_wait(commands, true);
+            }
             signal.wait(socket, deadline);
+            if let Some(commands) = &commands {
+                inline::in_wait(commands, false);
+            }
         }
     }
 

@@ -327,6 +327,15 @@ fn acknowledging_broker(
     listener: std::net::TcpListener,
     count: usize,
 ) -> std::thread::JoinHandle<Vec<u16>> {
+    acknowledging_broker_telling(listener, count, None)
+}
+
+/// [`acknowledging_broker`] that also says when it has taken them all.
+fn acknowledging_broker_telling(
+    listener: std::net::TcpListener,
+    count: usize,
+    all_taken: Option<mpsc::Sender<()>>,
+) -> std::thread::JoinHandle<Vec<u16>> {
     std::thread::spawn(move || {
         let mut broker = HandBroker::accept(listener);
         let mut ids = Vec::new();
@@ -339,6 +348,9 @@ fn acknowledging_broker(
                 }
                 other => panic!("expected a PUBLISH, got {}", other.name()),
             }
+        }
+        if let Some(all_taken) = all_taken {
+            let _ = all_taken.send(());
         }
         broker.wait_for_close();
         ids
@@ -527,6 +539,12 @@ fn a_waiting_thread_reads_the_acknowledgements_of_its_publishes() {
     // next parks (after this sync).
     reader.read_available();
     runtime.block_on(client.sync()).unwrap();
+    // A first wait on the socket tells the client its readers block (a
+    // command it takes at the next sync).
+    assert!(reader
+        .block_on(&mut std::future::pending::<()>(), Duration::from_millis(10))
+        .is_none());
+    runtime.block_on(client.sync()).unwrap();
     for i in 0..COUNT {
         let mut handle = client.publish(Publish::new("t", numbered(i.into()), QoS::AtLeastOnce));
         match reader.block_on(&mut handle, Duration::from_secs(10)) {
@@ -538,4 +556,71 @@ fn a_waiting_thread_reads_the_acknowledgements_of_its_publishes() {
         .block_on(client.disconnect(Default::default(), Default::default()))
         .unwrap();
     assert_eq!(broker.join().unwrap(), (1..=COUNT).collect::<Vec<_>>());
+}
+
+/// Wait (at most 5 s) until the client has handed its socket to
+/// acknowledgement readers.
+fn wait_for_acks_handover(client: &NativeClient, buf: &mut Vec<u8>) {
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !matches!(
+        client.read_acknowledgements(buf, &waker),
+        InlineRead::Wait { .. }
+    ) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "the socket was not handed over");
+        std::thread::park_timeout(left);
+    }
+}
+
+/// Publishes that wait for room in the window while the socket is with
+/// the waiting threads and none waits: the driver reads the
+/// acknowledgements that make the room at once (not at its next look, a
+/// second on), so the publishes flow as if nobody had taken the socket.
+#[test]
+fn publishes_waiting_for_room_do_not_wait_for_an_absent_thread() {
+    const COUNT: usize = 20;
+    let runtime = midge_native::runtime();
+    let (listener, client) = hand_broker_and_client_with(runtime.handle().clone(), |options| {
+        options.client.max_inflight = 2;
+        options.client.keep_alive_secs = 60;
+    });
+    let (all_taken, wait_for_all) = mpsc::channel();
+    let broker = acknowledging_broker_telling(listener, COUNT, Some(all_taken));
+    runtime.block_on(client.connect()).unwrap();
+    let reader = client.acknowledgement_reader();
+    let mut buf = Vec::new();
+    // A thread waits on the socket once (the client learns that its
+    // readers block), and the socket is with the waiting threads again.
+    assert_eq!(
+        client.read_acknowledgements(&mut buf, std::task::Waker::noop()),
+        InlineRead::Unavailable
+    );
+    wait_for_acks_handover(&client, &mut buf);
+    assert!(reader
+        .block_on(&mut std::future::pending::<()>(), Duration::from_millis(20))
+        .is_none());
+    wait_for_acks_handover(&client, &mut buf);
+    // Nobody waits from here on.
+    let started = Instant::now();
+    let handles: Vec<_> = (0..COUNT)
+        .map(|i| client.publish(Publish::new("t", numbered(i as u32), QoS::AtLeastOnce)))
+        .collect();
+    wait_for_all
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the broker got every publish");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(500),
+        "the publishes took {took:?}: they waited for the client's look at an absent reader"
+    );
+    for mut handle in handles {
+        let outcome = runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(5), &mut handle).await });
+        assert!(matches!(outcome, Ok(Ok(_))), "{outcome:?}");
+    }
+    runtime
+        .block_on(client.disconnect(Default::default(), Default::default()))
+        .unwrap();
+    assert_eq!(broker.join().unwrap().len(), COUNT);
 }
