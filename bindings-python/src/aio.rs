@@ -897,6 +897,10 @@ struct AckState {
     event_loop: Option<(Py<PyAny>, std::task::Waker)>,
     /// The socket (and handover) that loop watches now.
     registered: Option<(std::os::fd::RawFd, u64)>,
+    /// The client has a message stream: its reader watches the socket
+    /// (one registration per descriptor and loop), so this one never does
+    /// again.
+    disabled: bool,
 }
 
 /// Reads per step at most before the step lets the loop run other work.
@@ -921,8 +925,11 @@ impl AckWatch {
     /// socket already (one lock, no asking for the loop: on Python 3.11 that
     /// costs a system call).
     pub(crate) fn start_on_running_loop(self: &Arc<Self>, py: Python<'_>) {
-        if self.state().registered.is_some() {
-            return;
+        {
+            let state = self.state();
+            if state.registered.is_some() || state.disabled {
+                return;
+            }
         }
         if let Ok(event_loop) = pyo3_async_runtimes::get_running_loop(py) {
             self.start(py, &event_loop);
@@ -934,6 +941,9 @@ impl AckWatch {
     pub(crate) fn start(self: &Arc<Self>, py: Python<'_>, event_loop: &Bound<'_, PyAny>) {
         let old = {
             let mut state = self.state();
+            if state.disabled {
+                return;
+            }
             let same = state
                 .event_loop
                 .as_ref()
@@ -978,6 +988,9 @@ impl AckWatch {
             let Some((event_loop, waker)) = &state.event_loop else {
                 return;
             };
+            if state.disabled {
+                return;
+            }
             let (event_loop, waker) = (event_loop.clone_ref(py), waker.clone());
             (std::mem::take(&mut state.buf), event_loop, waker)
         };
@@ -1004,6 +1017,8 @@ impl AckWatch {
         let old = {
             let mut state = self.state();
             state.buf = buf;
+            // Disabled meanwhile (by a callback of this loop): stop, not watch.
+            let wanted = if state.disabled { None } else { wanted };
             if state.registered == wanted {
                 return;
             }
@@ -1045,13 +1060,8 @@ impl Drop for AckWatch {
             return;
         };
         // Possibly on another thread than the loop's (the last reference may
-        // go anywhere): through the loop's thread-safe scheduling.
-        attach(|py| {
-            let event_loop = event_loop.bind(py);
-            if let Ok(remove) = event_loop.getattr(intern!(py, "remove_reader")) {
-                let _ = event_loop.call_method1(intern!(py, "call_soon_threadsafe"), (remove, fd));
-            }
-        });
+        // go anywhere).
+        attach(|py| remove_reader_soon(py, event_loop.bind(py), fd));
     }
 }
 
@@ -1078,6 +1088,38 @@ impl std::task::Wake for AckWaker {
             return;
         }
         wake.push(Box::new(move |py| watch.step(py)));
+    }
+}
+
+#[cfg(unix)]
+impl AckWatch {
+    /// The client made a message stream: stop watching for good (its
+    /// reader takes the socket; see [`AckState::disabled`]).
+    pub(crate) fn disable(&self, py: Python<'_>) {
+        let registered = {
+            let mut state = self.state();
+            state.disabled = true;
+            state
+                .registered
+                .take()
+                .zip(state.event_loop.as_ref().map(|(l, _)| l.clone_ref(py)))
+        };
+        if let Some(((fd, _), event_loop)) = registered {
+            remove_reader_soon(py, event_loop.bind(py), fd);
+        }
+    }
+}
+
+/// Stop `event_loop` watching `fd`: at once when called on that loop's
+/// thread (before anything else there can register the descriptor anew),
+/// otherwise through its thread-safe scheduling, on its next turn.
+#[cfg(unix)]
+fn remove_reader_soon(py: Python<'_>, event_loop: &Bound<'_, PyAny>, fd: std::os::fd::RawFd) {
+    let running = pyo3_async_runtimes::get_running_loop(py).is_ok_and(|l| l.is(event_loop));
+    if running {
+        let _ = event_loop.call_method1(intern!(py, "remove_reader"), (fd,));
+    } else if let Ok(remove) = event_loop.getattr(intern!(py, "remove_reader")) {
+        let _ = event_loop.call_method1(intern!(py, "call_soon_threadsafe"), (remove, fd));
     }
 }
 
@@ -1118,4 +1160,5 @@ impl AckWatch {
     }
     pub(crate) fn start(self: &Arc<Self>, _py: Python<'_>, _event_loop: &Bound<'_, PyAny>) {}
     pub(crate) fn start_on_running_loop(self: &Arc<Self>, _py: Python<'_>) {}
+    pub(crate) fn disable(&self, _py: Python<'_>) {}
 }

@@ -1033,8 +1033,10 @@ impl NativeClientPy {
     }
 
     #[pyo3(signature = (filter=None))]
-    fn messages(&self, filter: Option<String>) -> PyResult<MessageReceiver> {
+    fn messages(&self, py: Python<'_>, filter: Option<String>) -> PyResult<MessageReceiver> {
         let stream = self.native.messages(filter).map_err(to_py_err)?;
+        // The stream's reader watches the socket from now on.
+        self.acks.disable(py);
         let watch = aio::SocketWatch::new(stream.inline_pause());
         Ok(MessageReceiver {
             stream: Arc::new(tokio::sync::Mutex::new(Some(stream))),

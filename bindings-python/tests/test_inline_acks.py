@@ -108,12 +108,17 @@ def test_a_publisher_moves_to_the_loop_that_awaits_it(broker, topic):
         second.close()
 
 
-async def _then_a_stream(url: str, topic: str) -> None:
+async def _then_a_stream(url: str, topic: str, loop: _WatchingLoop) -> None:
     async with midge.AsyncClient(url, client_id=client_id()) as c:
+        before = set(loop.watching)
         await _publishes(c, f"{topic}/elsewhere", 50)
-        # A stream now: the client reads the socket for it (or hands it to
-        # the stream's reader), and the publishes still complete.
+        assert loop.watching - before, "the loop never watched the socket for acknowledgements"
+        # A stream now: its reader is the only one to watch the socket (one
+        # registration per descriptor), so the acknowledgements' watch ends
+        # at once; the client reads the socket for the stream (or hands it
+        # to the stream's reader), and the publishes still complete.
         messages = c.messages()
+        assert not (loop.watching - before), loop.watching
         await c.subscribe(topic, qos=1)
         await _publishes(c, topic, 50)
         assert await _received(messages, 50) == [f"{i}".encode() for i in range(50)]
@@ -123,7 +128,7 @@ async def _then_a_stream(url: str, topic: str) -> None:
 def test_a_stream_made_after_publishes_takes_the_socket_over(broker, topic):
     loop = _WatchingLoop()
     try:
-        _run(loop, _then_a_stream(broker.url(), topic))
+        _run(loop, _then_a_stream(broker.url(), topic, loop))
     finally:
         loop.close()
 
