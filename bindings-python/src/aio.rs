@@ -893,8 +893,9 @@ pub(crate) struct AckWatch {
 struct AckState {
     /// The read buffer (out while a step reads).
     buf: Vec<u8>,
-    /// The loop that reads, and the waker the client wakes for it.
-    event_loop: Option<(Py<PyAny>, std::task::Waker)>,
+    /// The loop that reads, the waker the client wakes for it, and the
+    /// thread that runs it.
+    event_loop: Option<(Py<PyAny>, std::task::Waker, std::thread::ThreadId)>,
     /// The socket (and handover) that loop watches now.
     registered: Option<(std::os::fd::RawFd, u64)>,
     /// The client has a message stream: its reader watches the socket
@@ -939,40 +940,44 @@ impl AckWatch {
     /// A QoS 1/2 publish is awaited on `event_loop` (the running one): read
     /// its acknowledgement there if the client lets it.
     pub(crate) fn start(self: &Arc<Self>, py: Python<'_>, event_loop: &Bound<'_, PyAny>) {
-        let old = {
-            let mut state = self.state();
+        let same = {
+            let state = self.state();
             if state.disabled {
                 return;
             }
             let same = state
                 .event_loop
                 .as_ref()
-                .is_some_and(|(l, _)| l.is(event_loop));
+                .is_some_and(|(l, _, _)| l.is(event_loop));
             if same && state.registered.is_some() {
                 // Watching already: the common case, one lock per publish.
                 return;
             }
-            if same {
-                None
-            } else {
-                let Some(wake) = loop_wake(event_loop) else {
-                    return;
-                };
-                let waker = std::task::Waker::from(Arc::new(AckWaker {
-                    watch: Arc::downgrade(self),
-                    wake: Arc::downgrade(&wake),
-                }));
-                let old_loop = state
-                    .event_loop
-                    .replace((event_loop.clone().unbind(), waker))
-                    .map(|(l, _)| l);
-                state.registered.take().zip(old_loop)
-            }
+            same
         };
-        if let Some(((fd, _), old_loop)) = old {
-            let _ = old_loop
-                .bind(py)
-                .call_method1(intern!(py, "remove_reader"), (fd,));
+        if !same {
+            // Python is called without the state's lock held: it may hand
+            // the GIL to a thread that waits for that lock.
+            let Some(wake) = loop_wake(event_loop) else {
+                return;
+            };
+            let waker = std::task::Waker::from(Arc::new(AckWaker {
+                watch: Arc::downgrade(self),
+                wake: Arc::downgrade(&wake),
+            }));
+            let loop_now = (
+                event_loop.clone().unbind(),
+                waker,
+                std::thread::current().id(),
+            );
+            let old = {
+                let mut state = self.state();
+                let old_loop = state.event_loop.replace(loop_now).map(|(l, _, _)| l);
+                state.registered.take().zip(old_loop)
+            };
+            if let Some(((fd, _), old_loop)) = old {
+                remove_reader_soon(py, old_loop.bind(py), fd);
+            }
         }
         self.step(py);
     }
@@ -985,10 +990,12 @@ impl AckWatch {
             .store(false, std::sync::atomic::Ordering::Release);
         let (mut buf, event_loop, waker) = {
             let mut state = self.state();
-            let Some((event_loop, waker)) = &state.event_loop else {
+            let Some((event_loop, waker, thread)) = &state.event_loop else {
                 return;
             };
-            if state.disabled {
+            // Only the loop's own thread registers with it (a callback of a
+            // loop left behind may still run on its thread).
+            if state.disabled || *thread != std::thread::current().id() {
                 return;
             }
             let (event_loop, waker) = (event_loop.clone_ref(py), waker.clone());
@@ -1054,7 +1061,7 @@ impl Drop for AckWatch {
     /// gets the number next would never be watched.
     fn drop(&mut self) {
         let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
-        let (Some((fd, _)), Some((event_loop, _))) =
+        let (Some((fd, _)), Some((event_loop, _, _))) =
             (state.registered.take(), state.event_loop.take())
         else {
             return;
@@ -1102,7 +1109,7 @@ impl AckWatch {
             state
                 .registered
                 .take()
-                .zip(state.event_loop.as_ref().map(|(l, _)| l.clone_ref(py)))
+                .zip(state.event_loop.as_ref().map(|(l, _, _)| l.clone_ref(py)))
         };
         if let Some(((fd, _), event_loop)) = registered {
             remove_reader_soon(py, event_loop.bind(py), fd);
