@@ -810,10 +810,20 @@ struct NativeClientPy {
     native: Native,
     /// Reads acknowledgements on the loop that waits for the publishes
     /// (`AsyncClient`).
-    acks: Arc<aio::AckWatch>,
+    /// Made by the first QoS 1/2 publish on a loop (or the first stream):
+    /// an idle connection does not carry it.
+    acks: std::sync::OnceLock<Arc<aio::AckWatch>>,
     id: u64,
     /// The `log_payloads` option, kept for `set_trace_level`.
     log_payloads: bool,
+}
+
+impl NativeClientPy {
+    /// The socket watch of the loop that awaits the publishes (made once).
+    fn ack_watch(&self) -> &Arc<aio::AckWatch> {
+        self.acks
+            .get_or_init(|| aio::AckWatch::new(self.native.clone()))
+    }
 }
 
 #[pymethods]
@@ -825,7 +835,7 @@ impl NativeClientPy {
         // Loading a file store reads the disk: no need to hold the GIL.
         let native = py.detach(|| Native::new(options)).map_err(to_py_err)?;
         Ok(NativeClientPy {
-            acks: aio::AckWatch::new(native.clone()),
+            acks: std::sync::OnceLock::new(),
             native,
             id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
             log_payloads,
@@ -963,8 +973,9 @@ impl NativeClientPy {
                 // Awaited or not (`publish_nowait`), its acknowledgement may
                 // be read on the loop; an await starts the watch on its own
                 // loop.
-                self.acks.start_on_running_loop(py);
-                pending.acks = Some(self.acks.clone());
+                let acks = self.ack_watch();
+                acks.start_on_running_loop(py);
+                pending.acks = Some(acks.clone());
             } else {
                 pending.reader = Some(self.native.acknowledgement_reader());
             }
@@ -1036,7 +1047,7 @@ impl NativeClientPy {
     fn messages(&self, py: Python<'_>, filter: Option<String>) -> PyResult<MessageReceiver> {
         let stream = self.native.messages(filter).map_err(to_py_err)?;
         // The stream's reader watches the socket from now on.
-        self.acks.disable(py);
+        self.ack_watch().disable(py);
         let watch = aio::SocketWatch::new(stream.inline_pause());
         Ok(MessageReceiver {
             stream: Arc::new(tokio::sync::Mutex::new(Some(stream))),
