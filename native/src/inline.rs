@@ -65,8 +65,8 @@ use crate::NativeError;
 pub(crate) enum Reader {
     /// The thread that waits for stream `id`'s messages.
     Stream(u64),
-    /// An event loop that waits for publishes' outcomes, on a client
-    /// without streams.
+    /// An event loop or a thread that waits for publishes' outcomes, on a
+    /// client without streams.
     Acks,
 }
 
