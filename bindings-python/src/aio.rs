@@ -752,7 +752,8 @@ impl SocketWatch {
         }
     }
 
-    /// Stop watching (the stream closed).
+    /// Stop watching (the stream closed: `close()`, or the iterator's
+    /// `__del__`, which may run on another thread than the loop's).
     pub(crate) fn stop(&self, py: Python<'_>) {
         let registered = {
             let mut state = self.state();
@@ -761,9 +762,7 @@ impl SocketWatch {
             state.registered.take()
         };
         if let Some((fd, _, event_loop)) = registered {
-            let _ = event_loop
-                .bind(py)
-                .call_method1(intern!(py, "remove_reader"), (fd,));
+            remove_reader_soon(py, event_loop.bind(py), fd);
         }
     }
 }
