@@ -83,7 +83,8 @@ pub(crate) struct Reading {
     pub(crate) handover: u64,
 }
 
-/// What one [`read`] did.
+/// What one inline read did ([`MessageStream::read_inline`](crate::MessageStream::read_inline),
+/// [`NativeClient::read_acknowledgements`](crate::NativeClient::read_acknowledgements)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InlineRead {
     /// Bytes were read and fed to the core: look at the stream again.
