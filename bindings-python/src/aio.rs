@@ -133,7 +133,7 @@ where
     F: Future<Output = C> + Send + 'static,
     C: for<'a> FnOnce(Python<'a>) -> PyResult<Py<PyAny>> + Send + 'static,
 {
-    future_into_py_watched(py, fut, None)
+    future_into_py_on(py, &running_loop(py)?, fut, None)
 }
 
 /// The running event loop (after the shutdown gate closed, the error
@@ -147,24 +147,10 @@ pub(crate) fn running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     pyo3_async_runtimes::get_running_loop(py)
 }
 
-/// [`future_into_py`] for a future that may ask its event loop to watch a
-/// socket for it ([`SocketWatch`]): where the loop can (a [`LoopTask`]),
+/// [`future_into_py`] on `event_loop`, the running loop (from
+/// [`running_loop`]), for a future that may ask the loop to watch a socket
+/// for it (`watch`, a [`SocketWatch`]): where the loop can (a [`LoopTask`]),
 /// the loop's reader callback polls the future when the socket is readable.
-pub(crate) fn future_into_py_watched<'py, F, C>(
-    py: Python<'py>,
-    fut: F,
-    watch: Option<Arc<SocketWatch>>,
-) -> PyResult<Bound<'py, PyAny>>
-where
-    F: Future<Output = C> + Send + 'static,
-    C: for<'a> FnOnce(Python<'a>) -> PyResult<Py<PyAny>> + Send + 'static,
-{
-    let event_loop = running_loop(py)?;
-    future_into_py_on(py, &event_loop, fut, watch)
-}
-
-/// [`future_into_py_watched`] on `event_loop`, the running loop (from
-/// [`running_loop`]).
 pub(crate) fn future_into_py_on<'py, F, C>(
     py: Python<'py>,
     event_loop: &Bound<'py, PyAny>,

@@ -474,8 +474,9 @@ impl MessageReceiver {
         let origin = self.origin;
         let watch = self.watch.clone();
         let watched = watch.clone();
-        aio::future_into_py_watched(
+        aio::future_into_py_on(
             py,
+            &aio::running_loop(py)?,
             async move {
                 let mut guard = stream.lock().await;
                 let mut batch = Vec::new();

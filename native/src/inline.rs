@@ -56,7 +56,7 @@ use midge_core::{Event, Message, TransportFailure};
 use tokio::sync::mpsc;
 
 use crate::driver::Command;
-use crate::lane::{Commands, Parked};
+use crate::lane::{Commands, Parked, WeakCommands};
 use crate::transport::{read_failure, Wire};
 use crate::NativeError;
 
@@ -185,8 +185,26 @@ pub(crate) fn read(
     InlineRead::Read
 }
 
+/// Block on `signal` (and `socket`, if the reader has it) until `deadline`,
+/// telling the client meanwhile that a thread waits on the socket.
+pub(crate) fn wait_blocking(
+    signal: &Signal,
+    commands: &WeakCommands,
+    socket: Option<RawFd>,
+    deadline: std::time::Instant,
+) {
+    let commands = socket.and_then(|_| commands.upgrade());
+    if let Some(commands) = &commands {
+        in_wait(commands, true);
+    }
+    signal.wait(socket, deadline);
+    if let Some(commands) = &commands {
+        in_wait(commands, false);
+    }
+}
+
 /// A blocking reader starts (`true`) or stops waiting on the socket.
-pub(crate) fn in_wait(commands: &Commands, blocking: bool) {
+fn in_wait(commands: &Commands, blocking: bool) {
     let mut parked = commands.lane().lock();
     if !std::mem::replace(&mut parked.reader_blocks, true) {
         // The driver looks in on blocking readers: it sets its timer for

@@ -699,14 +699,7 @@ impl MessageStream {
             if std::time::Instant::now() >= deadline {
                 return None;
             }
-            let commands = socket.and_then(|_| self.commands.upgrade());
-            if let Some(commands) = &commands {
-                inline::in_wait(commands, true);
-            }
-            signal.wait(socket, deadline);
-            if let Some(commands) = &commands {
-                inline::in_wait(commands, false);
-            }
+            inline::wait_blocking(&signal, &self.commands, socket, deadline);
         }
     }
 
@@ -801,14 +794,7 @@ impl AcknowledgementReader {
             }
             // The client knows a thread waits on the socket (see
             // `Commands::try_publish_with`).
-            let commands = socket.and_then(|_| self.commands.upgrade());
-            if let Some(commands) = &commands {
-                inline::in_wait(commands, true);
-            }
-            signal.wait(socket, deadline);
-            if let Some(commands) = &commands {
-                inline::in_wait(commands, false);
-            }
+            inline::wait_blocking(&signal, &self.commands, socket, deadline);
         }
     }
 

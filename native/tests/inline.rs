@@ -94,9 +94,7 @@ fn the_waiting_thread_reads_and_acknowledges_without_the_runtime() {
         (1..=COUNT).collect::<Vec<_>>(),
         "each acknowledged, in order"
     );
-    runtime
-        .block_on(client.disconnect(Default::default(), Default::default()))
-        .unwrap();
+    disconnect(&runtime, &client);
     broker.join().unwrap();
 }
 
@@ -161,9 +159,7 @@ fn answers_the_client_waits_for_are_read_while_a_reader_waits() {
             ))
             .unwrap();
     }
-    runtime
-        .block_on(client.disconnect(Default::default(), Default::default()))
-        .unwrap();
+    disconnect(runtime, &client);
     broker.join().unwrap();
 }
 
@@ -215,9 +211,7 @@ fn a_reader_that_stops_reading_does_not_stop_the_keep_alive() {
     assert_eq!(*client.status().borrow(), ConnectionStatus::Connected);
     let got = receive(&mut stream, 3, Duration::from_secs(5));
     assert_eq!(got, vec![numbered(2), numbered(2), numbered(2)]);
-    runtime
-        .block_on(client.disconnect(Default::default(), Default::default()))
-        .unwrap();
+    disconnect(runtime, &client);
     broker.join().unwrap();
 }
 
@@ -357,6 +351,23 @@ fn acknowledging_broker_telling(
     })
 }
 
+/// The publish completes, successfully, within 10 s.
+fn completes(runtime: &tokio::runtime::Runtime, handle: midge_native::PublishHandle) {
+    let outcome =
+        runtime.block_on(async { tokio::time::timeout(Duration::from_secs(10), handle).await });
+    assert!(
+        matches!(outcome, Ok(Ok(_))),
+        "the publish did not complete: {outcome:?}"
+    );
+}
+
+/// A clean disconnect.
+fn disconnect(runtime: &tokio::runtime::Runtime, client: &NativeClient) {
+    runtime
+        .block_on(client.disconnect(Default::default(), Default::default()))
+        .unwrap();
+}
+
 /// A runtime that runs only inside `block_on` on this thread, and a client
 /// of it connected to an [`acknowledging_broker`] for `count` publishes.
 fn connected_to_acknowledging_broker(
@@ -450,9 +461,7 @@ fn a_loop_without_streams_completes_its_publishes_from_the_acknowledgements_it_r
     }
     assert_eq!(done, handles.len(), "publishes left waiting");
     assert!(handles.iter_mut().all(|h| h.try_take().is_none()));
-    runtime
-        .block_on(client.disconnect(Default::default(), Default::default()))
-        .unwrap();
+    disconnect(&runtime, &client);
     assert_eq!(
         broker.join().unwrap(),
         (1..=COUNT).collect::<Vec<_>>(),
@@ -479,20 +488,13 @@ fn a_loop_that_stops_reading_acknowledgements_is_replaced_by_the_driver() {
     hand_over_acks(runtime, &client, &mut buf);
     let started = Instant::now();
     let handle = client.publish(Publish::new("t", b"x".to_vec(), QoS::AtLeastOnce));
-    let outcome =
-        runtime.block_on(async { tokio::time::timeout(Duration::from_secs(10), handle).await });
-    assert!(
-        matches!(outcome, Ok(Ok(_))),
-        "the publish did not complete: {outcome:?}"
-    );
+    completes(runtime, handle);
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "it took {:?}",
         started.elapsed()
     );
-    runtime
-        .block_on(client.disconnect(Default::default(), Default::default()))
-        .unwrap();
+    disconnect(runtime, &client);
     broker.join().unwrap();
 }
 
@@ -518,12 +520,8 @@ fn a_client_with_a_stream_reads_acknowledgements_itself() {
         "a client with a stream does not hand its socket to an acknowledgement reader"
     );
     let handle = client.publish(Publish::new("t", b"x".to_vec(), QoS::AtLeastOnce));
-    let outcome =
-        runtime.block_on(async { tokio::time::timeout(Duration::from_secs(10), handle).await });
-    assert!(matches!(outcome, Ok(Ok(_))), "{outcome:?}");
-    runtime
-        .block_on(client.disconnect(Default::default(), Default::default()))
-        .unwrap();
+    completes(runtime, handle);
+    disconnect(runtime, &client);
     broker.join().unwrap();
 }
 
@@ -552,9 +550,7 @@ fn a_waiting_thread_reads_the_acknowledgements_of_its_publishes() {
             other => panic!("publish {i}: {other:?}"),
         }
     }
-    runtime
-        .block_on(client.disconnect(Default::default(), Default::default()))
-        .unwrap();
+    disconnect(&runtime, &client);
     assert_eq!(broker.join().unwrap(), (1..=COUNT).collect::<Vec<_>>());
 }
 
@@ -614,13 +610,9 @@ fn publishes_waiting_for_room_do_not_wait_for_an_absent_thread() {
         took < Duration::from_millis(500),
         "the publishes took {took:?}: they waited for the client's look at an absent reader"
     );
-    for mut handle in handles {
-        let outcome = runtime
-            .block_on(async { tokio::time::timeout(Duration::from_secs(5), &mut handle).await });
-        assert!(matches!(outcome, Ok(Ok(_))), "{outcome:?}");
+    for handle in handles {
+        completes(runtime, handle);
     }
-    runtime
-        .block_on(client.disconnect(Default::default(), Default::default()))
-        .unwrap();
+    disconnect(runtime, &client);
     assert_eq!(broker.join().unwrap().len(), COUNT);
 }
