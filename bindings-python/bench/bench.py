@@ -271,9 +271,10 @@ async def run_aiomqtt(port: int, qos: int, count: int, window: int) -> float:
 
 
 async def _gmqtt_pair(port: int, prefix: str, t: str, qos: int,
-                      on_message: Any) -> tuple[Any, Any]:
+                      on_message: Any, one_client: bool = False) -> tuple[Any, Any]:
     """A gmqtt subscriber (to `t` at `qos`, handing messages to `on_message`)
-    and a publisher, both connected at 3.1.1; returns (sub, pub)."""
+    and a publisher (with `one_client`, the subscriber itself), connected at
+    3.1.1; returns (sub, pub)."""
     import gmqtt  # type: ignore[import-untyped]
     from gmqtt.mqtt.constants import MQTTv311  # type: ignore[import-untyped]
 
@@ -286,9 +287,11 @@ async def _gmqtt_pair(port: int, prefix: str, t: str, qos: int,
     sub = gmqtt.Client(f"{prefix}-sub-" + t[-8:])
     sub.on_message = on_message
     sub.on_subscribe = on_subscribe
-    pub = gmqtt.Client(f"{prefix}-pub-" + t[-8:])
     await sub.connect("127.0.0.1", port, version=MQTTv311)
-    await pub.connect("127.0.0.1", port, version=MQTTv311)
+    pub = sub
+    if not one_client:
+        pub = gmqtt.Client(f"{prefix}-pub-" + t[-8:])
+        await pub.connect("127.0.0.1", port, version=MQTTv311)
     sub.subscribe(t, qos=qos)
     await asyncio.wait_for(subscribed, 10)
     return sub, pub
@@ -669,14 +672,18 @@ def fixed_midge(port: int, qos: midge.QoS, count: int, rate: float) -> float:
     return time.process_time() - cpu0
 
 
-async def fixed_midge_async(port: int, qos: midge.QoS, count: int, rate: float) -> float:
+async def fixed_midge_async(port: int, qos: midge.QoS, count: int, rate: float,
+                            one_client: bool = False) -> float:
+    """With `one_client`, one client subscribes to what it publishes."""
     t = topic()
     url = f"mqtt://127.0.0.1:{port}"
     cpu0 = time.process_time()
     sub = midge.AsyncClient(url, client_id="famidge-sub-" + t[-8:], protocol="3.1.1")
-    pub = midge.AsyncClient(url, client_id="famidge-pub-" + t[-8:], protocol="3.1.1")
     await sub.connect()
-    await pub.connect()
+    pub = sub
+    if not one_client:
+        pub = midge.AsyncClient(url, client_id="famidge-pub-" + t[-8:], protocol="3.1.1")
+        await pub.connect()
     messages = sub.messages()
     await sub.subscribe(t, qos=qos)
 
@@ -692,7 +699,8 @@ async def fixed_midge_async(port: int, qos: midge.QoS, count: int, rate: float) 
     for h in handles:
         await h
     await asyncio.wait_for(consumer, 30)
-    await pub.disconnect()
+    if not one_client:
+        await pub.disconnect()
     await sub.disconnect()
     return time.process_time() - cpu0
 
@@ -743,7 +751,8 @@ async def _paced_async(count: int, rate: float) -> AsyncIterator[None]:
         yield None
 
 
-async def fixed_gmqtt(port: int, qos: int, count: int, rate: float) -> float:
+async def fixed_gmqtt(port: int, qos: int, count: int, rate: float, one_client: bool = False) -> float:
+    """With `one_client`, one client subscribes to what it publishes."""
     t = topic()
     cpu0 = time.process_time()
     received = 0
@@ -756,12 +765,13 @@ async def fixed_gmqtt(port: int, qos: int, count: int, rate: float) -> float:
             done.set_result(None)
         return 0
 
-    sub, pub = await _gmqtt_pair(port, "fgm", t, qos, on_message)
+    sub, pub = await _gmqtt_pair(port, "fgm", t, qos, on_message, one_client)
     async for _ in _paced_async(count, rate):
         pub.publish(t, PAYLOAD, qos=qos)
     # gmqtt gives nothing to wait on per publish: every message arrived.
     await asyncio.wait_for(done, 30)
-    await pub.disconnect()
+    if not one_client:
+        await pub.disconnect()
     await sub.disconnect()
     return time.process_time() - cpu0
 
@@ -959,6 +969,27 @@ def print_alone(port: int, count: int, rate: float, rounds: int) -> None:
               f"{gm[0] / us[0]:.2f}x, {gm[1] / us[1]:.2f}x |", flush=True)
 
 
+def print_one_client(port: int, count: int, rate: float, rounds: int) -> None:
+    """One client that subscribes to the topic it publishes to (an app that
+    reports and listens on one connection): its acknowledgements and its
+    messages arrive on one socket."""
+    print(f"\nOne client subscribed to what it publishes, at {rate:,.0f} msg/s ({count} messages, "
+          f"connect included), client CPU µs per message, median of {rounds} alternating rounds "
+          "(range); in square brackets the part midge's runtime thread ran:")
+    print("| client | QoS 0 | QoS 1 | gmqtt / client (QoS 0, QoS 1) |")
+    print("|---|---|---|---|")
+    runs: list[tuple[str, Run]] = [
+        ("gmqtt", lambda q: asyncio.run(fixed_gmqtt(port, q, count, rate, one_client=True))),
+        ("midge.AsyncClient", lambda q: asyncio.run(fixed_midge_async(port, q, count, rate, one_client=True))),
+    ]
+    measured = rounds_per_message(runs, count, rounds)
+    gm = [statistics.median(s[0] for s in per_qos) for per_qos in measured["gmqtt"]]
+    for name, by_qos in measured.items():
+        us = [statistics.median(s[0] for s in per_qos) for per_qos in by_qos]
+        print(f"| {name} | {median_cell(name, by_qos[0])} | {median_cell(name, by_qos[1])} | "
+              f"{gm[0] / us[0]:.2f}x, {gm[1] / us[1]:.2f}x |", flush=True)
+
+
 async def latency_gmqtt(port: int, count: int) -> list[float]:
     t = topic()
     arrived: asyncio.Queue[None] = asyncio.Queue()
@@ -1083,6 +1114,7 @@ def main() -> None:
         if args.fixed_rate > 0:
             print_fixed_rate(broker.port, 10_000, args.fixed_rate, args.fixed_rounds)
             print_alone(broker.port, 10_000, args.fixed_rate, args.fixed_rounds)
+            print_one_client(broker.port, 10_000, args.fixed_rate, args.fixed_rounds)
         for qos in args.qos:
             pairs = []
             if args.only in (None, "blocking"):

@@ -627,22 +627,27 @@ impl Flush {
 }
 
 /// A socket the event loop watches for one stream's reader (see
-/// `midge_native::MessageStream::recv_step`): while the reader's future waits
-/// for it, the loop's reader callback polls that future, which reads the
-/// socket on the loop's own thread. Registered with `add_reader` when a
-/// future first asks and kept while futures keep asking (an `async for`
-/// asks again as soon as it has handled a batch), so a steady stream costs
-/// no registration per message; removed when a future no longer asks (the
-/// client reads the socket itself again), and when the socket is readable
-/// while no future waits (the loop's readiness is level-triggered: it would
-/// call again and again).
+/// `midge_native::LoopReader`): registered with `add_reader` while the client
+/// hands the socket to the stream, the loop reads it whenever it is
+/// readable. A future that waits for messages is polled (it takes them from
+/// the stream, reading the socket itself through
+/// `midge_native::MessageStream::recv_step`); with no future waiting (the
+/// consumer is busy) the loop still reads, and the messages wait in the
+/// stream. So the client may leave the socket to the loop while publishes
+/// wait for their acknowledgements: the reads complete them, on the loop's
+/// thread. A steady stream costs no registration per message; the
+/// registration goes when the client takes the socket back (it then reads
+/// it itself, and wakes the watch when it hands it over again).
 #[cfg(unix)]
 pub(crate) struct SocketWatch {
     state: Mutex<WatchState>,
-    /// Hands the socket back to the client while no receive waits.
-    pause: midge_native::InlinePause,
+    reader: midge_native::LoopReader,
     /// Its futures run on a loop that can watch sockets (a [`LoopTask`]).
     usable: std::sync::atomic::AtomicBool,
+    /// The client was told that a loop watches the socket.
+    watching: std::sync::atomic::AtomicBool,
+    /// A step is queued on the loop: more wakes need not queue another.
+    queued: std::sync::atomic::AtomicBool,
 }
 
 #[cfg(unix)]
@@ -652,19 +657,29 @@ struct WatchState {
     wanted: Option<(std::os::fd::RawFd, u64)>,
     /// What the loop watches now, and which loop.
     registered: Option<(std::os::fd::RawFd, u64, Py<PyAny>)>,
-    /// The future waiting for the socket.
+    /// The future waiting for messages.
     task: Option<std::sync::Weak<LoopTask>>,
-    /// A look at whether the reader is still away is scheduled.
-    check_scheduled: bool,
+    /// The loop that reads, the waker the client and the stream wake for
+    /// it, and the thread that runs it.
+    event_loop: Option<(Py<PyAny>, std::task::Waker, std::thread::ThreadId)>,
+    /// The read buffer of reads with no future waiting (out while a step
+    /// reads).
+    buf: Vec<u8>,
 }
+
+/// Reads per step at most before the step lets the loop run other work.
+#[cfg(unix)]
+const READS_PER_STEP: usize = 64;
 
 #[cfg(unix)]
 impl SocketWatch {
-    pub(crate) fn new(pause: midge_native::InlinePause) -> Arc<SocketWatch> {
+    pub(crate) fn new(reader: midge_native::LoopReader) -> Arc<SocketWatch> {
         Arc::new(SocketWatch {
             state: Mutex::new(WatchState::default()),
-            pause,
+            reader,
             usable: std::sync::atomic::AtomicBool::new(false),
+            watching: std::sync::atomic::AtomicBool::new(false),
+            queued: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -675,6 +690,86 @@ impl SocketWatch {
 
     fn state(&self) -> MutexGuard<'_, WatchState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A receive is made on `event_loop` (the running one): the waker its
+    /// future gives the stream, which runs a step of this watch there (none
+    /// if the loop cannot run one).
+    pub(crate) fn bind(
+        self: &Arc<Self>,
+        event_loop: &Bound<'_, PyAny>,
+    ) -> Option<std::task::Waker> {
+        {
+            let state = self.state();
+            if let Some((l, waker, _)) = &state.event_loop {
+                if l.is(event_loop) {
+                    return Some(waker.clone());
+                }
+            }
+        }
+        // Python is called without the state's lock held.
+        let wake = loop_wake(event_loop)?;
+        let waker = StepWaker::waker(self, &wake);
+        self.state().event_loop = Some((
+            event_loop.clone().unbind(),
+            waker.clone(),
+            std::thread::current().id(),
+        ));
+        Some(waker)
+    }
+
+    /// A receive on `event_loop` (the running one) found messages waiting:
+    /// unless a loop watches already, watch from now on and ask the client
+    /// for the socket, so that the loop reads the next ones itself (the
+    /// receives that find them waiting never ask).
+    pub(crate) fn start(self: &Arc<Self>, event_loop: &Bound<'_, PyAny>) {
+        if self.watching.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        if let Some(waker) = self.bind(event_loop) {
+            self.usable
+                .store(true, std::sync::atomic::Ordering::Release);
+            self.watching();
+            self.reader.ask(&waker);
+        }
+    }
+
+    /// Whether the client was told that a loop watches (one atomic load).
+    pub(crate) fn is_watching(&self) -> bool {
+        self.watching.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// A QoS 1/2 publish is awaited on `event_loop`: if that is not the
+    /// loop that watches the socket (the stream is read elsewhere, or its
+    /// loop has ended), the client reads the acknowledgements itself until
+    /// a receive on a loop watches again.
+    pub(crate) fn awaited_on(&self, event_loop: &Bound<'_, PyAny>) {
+        if !self.is_watching() {
+            return;
+        }
+        let elsewhere = !self
+            .state()
+            .event_loop
+            .as_ref()
+            .is_some_and(|(l, _, _)| l.is(event_loop));
+        if elsewhere
+            && self
+                .watching
+                .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
+            self.reader.watch(false);
+        }
+    }
+
+    /// A future of this loop waits for the stream: tell the client that a
+    /// loop watches the socket (once).
+    pub(crate) fn watching(&self) {
+        if !self
+            .watching
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            self.reader.watch(true);
+        }
     }
 
     /// Called by the future's poll: the socket to watch, or none.
@@ -689,33 +784,43 @@ impl SocketWatch {
         task: &Arc<LoopTask>,
         event_loop: &Bound<'_, PyAny>,
     ) {
-        let mut state = self.state();
-        let Some((fd, handover)) = state.wanted else {
-            state.task = None;
-            let registered = state.registered.take();
-            drop(state);
-            if let Some((fd, _, old_loop)) = registered {
-                let _ = old_loop
-                    .bind(py)
-                    .call_method1(intern!(py, "remove_reader"), (fd,));
-            }
-            return;
+        let wanted = {
+            let mut state = self.state();
+            state.task = Some(Arc::downgrade(task));
+            state.wanted
         };
-        state.task = Some(Arc::downgrade(task));
-        let same = state
-            .registered
-            .as_ref()
-            .is_some_and(|(f, h, l)| *f == fd && *h == handover && l.is(event_loop));
-        if same {
-            return;
-        }
-        let old = state.registered.take();
-        drop(state);
+        self.register(py, event_loop, wanted);
+    }
+
+    /// Watch `wanted` on `event_loop` (nothing if none).
+    fn register(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        event_loop: &Bound<'_, PyAny>,
+        wanted: Option<(std::os::fd::RawFd, u64)>,
+    ) {
+        let old = {
+            let mut state = self.state();
+            let same = match (&state.registered, wanted) {
+                (Some((f, h, l)), Some((fd, handover))) => {
+                    *f == fd && *h == handover && l.is(event_loop)
+                }
+                (None, None) => true,
+                _ => false,
+            };
+            if same {
+                return;
+            }
+            state.registered.take()
+        };
         if let Some((old_fd, _, old_loop)) = old {
             let _ = old_loop
                 .bind(py)
                 .call_method1(intern!(py, "remove_reader"), (old_fd,));
         }
+        let Some((fd, handover)) = wanted else {
+            return;
+        };
         // A new handover: the descriptor may be another connection's by now,
         // so the registration is made afresh.
         if event_loop
@@ -723,10 +828,13 @@ impl SocketWatch {
             .is_ok()
         {
             self.state().registered = Some((fd, handover, event_loop.clone().unbind()));
+        } else {
+            // Nothing watches the socket: the client reads it.
+            self.reader.pause();
         }
     }
 
-    /// `task` finished: nothing waits for the socket until the next future.
+    /// `task` finished: nothing waits for messages until the next future.
     fn finished(&self, task: &Arc<LoopTask>) {
         let mut state = self.state();
         if state
@@ -738,6 +846,76 @@ impl SocketWatch {
         }
     }
 
+    /// The socket is readable, or the client or the stream woke the watch:
+    /// watch the socket the stream holds now (a future may take messages
+    /// from the stream without reading, so its poll alone would not
+    /// follow a handover), then poll the future that waits (it reads), or
+    /// with none waiting read for the stream.
+    fn on_ready(self: &Arc<Self>, py: Python<'_>) {
+        self.queued
+            .store(false, std::sync::atomic::Ordering::Release);
+        let (task, bound) = {
+            let state = self.state();
+            let task = state.task.as_ref().and_then(std::sync::Weak::upgrade);
+            let bound = state
+                .event_loop
+                .as_ref()
+                .filter(|(_, _, thread)| *thread == std::thread::current().id())
+                .map(|(l, waker, _)| (l.clone_ref(py), waker.clone()));
+            (task, bound)
+        };
+        if let Some((event_loop, waker)) = bound {
+            let held = self.reader.held(&waker);
+            self.register(py, event_loop.bind(py), held);
+            if task.is_none() && held.is_some() {
+                self.step(py);
+            }
+        }
+        if let Some(task) = task {
+            if task.poll(py) {
+                self.finished(&task);
+            }
+        }
+    }
+
+    /// Reads what the socket has with no future waiting (the messages wait
+    /// in the stream, the acknowledgements complete their publishes), then
+    /// watches it or stops watching, as the client says. On the loop's
+    /// thread.
+    fn step(self: &Arc<Self>, py: Python<'_>) {
+        use midge_native::InlineRead;
+        let (mut buf, event_loop, waker) = {
+            let mut state = self.state();
+            let Some((event_loop, waker, thread)) = &state.event_loop else {
+                return;
+            };
+            // Only the loop's own thread registers with it (a callback of a
+            // loop left behind may still run on its thread).
+            if *thread != std::thread::current().id() {
+                return;
+            }
+            let (event_loop, waker) = (event_loop.clone_ref(py), waker.clone());
+            (std::mem::take(&mut state.buf), event_loop, waker)
+        };
+        // Not under the state's lock: the client wakes the waker under its
+        // own, which a read takes.
+        let mut reads = 0;
+        let wanted = loop {
+            match self.reader.read(&mut buf, &waker) {
+                InlineRead::Read if reads < READS_PER_STEP => reads += 1,
+                InlineRead::Read => {
+                    // More keeps coming: the rest on the loop's next turn.
+                    waker.wake_by_ref();
+                    break self.state().registered.as_ref().map(|(f, h, _)| (*f, *h));
+                }
+                InlineRead::Wait { socket, handover } => break Some((socket, handover)),
+                InlineRead::Unavailable => break None,
+            }
+        };
+        self.state().buf = buf;
+        self.register(py, event_loop.bind(py), wanted);
+    }
+
     /// Stop watching (the stream closed: `close()`, or the iterator's
     /// `__del__`, which may run on another thread than the loop's).
     pub(crate) fn stop(&self, py: Python<'_>) {
@@ -747,6 +925,12 @@ impl SocketWatch {
             state.wanted = None;
             state.registered.take()
         };
+        if self
+            .watching
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
+            self.reader.watch(false);
+        }
         if let Some((fd, _, event_loop)) = registered {
             remove_reader_soon(py, event_loop.bind(py), fd);
         }
@@ -762,73 +946,66 @@ struct SocketReady(Arc<SocketWatch>);
 #[pymethods]
 impl SocketReady {
     fn __call__(&self, py: Python<'_>) {
-        let task = self
-            .0
-            .state()
-            .task
-            .as_ref()
-            .and_then(std::sync::Weak::upgrade);
-        match task {
-            // Polls it (it reads the socket), then follows what it asks.
-            Some(task) => {
-                if task.poll(py) {
-                    self.0.finished(&task);
-                }
-            }
-            // Readable with nobody to read (the consumer is busy): stop
-            // watching until a future asks; if none has asked in a while,
-            // the client reads the socket itself meanwhile, so that the end
-            // of the connection, say, is not left unseen.
-            None => {
-                let event_loop = self
-                    .0
-                    .state()
-                    .registered
-                    .as_ref()
-                    .map(|(_, _, l)| l.clone_ref(py));
-                self.0.stop(py);
-                let Some(event_loop) = event_loop else {
-                    return;
-                };
-                if std::mem::replace(&mut self.0.state().check_scheduled, true) {
-                    return;
-                }
-                let check = StillAway(self.0.clone());
-                if event_loop
-                    .bind(py)
-                    .call_method1(intern!(py, "call_later"), (AWAY_CHECK_SECS, check))
-                    .is_err()
-                {
-                    self.0.state().check_scheduled = false;
-                    self.0.pause.pause();
-                }
-            }
-        }
+        self.0.on_ready(py);
     }
 }
 
-/// How long a loop reader may be away (no receive waiting) with bytes in
-/// the socket before the client reads them itself.
+/// A watch whose steps run on its event loop ([`SocketWatch`],
+/// [`AckWatch`]): what the client wakes is a [`StepWaker`] of it.
 #[cfg(unix)]
-const AWAY_CHECK_SECS: f64 = 0.05;
+trait LoopStep: Send + Sync + 'static {
+    /// A step is queued on the loop: more wakes need not queue another.
+    fn queued(&self) -> &std::sync::atomic::AtomicBool;
+    /// One step, on the loop's thread.
+    fn run(self: Arc<Self>, py: Python<'_>);
+}
 
-/// The `call_later` callback of a [`SocketWatch`] whose reader was away.
 #[cfg(unix)]
-#[pyclass(frozen)]
-struct StillAway(Arc<SocketWatch>);
+impl LoopStep for SocketWatch {
+    fn queued(&self) -> &std::sync::atomic::AtomicBool {
+        &self.queued
+    }
+    fn run(self: Arc<Self>, py: Python<'_>) {
+        self.on_ready(py);
+    }
+}
+
+/// What the client (and a stream) wake for a [`LoopStep`] watch: a step on
+/// its loop. Holds the watch weakly (the client keeps the waker, and must
+/// not keep itself alive).
+#[cfg(unix)]
+struct StepWaker<W> {
+    watch: std::sync::Weak<W>,
+    wake: std::sync::Weak<LoopWake>,
+}
 
 #[cfg(unix)]
-#[pymethods]
-impl StillAway {
-    fn __call__(&self) {
-        let away = {
-            let mut state = self.0.state();
-            state.check_scheduled = false;
-            state.task.is_none()
+impl<W: LoopStep> StepWaker<W> {
+    fn waker(watch: &Arc<W>, wake: &Arc<LoopWake>) -> std::task::Waker {
+        std::task::Waker::from(Arc::new(StepWaker {
+            watch: Arc::downgrade(watch),
+            wake: Arc::downgrade(wake),
+        }))
+    }
+}
+
+#[cfg(unix)]
+impl<W: LoopStep> std::task::Wake for StepWaker<W> {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let (Some(watch), Some(wake)) = (self.watch.upgrade(), self.wake.upgrade()) else {
+            return;
         };
-        if away {
-            self.0.pause.pause();
+        if watch
+            .queued()
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
         }
+        wake.push(Box::new(move |py| watch.run(py)));
     }
 }
 
@@ -839,12 +1016,23 @@ pub(crate) struct SocketWatch;
 
 #[cfg(not(unix))]
 impl SocketWatch {
-    pub(crate) fn new(_pause: midge_native::InlinePause) -> Arc<SocketWatch> {
+    pub(crate) fn new(_reader: midge_native::LoopReader) -> Arc<SocketWatch> {
         Arc::new(SocketWatch)
     }
     pub(crate) fn want(&self, _socket: Option<(i32, u64)>) {}
     pub(crate) fn usable(&self) -> bool {
         false
+    }
+    pub(crate) fn bind(
+        self: &Arc<Self>,
+        _event_loop: &Bound<'_, PyAny>,
+    ) -> Option<std::task::Waker> {
+        None
+    }
+    pub(crate) fn watching(&self) {}
+    pub(crate) fn start(self: &Arc<Self>, _event_loop: &Bound<'_, PyAny>) {}
+    pub(crate) fn is_watching(&self) -> bool {
+        true
     }
     fn follow(
         self: &Arc<Self>,
@@ -863,7 +1051,7 @@ impl SocketWatch {
 /// loop's own thread, without a wake-up of midge's runtime thread. Started
 /// by the first QoS 1/2 publish made on a loop; from then on the loop
 /// watches the socket whenever the client hands it over (the client wakes
-/// [`AckWaker`] when it does, and when it takes it back), and moves to the
+/// its [`StepWaker`] when it does, and when it takes it back), and moves to the
 /// loop of a later publish if that is another one.
 #[cfg(unix)]
 pub(crate) struct AckWatch {
@@ -887,6 +1075,8 @@ struct AckState {
     /// (one registration per descriptor and loop), so this one never does
     /// again.
     disabled: bool,
+    /// The watch of that stream's reader (the latest stream's).
+    stream: Option<std::sync::Weak<SocketWatch>>,
 }
 
 /// Reads per step at most before the step lets the loop run other work.
@@ -928,6 +1118,11 @@ impl AckWatch {
         let same = {
             let state = self.state();
             if state.disabled {
+                let stream = state.stream.as_ref().and_then(std::sync::Weak::upgrade);
+                drop(state);
+                if let Some(stream) = stream {
+                    stream.awaited_on(event_loop);
+                }
                 return;
             }
             let same = state
@@ -946,10 +1141,7 @@ impl AckWatch {
             let Some(wake) = loop_wake(event_loop) else {
                 return;
             };
-            let waker = std::task::Waker::from(Arc::new(AckWaker {
-                watch: Arc::downgrade(self),
-                wake: Arc::downgrade(&wake),
-            }));
+            let waker = StepWaker::waker(self, &wake);
             let loop_now = (
                 event_loop.clone().unbind(),
                 waker,
@@ -1057,40 +1249,25 @@ impl Drop for AckWatch {
     }
 }
 
-/// What the client wakes when it hands the socket over or takes it back:
-/// a step on the loop. Holds the watch weakly (the client keeps it, and the
-/// client must not keep itself alive).
 #[cfg(unix)]
-struct AckWaker {
-    watch: std::sync::Weak<AckWatch>,
-    wake: std::sync::Weak<LoopWake>,
-}
-
-#[cfg(unix)]
-impl std::task::Wake for AckWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
+impl LoopStep for AckWatch {
+    fn queued(&self) -> &std::sync::atomic::AtomicBool {
+        &self.queued
     }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        let (Some(watch), Some(wake)) = (self.watch.upgrade(), self.wake.upgrade()) else {
-            return;
-        };
-        if watch.queued.swap(true, std::sync::atomic::Ordering::AcqRel) {
-            return;
-        }
-        wake.push(Box::new(move |py| watch.step(py)));
+    fn run(self: Arc<Self>, py: Python<'_>) {
+        self.step(py);
     }
 }
 
 #[cfg(unix)]
 impl AckWatch {
     /// The client made a message stream: stop watching for good (its
-    /// reader takes the socket; see [`AckState::disabled`]).
-    pub(crate) fn disable(&self, py: Python<'_>) {
+    /// reader, `stream`, takes the socket; see [`AckState::disabled`]).
+    pub(crate) fn disable(&self, py: Python<'_>, stream: &Arc<SocketWatch>) {
         let registered = {
             let mut state = self.state();
             state.disabled = true;
+            state.stream = Some(Arc::downgrade(stream));
             state
                 .registered
                 .take()
@@ -1152,5 +1329,5 @@ impl AckWatch {
     }
     pub(crate) fn start(self: &Arc<Self>, _py: Python<'_>, _event_loop: &Bound<'_, PyAny>) {}
     pub(crate) fn start_on_running_loop(self: &Arc<Self>, _py: Python<'_>) {}
-    pub(crate) fn disable(&self, _py: Python<'_>) {}
+    pub(crate) fn disable(&self, _py: Python<'_>, _stream: &Arc<SocketWatch>) {}
 }

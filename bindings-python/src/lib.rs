@@ -438,6 +438,23 @@ impl MessageReceiver {
         messages_to_list(py, batch, self.origin)
     }
 
+    /// [`try_recv_batch`](Self::try_recv_batch) for an async iterator: the
+    /// first time it finds messages waiting, the running loop starts
+    /// watching the socket for this receiver (see `aio::SocketWatch`).
+    fn try_recv_batch_async<'py>(
+        &self,
+        py: Python<'py>,
+        max: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let batch = self.try_recv_batch(py, max)?;
+        if !batch.is_empty() && !self.watch.is_watching() {
+            if let Ok(event_loop) = aio::running_loop(py) {
+                self.watch.start(&event_loop);
+            }
+        }
+        Ok(batch)
+    }
+
     /// Block (without the GIL) for at least one message, up to `timeout`
     /// seconds; returns up to `max` (an empty list on timeout). Returns None
     /// once the client is gone.
@@ -474,9 +491,13 @@ impl MessageReceiver {
         let origin = self.origin;
         let watch = self.watch.clone();
         let watched = watch.clone();
+        let event_loop = aio::running_loop(py)?;
+        // The stream wakes the loop's watch, which polls this future or,
+        // with none waiting, reads for the stream.
+        let waker = watch.bind(&event_loop);
         aio::future_into_py_on(
             py,
-            &aio::running_loop(py)?,
+            &event_loop,
             async move {
                 let mut guard = stream.lock().await;
                 let mut batch = Vec::new();
@@ -484,8 +505,12 @@ impl MessageReceiver {
                     // The loop's thread reads the socket itself when it can
                     // (`MessageStream::recv_step`), the loop watching it.
                     Some(stream) if watch.usable() => {
+                        if waker.is_some() {
+                            watch.watching();
+                        }
                         std::future::poll_fn(|cx| {
-                            match stream.recv_step(&mut batch, max, cx.waker()) {
+                            let waker = waker.as_ref().unwrap_or(cx.waker());
+                            match stream.recv_step(&mut batch, max, waker) {
                                 RecvStep::Messages(n) => std::task::Poll::Ready(n),
                                 RecvStep::Closed => std::task::Poll::Ready(0),
                                 RecvStep::WaitForSocket { socket, handover } => {
@@ -1048,8 +1073,8 @@ impl NativeClientPy {
     fn messages(&self, py: Python<'_>, filter: Option<String>) -> PyResult<MessageReceiver> {
         let stream = self.native.messages(filter).map_err(to_py_err)?;
         // The stream's reader watches the socket from now on.
-        self.ack_watch().disable(py);
-        let watch = aio::SocketWatch::new(stream.inline_pause());
+        let watch = aio::SocketWatch::new(stream.loop_reader());
+        self.ack_watch().disable(py, &watch);
         Ok(MessageReceiver {
             stream: Arc::new(tokio::sync::Mutex::new(Some(stream))),
             watch,

@@ -16,7 +16,7 @@ import threading
 import time
 
 import midge
-from conftest import client_id
+from conftest import client_id, runtime_thread_switches
 
 
 class _WatchingLoop(asyncio.SelectorEventLoop):
@@ -176,22 +176,6 @@ def test_the_end_of_the_connection_is_seen_while_the_loop_reads(own_broker, topi
     asyncio.run(asyncio.wait_for(_broker_goes(own_broker.url(), topic, own_broker), 5))
 
 
-def _runtime_thread_switches() -> int:
-    """Context switches of midge's runtime thread so far (it sleeps each
-    time it has nothing to do, so each of its wake-ups counts one)."""
-    total = 0
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid}/comm") as f:
-                if f.read().strip() != "midge-native":
-                    continue
-            with open(f"/proc/self/task/{tid}/status") as f:
-                total += sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
-        except OSError:
-            continue
-    return total
-
-
 def test_a_waiting_thread_reads_its_acknowledgements(broker, topic):
     """`Client.publish` waits for the acknowledgement on the calling thread,
     which reads it itself: the runtime thread is not woken per publish."""
@@ -209,10 +193,10 @@ def test_a_waiting_thread_reads_its_acknowledgements(broker, topic):
         # The first waits hand the socket over.
         for payload in sent[:10]:
             pub.publish(topic, payload, qos=1, timeout=10)
-        before = _runtime_thread_switches()
+        before = runtime_thread_switches()
         for i, payload in enumerate(sent[10:]):
             pub.publish(topic, payload, qos=1 if i % 2 else 2, timeout=10)
-        woken = _runtime_thread_switches() - before
+        woken = runtime_thread_switches() - before
         consumer.join(10)
         assert got == sent
         # A wake-up per acknowledgement would be 290 at least; the client's

@@ -1,9 +1,11 @@
 """Inline reads: the thread that waits for a stream (a blocking iterator,
 an event loop) reads the socket itself while the client lets it (one stream
-without a filter, nothing owed by the broker). What must hold: every
-message arrives, in order, through the handovers to and from the client's
-own thread (a publish that waits for its PUBACK, a subscribe), cancelled
-receives and reconnects."""
+without a filter, nothing owed by the broker; for a loop, which reads
+whenever the socket is readable, nothing but publish acknowledgements).
+What must hold: every message arrives, in order, through the handovers to
+and from the client's own thread (a publish that waits for its PUBACK, a
+subscribe), cancelled receives and reconnects; a publish awaited while no
+receive waits still completes."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import threading
 import pytest
 
 import midge
-from conftest import client_id
+from conftest import Broker, client_id, runtime_thread_switches
 
 
 class _WatchingLoop(asyncio.SelectorEventLoop):
@@ -178,3 +180,131 @@ def test_a_blocking_reader_that_is_away_does_not_hide_the_end_of_the_connection(
             assert next(messages).payload == f"{i}".encode()
         own_broker.kill()
         assert any(isinstance(event, midge.DisconnectedEvent) for event in events)
+
+
+async def _serve_and_call(url: str, topic: str, count: int) -> None:
+    async with midge.AsyncClient(url, client_id=client_id()) as service, midge.AsyncClient(
+        url, client_id=client_id()
+    ) as caller:
+        requests = service.messages()
+        await service.subscribe(f"{topic}/in", qos=1)
+        replies = caller.messages()
+        await caller.subscribe(f"{topic}/out", qos=1)
+
+        async def serve() -> None:
+            handled = 0
+            async for request in requests:
+                # Awaited in the loop's body: no receive of the stream waits
+                # until the acknowledgement has been read.
+                await asyncio.wait_for(service.publish(f"{topic}/out", request.payload, qos=1), 5)
+                handled += 1
+                if handled == count:
+                    return
+
+        server = asyncio.ensure_future(serve())
+        for i in range(count):
+            await asyncio.wait_for(caller.publish(f"{topic}/in", f"{i}", qos=1), 5)
+            reply = await asyncio.wait_for(replies.__anext__(), 5)
+            assert reply.payload == f"{i}".encode()
+        await asyncio.wait_for(server, 5)
+
+
+@pytest.fixture(scope="module")
+def nodelay_broker(tmp_path_factory, certs):  # type: ignore[no-untyped-def]
+    """A broker that writes each packet at once (no Nagle delay on its
+    side): round trips of a few hundred microseconds, where the loop's
+    handovers race the most."""
+    b = Broker(tmp_path_factory.mktemp("nodelay"), certs, extra="set_tcp_nodelay true")
+    yield b
+    b.close()
+
+
+def test_a_handler_that_awaits_its_publishes_gets_their_acknowledgements(nodelay_broker, topic):
+    """Two clients that each receive and publish at QoS 1 on one loop, each
+    awaiting a publish while no receive waits: the loop reads the
+    acknowledgements for them (a loop that read only for a waiting receive,
+    or that followed the client's handovers only through its receives, left
+    such a publish waiting for good)."""
+    asyncio.run(_serve_and_call(nodelay_broker.url(), topic, 2000))
+
+
+async def _echo(url: str, topic: str, count: int) -> int:
+    async with midge.AsyncClient(url, client_id=client_id()) as c:
+        messages = c.messages()
+        await c.subscribe(topic, qos=2)
+
+        async def round_trip(i: int, qos: int) -> None:
+            await asyncio.wait_for(c.publish(topic, f"{i}", qos=qos), 5)
+            assert (await asyncio.wait_for(messages.__anext__(), 5)).payload == f"{i}".encode()
+
+        # The first rounds hand the socket to the loop.
+        for i in range(10):
+            await round_trip(i, 1)
+        before = runtime_thread_switches()
+        for i in range(10, 10 + count):
+            await round_trip(i, 1 if i % 2 else 2)
+        return runtime_thread_switches() - before
+
+
+def test_a_client_that_receives_and_publishes_reads_on_its_loop(broker, topic):
+    """One client subscribed to what it publishes, at QoS 1 and 2: its loop
+    reads the messages and the acknowledgements (the runtime thread is not
+    woken per message)."""
+    woken = asyncio.run(_echo(broker.url(), topic, 290))
+    # A wake-up per acknowledgement would be 290 at least; the client's own
+    # timers keep the count above zero.
+    assert woken < 60, f"the runtime thread woke {woken} times for 290 round trips"
+
+
+async def _receives_across_handovers(url: str, topic: str, rounds: int) -> None:
+    async with midge.AsyncClient(url, client_id=client_id()) as c, midge.AsyncClient(
+        url, client_id=client_id()
+    ) as p:
+        messages = c.messages()
+        await c.subscribe(f"{topic}/in", qos=1)
+        for round_ in range(rounds):
+            waiting = asyncio.ensure_future(messages.__anext__())
+            await asyncio.sleep(0)
+            # The client takes the socket back for the SUBACK and may read
+            # the message itself, handing the socket over again once the
+            # SUBACK is in: the waiting receive then finds the message in
+            # the stream, without reading.
+            await asyncio.gather(
+                c.subscribe(f"{topic}/other{round_}", qos=0),
+                p.publish(f"{topic}/in", f"{round_}", qos=1),
+            )
+            assert (await asyncio.wait_for(waiting, 5)).payload == f"{round_}".encode()
+            # No receive waits now: the loop must watch the socket it was
+            # handed, or this acknowledgement stays unread.
+            await asyncio.wait_for(c.publish(f"{topic}/out", b"x", qos=1), 5)
+
+
+def test_a_loop_follows_handovers_its_receives_do_not_see(nodelay_broker, topic):
+    asyncio.run(_receives_across_handovers(nodelay_broker.url(), topic, 200))
+
+
+def test_a_publish_awaited_after_the_readers_loop_ended_completes(broker, topic):
+    """The loop that read the stream has ended (`asyncio.run` returned)
+    while the client lives on: a publish awaited on the next loop is not
+    left to the ended one."""
+    c = midge.AsyncClient(broker.url(), client_id=client_id())
+
+    async def on_the_first_loop():  # type: ignore[no-untyped-def]
+        await c.connect()
+        messages = c.messages()
+        await c.subscribe(topic, qos=1)
+        for i in range(20):
+            await asyncio.wait_for(c.publish(topic, f"{i}", qos=1), 5)
+            assert (await asyncio.wait_for(messages.__anext__(), 5)).payload == f"{i}".encode()
+        return messages
+
+    async def on_the_second_loop() -> None:
+        try:
+            for i in range(5):
+                await asyncio.wait_for(c.publish(f"{topic}/elsewhere", f"{i}", qos=1), 5)
+        finally:
+            await c.disconnect()
+
+    messages = asyncio.run(on_the_first_loop())
+    asyncio.run(on_the_second_loop())
+    del messages

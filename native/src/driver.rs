@@ -533,10 +533,11 @@ impl Driver {
             && self.opening.is_none()
             && self.core.state() == ConnectionState::Connected;
         let mut parked = self.lane.lock();
+        let watched = parked.watched_stream;
         let reader = parked
             .inline_wanted
             .filter(|_| lane_open && !parked.inline_paused)
-            .and_then(|reader| Some((reader, self.inline_target(reader)?)));
+            .and_then(|reader| Some((reader, self.inline_target(reader, watched)?)));
         // Out of tokio's poller for the reader, back in otherwise.
         if let Some(conn) = self.conn.take() {
             let conn = if reader.is_some() {
@@ -564,15 +565,20 @@ impl Driver {
         parked.tcp = Some(tcp);
         if let (Some((reader, tx)), Some(socket)) = (reader, detached) {
             self.handovers += 1;
-            if reader == Reader::Acks {
-                // The loop completes every publish whose acknowledgement it
-                // reads, the driver's too.
+            let completes_publishes = match reader {
+                Reader::Acks => true,
+                Reader::Stream(id) => watched == Some(id),
+            };
+            if completes_publishes {
+                // The reader completes every publish whose acknowledgement
+                // it reads, the driver's too.
                 parked.waiters.extend(self.publish_waiters.drain());
             }
             parked.inline = Some(crate::inline::Reading {
                 socket,
                 reader,
                 tx,
+                completes_publishes,
                 handover: self.handovers,
             });
             if let Some(waker) = parked.inline_waker.take() {
@@ -595,10 +601,16 @@ impl Driver {
 
     /// Whether `reader` may read the socket itself now, and the stream its
     /// messages go to: a stream's reader while it is the only stream, takes
-    /// everything and nothing waits for the broker; a loop that reads
-    /// acknowledgements while the client has no stream and the broker owes
-    /// nothing but publish acknowledgements.
-    fn inline_target(&self, reader: Reader) -> Option<Option<mpsc::Sender<Message>>> {
+    /// everything and nothing waits for the broker (a stream whose loop
+    /// watches the socket all along, `watched`: nothing but publish
+    /// acknowledgements); a loop that reads acknowledgements while the
+    /// client has no stream and the broker owes nothing but publish
+    /// acknowledgements.
+    fn inline_target(
+        &self,
+        reader: Reader,
+        watched: Option<u64>,
+    ) -> Option<Option<mpsc::Sender<Message>>> {
         let requests_owed = !self.subscribe_waiters.is_empty()
             || !self.unsubscribe_waiters.is_empty()
             || !self.connect_waiters.is_empty()
@@ -615,7 +627,14 @@ impl Driver {
         match reader {
             Reader::Stream(id) => {
                 let alone = self.routes.len() == 1 && self.catch_all == [id];
-                if !alone || self.core.awaiting_server() || !self.publish_waiters.is_empty() {
+                // A blocking reader may stop reading while a publish waits
+                // for its acknowledgement; a watching loop reads it.
+                let owed = if watched == Some(id) {
+                    self.core.awaiting_non_publish_answer()
+                } else {
+                    self.core.awaiting_server() || !self.publish_waiters.is_empty()
+                };
+                if !alone || owed {
                     return None;
                 }
                 let (_, tx) = self.routes.get(&id)?;
@@ -918,6 +937,9 @@ impl Driver {
                     if parked.inline_wanted == Some(Reader::Stream(id)) {
                         parked.inline_wanted = None;
                         parked.inline_waker = None;
+                    }
+                    if parked.watched_stream == Some(id) {
+                        parked.watched_stream = None;
                     }
                 }
                 let was_catch_all = self.catch_all.contains(&id);

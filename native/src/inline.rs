@@ -34,6 +34,15 @@
 //! works (the PINGREQ makes the driver watch the socket until the PINGRESP
 //! came).
 //!
+//! A stream consumed on an event loop can say so
+//! ([`LoopReader::watch`](crate::LoopReader::watch)): the loop then reads
+//! whenever the socket is readable, also while no receive waits (the
+//! messages wait in the stream), so it reads every acknowledgement that
+//! arrives. The driver hands such a stream the socket while the broker owes
+//! nothing but publish acknowledgements, QoS 1/2 publishes take the lane,
+//! and the loop's reads complete them: a client that receives and publishes
+//! (an app, a gateway) wakes no other thread per message.
+//!
 //! A client without streams (a publisher) has one more kind of reader: an
 //! event loop, or a thread, that waits for its publishes' outcomes
 //! ([`Reader::Acks`]). It reads the acknowledgements and completes the
@@ -77,6 +86,11 @@ pub(crate) struct Reading {
     /// The stream that gets the messages (none for [`Reader::Acks`]: they
     /// go to the driver).
     pub(crate) tx: Option<mpsc::Sender<Message>>,
+    /// The reader reads whatever the socket has while publishes wait (a
+    /// loop that reads acknowledgements, or a stream's loop that watches
+    /// the socket all along): QoS 1/2 publishes take the lane, and their
+    /// waiters are in it.
+    pub(crate) completes_publishes: bool,
     /// Counts the driver's handovers: a reader that watches the socket
     /// through an event loop registers it again when this changes (the
     /// descriptor may be a new connection's by then).
@@ -109,11 +123,23 @@ const READ_LIMIT: usize = 64 * 1024;
 /// What a reader's buffer starts with.
 const FIRST_READ: usize = 4 * 1024;
 
+/// Whether a read asks the driver for the socket when the reader does not
+/// hold it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ask {
+    /// A receive (or a publish) waits: the reader wants the socket.
+    ForSocket,
+    /// A loop reads because the socket it watches became readable, or the
+    /// driver woke it: only while it holds the socket.
+    IfHeld,
+}
+
 /// One read of the socket for `reader` (see the module docs); `waker`
 /// (if any) is woken when the driver hands the socket over or takes it back.
 pub(crate) fn read(
     commands: &Commands,
     reader: Reader,
+    ask: Ask,
     buf: &mut Vec<u8>,
     waker: Option<&std::task::Waker>,
 ) -> InlineRead {
@@ -149,7 +175,7 @@ pub(crate) fn read(
         _ => {
             // The first stream to ask keeps asking until it closes: two that
             // took turns would wake the driver on every read.
-            if parked.inline_wanted.is_none() {
+            if parked.inline_wanted.is_none() && ask == Ask::ForSocket {
                 parked.inline_wanted = Some(reader);
                 // The driver decides when it next parks.
                 let _ = commands.send(Command::Wake);
@@ -185,6 +211,40 @@ pub(crate) fn read(
     InlineRead::Read
 }
 
+/// `reader` wants the socket (unless another reader asked first), without
+/// reading it; `waker` is woken when the driver hands it over.
+pub(crate) fn ask(commands: &Commands, reader: Reader, waker: &std::task::Waker) {
+    let mut parked = commands.lane().lock();
+    parked.inline_waker = Some(waker.clone());
+    if parked.inline_wanted.is_none() {
+        parked.inline_wanted = Some(reader);
+        let _ = commands.send(Command::Wake);
+    }
+}
+
+/// The socket `reader` holds now, and which handover it is (none while the
+/// driver reads it); `waker` is woken when that changes. No system call.
+pub(crate) fn held(
+    commands: &Commands,
+    reader: Reader,
+    waker: &std::task::Waker,
+) -> Option<(RawFd, u64)> {
+    let mut parked = commands.lane().lock();
+    if !parked
+        .inline_waker
+        .as_ref()
+        .is_some_and(|w| w.will_wake(waker))
+    {
+        parked.inline_waker = Some(waker.clone());
+    }
+    match (&parked.inline, &parked.core) {
+        (Some(reading), Some(_)) if reading.reader == reader => {
+            Some((reading.socket.as_raw_fd(), reading.handover))
+        }
+        _ => None,
+    }
+}
+
 /// Block on `signal` (and `socket`, if the reader has it) until `deadline`,
 /// telling the client meanwhile that a thread waits on the socket.
 pub(crate) fn wait_blocking(
@@ -212,6 +272,22 @@ fn in_wait(commands: &Commands, blocking: bool) {
         let _ = commands.send(Command::Wake);
     }
     parked.reader_in_wait = blocking;
+}
+
+/// Stream `id`'s reader is an event loop that watches the socket all along
+/// (`on`), or no longer is: the driver decides again what it may hand over.
+pub(crate) fn watch(commands: &Commands, id: u64, on: bool) {
+    let mut parked = commands.lane().lock();
+    let now = if on {
+        Some(id)
+    } else if parked.watched_stream == Some(id) {
+        None
+    } else {
+        return;
+    };
+    if std::mem::replace(&mut parked.watched_stream, now) != now {
+        let _ = commands.send(Command::Wake);
+    }
 }
 
 /// `reader` is away and the socket has bytes (an event loop saw it

@@ -16,8 +16,9 @@
 //! in place before the driver reads the acknowledgement. A lone QoS 1
 //! publisher at 2,000 msg/s made 1.0 instead of 2.0 runtime-thread context
 //! switches per message (`AsyncClient`: 0.5 instead of 1.3). While an event
-//! loop reads the acknowledgements (`crate::inline::Reader::Acks`), it
-//! completes the answers here itself, and the driver does not wake at all.
+//! loop reads the acknowledgements (`crate::inline::Reader::Acks`, or a
+//! stream's loop that watches the socket), it completes the answers here
+//! itself, and the driver does not wake at all.
 //!
 //! A caller that runs an event loop (Python's `AsyncClient`) can defer the
 //! write ([`Commands::try_publish_with`]): a QoS 0 publish made within
@@ -91,6 +92,10 @@ pub(crate) struct Parked {
     pub(crate) inline: Option<Reading>,
     /// The reader that asked to read the socket itself.
     pub(crate) inline_wanted: Option<crate::inline::Reader>,
+    /// The stream whose reader is an event loop that watches the socket
+    /// all along, also while no receive waits ([`crate::LoopReader::watch`]):
+    /// it may hold the socket while acknowledgements are owed.
+    pub(crate) watched_stream: Option<u64>,
     /// That reader's waker: woken when the driver parks with `inline` set.
     pub(crate) inline_waker: Option<std::task::Waker>,
     /// Events a reader's bytes made that it did not deliver itself, oldest
@@ -201,14 +206,15 @@ impl Commands {
         let (Some(core), Some(tcp)) = (parked.core.as_mut(), parked.tcp.as_ref()) else {
             return Err(publish);
         };
-        // With a stream's reader on the socket the driver does not watch it:
-        // a QoS 1/2 publish, whose acknowledgement the driver must read, goes
-        // to it. (A loop that reads acknowledgements completes it itself.)
+        // With a blocking stream's reader on the socket the driver does not
+        // watch it: a QoS 1/2 publish, whose acknowledgement the driver must
+        // read, goes to it. (A loop that reads acknowledgements, or watches
+        // the socket for its stream, completes it itself.)
         if qos != QoS::AtMostOnce
             && parked
                 .inline
                 .as_ref()
-                .is_some_and(|r| r.reader != crate::inline::Reader::Acks)
+                .is_some_and(|r| !r.completes_publishes)
         {
             return Err(publish);
         }

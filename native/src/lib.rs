@@ -569,24 +569,28 @@ impl MessageStream {
         inline::read(
             &commands,
             inline::Reader::Stream(self.id),
+            inline::Ask::ForSocket,
             &mut self.read_buf,
             Some(waker),
         )
     }
 
-    /// A handle for an event loop that watches the socket for this stream:
-    /// [`InlinePause::pause`] when the socket is readable and no receive
-    /// waits (see [`recv_step`](Self::recv_step)).
+    /// A handle for an event loop that watches the socket for this stream
+    /// ([`LoopReader`]): it reads whatever arrives, also while no receive
+    /// waits, so the client may leave the socket to it while the broker owes
+    /// publish acknowledgements.
     ///
     /// ```no_run
-    /// # fn demo(messages: midge_native::MessageStream) {
-    /// let pause = messages.inline_pause();
-    /// // Later, on the loop: readable, and nobody has waited for a while.
-    /// pause.pause();
+    /// # fn demo(messages: midge_native::MessageStream, waker: std::task::Waker) {
+    /// let reader = messages.loop_reader();
+    /// reader.watch(true);
+    /// // Later, on the loop: the socket is readable and no receive waits.
+    /// let mut buf = Vec::new();
+    /// let _ = reader.read(&mut buf, &waker);
     /// # }
     /// ```
-    pub fn inline_pause(&self) -> InlinePause {
-        InlinePause {
+    pub fn loop_reader(&self) -> LoopReader {
+        LoopReader {
             commands: self.commands.clone(),
             id: self.id,
         }
@@ -728,18 +732,68 @@ impl MessageStream {
     }
 }
 
-/// Hands a stream's socket back to the client while nobody waits for the
-/// stream ([`MessageStream::inline_pause`]).
+/// A stream's reader on an event loop that watches the connection's socket
+/// all along ([`MessageStream::loop_reader`]): the loop reads whatever
+/// arrives when the socket is readable, also while no receive waits (the
+/// messages wait in the stream), so the client leaves the socket to it even
+/// while publishes wait for their acknowledgements, which the loop's reads
+/// complete. A QoS 1 stream that also publishes then wakes no other thread
+/// per message.
 #[derive(Debug, Clone)]
-pub struct InlinePause {
+pub struct LoopReader {
     commands: lane::WeakCommands,
     id: u64,
 }
 
-impl InlinePause {
-    /// The stream's reader is away while the socket has bytes: the client
-    /// reads them itself until the reader asks for the socket again (its
-    /// next [`MessageStream::recv_step`]).
+impl LoopReader {
+    /// The loop watches the socket from now on (`true`: it reads whenever
+    /// the socket is readable), or no longer does (`false`).
+    pub fn watch(&self, on: bool) {
+        if let Some(commands) = self.commands.upgrade() {
+            inline::watch(&commands, self.id, on);
+        }
+    }
+
+    /// Read what the socket has, if the client has handed it to this
+    /// stream's reader, and feed it to the client: the messages go to the
+    /// stream, the acknowledgements complete their publishes. Never asks
+    /// for the socket ([`MessageStream::recv_step`] does). `waker` is woken
+    /// when the client hands the socket over or takes it back.
+    pub fn read(&self, buf: &mut Vec<u8>, waker: &std::task::Waker) -> InlineRead {
+        let Some(commands) = self.commands.upgrade() else {
+            return InlineRead::Unavailable;
+        };
+        inline::read(
+            &commands,
+            inline::Reader::Stream(self.id),
+            inline::Ask::IfHeld,
+            buf,
+            Some(waker),
+        )
+    }
+
+    /// The loop is there to read: ask the client for the socket (as a
+    /// receive that waits does), without reading. `waker` is woken when the
+    /// client hands it over. For a loop whose receives find their messages
+    /// waiting (the client read them), so that they never ask themselves.
+    pub fn ask(&self, waker: &std::task::Waker) {
+        if let Some(commands) = self.commands.upgrade() {
+            inline::ask(&commands, inline::Reader::Stream(self.id), waker);
+        }
+    }
+
+    /// The socket this stream's reader holds now, and which handover that
+    /// is (`None` while the client reads it itself): what the loop should
+    /// watch. `waker` is woken when that changes. Takes a lock, makes no
+    /// system call.
+    pub fn held(&self, waker: &std::task::Waker) -> Option<(std::os::fd::RawFd, u64)> {
+        let commands = self.commands.upgrade()?;
+        inline::held(&commands, inline::Reader::Stream(self.id), waker)
+    }
+
+    /// The reader is away while the socket has bytes (the loop cannot
+    /// watch it): the client reads them itself until the reader asks for
+    /// the socket again (its next [`MessageStream::recv_step`]).
     pub fn pause(&self) {
         if let Some(commands) = self.commands.upgrade() {
             inline::pause(&commands, inline::Reader::Stream(self.id));
@@ -822,7 +876,15 @@ impl AcknowledgementReader {
         let Some(commands) = self.commands.upgrade() else {
             return InlineRead::Unavailable;
         };
-        BUF.with_borrow_mut(|buf| inline::read(&commands, inline::Reader::Acks, buf, waker))
+        BUF.with_borrow_mut(|buf| {
+            inline::read(
+                &commands,
+                inline::Reader::Acks,
+                inline::Ask::ForSocket,
+                buf,
+                waker,
+            )
+        })
     }
 }
 
@@ -1178,7 +1240,13 @@ impl NativeClient {
     /// # }
     /// ```
     pub fn read_acknowledgements(&self, buf: &mut Vec<u8>, waker: &std::task::Waker) -> InlineRead {
-        inline::read(&self.inner.commands, inline::Reader::Acks, buf, Some(waker))
+        inline::read(
+            &self.inner.commands,
+            inline::Reader::Acks,
+            inline::Ask::ForSocket,
+            buf,
+            Some(waker),
+        )
     }
 
     /// For threads that block until a publish completes: an

@@ -616,3 +616,120 @@ fn publishes_waiting_for_room_do_not_wait_for_an_absent_thread() {
     disconnect(runtime, &client);
     assert_eq!(broker.join().unwrap().len(), COUNT);
 }
+
+/// A broker that takes `count` QoS 1 PUBLISHes, then acknowledges each and
+/// sends it back at QoS 0 (as to a subscriber of its topic), all in one
+/// write, and holds the connection until the client leaves.
+fn echoing_broker(listener: std::net::TcpListener, count: usize) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut broker = HandBroker::accept(listener);
+        let mut answer = Vec::new();
+        for _ in 0..count {
+            match broker.next_packet() {
+                Packet::Publish(p) => {
+                    let [hi, lo] = p.packet_id.to_be_bytes();
+                    answer.extend([0x40, 0x02, hi, lo]);
+                    answer.extend(publish_bytes(&p.topic, &p.payload, None));
+                }
+                other => panic!("expected a PUBLISH, got {}", other.name()),
+            }
+        }
+        broker.write(&answer);
+        broker.wait_for_close();
+    })
+}
+
+/// A stream whose event loop watches the socket all along
+/// (`LoopReader::watch`) keeps it while QoS 1 publishes wait for their
+/// acknowledgements: with the runtime stopped, the publishes go out on the
+/// lane, and the loop's reads (with no receive waiting) complete them and
+/// put the messages in the stream, in order.
+#[test]
+fn a_watched_stream_completes_the_publishes_whose_acknowledgements_it_reads() {
+    const COUNT: u32 = 100;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (listener, client) = hand_broker_and_client(runtime.handle().clone());
+    let broker = echoing_broker(listener, COUNT as usize);
+    runtime.block_on(client.connect()).unwrap();
+    let mut stream = client.messages(None).unwrap();
+    let reader = stream.loop_reader();
+    reader.watch(true);
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    assert_eq!(reader.held(&waker), None, "the driver has the socket");
+    assert_eq!(
+        stream.read_inline(&waker),
+        InlineRead::Unavailable,
+        "asks for the socket"
+    );
+    runtime.block_on(client.sync()).unwrap();
+    reader
+        .held(&waker)
+        .expect("handed over when the driver parked");
+    let mut handles: Vec<_> = (0..COUNT - 1)
+        .map(|i| client.publish(Publish::new("t", numbered(i), QoS::AtLeastOnce)))
+        .collect();
+    // The driver wakes with all of them owed, and hands the socket over
+    // again.
+    runtime.block_on(client.sync()).unwrap();
+    let held = reader
+        .held(&waker)
+        .expect("handed over while acknowledgements are owed");
+    handles.push(client.publish(Publish::new("t", numbered(COUNT - 1), QoS::AtLeastOnce)));
+    // The runtime does not run from here on: only these reads complete them.
+    let mut buf = Vec::new();
+    let mut messages = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while messages.len() < COUNT as usize && Instant::now() < deadline {
+        match reader.read(&mut buf, &waker) {
+            InlineRead::Read => {}
+            InlineRead::Wait { socket, handover } => {
+                assert_eq!((socket, handover), held, "the socket `held` told of");
+                wait_readable(socket, 100);
+            }
+            InlineRead::Unavailable => panic!("the driver took the socket back"),
+        }
+        while let Some(message) = stream.try_recv_message() {
+            messages.push(message.publish.payload.to_vec());
+        }
+    }
+    assert_eq!(messages, (0..COUNT).map(numbered).collect::<Vec<_>>());
+    for handle in &mut handles {
+        let outcome = handle.try_take().expect("completed by the loop's reads");
+        outcome.expect("the broker acknowledged it");
+    }
+    disconnect(&runtime, &client);
+    broker.join().unwrap();
+}
+
+/// Without the loop's word that it watches, a stream's reader may stop
+/// reading while a publish waits: the client keeps the socket while an
+/// acknowledgement is owed.
+#[test]
+fn an_unwatched_stream_is_not_handed_the_socket_while_an_acknowledgement_is_owed() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (listener, client) = hand_broker_and_client(runtime.handle().clone());
+    let broker = echoing_broker(listener, 1);
+    runtime.block_on(client.connect()).unwrap();
+    let mut stream = client.messages(None).unwrap();
+    let reader = stream.loop_reader();
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    assert_eq!(stream.read_inline(&waker), InlineRead::Unavailable);
+    runtime.block_on(client.sync()).unwrap();
+    assert!(reader.held(&waker).is_some(), "nothing owed: handed over");
+    let handle = client.publish(Publish::new("t", numbered(0), QoS::AtLeastOnce));
+    runtime.block_on(client.sync()).unwrap();
+    assert_eq!(
+        reader.held(&waker),
+        None,
+        "the driver reads while the acknowledgement is owed"
+    );
+    completes(&runtime, handle);
+    disconnect(&runtime, &client);
+    broker.join().unwrap();
+}

@@ -423,7 +423,7 @@ class _AsyncMessageIterator(_MessageReceiverOwner):
     async def __anext__(self) -> Message:
         if self._buffer:
             return self._buffer.popleft()
-        batch = self._receiver.try_recv_batch(_BATCH)
+        batch = self._receiver.try_recv_batch_async(_BATCH)
         if not batch:
             batch = await self._receiver.recv_batch_async(_BATCH)
             if batch is None:
@@ -861,11 +861,15 @@ class AsyncClient(_Base):
         that publishes and then computes without awaiting may hold it until
         its next ``await`` that yields to the loop.
 
-        While the client has no :meth:`messages` iterator, the event loop that
-        awaits QoS 1/2 publishes reads the broker's acknowledgements itself
-        (on plain TCP with the session in memory): no other thread wakes per
-        acknowledgement. A loop kept busy for over a second by blocking code
-        hands that reading back to the client meanwhile."""
+        The event loop reads the broker's acknowledgements itself (on plain
+        TCP with the session in memory): no other thread wakes per
+        acknowledgement. Without a :meth:`messages` iterator, the loop that
+        awaits QoS 1/2 publishes reads them, and a loop kept busy for over a
+        second by blocking code hands that reading back to the client
+        meanwhile; with one iterator (no filter) consumed on a loop, that
+        loop reads the socket whenever it is readable, messages and
+        acknowledgements alike, also while the iterator's consumer is busy
+        awaiting a publish."""
         _check_publish(topic, qos, retain)
         return await _await_publish(self._native.publish(topic, payload, qos, retain, properties, True))
 
