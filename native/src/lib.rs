@@ -739,6 +739,27 @@ impl MessageStream {
 /// while publishes wait for their acknowledgements, which the loop's reads
 /// complete. A QoS 1 stream that also publishes then wakes no other thread
 /// per message.
+///
+/// ```no_run
+/// # fn demo(messages: midge_native::MessageStream, waker: std::task::Waker) {
+/// use midge_native::InlineRead;
+/// let reader = messages.loop_reader();
+/// reader.watch(true);
+/// // The receives found their messages waiting: ask for the socket.
+/// reader.ask(&waker);
+/// // Woken (handed over, or taken back): watch what the stream holds now.
+/// if let Some((socket, handover)) = reader.held(&waker) {
+///     println!("watch {socket} (handover {handover})");
+///     // Readable: read until there is nothing more.
+///     let mut buf = Vec::new();
+///     while reader.read(&mut buf, &waker) == InlineRead::Read {}
+/// }
+/// // The loop can no longer watch: the client reads meanwhile.
+/// reader.pause();
+/// // The stream is read elsewhere now.
+/// reader.watch(false);
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct LoopReader {
     commands: lane::WeakCommands,
