@@ -216,7 +216,12 @@ pub(crate) fn read(
 pub(crate) fn ask(commands: &Commands, reader: Reader, waker: &std::task::Waker) {
     let mut parked = commands.lane().lock();
     parked.inline_waker = Some(waker.clone());
-    if parked.inline_wanted.is_none() {
+    // As in `read`: a stream's reader replaces a loop that read
+    // acknowledgements.
+    let replaces =
+        matches!(reader, Reader::Stream(_)) && parked.inline_wanted == Some(Reader::Acks);
+    if parked.inline_wanted.is_none() || replaces {
+        parked.inline_paused = false;
         parked.inline_wanted = Some(reader);
         let _ = commands.send(Command::Wake);
     }
