@@ -643,14 +643,18 @@ def _paced(count: int, rate: float) -> Iterator[None]:
         yield None
 
 
-def fixed_midge(port: int, qos: midge.QoS, count: int, rate: float) -> float:
+def fixed_midge(port: int, qos: midge.QoS, count: int, rate: float, one_client: bool = False) -> float:
+    """With `one_client`, one client subscribes to what it publishes, and
+    waits for each publish (as a blocking app that reports does)."""
     t = topic()
     url = f"mqtt://127.0.0.1:{port}"
     cpu0 = time.process_time()
     sub = midge.Client(url, client_id="fmidge-sub-" + t[-8:], protocol="3.1.1")
-    pub = midge.Client(url, client_id="fmidge-pub-" + t[-8:], protocol="3.1.1")
     sub.connect()
-    pub.connect()
+    pub = sub
+    if not one_client:
+        pub = midge.Client(url, client_id="fmidge-pub-" + t[-8:], protocol="3.1.1")
+        pub.connect()
     sub.subscribe(t, qos=qos)
     got = 0
 
@@ -663,11 +667,16 @@ def fixed_midge(port: int, qos: midge.QoS, count: int, rate: float) -> float:
 
     consumer = threading.Thread(target=consume, daemon=True)
     consumer.start()
-    handles = [pub.publish(t, PAYLOAD, qos, wait=False) for _ in _paced(count, rate)]
-    for h in handles:
-        h.wait(10)
+    if one_client:
+        for _ in _paced(count, rate):
+            pub.publish(t, PAYLOAD, qos, timeout=10)
+    else:
+        handles = [pub.publish(t, PAYLOAD, qos, wait=False) for _ in _paced(count, rate)]
+        for h in handles:
+            h.wait(10)
     consumer.join(30)
-    pub.disconnect()
+    if not one_client:
+        pub.disconnect()
     sub.disconnect()
     return time.process_time() - cpu0
 
@@ -981,6 +990,7 @@ def print_one_client(port: int, count: int, rate: float, rounds: int) -> None:
     runs: list[tuple[str, Run]] = [
         ("gmqtt", lambda q: asyncio.run(fixed_gmqtt(port, q, count, rate, one_client=True))),
         ("midge.AsyncClient", lambda q: asyncio.run(fixed_midge_async(port, q, count, rate, one_client=True))),
+        ("midge.Client", lambda q: fixed_midge(port, q, count, rate, one_client=True)),
     ]
     measured = rounds_per_message(runs, count, rounds)
     gm = [statistics.median(s[0] for s in per_qos) for per_qos in measured["gmqtt"]]

@@ -15,6 +15,8 @@ import os
 import threading
 import time
 
+import pytest
+
 import midge
 from conftest import client_id, runtime_thread_switches
 
@@ -202,6 +204,42 @@ def test_a_waiting_thread_reads_its_acknowledgements(broker, topic):
         # A wake-up per acknowledgement would be 290 at least; the client's
         # own timer (once a second) and the subscriber's keep the count low.
         assert woken < 60, f"the runtime thread woke {woken} times for 290 publishes"
+
+
+@pytest.mark.parametrize("consumer_thread", [True, False])
+def test_a_blocking_client_that_receives_and_publishes_reads_on_its_threads(broker, topic, consumer_thread):
+    """One `Client` subscribed to what it publishes, waiting for each publish
+    (QoS 1 and 2), with its iterator on another thread or on the same one (a
+    handler that answers each message): the waiting threads read the
+    messages and the acknowledgements between them, and the runtime thread
+    is not woken per message."""
+    with midge.Client(broker.url(), client_id=client_id()) as c:
+        messages = c.messages(timeout=10)
+        c.subscribe(topic, qos=2)
+        sent = [f"{i}".encode() for i in range(300)]
+        got: list[bytes] = []
+        if consumer_thread:
+            consumer = threading.Thread(target=lambda: got.extend(next(messages).payload for _ in sent))
+            consumer.start()
+
+        def round_trip(i: int, payload: bytes) -> None:
+            c.publish(topic, payload, qos=1 if i % 2 else 2, timeout=10)
+            if not consumer_thread:
+                got.append(next(messages).payload)
+
+        # The first waits hand the socket over.
+        for i, payload in enumerate(sent[:10]):
+            round_trip(i, payload)
+        before = runtime_thread_switches()
+        for i, payload in enumerate(sent[10:], 10):
+            round_trip(i, payload)
+        woken = runtime_thread_switches() - before
+        if consumer_thread:
+            consumer.join(10)
+        assert got == sent
+        # A wake-up per acknowledgement would be 290 at least; the client's
+        # own timer (once a second) keeps the count above zero.
+        assert woken < 60, f"the runtime thread woke {woken} times for 290 round trips"
 
 
 def test_handles_nobody_waits_for_still_complete(broker, topic):

@@ -214,9 +214,7 @@ impl Drop for Driver {
         parked.waiters.clear();
         parked.inline = None;
         // A reader waiting on the socket looks again, and finds its stream closed.
-        if let Some(waker) = parked.inline_waker.take() {
-            waker.wake();
-        }
+        parked.inline_wakers.wake();
     }
 }
 
@@ -533,11 +531,29 @@ impl Driver {
             && self.opening.is_none()
             && self.core.state() == ConnectionState::Connected;
         let mut parked = self.lane.lock();
-        let watched = parked.watched_stream;
+        // Whether `reader` would complete publishes: a loop that reads
+        // acknowledgements, a stream whose loop watches the socket all
+        // along, or a stream's reader once threads that wait for publishes
+        // read too (each of them reads what arrives while it waits, and the
+        // driver looks in on blocking readers).
+        let completes_publishes = |reader: Reader| match reader {
+            Reader::Acks => true,
+            Reader::Stream(id) => parked.watched_stream == Some(id) || parked.acks_read_blocking,
+        };
         let reader = parked
             .inline_wanted
             .filter(|_| lane_open && !parked.inline_paused)
-            .and_then(|reader| Some((reader, self.inline_target(reader, watched)?)));
+            .map(|reader| match (reader, self.sole_stream()) {
+                // Threads that wait for publishes read for the one stream
+                // (its consumer may find its messages waiting, read by
+                // them, and never ask itself).
+                (Reader::Acks, Some(id)) if parked.acks_read_blocking => Reader::Stream(id),
+                _ => reader,
+            })
+            .and_then(|reader| {
+                let completes = completes_publishes(reader);
+                Some((reader, completes, self.inline_target(reader, completes)?))
+            });
         // Out of tokio's poller for the reader, back in otherwise.
         if let Some(conn) = self.conn.take() {
             let conn = if reader.is_some() {
@@ -563,12 +579,8 @@ impl Driver {
         let detached = self.conn.as_ref().and_then(Conn::detached).cloned();
         parked.core = self.core.0.take();
         parked.tcp = Some(tcp);
-        if let (Some((reader, tx)), Some(socket)) = (reader, detached) {
+        if let (Some((reader, completes_publishes, tx)), Some(socket)) = (reader, detached) {
             self.handovers += 1;
-            let completes_publishes = match reader {
-                Reader::Acks => true,
-                Reader::Stream(id) => watched == Some(id),
-            };
             if completes_publishes {
                 // The reader completes every publish whose acknowledgement
                 // it reads, the driver's too.
@@ -581,11 +593,18 @@ impl Driver {
                 completes_publishes,
                 handover: self.handovers,
             });
-            if let Some(waker) = parked.inline_waker.take() {
-                waker.wake();
-            }
+            parked.inline_wakers.wake();
         }
         Some(true)
+    }
+
+    /// The client's one stream, if it has one and no other (without a
+    /// filter: it takes every message).
+    fn sole_stream(&self) -> Option<u64> {
+        match self.catch_all[..] {
+            [id] if self.routes.len() == 1 => Some(id),
+            _ => None,
+        }
     }
 
     /// When to look whether a reader holding the socket is away: a blocking
@@ -601,15 +620,14 @@ impl Driver {
 
     /// Whether `reader` may read the socket itself now, and the stream its
     /// messages go to: a stream's reader while it is the only stream, takes
-    /// everything and nothing waits for the broker (a stream whose loop
-    /// watches the socket all along, `watched`: nothing but publish
-    /// acknowledgements); a loop that reads acknowledgements while the
-    /// client has no stream and the broker owes nothing but publish
-    /// acknowledgements.
+    /// everything and nothing waits for the broker (a reader that
+    /// `completes_publishes`: nothing but publish acknowledgements); a loop
+    /// that reads acknowledgements while the client has no stream and the
+    /// broker owes nothing but publish acknowledgements.
     fn inline_target(
         &self,
         reader: Reader,
-        watched: Option<u64>,
+        completes_publishes: bool,
     ) -> Option<Option<mpsc::Sender<Message>>> {
         let requests_owed = !self.subscribe_waiters.is_empty()
             || !self.unsubscribe_waiters.is_empty()
@@ -626,10 +644,11 @@ impl Driver {
         }
         match reader {
             Reader::Stream(id) => {
-                let alone = self.routes.len() == 1 && self.catch_all == [id];
-                // A blocking reader may stop reading while a publish waits
-                // for its acknowledgement; a watching loop reads it.
-                let owed = if watched == Some(id) {
+                let alone = self.sole_stream() == Some(id);
+                // A blocking reader alone may stop reading while a publish
+                // waits for its acknowledgement; a watching loop, or the
+                // threads that wait for publishes, read it.
+                let owed = if completes_publishes {
                     self.core.awaiting_non_publish_answer()
                 } else {
                     self.core.awaiting_server() || !self.publish_waiters.is_empty()
@@ -672,15 +691,13 @@ impl Driver {
                     now.duration_since(self.reader_reads.1)
                         >= Duration::from_millis(READER_CHECK_MS)
                 }
-                Reader::Stream(_) => parked.reader_blocks && !parked.reader_in_wait,
+                Reader::Stream(_) => parked.reader_blocks && parked.threads_in_wait == 0,
             };
             if away && crate::inline::readable(&reading.socket) {
                 parked.inline_paused = true;
             }
             // The reader stops waiting on the socket.
-            if let Some(waker) = parked.inline_waker.take() {
-                waker.wake();
-            }
+            parked.inline_wakers.wake();
         }
         drop(parked);
         if let Some(failure) = failed {
@@ -936,7 +953,7 @@ impl Driver {
                     let mut parked = self.lane.lock();
                     if parked.inline_wanted == Some(Reader::Stream(id)) {
                         parked.inline_wanted = None;
-                        parked.inline_waker = None;
+                        parked.inline_wakers.forget_stream();
                     }
                     if parked.watched_stream == Some(id) {
                         parked.watched_stream = None;

@@ -43,6 +43,15 @@
 //! and the loop's reads complete them: a client that receives and publishes
 //! (an app, a gateway) wakes no other thread per message.
 //!
+//! Blocking threads do the same together: once a thread has waited for a
+//! publish with an [`AcknowledgementReader`](crate::AcknowledgementReader),
+//! a stream's reader keeps the socket while the broker owes nothing but
+//! publish acknowledgements, and a thread that waits for a publish reads
+//! it too (the messages it reads go to the stream, whose reader is woken). A
+//! consumer that answers each message with a publish it waits for (one
+//! thread or two) then wakes no other thread per message; a moment when
+//! neither waits is covered by the driver's look at blocking readers.
+//!
 //! A client without streams (a publisher) has one more kind of reader: an
 //! event loop, or a thread, that waits for its publishes' outcomes
 //! ([`Reader::Acks`]). It reads the acknowledgements and completes the
@@ -97,6 +106,48 @@ pub(crate) struct Reading {
     pub(crate) handover: u64,
 }
 
+/// The wakers of the readers that wait (see the module docs): a stream's
+/// reader and a reader of acknowledgements may wait at once (a blocking
+/// consumer and a thread that waits for its publish), and each must learn
+/// when the driver hands the socket over or takes it back.
+#[derive(Default)]
+pub(crate) struct ReaderWakers {
+    stream: Option<std::task::Waker>,
+    acks: Option<std::task::Waker>,
+}
+
+impl ReaderWakers {
+    /// `reader`'s waker from now on.
+    pub(crate) fn set(&mut self, reader: Reader, waker: &std::task::Waker) {
+        let slot = match reader {
+            Reader::Stream(_) => &mut self.stream,
+            Reader::Acks => &mut self.acks,
+        };
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+
+    /// Wake both (once: they register again when they next look).
+    pub(crate) fn wake(&mut self) {
+        for waker in [self.stream.take(), self.acks.take()].into_iter().flatten() {
+            waker.wake();
+        }
+    }
+
+    /// The stream's reader is gone.
+    pub(crate) fn forget_stream(&mut self) {
+        self.stream = None;
+    }
+
+    /// The stream's reader, about messages another reader put in its stream.
+    fn wake_stream(&self) {
+        if let Some(waker) = &self.stream {
+            waker.wake_by_ref();
+        }
+    }
+}
+
 /// What one inline read did ([`MessageStream::read_inline`](crate::MessageStream::read_inline),
 /// [`NativeClient::read_acknowledgements`](crate::NativeClient::read_acknowledgements)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,30 +197,34 @@ pub(crate) fn read(
     let lane = commands.lane();
     let mut parked = lane.lock();
     let parked = &mut *parked;
-    parked.reader_in_wait = false;
     // A stream's reader replaces a loop that read acknowledgements: a
     // client with streams leaves those to the driver.
     if matches!(reader, Reader::Stream(_)) && parked.inline_wanted == Some(Reader::Acks) {
         parked.inline_wanted = None;
         parked.inline_paused = false;
     }
-    if parked.inline_paused && parked.inline_wanted == Some(reader) {
+    // A thread that waits for a publish reads for a stream's reader too
+    // (see `acks_read_blocking`): one that consumes on the same thread
+    // finds its messages waiting and never reads itself.
+    let reads_for_stream = reader == Reader::Acks
+        && parked.acks_read_blocking
+        && matches!(parked.inline_wanted, Some(Reader::Stream(_)));
+    if parked.inline_paused && (parked.inline_wanted == Some(reader) || reads_for_stream) {
         // Back after a pause: the driver may hand the socket over again.
         parked.inline_paused = false;
         let _ = commands.send(Command::Wake);
     }
     // Woken when the driver hands the socket over or takes it back.
     if let Some(waker) = waker {
-        if !parked
-            .inline_waker
-            .as_ref()
-            .is_some_and(|w| w.will_wake(waker))
-        {
-            parked.inline_waker = Some(waker.clone());
-        }
+        parked.inline_wakers.set(reader, waker);
     }
     let (socket, handover) = match (&parked.inline, &parked.core) {
-        (Some(reading), Some(_)) if reading.reader == reader => {
+        // A thread that waits for publishes also reads for a stream's
+        // reader that completes them (its messages go to the stream).
+        (Some(reading), Some(_))
+            if reading.reader == reader
+                || (reader == Reader::Acks && reading.completes_publishes) =>
+        {
             (reading.socket.clone(), reading.handover)
         }
         _ => {
@@ -203,7 +258,7 @@ pub(crate) fn read(
         }
     };
     parked.reads = parked.reads.wrapping_add(1);
-    feed(parked, commands, &buf[..n], lane.epoch);
+    feed(parked, commands, reader, &buf[..n], lane.epoch);
     if n == buf.len() && n < READ_LIMIT {
         // Traffic: read more per call.
         buf.resize(2 * n, 0);
@@ -215,7 +270,7 @@ pub(crate) fn read(
 /// reading it; `waker` is woken when the driver hands it over.
 pub(crate) fn ask(commands: &Commands, reader: Reader, waker: &std::task::Waker) {
     let mut parked = commands.lane().lock();
-    parked.inline_waker = Some(waker.clone());
+    parked.inline_wakers.set(reader, waker);
     // As in `read`: a stream's reader replaces a loop that read
     // acknowledgements.
     let replaces =
@@ -235,13 +290,7 @@ pub(crate) fn held(
     waker: &std::task::Waker,
 ) -> Option<(RawFd, u64)> {
     let mut parked = commands.lane().lock();
-    if !parked
-        .inline_waker
-        .as_ref()
-        .is_some_and(|w| w.will_wake(waker))
-    {
-        parked.inline_waker = Some(waker.clone());
-    }
+    parked.inline_wakers.set(reader, waker);
     match (&parked.inline, &parked.core) {
         (Some(reading), Some(_)) if reading.reader == reader => {
             Some((reading.socket.as_raw_fd(), reading.handover))
@@ -276,7 +325,24 @@ fn in_wait(commands: &Commands, blocking: bool) {
         // that when it next parks.
         let _ = commands.send(Command::Wake);
     }
-    parked.reader_in_wait = blocking;
+    parked.threads_in_wait = if blocking {
+        parked.threads_in_wait.saturating_add(1)
+    } else {
+        parked.threads_in_wait.saturating_sub(1)
+    };
+}
+
+/// A thread waits for publishes with an
+/// [`AcknowledgementReader`](crate::AcknowledgementReader): from now on the
+/// driver may leave the socket to a stream's reader while acknowledgements
+/// are owed, since waiting threads read them too, and it looks in on the
+/// readers now and then, since they block threads.
+pub(crate) fn acks_read_blocking(commands: &Commands) {
+    let mut parked = commands.lane().lock();
+    parked.reader_blocks = true;
+    if !std::mem::replace(&mut parked.acks_read_blocking, true) {
+        let _ = commands.send(Command::Wake);
+    }
 }
 
 /// Stream `id`'s reader is an event loop that watches the socket all along
@@ -324,7 +390,13 @@ fn give_up(parked: &mut Parked, commands: &Commands, failure: TransportFailure) 
     InlineRead::Unavailable
 }
 
-fn feed(parked: &mut Parked, commands: &Commands, bytes: &[u8], epoch: tokio::time::Instant) {
+fn feed(
+    parked: &mut Parked,
+    commands: &Commands,
+    reader: Reader,
+    bytes: &[u8],
+    epoch: tokio::time::Instant,
+) {
     let (Some(core), Some(reading)) = (parked.core.as_mut(), parked.inline.as_ref()) else {
         return;
     };
@@ -343,6 +415,10 @@ fn feed(parked: &mut Parked, commands: &Commands, bytes: &[u8], epoch: tokio::ti
     while let Some(event) = core.poll_event() {
         events.push(event);
     }
+    // Messages this read puts in the stream of another reader (a thread
+    // that waits for a publish reads for a blocking consumer): that reader
+    // may be waiting on the socket, which has nothing more for it.
+    let mut delivered_for_other = false;
     // Trace lines or a transport command: the driver writes the lines before
     // the events they tell of, so they all go to it.
     let driver_needed = core.has_pending_output();
@@ -359,7 +435,7 @@ fn feed(parked: &mut Parked, commands: &Commands, bytes: &[u8], epoch: tokio::ti
                     continue;
                 };
                 match tx.try_send(message) {
-                    Ok(()) => {}
+                    Ok(()) => delivered_for_other |= reading.reader != reader,
                     Err(
                         mpsc::error::TrySendError::Full(message)
                         | mpsc::error::TrySendError::Closed(message),
@@ -378,6 +454,9 @@ fn feed(parked: &mut Parked, commands: &Commands, bytes: &[u8], epoch: tokio::ti
             }
             other => parked.spilled.push(other),
         }
+    }
+    if delivered_for_other {
+        parked.inline_wakers.wake_stream();
     }
     if driver_needed || earlier || !parked.spilled.is_empty() || !parked.unsent.is_empty() {
         // Queued, so the lane stays shut until the driver took it.

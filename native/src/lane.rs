@@ -96,8 +96,9 @@ pub(crate) struct Parked {
     /// all along, also while no receive waits ([`crate::LoopReader::watch`]):
     /// it may hold the socket while acknowledgements are owed.
     pub(crate) watched_stream: Option<u64>,
-    /// That reader's waker: woken when the driver parks with `inline` set.
-    pub(crate) inline_waker: Option<std::task::Waker>,
+    /// The readers' wakers: woken when the driver parks with `inline` set,
+    /// and when it takes the socket back.
+    pub(crate) inline_wakers: crate::inline::ReaderWakers,
     /// Events a reader's bytes made that it did not deliver itself, oldest
     /// first, for the driver (which dispatches them before the core's own).
     pub(crate) spilled: Vec<Event>,
@@ -107,8 +108,15 @@ pub(crate) struct Parked {
     /// The reader blocks a thread (not an event loop that keeps watching):
     /// the driver looks now and then whether it is away with bytes waiting.
     pub(crate) reader_blocks: bool,
-    /// That thread is waiting on the socket right now.
-    pub(crate) reader_in_wait: bool,
+    /// How many such threads wait on the socket right now (a stream's
+    /// consumer and a thread that waits for a publish may both).
+    pub(crate) threads_in_wait: u32,
+    /// A thread has waited for publishes with an
+    /// [`AcknowledgementReader`](crate::AcknowledgementReader): waiting
+    /// threads read the outcomes, so a stream's reader may hold the socket
+    /// while publish acknowledgements are owed (whichever thread waits reads
+    /// them; `reader_blocks` is set too).
+    pub(crate) acks_read_blocking: bool,
     /// Reads a reader made (the driver sees from it whether a loop that
     /// reads acknowledgements is still there).
     pub(crate) reads: u64,
@@ -228,14 +236,11 @@ impl Commands {
             Err(e) => return Ok((Reply::failed(NativeError::from_publish_refusal(e)), false)),
         };
         core.transmit_into(&mut parked.unsent);
-        // A publish that waits for room in the window while a blocking
-        // reader of acknowledgements holds the socket but no thread waits
-        // on it: the room comes with acknowledgements nobody may read for a
+        // A publish that waits for room in the window while blocking
+        // threads read the acknowledgements but none waits on the socket: the room comes with acknowledgements nobody may read for a
         // while, so the driver reads until a thread waits again.
         let blocked_acks = parked.inline.as_ref().is_some_and(|r| {
-            r.reader == crate::inline::Reader::Acks
-                && parked.reader_blocks
-                && !parked.reader_in_wait
+            r.completes_publishes && parked.reader_blocks && parked.threads_in_wait == 0
         });
         if blocked_acks && core.queued_len() > 0 && !parked.inline_paused {
             parked.inline_paused = true;

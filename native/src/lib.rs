@@ -823,9 +823,10 @@ impl LoopReader {
 }
 
 /// Waits for publishes on a blocking thread, reading the connection's
-/// acknowledgements there while the client lets it (a client without
-/// message streams, plain TCP, the session in memory, the broker owing
-/// nothing but publish acknowledgements): a QoS 1 stream then wakes no other
+/// acknowledgements there while the client lets it (plain TCP, the session
+/// in memory, the broker owing nothing but publish acknowledgements, and
+/// either no message stream or one stream read by a blocking thread, whose
+/// messages these reads then put in it): a QoS 1 stream then wakes no other
 /// thread per acknowledgement. From [`NativeClient::acknowledgement_reader`].
 ///
 /// Once a thread has waited this way, the client leaves the reading to
@@ -855,9 +856,18 @@ impl AcknowledgementReader {
         };
         let waker = std::task::Waker::from(signal.clone());
         let mut cx = Context::from_waker(&waker);
+        let mut announced = false;
         loop {
             if let Poll::Ready(value) = Pin::new(&mut *fut).poll(&mut cx) {
                 return Some(value);
+            }
+            if !announced {
+                // From now on waiting threads read acknowledgements (see
+                // `inline::acks_read_blocking`); once per wait, one lock.
+                announced = true;
+                if let Some(commands) = self.commands.upgrade() {
+                    inline::acks_read_blocking(&commands);
+                }
             }
             let socket = match self.read(Some(&waker)) {
                 InlineRead::Read => continue,

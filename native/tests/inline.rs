@@ -733,3 +733,192 @@ fn an_unwatched_stream_is_not_handed_the_socket_while_an_acknowledgement_is_owed
     disconnect(&runtime, &client);
     broker.join().unwrap();
 }
+
+/// A broker that answers each of `count` QoS 1 PUBLISHes at once with its
+/// PUBACK and the message back at QoS 0 (as to a subscriber of its topic),
+/// then holds the connection until the client leaves.
+fn echo_each_broker(listener: std::net::TcpListener, count: usize) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut broker = HandBroker::accept(listener);
+        for _ in 0..count {
+            match broker.next_packet() {
+                Packet::Publish(p) => {
+                    let [hi, lo] = p.packet_id.to_be_bytes();
+                    let mut answer = vec![0x40, 0x02, hi, lo];
+                    answer.extend(publish_bytes(&p.topic, &p.payload, None));
+                    broker.write(&answer);
+                }
+                other => panic!("expected a PUBLISH, got {}", other.name()),
+            }
+        }
+        broker.wait_for_close();
+    })
+}
+
+/// A client with a blocking stream, on a runtime that runs only inside
+/// `block_on`, connected to an [`echo_each_broker`] for `count` publishes,
+/// once its blocking threads have told it how they wait: the stream's
+/// thread on the socket (if `consumer_asks`), a thread on a publish (with
+/// an `AcknowledgementReader`). The driver has then parked with the socket
+/// left to the stream's reader.
+fn blocking_echo_client(
+    count: usize,
+    consumer_asks: bool,
+) -> (
+    tokio::runtime::Runtime,
+    NativeClient,
+    MessageStream,
+    std::thread::JoinHandle<()>,
+) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (listener, client) = hand_broker_and_client(runtime.handle().clone());
+    let broker = echo_each_broker(listener, count);
+    runtime.block_on(client.connect()).unwrap();
+    let mut stream = client.messages(None).unwrap();
+    if consumer_asks {
+        hand_over(&runtime, &client, &mut stream);
+        let mut none = Vec::new();
+        assert_eq!(
+            stream.recv_many_messages_blocking(&mut none, 1, Duration::from_millis(10)),
+            None,
+            "nothing was sent yet"
+        );
+    }
+    assert!(client
+        .acknowledgement_reader()
+        .block_on(&mut std::future::pending::<()>(), Duration::from_millis(10))
+        .is_none());
+    // Both are commands the driver takes here; it parks again after them.
+    runtime.block_on(client.sync()).unwrap();
+    (runtime, client, stream, broker)
+}
+
+/// Publish `numbered(i)` at QoS 1 and wait (at most 10 s) until it
+/// completes, successfully, with an `AcknowledgementReader`.
+fn publish_waited(client: &NativeClient, reader: &midge_native::AcknowledgementReader, i: u32) {
+    let mut handle = client.publish(Publish::new("t", numbered(i), QoS::AtLeastOnce));
+    match reader.block_on(&mut handle, Duration::from_secs(10)) {
+        Some(Ok(_)) => {}
+        other => panic!("publish {i}: {other:?}"),
+    }
+}
+
+/// `count` round trips through an [`echo_each_broker`] with the runtime
+/// stopped: each QoS 1 publish waited for with an `AcknowledgementReader`,
+/// then its echo taken from the stream, where that wait (or a
+/// `read_available`) put it.
+fn round_trips_read_by_waits(client: &NativeClient, stream: &mut MessageStream, count: u32) {
+    let reader = client.acknowledgement_reader();
+    for i in 0..count {
+        publish_waited(client, &reader, i);
+        // The echo follows the acknowledgement at once.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let message = loop {
+            if let Some(message) = stream.try_recv_message() {
+                break message;
+            }
+            assert!(Instant::now() < deadline, "round trip {i}: no message");
+            reader.read_available();
+        };
+        assert_eq!(
+            message.publish.payload.to_vec(),
+            numbered(i),
+            "round trip {i}"
+        );
+    }
+}
+
+/// A blocking consumer that answers each message with a QoS 1 publish it
+/// waits for (one thread that receives and publishes): the client leaves
+/// the socket to the stream's reader while the acknowledgements are owed,
+/// since the waiting thread reads too; its reads complete the publish and
+/// put the echoed message in the stream. With the runtime stopped, every
+/// round trip completes on this thread.
+#[test]
+fn a_blocking_consumer_reads_the_acknowledgements_of_the_publishes_it_waits_for() {
+    const COUNT: u32 = 100;
+    let (runtime, client, mut stream, broker) = blocking_echo_client(COUNT as usize, true);
+    let reader = client.acknowledgement_reader();
+    // The runtime does not run from here on.
+    for i in 0..COUNT {
+        publish_waited(&client, &reader, i);
+        assert_eq!(
+            receive(&mut stream, 1, Duration::from_secs(10)),
+            [numbered(i)],
+            "round trip {i}"
+        );
+    }
+    disconnect(&runtime, &client);
+    broker.join().unwrap();
+}
+
+/// The same when the consumer never asks for the socket (it finds each
+/// message waiting, read by the wait for the publish): the client leaves
+/// the socket to the stream's reading for the threads that wait for
+/// publishes. With the runtime stopped, each wait puts the echoed message
+/// in the stream.
+#[test]
+fn waiting_threads_read_for_a_consumer_that_finds_its_messages_waiting() {
+    const COUNT: u32 = 100;
+    let (runtime, client, mut stream, broker) = blocking_echo_client(COUNT as usize, false);
+    round_trips_read_by_waits(&client, &mut stream, COUNT);
+    disconnect(&runtime, &client);
+    broker.join().unwrap();
+}
+
+/// The same with two threads: a consumer blocked in the stream and a
+/// publisher blocked on each publish both wait on the socket, and whichever
+/// reads completes the other's work (waking it: a consumer that waits on
+/// the socket is woken for messages the publisher's thread read). With the
+/// runtime stopped, every publish completes and every message arrives, in
+/// order, at once.
+#[test]
+fn a_blocking_consumer_and_a_waiting_publisher_share_the_socket() {
+    const COUNT: u32 = 200;
+    let (runtime, client, mut stream, broker) = blocking_echo_client(COUNT as usize, true);
+    let consumer =
+        std::thread::spawn(move || receive(&mut stream, COUNT as usize, Duration::from_secs(10)));
+    let reader = client.acknowledgement_reader();
+    for i in 0..COUNT {
+        publish_waited(&client, &reader, i);
+    }
+    let published = Instant::now();
+    assert_eq!(
+        consumer.join().unwrap(),
+        (0..COUNT).map(numbered).collect::<Vec<_>>()
+    );
+    // Its last message was echoed with the last acknowledgement: a consumer
+    // left waiting on the socket would give up only at its 10 s deadline.
+    let late = published.elapsed();
+    assert!(
+        late < Duration::from_secs(3),
+        "the consumer had its last message {late:?} after the last publish completed"
+    );
+    disconnect(&runtime, &client);
+    broker.join().unwrap();
+}
+
+/// A stream's reader that asked for the socket and was then paused (away
+/// while bytes waited) comes back only when it asks again, which a consumer
+/// that finds its messages waiting never does: a thread that waits for a
+/// publish brings the socket back for it. With the runtime stopped after
+/// that, each wait puts the echoed message in the stream.
+#[test]
+fn a_waiting_thread_ends_the_pause_of_a_consumer_that_no_longer_asks() {
+    const COUNT: u32 = 20;
+    let (runtime, client, mut stream, broker) = blocking_echo_client(COUNT as usize, true);
+    stream.loop_reader().pause();
+    runtime.block_on(client.sync()).unwrap();
+    // This wait asks for the socket; the driver hands it over at the sync.
+    assert!(client
+        .acknowledgement_reader()
+        .block_on(&mut std::future::pending::<()>(), Duration::from_millis(10))
+        .is_none());
+    runtime.block_on(client.sync()).unwrap();
+    round_trips_read_by_waits(&client, &mut stream, COUNT);
+    disconnect(&runtime, &client);
+    broker.join().unwrap();
+}
