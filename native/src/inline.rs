@@ -299,37 +299,73 @@ pub(crate) fn held(
     }
 }
 
-/// Block on `signal` (and `socket`, if the reader has it) until `deadline`,
-/// telling the client meanwhile that a thread waits on the socket.
+/// Block `reader`'s thread on `signal` (and `socket`, if the reader has
+/// it) until `deadline`, telling the client meanwhile that a thread waits
+/// on the socket; `true` if it watched the socket.
+///
+/// A thread that waits for a publish while the stream's thread waits on
+/// the socket waits on its signal alone: the stream's thread reads the
+/// acknowledgement and completes the publish, which wakes it, so an arrival
+/// wakes one thread, not both. The stream's thread wakes the threads still
+/// waiting so when it leaves to hand its messages over
+/// ([`stream_thread_left`]), so that they watch the socket again.
 pub(crate) fn wait_blocking(
-    signal: &Signal,
+    signal: &Arc<Signal>,
     commands: &WeakCommands,
+    reader: Reader,
     socket: Option<RawFd>,
     deadline: std::time::Instant,
-) {
-    let commands = socket.and_then(|_| commands.upgrade());
-    if let Some(commands) = &commands {
-        in_wait(commands, true);
+) -> bool {
+    let Some(commands) = socket.and_then(|_| commands.upgrade()) else {
+        signal.wait(None, deadline);
+        return false;
+    };
+    let watches = in_wait(&commands, reader, signal);
+    signal.wait(socket.filter(|_| watches), deadline);
+    let mut parked = commands.lane().lock();
+    if watches {
+        parked.threads_in_wait = parked.threads_in_wait.saturating_sub(1);
+        if matches!(reader, Reader::Stream(_)) {
+            parked.stream_in_wait = false;
+        }
+    } else {
+        let waker = std::task::Waker::from(signal.clone());
+        parked.waiting_on_stream.retain(|w| !w.will_wake(&waker));
     }
-    signal.wait(socket, deadline);
-    if let Some(commands) = &commands {
-        in_wait(commands, false);
+    watches
+}
+
+/// The stream's thread, which watched the socket, leaves to hand messages
+/// over (or gives up): the threads that wait for publishes on their signal
+/// alone watch the socket again.
+pub(crate) fn stream_thread_left(commands: &Commands) {
+    let mut parked = commands.lane().lock();
+    for waker in parked.waiting_on_stream.drain(..) {
+        waker.wake();
     }
 }
 
-/// A blocking reader starts (`true`) or stops waiting on the socket.
-fn in_wait(commands: &Commands, blocking: bool) {
+/// A blocking reader starts waiting: `true` if it watches the socket,
+/// `false` if it leaves that to the stream's thread (see `wait_blocking`).
+fn in_wait(commands: &Commands, reader: Reader, signal: &Arc<Signal>) -> bool {
     let mut parked = commands.lane().lock();
     if !std::mem::replace(&mut parked.reader_blocks, true) {
         // The driver looks in on blocking readers: it sets its timer for
         // that when it next parks.
         let _ = commands.send(Command::Wake);
     }
-    parked.threads_in_wait = if blocking {
-        parked.threads_in_wait.saturating_add(1)
-    } else {
-        parked.threads_in_wait.saturating_sub(1)
-    };
+    if reader == Reader::Acks && parked.stream_in_wait {
+        let waker = std::task::Waker::from(signal.clone());
+        if !parked.waiting_on_stream.iter().any(|w| w.will_wake(&waker)) {
+            parked.waiting_on_stream.push(waker);
+        }
+        return false;
+    }
+    parked.threads_in_wait = parked.threads_in_wait.saturating_add(1);
+    if matches!(reader, Reader::Stream(_)) {
+        parked.stream_in_wait = true;
+    }
+    true
 }
 
 /// A thread waits for publishes with an

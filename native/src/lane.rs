@@ -111,6 +111,11 @@ pub(crate) struct Parked {
     /// How many such threads wait on the socket right now (a stream's
     /// consumer and a thread that waits for a publish may both).
     pub(crate) threads_in_wait: u32,
+    /// The stream's thread is one of them.
+    pub(crate) stream_in_wait: bool,
+    /// Threads that wait for publishes on their signal alone meanwhile,
+    /// woken when it leaves (see `crate::inline::wait_blocking`).
+    pub(crate) waiting_on_stream: Vec<std::task::Waker>,
     /// A thread has waited for publishes with an
     /// [`AcknowledgementReader`](crate::AcknowledgementReader): waiting
     /// threads read the outcomes, so a stream's reader may hold the socket

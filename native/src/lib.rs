@@ -693,18 +693,28 @@ impl MessageStream {
             Err(_) => return self.recv_many_parked(out, limit.max(1), deadline),
         };
         let waker = std::task::Waker::from(signal.clone());
-        loop {
+        let mut watched = false;
+        let got = loop {
             let socket = match self.recv_step(out, limit, &waker) {
-                RecvStep::Messages(n) => return Some(n),
-                RecvStep::Closed => return Some(0),
+                RecvStep::Messages(n) => break Some(n),
+                RecvStep::Closed => break Some(0),
                 RecvStep::WaitForSocket { socket, .. } => Some(socket),
                 RecvStep::Wait => None,
             };
             if std::time::Instant::now() >= deadline {
-                return None;
+                break None;
             }
-            inline::wait_blocking(&signal, &self.commands, socket, deadline);
+            let reader = inline::Reader::Stream(self.id);
+            watched |= inline::wait_blocking(&signal, &self.commands, reader, socket, deadline);
+        };
+        if watched {
+            // Threads that waited for publishes while this one watched the
+            // socket watch it themselves while its consumer is busy.
+            if let Some(commands) = self.commands.upgrade() {
+                inline::stream_thread_left(&commands);
+            }
         }
+        got
     }
 
     /// [`recv_many_messages_blocking`](Self::recv_many_messages_blocking)
@@ -879,7 +889,8 @@ impl AcknowledgementReader {
             }
             // The client knows a thread waits on the socket (see
             // `Commands::try_publish_with`).
-            inline::wait_blocking(&signal, &self.commands, socket, deadline);
+            let reader = inline::Reader::Acks;
+            inline::wait_blocking(&signal, &self.commands, reader, socket, deadline);
         }
     }
 

@@ -770,12 +770,25 @@ fn blocking_echo_client(
     MessageStream,
     std::thread::JoinHandle<()>,
 ) {
+    blocking_client_with(|listener| echo_each_broker(listener, count), consumer_asks)
+}
+
+/// [`blocking_echo_client`] with the broker `broker` makes.
+fn blocking_client_with(
+    broker: impl FnOnce(std::net::TcpListener) -> std::thread::JoinHandle<()>,
+    consumer_asks: bool,
+) -> (
+    tokio::runtime::Runtime,
+    NativeClient,
+    MessageStream,
+    std::thread::JoinHandle<()>,
+) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let (listener, client) = hand_broker_and_client(runtime.handle().clone());
-    let broker = echo_each_broker(listener, count);
+    let broker = broker(listener);
     runtime.block_on(client.connect()).unwrap();
     let mut stream = client.messages(None).unwrap();
     if consumer_asks {
@@ -919,6 +932,86 @@ fn a_waiting_thread_ends_the_pause_of_a_consumer_that_no_longer_asks() {
         .is_none());
     runtime.block_on(client.sync()).unwrap();
     round_trips_read_by_waits(&client, &mut stream, COUNT);
+    disconnect(&runtime, &client);
+    broker.join().unwrap();
+}
+
+/// A broker that answers each of `count` QoS 1 PUBLISHes with the message
+/// back at QoS 0 first, and with its PUBACK only once `go` says so; then
+/// holds the connection until the client leaves.
+fn message_then_ack_broker(
+    listener: std::net::TcpListener,
+    count: usize,
+    go: mpsc::Receiver<()>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut broker = HandBroker::accept(listener);
+        for _ in 0..count {
+            match broker.next_packet() {
+                Packet::Publish(p) => {
+                    broker.write(&publish_bytes(&p.topic, &p.payload, None));
+                    go.recv().unwrap();
+                    let [hi, lo] = p.packet_id.to_be_bytes();
+                    broker.write(&[0x40, 0x02, hi, lo]);
+                }
+                other => panic!("expected a PUBLISH, got {}", other.name()),
+            }
+        }
+        broker.wait_for_close();
+    })
+}
+
+/// A thread that waits for a publish while the stream's thread watches the
+/// socket leaves the socket to it (it waits on its own wake-up alone, so an
+/// arrival wakes one thread, not two). When the stream's thread leaves with
+/// a message that came before the acknowledgement, and its consumer stays
+/// busy, the waiting thread must watch the socket again: with the runtime
+/// stopped nobody else reads the acknowledgement.
+#[test]
+fn a_publish_left_to_the_consumer_is_read_when_the_consumer_leaves() {
+    const ROUNDS: u32 = 20;
+    let (go, wait_for_go) = mpsc::channel();
+    let (runtime, client, mut stream, broker) = blocking_client_with(
+        |listener| message_then_ack_broker(listener, ROUNDS as usize, wait_for_go),
+        true,
+    );
+    let (ready, wait_for_ready) = mpsc::channel();
+    let (next, wait_for_next) = mpsc::channel::<()>();
+    let consumer = std::thread::spawn(move || {
+        for i in 0..ROUNDS {
+            ready.send(()).unwrap();
+            assert_eq!(
+                receive(&mut stream, 1, Duration::from_secs(10)),
+                [numbered(i)],
+                "round {i}"
+            );
+            // Busy with the message until the round ends; the broker sends
+            // the acknowledgement now.
+            go.send(()).unwrap();
+            wait_for_next.recv().unwrap();
+        }
+    });
+    let reader = client.acknowledgement_reader();
+    for i in 0..ROUNDS {
+        // The consumer is (most likely) waiting on the socket by the time
+        // this wait starts.
+        wait_for_ready.recv().unwrap();
+        let started = Instant::now();
+        let mut handle = client.publish(Publish::new("t", numbered(i), QoS::AtLeastOnce));
+        match reader.block_on(&mut handle, Duration::from_secs(10)) {
+            Some(Ok(_)) => {}
+            other => panic!("round {i}: {other:?}"),
+        }
+        // A wait left asleep would read the acknowledgement only at the end
+        // of its 10 s.
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(3),
+            "round {i} took {took:?}: the acknowledgement was left unread"
+        );
+        next.send(()).unwrap();
+    }
+    consumer.join().unwrap();
     disconnect(&runtime, &client);
     broker.join().unwrap();
 }

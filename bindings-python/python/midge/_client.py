@@ -186,12 +186,14 @@ class PublishHandle:
         message then stays in the session and goes out on the next
         ``connect()``.
 
-        With a :class:`Client` that has no :meth:`~Client.messages` iterator
-        (plain TCP, session in memory), the waiting thread reads the
-        broker's acknowledgements itself, so no other thread wakes per
-        publish; acknowledgements of handles nobody waits for are read by
-        the next wait, by :meth:`done`, or by the client within about a
-        second."""
+        With a :class:`Client` on plain TCP with the session in memory,
+        that has no :meth:`~Client.messages` iterator or one without a
+        filter, the waiting thread reads the broker's acknowledgements
+        itself, so no other thread wakes per publish; the messages it reads
+        meanwhile go to the iterator, whose thread it wakes. Acknowledgements
+        of handles nobody waits for are read by the next wait, by
+        :meth:`done`, by the iterator's thread while it waits, or by the
+        client within about a second."""
         return _publish_result(self._pending.wait(timeout))
 
     def __await__(self) -> Any:
@@ -722,7 +724,9 @@ class Client(_Base):
         ``mqtt://`` with the session in memory), the thread that waits in it
         reads the connection itself, so a message wakes no other thread; if
         that thread stays busy elsewhere while data waits, the client reads
-        for it again within about a second."""
+        for it again within about a second. A thread that waits for a QoS 1/2
+        publish reads for it too (a handler that answers each message with a
+        publish, on this thread or another, wakes no third thread)."""
         _check_timeout(timeout)
         return _MessageIterator(self._native.messages(topic), timeout)
 
