@@ -755,21 +755,22 @@ fn echo_each_broker(listener: std::net::TcpListener, count: usize) -> std::threa
     })
 }
 
+/// A runtime that runs only inside `block_on`, a client of it, its stream
+/// and its broker's thread.
+type BlockingClient = (
+    tokio::runtime::Runtime,
+    NativeClient,
+    MessageStream,
+    std::thread::JoinHandle<()>,
+);
+
 /// A client with a blocking stream, on a runtime that runs only inside
 /// `block_on`, connected to an [`echo_each_broker`] for `count` publishes,
 /// once its blocking threads have told it how they wait: the stream's
 /// thread on the socket (if `consumer_asks`), a thread on a publish (with
 /// an `AcknowledgementReader`). The driver has then parked with the socket
 /// left to the stream's reader.
-fn blocking_echo_client(
-    count: usize,
-    consumer_asks: bool,
-) -> (
-    tokio::runtime::Runtime,
-    NativeClient,
-    MessageStream,
-    std::thread::JoinHandle<()>,
-) {
+fn blocking_echo_client(count: usize, consumer_asks: bool) -> BlockingClient {
     blocking_client_with(|listener| echo_each_broker(listener, count), consumer_asks)
 }
 
@@ -777,12 +778,7 @@ fn blocking_echo_client(
 fn blocking_client_with(
     broker: impl FnOnce(std::net::TcpListener) -> std::thread::JoinHandle<()>,
     consumer_asks: bool,
-) -> (
-    tokio::runtime::Runtime,
-    NativeClient,
-    MessageStream,
-    std::thread::JoinHandle<()>,
-) {
+) -> BlockingClient {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
