@@ -203,12 +203,10 @@ pub(crate) fn read(
         parked.inline_wanted = None;
         parked.inline_paused = false;
     }
-    // A thread that waits for a publish reads for a stream's reader too
-    // (see `acks_read_blocking`): one that consumes on the same thread
-    // finds its messages waiting and never reads itself.
-    let reads_for_stream = reader == Reader::Acks
-        && parked.acks_read_blocking
-        && matches!(parked.inline_wanted, Some(Reader::Stream(_)));
+    // Threads that wait for publishes read for the stream's reader too
+    // (see `acks_read_blocking`), which may never read itself (its
+    // consumer, on the same thread, finds its messages waiting).
+    let reads_for_stream = reader == Reader::Acks && parked.acks_read_blocking;
     if parked.inline_paused && (parked.inline_wanted == Some(reader) || reads_for_stream) {
         // Back after a pause: the driver may hand the socket over again.
         parked.inline_paused = false;
@@ -320,7 +318,8 @@ pub(crate) fn wait_blocking(
         signal.wait(None, deadline);
         return false;
     };
-    let watches = in_wait(&commands, reader, signal);
+    let waker = std::task::Waker::from(signal.clone());
+    let watches = in_wait(&commands, reader, &waker);
     signal.wait(socket.filter(|_| watches), deadline);
     let mut parked = commands.lane().lock();
     if watches {
@@ -329,7 +328,6 @@ pub(crate) fn wait_blocking(
             parked.stream_in_wait = false;
         }
     } else {
-        let waker = std::task::Waker::from(signal.clone());
         parked.waiting_on_stream.retain(|w| !w.will_wake(&waker));
     }
     watches
@@ -347,7 +345,7 @@ pub(crate) fn stream_thread_left(commands: &Commands) {
 
 /// A blocking reader starts waiting: `true` if it watches the socket,
 /// `false` if it leaves that to the stream's thread (see `wait_blocking`).
-fn in_wait(commands: &Commands, reader: Reader, signal: &Arc<Signal>) -> bool {
+fn in_wait(commands: &Commands, reader: Reader, waker: &std::task::Waker) -> bool {
     let mut parked = commands.lane().lock();
     if !std::mem::replace(&mut parked.reader_blocks, true) {
         // The driver looks in on blocking readers: it sets its timer for
@@ -355,9 +353,8 @@ fn in_wait(commands: &Commands, reader: Reader, signal: &Arc<Signal>) -> bool {
         let _ = commands.send(Command::Wake);
     }
     if reader == Reader::Acks && parked.stream_in_wait {
-        let waker = std::task::Waker::from(signal.clone());
-        if !parked.waiting_on_stream.iter().any(|w| w.will_wake(&waker)) {
-            parked.waiting_on_stream.push(waker);
+        if !parked.waiting_on_stream.iter().any(|w| w.will_wake(waker)) {
+            parked.waiting_on_stream.push(waker.clone());
         }
         return false;
     }

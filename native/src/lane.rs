@@ -242,8 +242,9 @@ impl Commands {
         };
         core.transmit_into(&mut parked.unsent);
         // A publish that waits for room in the window while blocking
-        // threads read the acknowledgements but none waits on the socket: the room comes with acknowledgements nobody may read for a
-        // while, so the driver reads until a thread waits again.
+        // threads read the acknowledgements but none waits on the socket:
+        // the room comes with acknowledgements nobody may read for a while,
+        // so the driver reads until a thread waits again.
         let blocked_acks = parked.inline.as_ref().is_some_and(|r| {
             r.completes_publishes && parked.reader_blocks && parked.threads_in_wait == 0
         });
