@@ -68,6 +68,7 @@
 //! waited a while (a second) with no read, until a reader reads again.
 
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use midge_core::{Event, Message, TransportFailure};
@@ -500,10 +501,24 @@ fn feed(
 /// A thread's wake-up for [`Signal::wait`]: a socket pair whose one end
 /// wakers write and `poll` watches beside the connection's socket (portable
 /// to every Unix, unlike an `eventfd`).
+///
+/// A waker writes only while the thread is in `poll`. Most wake-ups come
+/// while it runs: the publish a waiting thread completes by its own read,
+/// the messages a thread delivers while its consumer is busy. Those only
+/// mark the signal, and the next wait returns at once without a system
+/// call (a byte each cost a send and, later, a poll and a read).
 pub(crate) struct Signal {
     reader: std::os::unix::net::UnixStream,
     writer: std::os::unix::net::UnixStream,
+    state: AtomicU8,
 }
+
+/// [`Signal`]'s states: the thread runs, not woken since its last wait.
+const RUNNING: u8 = 0;
+/// The thread is in `poll`: a wake-up writes a byte.
+const POLLING: u8 = 1;
+/// Woken since its last wait: the next wait returns at once.
+const WOKEN: u8 = 2;
 
 impl Signal {
     /// This thread's signal (made on first use, kept for the thread's life).
@@ -518,7 +533,11 @@ impl Signal {
             let (reader, writer) = std::os::unix::net::UnixStream::pair()?;
             reader.set_nonblocking(true)?;
             writer.set_nonblocking(true)?;
-            let signal = Arc::new(Signal { reader, writer });
+            let signal = Arc::new(Signal {
+                reader,
+                writer,
+                state: AtomicU8::new(RUNNING),
+            });
             let _ = cell.set(signal.clone());
             Ok(signal)
         })
@@ -527,6 +546,11 @@ impl Signal {
     /// Block until the signal fires, `socket` (if any) is readable, or
     /// `deadline` passes; clears the signal.
     pub(crate) fn wait(&self, socket: Option<RawFd>, deadline: std::time::Instant) {
+        if self.state.swap(POLLING, Ordering::AcqRel) == WOKEN {
+            // Woken while it ran.
+            self.state.store(RUNNING, Ordering::Release);
+            return;
+        }
         let timeout = deadline.saturating_duration_since(std::time::Instant::now());
         // Rounded up: a poll that returns just before the deadline would
         // spin until it.
@@ -546,6 +570,9 @@ impl Signal {
         // SAFETY: `fds` is a valid array of two pollfd for the call's length
         // (a negative fd is ignored by poll).
         let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+        // A waker that saw POLLING writes its byte, maybe after this: the
+        // next wait then returns early, and its caller looks again.
+        self.state.store(RUNNING, Ordering::Release);
         if ready > 0 && fds[0].revents != 0 {
             // A short read emptied it.
             let mut bytes = [0u8; 64];
@@ -562,7 +589,66 @@ impl std::task::Wake for Signal {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        // Full: a byte is already there to wake the thread.
-        let _ = std::io::Write::write(&mut &self.writer, &[1]);
+        if self.state.swap(WOKEN, Ordering::AcqRel) == POLLING {
+            // Full: a byte is already there to wake the thread.
+            let _ = std::io::Write::write(&mut &self.writer, &[1]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Wake;
+    use std::time::{Duration, Instant};
+
+    fn byte_waiting(signal: &Signal) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(std::io::Read::read(&mut &signal.reader, &mut byte), Ok(1))
+    }
+
+    #[test]
+    fn a_wake_while_the_thread_runs_writes_nothing_and_the_next_wait_returns_at_once() {
+        let signal = Signal::current().expect("a socket pair");
+        signal.wake_by_ref();
+        assert!(
+            !byte_waiting(&signal),
+            "a wake-up of a running thread wrote a byte"
+        );
+        let start = Instant::now();
+        signal.wait(None, start + Duration::from_secs(10));
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the wait missed the wake-up"
+        );
+        // The wake-up was used up: this wait lasts until its deadline.
+        let start = Instant::now();
+        signal.wait(None, start + Duration::from_millis(50));
+        assert!(start.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[test]
+    fn a_wake_from_another_thread_ends_a_wait_in_poll() {
+        for _ in 0..20 {
+            let signal = Signal::current().expect("a socket pair");
+            let waker = signal.clone();
+            let other = std::thread::spawn(move || {
+                while waker.state.load(Ordering::Acquire) != POLLING {
+                    std::thread::yield_now();
+                }
+                waker.wake_by_ref();
+            });
+            let start = Instant::now();
+            signal.wait(None, start + Duration::from_secs(10));
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "the wake-up was lost"
+            );
+            other.join().expect("the waking thread");
+            // A byte left by a wake-up that came as the wait ended is read
+            // by the next wait, which returns early (its caller looks again).
+            signal.wait(None, Instant::now());
+            assert!(!byte_waiting(&signal));
+        }
     }
 }
