@@ -643,7 +643,14 @@ impl MessageStream {
             match self.read_inline(waker) {
                 InlineRead::Read => {}
                 InlineRead::Wait { socket, handover } => {
-                    return RecvStep::WaitForSocket { socket, handover }
+                    // Another thread's read may have put messages in the
+                    // stream after the look above and before this read: it
+                    // woke the waker registered before this one (maybe
+                    // another thread's), so look again.
+                    if !self.rx.is_empty() {
+                        continue;
+                    }
+                    return RecvStep::WaitForSocket { socket, handover };
                 }
                 InlineRead::Unavailable => {
                     // Registers the waker with the stream (cancel-safe).

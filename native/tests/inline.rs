@@ -1011,3 +1011,46 @@ fn a_publish_left_to_the_consumer_is_read_when_the_consumer_leaves() {
     disconnect(&runtime, &client);
     broker.join().unwrap();
 }
+
+/// A message that a publisher's wait reads just as a consumer on a new
+/// thread starts its receive (after the consumer looked at the stream,
+/// before its own read) is received at once. That delivery wakes the waker
+/// registered before the consumer's (the previous round's thread, gone), so
+/// the consumer must look at the stream again after its read finds the
+/// socket empty; otherwise it waits on the socket while the publisher waits
+/// for it to read the acknowledgement, and both sleep until their timeout.
+#[test]
+fn a_message_read_by_a_publisher_as_a_new_consumer_starts_is_received() {
+    const ROUNDS: u32 = 100;
+    let (go, wait_for_go) = mpsc::channel();
+    let (runtime, client, stream, broker) = blocking_client_with(
+        |listener| message_then_ack_broker(listener, ROUNDS as usize, wait_for_go),
+        true,
+    );
+    let reader = client.acknowledgement_reader();
+    let mut stream = Some(stream);
+    for i in 0..ROUNDS {
+        let (ready, wait_for_ready) = mpsc::channel();
+        let mut mine = stream.take().expect("the stream is back");
+        let go = go.clone();
+        let consumer = std::thread::spawn(move || {
+            ready.send(()).unwrap();
+            let got = receive(&mut mine, 1, Duration::from_secs(10));
+            // The broker acknowledges the publish now.
+            go.send(()).unwrap();
+            (mine, got)
+        });
+        wait_for_ready.recv().unwrap();
+        let started = Instant::now();
+        let mut handle = client.publish(Publish::new("t", numbered(i), QoS::AtLeastOnce));
+        let outcome = reader.block_on(&mut handle, Duration::from_secs(10));
+        let (mine, got) = consumer.join().unwrap();
+        let took = started.elapsed();
+        assert_eq!(got, [numbered(i)], "round {i}");
+        assert!(matches!(outcome, Some(Ok(_))), "round {i}: {outcome:?}");
+        assert!(took < Duration::from_secs(3), "round {i} took {took:?}");
+        stream = Some(mine);
+    }
+    disconnect(&runtime, &client);
+    broker.join().unwrap();
+}
