@@ -23,6 +23,10 @@ impl HandBroker {
         socket
             .set_read_timeout(Some(std::time::Duration::from_secs(10)))
             .unwrap();
+        // As a broker would (mosquitto's set_tcp_nodelay): a small write
+        // after another would otherwise wait for the client's delayed ACK,
+        // 40 ms per round in the tests that answer in steps.
+        socket.set_nodelay(true).unwrap();
         let mut broker = HandBroker {
             socket,
             decoder: midge_core::packet::Decoder::new(ProtocolVersion::V5, u32::MAX),
