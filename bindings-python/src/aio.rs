@@ -349,13 +349,67 @@ pub(crate) struct LoopWake {
     writer: std::os::unix::net::UnixStream,
 }
 
+thread_local! {
+    /// The [`LoopWake`] whose loop runs one of midge's reader callbacks on
+    /// this thread now (see [`LoopWake::deferring`]).
+    static IN_CALLBACK: std::cell::Cell<*const LoopWake> = const { std::cell::Cell::new(std::ptr::null()) };
+    /// A job was queued for it during that callback.
+    static DEFERRED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 impl LoopWake {
     fn push(&self, job: Job) {
-        use std::sync::atomic::Ordering;
         self.jobs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(job);
+        if std::ptr::eq(IN_CALLBACK.get(), self) {
+            // Its loop runs it as the callback returns: no byte, no wake-up.
+            DEFERRED.set(true);
+            return;
+        }
+        self.arm();
+    }
+
+    /// Runs `callback` (one of midge's reader callbacks, on the loop's
+    /// thread), then, once, the jobs queued for this loop meanwhile. The
+    /// callback's reads complete publishes and wake streams; those wake-ups
+    /// used to write a byte to the loop's socket pair, so the loop woke
+    /// itself for each. Jobs queued while the deferred ones run write their
+    /// byte as before, so a step that stops after its share of reads still
+    /// lets the loop run other work.
+    fn deferring(&self, py: Python<'_>, callback: impl FnOnce()) {
+        /// Restores the thread's marks; after a panic, hands the jobs
+        /// left to the loop's drain.
+        struct Scope<'a> {
+            wake: &'a LoopWake,
+            outer: *const LoopWake,
+            outer_deferred: bool,
+        }
+        impl Drop for Scope<'_> {
+            fn drop(&mut self) {
+                IN_CALLBACK.set(self.outer);
+                if DEFERRED.replace(self.outer_deferred) {
+                    self.wake.arm();
+                }
+            }
+        }
+        let scope = Scope {
+            wake: self,
+            outer: IN_CALLBACK.replace(self as *const LoopWake),
+            outer_deferred: DEFERRED.replace(false),
+        };
+        callback();
+        let deferred = DEFERRED.replace(false);
+        drop(scope);
+        if deferred {
+            self.run_jobs(py);
+        }
+    }
+
+    /// Wake the loop for the jobs queued (a byte, unless one is on its way).
+    fn arm(&self) {
+        use std::sync::atomic::Ordering;
         if !self.armed.swap(true, Ordering::AcqRel) {
             #[cfg(unix)]
             {
@@ -363,6 +417,14 @@ impl LoopWake {
                 // Full (the loop is gone or far behind): a byte is there.
                 let _ = (&self.writer).write(&[1]);
             }
+        }
+    }
+
+    /// Runs the jobs queued now; on the loop's thread.
+    fn run_jobs(&self, py: Python<'_>) {
+        let jobs = std::mem::take(&mut *self.jobs.lock().unwrap_or_else(|p| p.into_inner()));
+        for job in jobs {
+            job(py);
         }
     }
 
@@ -380,10 +442,7 @@ impl LoopWake {
         // Cleared after the read and before the take: a job pushed after
         // the take finds it clear and writes a byte, so none is left behind.
         self.armed.store(false, Ordering::Release);
-        let jobs = std::mem::take(&mut *self.jobs.lock().unwrap_or_else(|p| p.into_inner()));
-        for job in jobs {
-            job(py);
-        }
+        self.run_jobs(py);
     }
 }
 
@@ -396,7 +455,7 @@ struct LoopDrain(Option<Arc<LoopWake>>);
 impl LoopDrain {
     fn __call__(&self, py: Python<'_>) {
         if let Some(wake) = &self.0 {
-            wake.drain(py);
+            wake.deferring(py, || wake.drain(py));
         }
     }
 }
@@ -650,6 +709,16 @@ pub(crate) struct SocketWatch {
     queued: std::sync::atomic::AtomicBool,
 }
 
+/// The event loop a watch reads on: the loop, the waker the client wakes
+/// for it, the thread that runs it, and its [`LoopWake`].
+#[cfg(unix)]
+type LoopOn = (
+    Py<PyAny>,
+    std::task::Waker,
+    std::thread::ThreadId,
+    std::sync::Weak<LoopWake>,
+);
+
 #[cfg(unix)]
 #[derive(Default)]
 struct WatchState {
@@ -659,9 +728,8 @@ struct WatchState {
     registered: Option<(std::os::fd::RawFd, u64, Py<PyAny>)>,
     /// The future waiting for messages.
     task: Option<std::sync::Weak<LoopTask>>,
-    /// The loop that reads, the waker the client and the stream wake for
-    /// it, and the thread that runs it.
-    event_loop: Option<(Py<PyAny>, std::task::Waker, std::thread::ThreadId)>,
+    /// The loop that reads (the client and the stream wake its waker).
+    event_loop: Option<LoopOn>,
     /// The read buffer of reads with no future waiting (out while a step
     /// reads).
     buf: Vec<u8>,
@@ -701,7 +769,7 @@ impl SocketWatch {
     ) -> Option<std::task::Waker> {
         {
             let state = self.state();
-            if let Some((l, waker, _)) = &state.event_loop {
+            if let Some((l, waker, _, _)) = &state.event_loop {
                 if l.is(event_loop) {
                     return Some(waker.clone());
                 }
@@ -714,6 +782,7 @@ impl SocketWatch {
             event_loop.clone().unbind(),
             waker.clone(),
             std::thread::current().id(),
+            Arc::downgrade(&wake),
         ));
         Some(waker)
     }
@@ -751,7 +820,7 @@ impl SocketWatch {
             .state()
             .event_loop
             .as_ref()
-            .is_some_and(|(l, _, _)| l.is(event_loop));
+            .is_some_and(|(l, _, _, _)| l.is(event_loop));
         if elsewhere
             && self
                 .watching
@@ -860,8 +929,8 @@ impl SocketWatch {
             let bound = state
                 .event_loop
                 .as_ref()
-                .filter(|(_, _, thread)| *thread == std::thread::current().id())
-                .map(|(l, waker, _)| (l.clone_ref(py), waker.clone()));
+                .filter(|(_, _, thread, _)| *thread == std::thread::current().id())
+                .map(|(l, waker, _, _)| (l.clone_ref(py), waker.clone()));
             (task, bound)
         };
         if let Some((event_loop, waker)) = bound {
@@ -886,7 +955,7 @@ impl SocketWatch {
         use midge_native::InlineRead;
         let (mut buf, event_loop, waker) = {
             let mut state = self.state();
-            let Some((event_loop, waker, thread)) = &state.event_loop else {
+            let Some((event_loop, waker, thread, _)) = &state.event_loop else {
                 return;
             };
             // Only the loop's own thread registers with it (a callback of a
@@ -946,7 +1015,16 @@ struct SocketReady(Arc<SocketWatch>);
 #[pymethods]
 impl SocketReady {
     fn __call__(&self, py: Python<'_>) {
-        self.0.on_ready(py);
+        let wake = self
+            .0
+            .state()
+            .event_loop
+            .as_ref()
+            .map(|(_, _, _, wake)| wake.clone());
+        match wake.as_ref().and_then(std::sync::Weak::upgrade) {
+            Some(wake) => wake.deferring(py, || self.0.on_ready(py)),
+            None => self.0.on_ready(py),
+        }
     }
 }
 
@@ -1066,9 +1144,8 @@ pub(crate) struct AckWatch {
 struct AckState {
     /// The read buffer (out while a step reads).
     buf: Vec<u8>,
-    /// The loop that reads, the waker the client wakes for it, and the
-    /// thread that runs it.
-    event_loop: Option<(Py<PyAny>, std::task::Waker, std::thread::ThreadId)>,
+    /// The loop that reads (the client wakes its waker).
+    event_loop: Option<LoopOn>,
     /// The socket (and handover) that loop watches now.
     registered: Option<(std::os::fd::RawFd, u64)>,
     /// The client has a message stream: its reader watches the socket
@@ -1128,7 +1205,7 @@ impl AckWatch {
             let same = state
                 .event_loop
                 .as_ref()
-                .is_some_and(|(l, _, _)| l.is(event_loop));
+                .is_some_and(|(l, _, _, _)| l.is(event_loop));
             if same && state.registered.is_some() {
                 // Watching already: the common case, one lock per publish.
                 return;
@@ -1146,10 +1223,11 @@ impl AckWatch {
                 event_loop.clone().unbind(),
                 waker,
                 std::thread::current().id(),
+                Arc::downgrade(&wake),
             );
             let old = {
                 let mut state = self.state();
-                let old_loop = state.event_loop.replace(loop_now).map(|(l, _, _)| l);
+                let old_loop = state.event_loop.replace(loop_now).map(|(l, _, _, _)| l);
                 state.registered.take().zip(old_loop)
             };
             if let Some(((fd, _), old_loop)) = old {
@@ -1165,9 +1243,9 @@ impl AckWatch {
         use midge_native::InlineRead;
         self.queued
             .store(false, std::sync::atomic::Ordering::Release);
-        let (mut buf, event_loop, waker) = {
+        let (mut buf, event_loop, waker, wake) = {
             let mut state = self.state();
-            let Some((event_loop, waker, thread)) = &state.event_loop else {
+            let Some((event_loop, waker, thread, wake)) = &state.event_loop else {
                 return;
             };
             // Only the loop's own thread registers with it (a callback of a
@@ -1175,8 +1253,8 @@ impl AckWatch {
             if state.disabled || *thread != std::thread::current().id() {
                 return;
             }
-            let (event_loop, waker) = (event_loop.clone_ref(py), waker.clone());
-            (std::mem::take(&mut state.buf), event_loop, waker)
+            let (event_loop, waker, wake) = (event_loop.clone_ref(py), waker.clone(), wake.clone());
+            (std::mem::take(&mut state.buf), event_loop, waker, wake)
         };
         // Not under the state's lock: the client wakes the waker under its
         // own, which a read takes.
@@ -1217,6 +1295,7 @@ impl AckWatch {
         if let Some((fd, _)) = wanted {
             let ready = AckReady {
                 watch: Arc::downgrade(self),
+                wake,
                 fd,
                 event_loop: event_loop.clone().unbind(),
             };
@@ -1238,7 +1317,7 @@ impl Drop for AckWatch {
     /// gets the number next would never be watched.
     fn drop(&mut self) {
         let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
-        let (Some((fd, _)), Some((event_loop, _, _))) =
+        let (Some((fd, _)), Some((event_loop, _, _, _))) =
             (state.registered.take(), state.event_loop.take())
         else {
             return;
@@ -1268,10 +1347,12 @@ impl AckWatch {
             let mut state = self.state();
             state.disabled = true;
             state.stream = Some(Arc::downgrade(stream));
-            state
-                .registered
-                .take()
-                .zip(state.event_loop.as_ref().map(|(l, _, _)| l.clone_ref(py)))
+            state.registered.take().zip(
+                state
+                    .event_loop
+                    .as_ref()
+                    .map(|(l, _, _, _)| l.clone_ref(py)),
+            )
         };
         if let Some(((fd, _), event_loop)) = registered {
             remove_reader_soon(py, event_loop.bind(py), fd);
@@ -1297,6 +1378,9 @@ fn remove_reader_soon(py: Python<'_>, event_loop: &Bound<'_, PyAny>, fd: std::os
 #[pyclass(frozen)]
 struct AckReady {
     watch: std::sync::Weak<AckWatch>,
+    /// The loop's wake: the publishes a step completes queue their futures'
+    /// polls there, run as the callback returns (see [`LoopWake::deferring`]).
+    wake: std::sync::Weak<LoopWake>,
     fd: std::os::fd::RawFd,
     event_loop: Py<PyAny>,
 }
@@ -1306,7 +1390,10 @@ struct AckReady {
 impl AckReady {
     fn __call__(&self, py: Python<'_>) {
         match self.watch.upgrade() {
-            Some(watch) => watch.step(py),
+            Some(watch) => match self.wake.upgrade() {
+                Some(wake) => wake.deferring(py, || watch.step(py)),
+                None => watch.step(py),
+            },
             // The client is gone: nothing reads for it any more.
             None => {
                 let _ = self

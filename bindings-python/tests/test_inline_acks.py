@@ -40,10 +40,34 @@ class _WatchingLoop(asyncio.SelectorEventLoop):
         return super().remove_reader(fd)
 
 
+class _WakeCountingLoop(_WatchingLoop):
+    """Counts how often midge's loop wake-up runs: the reader callback on
+    the socket pair that other threads write a byte to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wakeups = 0
+
+    def add_reader(self, fd, callback, *args):  # type: ignore[no-untyped-def]
+        if type(callback).__name__ == "LoopDrain":
+            drain = callback
+
+            def counted(*a):  # type: ignore[no-untyped-def]
+                self.wakeups += 1
+                return drain(*a)
+
+            callback = counted
+        return super().add_reader(fd, callback, *args)
+
+
 def _run(loop: _WatchingLoop, coroutine) -> None:  # type: ignore[no-untyped-def]
+    _run_for(loop, coroutine)
+
+
+def _run_for(loop: _WatchingLoop, coroutine):  # type: ignore[no-untyped-def]
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(coroutine)
+        return loop.run_until_complete(coroutine)
     finally:
         asyncio.set_event_loop(None)
 
@@ -89,6 +113,54 @@ def test_a_publisher_loop_reads_its_acknowledgements_and_loses_nothing(broker, t
 async def _publishes(client: midge.AsyncClient, topic: str, count: int) -> None:
     for i in range(count):
         await asyncio.wait_for(client.publish(topic, f"{i}", qos=1), 10)
+
+
+def test_acknowledgements_read_on_the_loop_do_not_wake_it_again(broker, topic):
+    """The loop reads each PUBACK in its reader callback and completes the
+    publish there. The awaiting future runs as that callback returns; it
+    used to be queued through the socket pair, and the loop woke itself
+    once per publish."""
+    count = 200
+    loop = _WakeCountingLoop()
+    try:
+        client = midge.AsyncClient(broker.url(), client_id=client_id())
+        _run(loop, client.connect())
+        _run(loop, _publishes(client, topic, 20))
+        before = loop.wakeups
+        _run(loop, _publishes(client, topic, count))
+        woken = loop.wakeups - before
+        _run(loop, client.disconnect())
+        assert len(loop.readers) >= 2, "the loop never watched the socket"
+        assert woken < count // 20, f"{woken} loop wake-ups for {count} publishes"
+    finally:
+        loop.close()
+
+
+async def _receives_and_publishes(url: str, topic: str, loop: _WakeCountingLoop, count: int) -> int:
+    async with midge.AsyncClient(url, client_id=client_id()) as client:
+        messages = client.messages()
+        await client.subscribe(topic, qos=1)
+        reader = asyncio.ensure_future(_received(messages, 20 + count))
+        await _publishes(client, topic, 20)
+        before = loop.wakeups
+        await _publishes(client, topic, count)
+        woken = loop.wakeups - before
+        assert await asyncio.wait_for(reader, 10) == [f"{i}".encode() for i in range(20)] + [
+            f"{i}".encode() for i in range(count)
+        ]
+    return woken
+
+
+def test_a_client_that_receives_and_publishes_does_not_wake_its_loop_again(broker, topic):
+    """The same for one client with an iterator: its loop reads the
+    messages and the PUBACKs in the stream's reader callback."""
+    count = 200
+    loop = _WakeCountingLoop()
+    try:
+        woken = _run_for(loop, _receives_and_publishes(broker.url(), topic, loop, count))
+        assert woken < count // 20, f"{woken} loop wake-ups for {count} publishes"
+    finally:
+        loop.close()
 
 
 def test_a_publisher_moves_to_the_loop_that_awaits_it(broker, topic):
