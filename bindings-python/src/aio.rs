@@ -1006,6 +1006,17 @@ impl SocketWatch {
     }
 }
 
+/// Runs a watch's reader callback, deferring the jobs it queues for its
+/// loop (`wake`, the watch's [`LoopOn`]) to its end (see
+/// [`LoopWake::deferring`]).
+#[cfg(unix)]
+fn run_deferring(py: Python<'_>, wake: Option<std::sync::Weak<LoopWake>>, callback: impl FnOnce()) {
+    match wake.as_ref().and_then(std::sync::Weak::upgrade) {
+        Some(wake) => wake.deferring(py, callback),
+        None => callback(),
+    }
+}
+
 /// The loop's reader callback of a [`SocketWatch`].
 #[cfg(unix)]
 #[pyclass(frozen)]
@@ -1015,16 +1026,8 @@ struct SocketReady(Arc<SocketWatch>);
 #[pymethods]
 impl SocketReady {
     fn __call__(&self, py: Python<'_>) {
-        let wake = self
-            .0
-            .state()
-            .event_loop
-            .as_ref()
-            .map(|(_, _, _, wake)| wake.clone());
-        match wake.as_ref().and_then(std::sync::Weak::upgrade) {
-            Some(wake) => wake.deferring(py, || self.0.on_ready(py)),
-            None => self.0.on_ready(py),
-        }
+        let on = self.0.state().event_loop.as_ref().map(|on| on.3.clone());
+        run_deferring(py, on, || self.0.on_ready(py));
     }
 }
 
@@ -1243,9 +1246,9 @@ impl AckWatch {
         use midge_native::InlineRead;
         self.queued
             .store(false, std::sync::atomic::Ordering::Release);
-        let (mut buf, event_loop, waker, wake) = {
+        let (mut buf, event_loop, waker) = {
             let mut state = self.state();
-            let Some((event_loop, waker, thread, wake)) = &state.event_loop else {
+            let Some((event_loop, waker, thread, _)) = &state.event_loop else {
                 return;
             };
             // Only the loop's own thread registers with it (a callback of a
@@ -1253,8 +1256,8 @@ impl AckWatch {
             if state.disabled || *thread != std::thread::current().id() {
                 return;
             }
-            let (event_loop, waker, wake) = (event_loop.clone_ref(py), waker.clone(), wake.clone());
-            (std::mem::take(&mut state.buf), event_loop, waker, wake)
+            let (event_loop, waker) = (event_loop.clone_ref(py), waker.clone());
+            (std::mem::take(&mut state.buf), event_loop, waker)
         };
         // Not under the state's lock: the client wakes the waker under its
         // own, which a read takes.
@@ -1295,7 +1298,6 @@ impl AckWatch {
         if let Some((fd, _)) = wanted {
             let ready = AckReady {
                 watch: Arc::downgrade(self),
-                wake,
                 fd,
                 event_loop: event_loop.clone().unbind(),
             };
@@ -1378,9 +1380,6 @@ fn remove_reader_soon(py: Python<'_>, event_loop: &Bound<'_, PyAny>, fd: std::os
 #[pyclass(frozen)]
 struct AckReady {
     watch: std::sync::Weak<AckWatch>,
-    /// The loop's wake: the publishes a step completes queue their futures'
-    /// polls there, run as the callback returns (see [`LoopWake::deferring`]).
-    wake: std::sync::Weak<LoopWake>,
     fd: std::os::fd::RawFd,
     event_loop: Py<PyAny>,
 }
@@ -1390,10 +1389,10 @@ struct AckReady {
 impl AckReady {
     fn __call__(&self, py: Python<'_>) {
         match self.watch.upgrade() {
-            Some(watch) => match self.wake.upgrade() {
-                Some(wake) => wake.deferring(py, || watch.step(py)),
-                None => watch.step(py),
-            },
+            Some(watch) => {
+                let on = watch.state().event_loop.as_ref().map(|on| on.3.clone());
+                run_deferring(py, on, || watch.step(py));
+            }
             // The client is gone: nothing reads for it any more.
             None => {
                 let _ = self
