@@ -988,7 +988,9 @@ impl NativeClientPy {
             }
             reply
         } else {
-            self.native.publish(publish)
+            // Its outcomes are learned by reading (wait(), done()): the
+            // thread reads the acknowledgements as it publishes.
+            self.native.publish_reading(publish)
         };
         let mut pending = Pending::new(
             "publish",

@@ -250,20 +250,26 @@ def test_the_end_of_the_connection_is_seen_while_the_loop_reads(own_broker, topi
     asyncio.run(asyncio.wait_for(_broker_goes(own_broker.url(), topic, own_broker), 5))
 
 
+def _consuming(sub: midge.Client, topic: str, count: int) -> tuple[threading.Thread, list[bytes]]:
+    """Subscribes `sub` to `topic` (QoS 2) and starts a thread that takes
+    `count` messages from its iterator (which waits meanwhile, and reads its
+    socket itself: see test_inline_reads.py); their payloads, as they come."""
+    messages = sub.messages(timeout=10)
+    sub.subscribe(topic, qos=2)
+    got: list[bytes] = []
+    consumer = threading.Thread(target=lambda: got.extend(next(messages).payload for _ in range(count)))
+    consumer.start()
+    return consumer, got
+
+
 def test_a_waiting_thread_reads_its_acknowledgements(broker, topic):
     """`Client.publish` waits for the acknowledgement on the calling thread,
     which reads it itself: the runtime thread is not woken per publish."""
     with midge.Client(broker.url(), client_id=client_id()) as sub, midge.Client(
         broker.url(), client_id=client_id()
     ) as pub:
-        messages = sub.messages(timeout=10)
-        sub.subscribe(topic, qos=2)
         sent = [f"{i}".encode() for i in range(300)]
-        got: list[bytes] = []
-        # The subscriber's iterator waits meanwhile (and reads its socket
-        # itself, see test_inline_reads.py).
-        consumer = threading.Thread(target=lambda: got.extend(next(messages).payload for _ in sent))
-        consumer.start()
+        consumer, got = _consuming(sub, topic, len(sent))
         # The first waits hand the socket over.
         for payload in sent[:10]:
             pub.publish(topic, payload, qos=1, timeout=10)
@@ -312,6 +318,40 @@ def test_a_blocking_client_that_receives_and_publishes_reads_on_its_threads(brok
         # A wake-up per acknowledgement would be 290 at least; the client's
         # own timer (once a second) keeps the count above zero.
         assert woken < 60, f"the runtime thread woke {woken} times for 290 round trips"
+
+
+def test_a_paced_publisher_that_collects_its_handles_later_reads_its_acknowledgements(broker, topic):
+    """`Client.publish(wait=False)` at a steady pace (a device reporting at
+    a fixed rate), the handles collected at the end: the publishing thread
+    reads the acknowledgements that arrived right after each publish, so
+    the runtime thread does not wake per publish (it did, once per
+    acknowledgement, before: about 25 µs of its CPU per message at 2,000
+    msg/s)."""
+    with midge.Client(broker.url(), client_id=client_id()) as sub, midge.Client(
+        broker.url(), client_id=client_id()
+    ) as pub:
+        sent = [f"{i}".encode() for i in range(300)]
+        consumer, got = _consuming(sub, topic, len(sent))
+        handles = []
+        before = runtime_thread_switches()
+        for i, payload in enumerate(sent):
+            handles.append(pub.publish(topic, payload, qos=1 if i % 2 else 2, wait=False))
+            # The pace of the publisher under test (a fixed rate), not a
+            # wait for a condition.
+            time.sleep(0.001)
+        woken = runtime_thread_switches() - before
+        for h in handles:
+            h.wait(10)
+        consumer.join(10)
+        # In order within each QoS (the broker may pass a QoS 1 message
+        # before an earlier QoS 2 one).
+        for odd in (0, 1):
+            assert [m for m in got if int(m) % 2 == odd] == [m for m in sent if int(m) % 2 == odd]
+        assert len(got) == len(sent)
+        # One wake-up per acknowledgement would be 300 at least; the
+        # handover, the client's timer (once a second) and the
+        # subscriber's keep the count above zero.
+        assert woken < 60, f"the runtime thread woke {woken} times for 300 paced publishes"
 
 
 def test_handles_nobody_waits_for_still_complete(broker, topic):

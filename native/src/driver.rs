@@ -540,9 +540,16 @@ impl Driver {
             Reader::Acks => true,
             Reader::Stream(id) => parked.watched_stream == Some(id) || parked.acks_read_blocking,
         };
+        // A reader that blocks a thread reads only while a thread waits (or,
+        // for a blocking publisher, as it publishes): with none waiting,
+        // publishes the window holds back would wait for its return, or for
+        // this driver's look a second on, for the acknowledgements that make
+        // room. The driver reads them until the window has room.
+        let window_blocked =
+            parked.reader_blocks && parked.threads_in_wait == 0 && self.core.queued_len() > 0;
         let reader = parked
             .inline_wanted
-            .filter(|_| lane_open && !parked.inline_paused)
+            .filter(|_| lane_open && !parked.inline_paused && !window_blocked)
             .map(|reader| match (reader, self.sole_stream()) {
                 // Threads that wait for publishes read for the one stream
                 // (its consumer may find its messages waiting, read by

@@ -66,6 +66,15 @@
 //! no thread waiting) is noticed as a blocking stream reader's absence is:
 //! the driver looks in now and then, and reads itself once the socket has
 //! waited a while (a second) with no read, until a reader reads again.
+//!
+//! A blocking publisher that never waits (one at a fixed rate that collects
+//! its handles later) is such a reader too, through
+//! [`NativeClient::publish_reading`](crate::NativeClient::publish_reading):
+//! while it publishes steadily it asks for the socket and reads once after
+//! each QoS 1/2 publish ([`read_after_publish`]), so each acknowledgement
+//! no longer wakes the runtime thread. Publishes a full window holds back
+//! need acknowledgements read at once: while no thread waits the driver
+//! keeps the socket then.
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -263,6 +272,112 @@ pub(crate) fn read(
         buf.resize(2 * n, 0);
     }
     InlineRead::Read
+}
+
+/// Publishes further apart than this are not a steady stream: a blocking
+/// publisher that makes them leaves their acknowledgements to the driver
+/// ([`read_after_publish`]), which would otherwise hand it the socket only
+/// to find, a second later, acknowledgements nobody read.
+pub(crate) const STEADY_PUBLISH_GAP: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// A blocking publisher's thread, right after a QoS 1/2 publish took the
+/// lane (`After::WriteThenRead`), for a caller whose outcomes are learned by
+/// reading (a wait, a look at a handle: [`AcknowledgementReader`](crate::AcknowledgementReader));
+/// `since_last`: the time since the publish before.
+///
+/// While it holds the socket for the acknowledgements ([`Reader::Acks`]: a
+/// client without streams) it reads once, without waiting, and completes
+/// the publishes acknowledged so far, so the runtime thread does not wake
+/// for each acknowledgement of a publisher that never waits (one at a fixed
+/// rate that collects its handles later). While it publishes at a steady
+/// pace it asks for the socket, or for it back after a pause. Within a
+/// burst ([`BURST_GAP`](crate::lane::BURST_GAP)) it neither reads nor asks:
+/// a burst's publisher waits for its window, and reads then, in bigger
+/// batches (a read after each publish of a burst cost QoS 2 at full speed
+/// 2-5 µs per message: each read's PUBRELs went out in a write of their
+/// own). Acknowledgements that arrive after its last publish wait for its
+/// next publish or wait, or for the driver's look at an absent reader
+/// (about a second).
+///
+/// Publishes held back by a full window wait for acknowledgements: those
+/// the driver reads, at once, until the window has room again.
+pub(crate) fn read_after_publish(
+    commands: &Commands,
+    parked: &mut Parked,
+    since_last: Option<std::time::Duration>,
+) {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let in_burst = since_last.is_some_and(|gap| gap < crate::lane::BURST_GAP);
+    let steady = !in_burst && since_last.is_some_and(|gap| gap < STEADY_PUBLISH_GAP);
+    let holds = parked
+        .inline
+        .as_ref()
+        .filter(|reading| reading.reader == Reader::Acks)
+        .map(|reading| reading.socket.clone());
+    if let (Some(socket), false) = (&holds, in_burst) {
+        let read = BUF.with_borrow_mut(|buf| {
+            if buf.is_empty() {
+                buf.resize(FIRST_READ, 0);
+            }
+            // One read: what a short one leaves is not worth another system
+            // call now; the next publish reads again.
+            loop {
+                match std::io::Read::read(&mut &**socket, buf) {
+                    Ok(0) => return Err(TransportFailure::closed()),
+                    Ok(n) => {
+                        parked.reads = parked.reads.wrapping_add(1);
+                        feed(
+                            parked,
+                            commands,
+                            Reader::Acks,
+                            &buf[..n],
+                            commands.lane().epoch,
+                        );
+                        return Ok(());
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(read_failure(&e)),
+                }
+            }
+        });
+        if let Err(failure) = read {
+            give_up(parked, commands, failure);
+            return;
+        }
+    }
+    if parked
+        .core
+        .as_ref()
+        .is_some_and(|core| core.queued_len() > 0)
+    {
+        // The window is full and no thread waits to read: the driver takes
+        // the socket back, and keeps it while the window is full (see
+        // `Driver::park`).
+        if holds.is_some() && parked.threads_in_wait == 0 {
+            let _ = commands.send(Command::Wake);
+        }
+        return;
+    }
+    if !steady || parked.inline.is_some() {
+        return;
+    }
+    match parked.inline_wanted {
+        None => {
+            parked.inline_wanted = Some(Reader::Acks);
+            // A reader that reads when its thread comes by, not whenever
+            // the socket is readable: the driver looks in on it.
+            parked.reader_blocks = true;
+            let _ = commands.send(Command::Wake);
+        }
+        Some(Reader::Acks) if parked.inline_paused => {
+            parked.inline_paused = false;
+            let _ = commands.send(Command::Wake);
+        }
+        Some(_) => {}
+    }
 }
 
 /// `reader` wants the socket (unless another reader asked first), without

@@ -55,7 +55,21 @@ const DEFER_LIMIT: usize = 64 * 1024;
 /// Publishes closer together than this are a burst: a deferred one waits
 /// for the caller's flush. One that comes after a pause is written at
 /// once, as a flush would only add a loop callback to a single write.
-const BURST_GAP: std::time::Duration = std::time::Duration::from_micros(100);
+pub(crate) const BURST_GAP: std::time::Duration = std::time::Duration::from_micros(100);
+
+/// What a publish on the lane does once the core has its PUBLISH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum After {
+    /// Write the bytes at once.
+    Write,
+    /// Within a burst, leave the bytes for the caller's [`Commands::flush`]
+    /// (an event loop's turn).
+    Defer,
+    /// Write the bytes at once, then, at QoS 1 and 2, read the
+    /// acknowledgements that have arrived (a blocking caller that learns
+    /// its outcomes by reading: `crate::inline::read_after_publish`).
+    WriteThenRead,
+}
 
 /// Shared by a client's handles and its driver.
 pub(crate) struct Lane {
@@ -178,7 +192,7 @@ impl Commands {
     /// Publish on the caller's thread if the driver is parked; otherwise
     /// give the publish back for the command channel.
     pub(crate) fn try_publish(&self, publish: Box<Publish>) -> Result<PublishHandle, Box<Publish>> {
-        self.try_publish_with(publish, false)
+        self.try_publish_with(publish, After::Write)
             .map(|(handle, _)| handle)
     }
 
@@ -201,14 +215,15 @@ impl Commands {
         }
     }
 
-    /// [`Commands::try_publish`]; with `defer`, the bytes wait in the lane
-    /// for [`Commands::flush`], and `true` comes back when the caller must
-    /// arrange that flush (the first deferred publish since the last one).
+    /// [`Commands::try_publish`], with what `after` asks; with
+    /// [`After::Defer`], `true` comes back when the caller must arrange the
+    /// flush (the first deferred publish since the last one).
     pub(crate) fn try_publish_with(
         &self,
         publish: Box<Publish>,
-        defer: bool,
+        after: After,
     ) -> Result<(PublishHandle, bool), Box<Publish>> {
+        let defer = after == After::Defer;
         let qos = publish.qos;
         let lane = &*self.lane;
         let mut parked = lane.lock();
@@ -253,10 +268,11 @@ impl Commands {
             let _ = self.send(Command::Wake);
         }
         let clock = std::time::Instant::now();
-        let in_burst = parked
+        let since_last = parked
             .last_publish
             .replace(clock)
-            .is_some_and(|last| clock.duration_since(last) < BURST_GAP);
+            .map(|last| clock.duration_since(last));
+        let in_burst = since_last.is_some_and(|gap| gap < BURST_GAP);
         // QoS 1 and 2 streams are paced by their acknowledgements: bunching
         // their publishes bunches the answers, and cost more than the writes
         // it saved (QoS 2 at full speed: +2.5 to +3.7 µs per message on the
@@ -288,6 +304,9 @@ impl Commands {
             // acknowledgement before it has the answer to give.
             let (tx, reply) = Reply::pending();
             parked.waiters.push((token, tx));
+            if after == After::WriteThenRead {
+                crate::inline::read_after_publish(self, parked, since_last);
+            }
             return Ok((reply, flush_needed));
         }
         // QoS 0 is done once the core took it, as on the driver.

@@ -56,10 +56,7 @@ fn hand_over(runtime: &tokio::runtime::Runtime, client: &NativeClient, stream: &
 fn the_waiting_thread_reads_and_acknowledges_without_the_runtime() {
     const COUNT: u16 = 200;
     // A runtime that runs only inside `block_on` on this thread.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = current_thread_runtime();
     let (listener, client) = hand_broker_and_client(runtime.handle().clone());
     let (go, wait_for_go) = mpsc::channel::<()>();
     let (acked, wait_for_acks) = mpsc::channel::<Vec<u16>>();
@@ -321,14 +318,16 @@ fn acknowledging_broker(
     listener: std::net::TcpListener,
     count: usize,
 ) -> std::thread::JoinHandle<Vec<u16>> {
-    acknowledging_broker_telling(listener, count, None)
+    // Nobody listens for the acknowledgements.
+    acknowledging_broker_signalling(listener, count, mpsc::channel().0)
 }
 
-/// [`acknowledging_broker`] that also says when it has taken them all.
-fn acknowledging_broker_telling(
+/// [`acknowledging_broker`] that tells `acked` after each acknowledgement
+/// it wrote.
+fn acknowledging_broker_signalling(
     listener: std::net::TcpListener,
     count: usize,
-    all_taken: Option<mpsc::Sender<()>>,
+    acked: mpsc::Sender<u16>,
 ) -> std::thread::JoinHandle<Vec<u16>> {
     std::thread::spawn(move || {
         let mut broker = HandBroker::accept(listener);
@@ -339,16 +338,31 @@ fn acknowledging_broker_telling(
                     let [hi, lo] = p.packet_id.to_be_bytes();
                     broker.write(&[0x40, 0x02, hi, lo]);
                     ids.push(p.packet_id);
+                    let _ = acked.send(p.packet_id);
                 }
                 other => panic!("expected a PUBLISH, got {}", other.name()),
             }
         }
-        if let Some(all_taken) = all_taken {
-            let _ = all_taken.send(());
-        }
         broker.wait_for_close();
         ids
     })
+}
+
+/// Wait until the broker acknowledged `count` more publishes; fails past
+/// 5 s.
+fn acknowledged(acks: &mpsc::Receiver<u16>, count: usize) {
+    for _ in 0..count {
+        acks.recv_timeout(Duration::from_secs(5))
+            .expect("the broker got every publish");
+    }
+}
+
+/// `took` is well under the client's look at an absent reader (a second).
+fn assert_not_held_up(took: Duration, what: &str) {
+    assert!(
+        took < Duration::from_millis(500),
+        "{what} took {took:?}: they waited for the client's look at an absent reader"
+    );
 }
 
 /// The publish completes, successfully, within 10 s.
@@ -377,10 +391,7 @@ fn connected_to_acknowledging_broker(
     NativeClient,
     std::thread::JoinHandle<Vec<u16>>,
 ) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = current_thread_runtime();
     let (listener, client) = hand_broker_and_client(runtime.handle().clone());
     let broker = acknowledging_broker(listener, count);
     runtime.block_on(client.connect()).unwrap();
@@ -581,8 +592,8 @@ fn publishes_waiting_for_room_do_not_wait_for_an_absent_thread() {
         options.client.max_inflight = 2;
         options.client.keep_alive_secs = 60;
     });
-    let (all_taken, wait_for_all) = mpsc::channel();
-    let broker = acknowledging_broker_telling(listener, COUNT, Some(all_taken));
+    let (acked, acks) = mpsc::channel();
+    let broker = acknowledging_broker_signalling(listener, COUNT, acked);
     runtime.block_on(client.connect()).unwrap();
     let reader = client.acknowledgement_reader();
     let mut buf = Vec::new();
@@ -602,14 +613,8 @@ fn publishes_waiting_for_room_do_not_wait_for_an_absent_thread() {
     let handles: Vec<_> = (0..COUNT)
         .map(|i| client.publish(Publish::new("t", numbered(i as u32), QoS::AtLeastOnce)))
         .collect();
-    wait_for_all
-        .recv_timeout(Duration::from_secs(5))
-        .expect("the broker got every publish");
-    let took = started.elapsed();
-    assert!(
-        took < Duration::from_millis(500),
-        "the publishes took {took:?}: they waited for the client's look at an absent reader"
-    );
+    acknowledged(&acks, COUNT);
+    assert_not_held_up(started.elapsed(), "the publishes");
     for handle in handles {
         completes(runtime, handle);
     }
@@ -647,10 +652,7 @@ fn echoing_broker(listener: std::net::TcpListener, count: usize) -> std::thread:
 #[test]
 fn a_watched_stream_completes_the_publishes_whose_acknowledgements_it_reads() {
     const COUNT: u32 = 100;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = current_thread_runtime();
     let (listener, client) = hand_broker_and_client(runtime.handle().clone());
     let broker = echoing_broker(listener, COUNT as usize);
     runtime.block_on(client.connect()).unwrap();
@@ -709,10 +711,7 @@ fn a_watched_stream_completes_the_publishes_whose_acknowledgements_it_reads() {
 /// acknowledgement is owed.
 #[test]
 fn an_unwatched_stream_is_not_handed_the_socket_while_an_acknowledgement_is_owed() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = current_thread_runtime();
     let (listener, client) = hand_broker_and_client(runtime.handle().clone());
     let broker = echoing_broker(listener, 1);
     runtime.block_on(client.connect()).unwrap();
@@ -779,10 +778,7 @@ fn blocking_client_with(
     broker: impl FnOnce(std::net::TcpListener) -> std::thread::JoinHandle<()>,
     consumer_asks: bool,
 ) -> BlockingClient {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = current_thread_runtime();
     let (listener, client) = hand_broker_and_client(runtime.handle().clone());
     let broker = broker(listener);
     runtime.block_on(client.connect()).unwrap();
@@ -1053,4 +1049,155 @@ fn a_message_read_by_a_publisher_as_a_new_consumer_starts_is_received() {
     }
     disconnect(&runtime, &client);
     broker.join().unwrap();
+}
+
+/// A runtime that runs only inside `block_on` on this thread.
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A QoS 1 [`NativeClient::publish_reading`] of message `i`.
+fn publish_reading_numbered(client: &NativeClient, i: usize) -> midge_native::PublishHandle {
+    client.publish_reading(Publish::new("t", numbered(i as u32), QoS::AtLeastOnce))
+}
+
+/// The gap between a paced publisher's publishes: more than a burst's
+/// (100 µs), less than the 50 ms a steady stream's publishes come within.
+/// The pace is the behaviour under test, not a wait for a condition.
+const PACE: Duration = Duration::from_millis(1);
+
+/// A blocking publisher that publishes at a steady pace and collects its
+/// handles later reads the acknowledgements itself, each right after its
+/// next publish: here the runtime does not run while it publishes (a
+/// current-thread runtime outside `block_on`), and the publishes complete
+/// all the same. The acknowledgement of the last one, which no publish
+/// follows, is read by the client at its look at an absent reader, about
+/// a second later.
+#[test]
+fn a_steady_publisher_reads_its_acknowledgements_as_it_publishes() {
+    const COUNT: usize = 50;
+    let runtime = current_thread_runtime();
+    let (listener, client) = hand_broker_and_client(runtime.handle().clone());
+    let (acked, acks) = mpsc::channel();
+    let broker = acknowledging_broker_signalling(listener, COUNT, acked);
+    runtime.block_on(client.connect()).unwrap();
+    let publish = |i: usize| publish_reading_numbered(&client, i);
+    // The second publish, a steady pace after the first, asks for the
+    // socket; the driver hands it over when it next runs.
+    let mut handles = vec![publish(0)];
+    acknowledged(&acks, 1);
+    std::thread::sleep(PACE);
+    handles.push(publish(1));
+    acknowledged(&acks, 1);
+    runtime.block_on(client.sync()).unwrap();
+    for i in 2..COUNT {
+        std::thread::sleep(PACE);
+        handles.push(publish(i));
+        acknowledged(&acks, 1);
+    }
+    let done = handles[..COUNT - 1]
+        .iter_mut()
+        .map(|handle| handle.try_take())
+        .filter(|outcome| matches!(outcome, Some(Ok(_))))
+        .count();
+    // An acknowledgement whose arrival a read just missed is read by the
+    // next publish's: all but the last are done, or all but one more.
+    assert!(
+        done >= COUNT - 2,
+        "{done} of {} publishes completed while the runtime did not run",
+        COUNT - 1
+    );
+    let last = handles.pop().unwrap();
+    let started = Instant::now();
+    completes(&runtime, last);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "the last acknowledgement took {took:?}"
+    );
+    disconnect(&runtime, &client);
+    assert_eq!(broker.join().unwrap().len(), COUNT);
+}
+
+/// A steady publisher holds the socket, then bursts past its window
+/// without waiting: the publishes the window holds back are not left for
+/// its next read, the driver reads the acknowledgements that make room at
+/// once, and the burst flows.
+#[test]
+fn a_steady_publisher_bursting_past_its_window_is_not_held_up() {
+    const PACED: usize = 3;
+    const BURST: usize = 20;
+    let runtime = midge_native::runtime();
+    let (listener, client) = hand_broker_and_client_with(runtime.handle().clone(), |options| {
+        options.client.max_inflight = 2;
+        options.client.keep_alive_secs = 60;
+    });
+    let (acked, acks) = mpsc::channel();
+    let broker = acknowledging_broker_signalling(listener, PACED + BURST, acked);
+    runtime.block_on(client.connect()).unwrap();
+    let publish = |i: usize| publish_reading_numbered(&client, i);
+    let mut handles = Vec::new();
+    for i in 0..PACED {
+        std::thread::sleep(PACE);
+        handles.push(publish(i));
+        acknowledged(&acks, 1);
+    }
+    let mut buf = Vec::new();
+    wait_for_acks_handover(&client, &mut buf);
+    let started = Instant::now();
+    handles.extend((PACED..PACED + BURST).map(publish));
+    acknowledged(&acks, BURST);
+    assert_not_held_up(started.elapsed(), "the burst's publishes");
+    for handle in handles {
+        completes(runtime, handle);
+    }
+    disconnect(runtime, &client);
+    assert_eq!(broker.join().unwrap().len(), PACED + BURST);
+}
+
+/// The window fills while the driver runs and no thread waits: the
+/// driver does not hand the socket to the steady publisher that asked for
+/// it (which reads only when it publishes again) but keeps it and reads the
+/// acknowledgements that make room, so the publishes the window held back
+/// go out at once. The runtime runs only inside `block_on` here, so the
+/// order is fixed: the second publish asks for the socket (a command), the
+/// burst after it finds the lane shut behind that command and goes to the
+/// driver, which takes them all in one wake-up and then parks.
+#[test]
+fn the_driver_keeps_the_socket_while_the_window_of_an_absent_reader_is_full() {
+    const COUNT: usize = 8;
+    let runtime = current_thread_runtime();
+    let (listener, client) = hand_broker_and_client_with(runtime.handle().clone(), |options| {
+        options.client.max_inflight = 2;
+        options.client.keep_alive_secs = 60;
+    });
+    let (acked, acks) = mpsc::channel();
+    let broker = acknowledging_broker_signalling(listener, COUNT, acked);
+    runtime.block_on(client.connect()).unwrap();
+    let publish = |i: usize| publish_reading_numbered(&client, i);
+    let mut handles = vec![publish(0)];
+    acknowledged(&acks, 1);
+    std::thread::sleep(PACE);
+    // Asks for the socket; then a burst past the window of 2, nobody
+    // waiting.
+    handles.extend((1..COUNT).map(publish));
+    let started = Instant::now();
+    // The runtime runs (the driver with it) until the broker has them all.
+    runtime
+        .block_on(async {
+            tokio::task::spawn_blocking(move || acknowledged(&acks, COUNT - 1)).await
+        })
+        .unwrap();
+    assert_not_held_up(started.elapsed(), "the held-back publishes");
+    // Their outcomes, read by a waiting thread.
+    let reader = client.acknowledgement_reader();
+    for mut handle in handles {
+        let outcome = reader.block_on(&mut handle, Duration::from_secs(10));
+        assert!(matches!(outcome, Some(Ok(_))), "{outcome:?}");
+    }
+    disconnect(&runtime, &client);
+    assert_eq!(broker.join().unwrap().len(), COUNT);
 }
