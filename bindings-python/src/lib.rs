@@ -957,8 +957,9 @@ impl NativeClientPy {
     /// `on_loop`: the caller runs on an asyncio event loop; the bytes of a
     /// publish made while the driver waits are then written when the loop
     /// turns, together with the others of the turn (one write, not one per
-    /// publish).
-    #[pyo3(signature = (topic, payload, qos, retain, properties=None, on_loop=false))]
+    /// publish). `waits`: a blocking caller waits for it at once (its wait
+    /// reads the acknowledgement, so no read follows the publish).
+    #[pyo3(signature = (topic, payload, qos, retain, properties=None, on_loop=false, waits=false))]
     #[allow(clippy::too_many_arguments)]
     fn publish(
         &self,
@@ -969,6 +970,7 @@ impl NativeClientPy {
         retain: bool,
         properties: Option<&Bound<'_, PyDict>>,
         on_loop: bool,
+        waits: bool,
     ) -> PyResult<Pending> {
         let qos = QoS::from_u8(qos).ok_or_else(|| invalid("qos", "must be 0, 1 or 2"))?;
         let mut publish = Publish::new(topic, payload_bytes("payload", payload)?, qos);
@@ -987,8 +989,10 @@ impl NativeClientPy {
                 aio::flush_on_loop(py, &self.native);
             }
             reply
+        } else if waits {
+            self.native.publish(publish)
         } else {
-            // Its outcomes are learned by reading (wait(), done()): the
+            // Its outcome is learned later by reading (wait(), done()): the
             // thread reads the acknowledgements as it publishes.
             self.native.publish_reading(publish)
         };

@@ -667,7 +667,7 @@ class Client(_Base):
         _check_publish(topic, qos, retain)
         # Every argument is checked before the message can leave.
         _check_timeout(timeout)
-        pending = self._native.publish(topic, payload, qos, retain, properties)
+        pending = self._native.publish(topic, payload, qos, retain, properties, False, bool(wait))
         if not wait:
             return PublishHandle(pending)
         return _publish_result(pending.wait(timeout))

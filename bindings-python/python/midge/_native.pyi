@@ -76,7 +76,14 @@ class NativeClient:
     def __init__(self, options: Dict[str, Any]) -> None: ...
     def connect(self) -> Pending: ...
     def publish(
-        self, topic: str, payload: Payload, qos: int, retain: bool, properties: Optional[Dict[str, Any]] = None, on_loop: bool = False
+        self,
+        topic: str,
+        payload: Payload,
+        qos: int,
+        retain: bool,
+        properties: Optional[Dict[str, Any]] = None,
+        on_loop: bool = False,
+        waits: bool = False,
     ) -> Pending: ...
     def subscribe(
         self,
