@@ -294,7 +294,7 @@ pub(crate) const STEADY_PUBLISH_GAP: std::time::Duration = std::time::Duration::
 /// burst ([`BURST_GAP`](crate::lane::BURST_GAP)) it neither reads nor asks:
 /// a burst's publisher waits for its window, and reads then, in bigger
 /// batches (a read after each publish of a burst cost QoS 2 at full speed
-/// 2-5 µs per message: each read's PUBRELs went out in a write of their
+/// 4-6 µs per message: each read's PUBRELs went out in a write of their
 /// own). Acknowledgements that arrive after its last publish wait for its
 /// next publish or wait, or for the driver's look at an absent reader
 /// (about a second).
