@@ -213,15 +213,7 @@ pub(crate) fn read(
         parked.inline_wanted = None;
         parked.inline_paused = false;
     }
-    // Threads that wait for publishes read for the stream's reader too
-    // (see `acks_read_blocking`), which may never read itself (its
-    // consumer, on the same thread, finds its messages waiting).
-    let reads_for_stream = reader == Reader::Acks && parked.acks_read_blocking;
-    if parked.inline_paused && (parked.inline_wanted == Some(reader) || reads_for_stream) {
-        // Back after a pause: the driver may hand the socket over again.
-        parked.inline_paused = false;
-        let _ = commands.send(Command::Wake);
-    }
+    end_pause(parked, commands, reader);
     // Woken when the driver hands the socket over or takes it back.
     if let Some(waker) = waker {
         parked.inline_wakers.set(reader, waker);
@@ -378,6 +370,29 @@ pub(crate) fn read_after_publish(
         }
         Some(_) => {}
     }
+}
+
+/// `reader` is back after a pause (see `Parked::inline_paused`): the driver
+/// may hand the socket over again.
+fn end_pause(parked: &mut Parked, commands: &Commands, reader: Reader) {
+    // Threads that wait for publishes read for the stream's reader too
+    // (see `acks_read_blocking`), which may never read itself (its
+    // consumer, on the same thread, finds its messages waiting).
+    let reads_for_stream = reader == Reader::Acks && parked.acks_read_blocking;
+    if parked.inline_paused && (parked.inline_wanted == Some(reader) || reads_for_stream) {
+        parked.inline_paused = false;
+        let _ = commands.send(Command::Wake);
+    }
+}
+
+/// A thread's wait for a publish found its outcome there at once, read by
+/// the driver: while a pause lasts the driver reads everything, so a
+/// thread that only ever finds its outcomes read (and its messages
+/// delivered) would never read, and never end the pause. It is back, as
+/// when it reads.
+pub(crate) fn wait_found_outcome(commands: &Commands) {
+    let mut parked = commands.lane().lock();
+    end_pause(&mut parked, commands, Reader::Acks);
 }
 
 /// `reader` wants the socket (unless another reader asked first), without

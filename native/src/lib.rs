@@ -876,6 +876,13 @@ impl AcknowledgementReader {
         let mut announced = false;
         loop {
             if let Poll::Ready(value) = Pin::new(&mut *fut).poll(&mut cx) {
+                if !announced {
+                    // Ready at once: maybe read by the driver during a
+                    // pause of the readers, which this thread ends.
+                    if let Some(commands) = self.commands.upgrade() {
+                        inline::wait_found_outcome(&commands);
+                    }
+                }
                 return Some(value);
             }
             if !announced {

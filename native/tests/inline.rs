@@ -816,8 +816,18 @@ fn publish_waited(client: &NativeClient, reader: &midge_native::AcknowledgementR
 /// then its echo taken from the stream, where that wait (or a
 /// `read_available`) put it.
 fn round_trips_read_by_waits(client: &NativeClient, stream: &mut MessageStream, count: u32) {
+    round_trips_read_by_waits_from(client, stream, 0, count);
+}
+
+/// [`round_trips_read_by_waits`] of messages `from..to`.
+fn round_trips_read_by_waits_from(
+    client: &NativeClient,
+    stream: &mut MessageStream,
+    from: u32,
+    to: u32,
+) {
     let reader = client.acknowledgement_reader();
-    for i in 0..count {
+    for i in from..to {
         publish_waited(client, &reader, i);
         // The echo follows the acknowledgement at once.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -1200,4 +1210,46 @@ fn the_driver_keeps_the_socket_while_the_window_of_an_absent_reader_is_full() {
     }
     disconnect(&runtime, &client);
     assert_eq!(broker.join().unwrap().len(), COUNT);
+}
+
+/// Run the runtime (the driver with it) in steps of a millisecond until
+/// the echo of a publish is in `stream`; fails past 5 s.
+fn run_until_echoed(runtime: &tokio::runtime::Runtime, stream: &mut MessageStream) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stream.try_recv_message().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the driver did not read the echo"
+        );
+        runtime.block_on(async { tokio::time::sleep(Duration::from_millis(1)).await });
+    }
+}
+
+/// The driver's look at an absent blocking reader pauses it (no thread
+/// waited while bytes waited), and reads from then on. A wait whose
+/// outcome the driver read meanwhile (ready at once) ends the pause, as a
+/// wait that reads does: the round trips after it are read by the waiting
+/// thread again, with the runtime stopped.
+#[test]
+fn a_wait_that_finds_its_outcome_read_ends_the_pause_of_its_readers() {
+    const COUNT: usize = 12;
+    let (runtime, client, mut stream, broker) = blocking_echo_client(COUNT, false);
+    let reader = client.acknowledgement_reader();
+    // Nobody waits while the answer to this publish arrives: the driver's
+    // look (about a second on) pauses the readers and reads it.
+    let mut first = client.publish(Publish::new("t", numbered(0), QoS::AtLeastOnce));
+    run_until_echoed(&runtime, &mut stream);
+    assert!(matches!(first.try_take(), Some(Ok(_))));
+    // Paused: the driver reads this one's answer too, before the wait.
+    let mut second = client.publish(Publish::new("t", numbered(1), QoS::AtLeastOnce));
+    run_until_echoed(&runtime, &mut stream);
+    assert!(matches!(
+        reader.block_on(&mut second, Duration::from_secs(1)),
+        Some(Ok(_))
+    ));
+    // The driver takes what that wait told it, and parks.
+    runtime.block_on(client.sync()).unwrap();
+    round_trips_read_by_waits_from(&client, &mut stream, 2, COUNT as u32);
+    disconnect(&runtime, &client);
+    broker.join().unwrap();
 }
