@@ -292,11 +292,7 @@ impl Driver {
             // Before the events: whoever a Connected event wakes sees the new status.
             self.update_status();
             // The lines before the events they tell of.
-            if let Some(write) = &self.trace {
-                while let Some(record) = self.core.poll_trace() {
-                    write(record);
-                }
-            }
+            self.write_trace();
             while let Some(event) = self.spilled.pop_front() {
                 self.dispatch(event);
             }
@@ -792,8 +788,20 @@ impl Driver {
             self.update_status();
         }
         if self.core.state() == ConnectionState::Disconnected {
+            // The lines first ("disconnected by the application"): a program
+            // that ends once disconnect() returns still has them logged.
+            self.write_trace();
             for waiter in self.disconnect_waiters.drain(..) {
                 let _ = waiter.send(Ok(()));
+            }
+        }
+    }
+
+    /// Hand the core's trace lines to the sink, oldest first.
+    fn write_trace(&mut self) {
+        if let Some(write) = &self.trace {
+            while let Some(record) = self.core.poll_trace() {
+                write(record);
             }
         }
     }

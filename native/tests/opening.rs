@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use midge_core::packet::{DisconnectProperties, ReasonCode};
 use midge_native::{ConnectionStatus, NativeClient, NativeError, NativeEvent, NativeOptions};
 
+mod common;
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -135,4 +137,40 @@ fn disconnect_while_opening_returns_at_once() {
         matches!(connect, Ok(Err(NativeError::Closed { .. }))),
         "the connect call: {connect:?}"
     );
+}
+
+/// The line that tells of a disconnect the application asked for is
+/// written before `disconnect()` returns, so a program that ends right
+/// after it (Python's exit hook waits only for the lines handed over) has
+/// it logged. The sink here is a slow one: it marks the line only after a
+/// while, so a reply sent before the line was written comes back first.
+#[test]
+fn the_disconnect_line_is_written_before_disconnect_returns() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let runtime = midge_native::runtime();
+    let logged = Arc::new(AtomicBool::new(false));
+    let mark = logged.clone();
+    let (listener, client) = common::hand_broker_and_client_with(runtime.handle().clone(), |o| {
+        o.trace = Some(midge_native::TraceSink::new(
+            Some(midge_core::trace::Severity::Info),
+            move |record| {
+                if record.message == "disconnected by the application" {
+                    // A logging handler that takes its time (a file, a socket).
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    mark.store(true, Ordering::SeqCst);
+                }
+            },
+        ));
+    });
+    let broker = std::thread::spawn(move || common::HandBroker::accept(listener).wait_for_close());
+    runtime.block_on(client.connect()).unwrap();
+    runtime
+        .block_on(client.disconnect(Default::default(), Default::default()))
+        .unwrap();
+    assert!(
+        logged.load(Ordering::SeqCst),
+        "disconnect() returned before its line was written"
+    );
+    broker.join().unwrap();
 }
