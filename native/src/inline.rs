@@ -238,32 +238,53 @@ pub(crate) fn read(
             return InlineRead::Unavailable;
         }
     };
+    match read_once(parked, commands, reader, &socket, buf) {
+        Ok(true) => InlineRead::Read,
+        Ok(false) => InlineRead::Wait {
+            socket: socket.as_raw_fd(),
+            handover,
+        },
+        Err(failure) => give_up(parked, commands, failure),
+    }
+}
+
+/// One read of `socket` for `reader` into `buf`, fed to the core: whether
+/// it read anything (`false`: nothing there now).
+fn read_once(
+    parked: &mut Parked,
+    commands: &Commands,
+    reader: Reader,
+    socket: &std::net::TcpStream,
+    buf: &mut Vec<u8>,
+) -> Result<bool, TransportFailure> {
     if buf.is_empty() {
         buf.resize(FIRST_READ, 0);
     }
     let n = loop {
         match std::io::Read::read(&mut &*socket, buf) {
-            Ok(0) => {
-                return give_up(parked, commands, TransportFailure::closed());
-            }
+            Ok(0) => return Err(TransportFailure::closed()),
             Ok(n) => break n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                return InlineRead::Wait {
-                    socket: socket.as_raw_fd(),
-                    handover,
-                };
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return give_up(parked, commands, read_failure(&e)),
+            Err(e) => return Err(read_failure(&e)),
         }
     };
     parked.reads = parked.reads.wrapping_add(1);
-    feed(parked, commands, reader, &buf[..n], lane.epoch);
+    feed(parked, commands, reader, &buf[..n], commands.lane().epoch);
     if n == buf.len() && n < READ_LIMIT {
         // Traffic: read more per call.
         buf.resize(2 * n, 0);
     }
-    InlineRead::Read
+    Ok(true)
+}
+
+/// The read buffer of this thread's reads for acknowledgements (a waiting
+/// thread's, a publisher's after its publish).
+pub(crate) fn with_acks_buffer<R>(read: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with_borrow_mut(read)
 }
 
 /// Publishes further apart than this are not a steady stream: a blocking
@@ -298,9 +319,6 @@ pub(crate) fn read_after_publish(
     parked: &mut Parked,
     since_last: Option<std::time::Duration>,
 ) {
-    thread_local! {
-        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
     let in_burst = since_last.is_some_and(|gap| gap < crate::lane::BURST_GAP);
     let steady = !in_burst && since_last.is_some_and(|gap| gap < STEADY_PUBLISH_GAP);
     let holds = parked
@@ -309,32 +327,9 @@ pub(crate) fn read_after_publish(
         .filter(|reading| reading.reader == Reader::Acks)
         .map(|reading| reading.socket.clone());
     if let (Some(socket), false) = (&holds, in_burst) {
-        let read = BUF.with_borrow_mut(|buf| {
-            if buf.is_empty() {
-                buf.resize(FIRST_READ, 0);
-            }
-            // One read: what a short one leaves is not worth another system
-            // call now; the next publish reads again.
-            loop {
-                match std::io::Read::read(&mut &**socket, buf) {
-                    Ok(0) => return Err(TransportFailure::closed()),
-                    Ok(n) => {
-                        parked.reads = parked.reads.wrapping_add(1);
-                        feed(
-                            parked,
-                            commands,
-                            Reader::Acks,
-                            &buf[..n],
-                            commands.lane().epoch,
-                        );
-                        return Ok(());
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(read_failure(&e)),
-                }
-            }
-        });
+        // One read: what a short one leaves is not worth another system
+        // call now; the next publish reads again.
+        let read = with_acks_buffer(|buf| read_once(parked, commands, Reader::Acks, socket, buf));
         if let Err(failure) = read {
             give_up(parked, commands, failure);
             return;
@@ -364,10 +359,7 @@ pub(crate) fn read_after_publish(
             parked.reader_blocks = true;
             let _ = commands.send(Command::Wake);
         }
-        Some(Reader::Acks) if parked.inline_paused => {
-            parked.inline_paused = false;
-            let _ = commands.send(Command::Wake);
-        }
+        Some(Reader::Acks) => end_pause(parked, commands, Reader::Acks),
         Some(_) => {}
     }
 }

@@ -926,13 +926,10 @@ impl AcknowledgementReader {
     }
 
     fn read(&self, waker: Option<&std::task::Waker>) -> InlineRead {
-        thread_local! {
-            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
         let Some(commands) = self.commands.upgrade() else {
             return InlineRead::Unavailable;
         };
-        BUF.with_borrow_mut(|buf| {
+        inline::with_acks_buffer(|buf| {
             inline::read(
                 &commands,
                 inline::Reader::Acks,

@@ -1074,6 +1074,30 @@ fn publish_reading_numbered(client: &NativeClient, i: usize) -> midge_native::Pu
     client.publish_reading(Publish::new("t", numbered(i as u32), QoS::AtLeastOnce))
 }
 
+/// A publisher's connected client on `runtime`, with a window of `window`
+/// publishes (the default if `None`), and its hand broker, which
+/// acknowledges `count` publishes and signals each on the receiver.
+fn signalled_publisher(
+    runtime: &tokio::runtime::Runtime,
+    count: usize,
+    window: Option<u16>,
+) -> (
+    NativeClient,
+    mpsc::Receiver<u16>,
+    std::thread::JoinHandle<Vec<u16>>,
+) {
+    let (listener, client) = hand_broker_and_client_with(runtime.handle().clone(), |options| {
+        if let Some(window) = window {
+            options.client.max_inflight = window;
+            options.client.keep_alive_secs = 60;
+        }
+    });
+    let (acked, acks) = mpsc::channel();
+    let broker = acknowledging_broker_signalling(listener, count, acked);
+    runtime.block_on(client.connect()).unwrap();
+    (client, acks, broker)
+}
+
 /// The gap between a paced publisher's publishes: more than a burst's
 /// (100 µs), less than the 50 ms a steady stream's publishes come within.
 /// The pace is the behaviour under test, not a wait for a condition.
@@ -1090,10 +1114,7 @@ const PACE: Duration = Duration::from_millis(1);
 fn a_steady_publisher_reads_its_acknowledgements_as_it_publishes() {
     const COUNT: usize = 50;
     let runtime = current_thread_runtime();
-    let (listener, client) = hand_broker_and_client(runtime.handle().clone());
-    let (acked, acks) = mpsc::channel();
-    let broker = acknowledging_broker_signalling(listener, COUNT, acked);
-    runtime.block_on(client.connect()).unwrap();
+    let (client, acks, broker) = signalled_publisher(&runtime, COUNT, None);
     let publish = |i: usize| publish_reading_numbered(&client, i);
     // The second publish, a steady pace after the first, asks for the
     // socket; the driver hands it over when it next runs.
@@ -1141,13 +1162,7 @@ fn a_steady_publisher_bursting_past_its_window_is_not_held_up() {
     const PACED: usize = 3;
     const BURST: usize = 20;
     let runtime = midge_native::runtime();
-    let (listener, client) = hand_broker_and_client_with(runtime.handle().clone(), |options| {
-        options.client.max_inflight = 2;
-        options.client.keep_alive_secs = 60;
-    });
-    let (acked, acks) = mpsc::channel();
-    let broker = acknowledging_broker_signalling(listener, PACED + BURST, acked);
-    runtime.block_on(client.connect()).unwrap();
+    let (client, acks, broker) = signalled_publisher(runtime, PACED + BURST, Some(2));
     let publish = |i: usize| publish_reading_numbered(&client, i);
     let mut handles = Vec::new();
     for i in 0..PACED {
@@ -1180,13 +1195,7 @@ fn a_steady_publisher_bursting_past_its_window_is_not_held_up() {
 fn the_driver_keeps_the_socket_while_the_window_of_an_absent_reader_is_full() {
     const COUNT: usize = 8;
     let runtime = current_thread_runtime();
-    let (listener, client) = hand_broker_and_client_with(runtime.handle().clone(), |options| {
-        options.client.max_inflight = 2;
-        options.client.keep_alive_secs = 60;
-    });
-    let (acked, acks) = mpsc::channel();
-    let broker = acknowledging_broker_signalling(listener, COUNT, acked);
-    runtime.block_on(client.connect()).unwrap();
+    let (client, acks, broker) = signalled_publisher(&runtime, COUNT, Some(2));
     let publish = |i: usize| publish_reading_numbered(&client, i);
     let mut handles = vec![publish(0)];
     acknowledged(&acks, 1);
