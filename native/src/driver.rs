@@ -78,7 +78,7 @@ const COMMAND_BATCH: usize = 512;
 /// The read buffer starts small (an idle connection should cost little
 /// memory) and doubles whenever a read fills it, up to this.
 const READ_BUFFER: usize = 64 * 1024;
-const FIRST_READ_BUFFER: usize = 1024;
+const FIRST_READ_BUFFER: usize = 256;
 /// How often the driver looks whether a blocking reader that holds the
 /// socket is away with bytes waiting (see `crate::inline`).
 const READER_CHECK_MS: u64 = 1000;

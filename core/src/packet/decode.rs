@@ -719,10 +719,17 @@ impl Decoder {
     #[inline]
     pub fn feed(&mut self, data: &[u8]) {
         if self.buf.capacity() - self.buf.len() < data.len() {
-            // Grow by at least a read buffer's worth, so that small feeds do
-            // not each go through `reserve` (which also reclaims the space of
-            // packets already handed out and dropped).
-            self.buf.reserve(data.len().max(MIN_BUFFER));
+            // A part of a packet waits: grow by at least a read buffer's
+            // worth, so that small feeds do not each go through `reserve`
+            // (which also reclaims the space of packets already handed out
+            // and dropped). Otherwise the buffer is new (see
+            // `whole_header`), and these bytes are all it needs.
+            let room = if self.buf.is_empty() {
+                data.len()
+            } else {
+                data.len().max(MIN_BUFFER)
+            };
+            self.buf.reserve(room);
         }
         self.buf.extend_from_slice(data);
     }
@@ -792,6 +799,12 @@ impl Decoder {
     #[inline(always)]
     fn whole_header(&mut self) -> Result<Option<Header>, DecodeError> {
         let Some(header) = read_header(&self.buf, self.version, self.max_packet_size)? else {
+            if self.buf.is_empty() && self.buf.capacity() != 0 {
+                // Every byte fed is decoded: let go of the room left, so that
+                // an idle connection keeps no buffer (the packets handed out
+                // keep the bytes they use).
+                self.buf = BytesMut::new();
+            }
             return Ok(None);
         };
         if self.buf.len() < header.total {
@@ -1923,6 +1936,35 @@ mod tests {
             WildcardPublish::read(&frame, header).unwrap().topic,
             "a/??/#"
         );
+    }
+
+    /// An idle connection's decoder keeps no buffer: once every byte fed
+    /// is decoded, the room left is let go (a packet handed out keeps its
+    /// own bytes), while a part of a packet stays buffered with room for
+    /// the rest.
+    #[test]
+    fn a_decoder_that_decoded_every_byte_fed_keeps_no_buffer() {
+        let mut decoder = Decoder::new(ProtocolVersion::V311, u32::MAX);
+        decoder.feed(&[0x20, 0x02, 0x00, 0x00, 0x32]); // CONNACK, then a PUBLISH's first byte
+        let connack = decoder.next_packet().unwrap();
+        assert!(matches!(connack, Some(Packet::ConnAck(_))), "{connack:?}");
+        assert_eq!(decoder.next_packet().unwrap(), None);
+        assert_eq!(decoder.buffered_len(), 1);
+        let (frame, _) = wildcard_frame(b"a/b");
+        decoder.feed(&[frame[1]]);
+        decoder.feed(&frame[2..]);
+        assert!(matches!(
+            decoder.next_packet().unwrap(),
+            Some(Packet::Publish(_))
+        ));
+        assert!(decoder.buf.capacity() > 0);
+        assert_eq!(decoder.next_packet().unwrap(), None);
+        assert_eq!(decoder.buf.capacity(), 0);
+        // A PINGRESP alone: the buffer made for it is let go as well.
+        decoder.feed(&[0xD0, 0x00]);
+        assert_eq!(decoder.next_packet().unwrap(), Some(Packet::PingResp));
+        assert_eq!(decoder.next_packet().unwrap(), None);
+        assert_eq!(decoder.buf.capacity(), 0);
     }
 
     #[test]
