@@ -515,6 +515,65 @@ def floor_fixed(port: int, count: int, rate: float) -> float:
     return time.process_time() - cpu0
 
 
+def floor_one_client(port: int, qos: int, count: int, rate: float) -> float:
+    """CPU seconds for the one-client layout of `fixed_midge` on a raw
+    socket: one connection subscribed to the topic it publishes to, the
+    main thread publishing at `rate` msg/s and, at QoS 1, waiting for each
+    PUBACK; a second thread reading the socket, answering each message with
+    its PUBACK and handing the main thread its acknowledgements. Two Python
+    threads, as a blocking app that publishes and consumes has: each message
+    wakes both."""
+    t = topic()
+    cpu0 = time.process_time()
+    sock = _raw_connect(port, "floor-one-" + t[-8:])
+    name = t.encode()
+    body = b"\x00\x01" + len(name).to_bytes(2, "big") + name + bytes([qos])
+    sock.sendall(bytes([0x82, len(body)]) + body)
+    if _read_exactly(sock, 5)[:1] != b"\x90":
+        raise RuntimeError("raw floor client: no SUBACK")
+    size = 2 + 2 + len(name) + (2 if qos else 0) + len(PAYLOAD)
+    id_at = 2 + 2 + len(name)
+    acked = threading.Semaphore(0)
+
+    def read() -> None:
+        got = 0
+        pending = b""
+        while got < count:
+            data = sock.recv(65536)
+            if not data:
+                return
+            buf = pending + data
+            i = 0
+            while i < len(buf):
+                if buf[i] >> 4 == 3:  # PUBLISH
+                    if len(buf) - i < size:
+                        break
+                    if qos:
+                        sock.sendall(b"\x40\x02" + buf[i + id_at:i + id_at + 2])
+                    got += 1
+                    i += size
+                else:  # PUBACK
+                    if len(buf) - i < 4:
+                        break
+                    acked.release()
+                    i += 4
+            pending = buf[i:]
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    head = bytes([0x30 | (qos << 1), size - 2]) + len(name).to_bytes(2, "big") + name
+    for n, _ in enumerate(_paced(count, rate)):
+        if qos:
+            sock.sendall(head + (n % 65535 + 1).to_bytes(2, "big") + PAYLOAD)
+            if not acked.acquire(timeout=10):
+                raise RuntimeError("raw floor client: no PUBACK")
+        else:
+            sock.sendall(head + PAYLOAD)
+    reader.join(30)
+    sock.close()
+    return time.process_time() - cpu0
+
+
 def floor_latency(port: int, count: int) -> list[float]:
     """QoS 0, one message at a time: from the send to the whole packet read."""
     pub, sub, packet = _raw_pair(port, topic())
@@ -991,6 +1050,7 @@ def print_one_client(port: int, count: int, rate: float, rounds: int) -> None:
         ("gmqtt", lambda q: asyncio.run(fixed_gmqtt(port, q, count, rate, one_client=True))),
         ("midge.AsyncClient", lambda q: asyncio.run(fixed_midge_async(port, q, count, rate, one_client=True))),
         ("midge.Client", lambda q: fixed_midge(port, q, count, rate, one_client=True)),
+        ("floor: raw socket, two threads", lambda q: floor_one_client(port, q, count, rate)),
     ]
     measured = rounds_per_message(runs, count, rounds)
     gm = [statistics.median(s[0] for s in per_qos) for per_qos in measured["gmqtt"]]
