@@ -989,6 +989,10 @@ impl NativeClientPy {
                 aio::flush_on_loop(py, &self.native);
             }
             reply
+        } else if qos == QoS::AtMostOnce {
+            // Done at once whatever the caller waits for; a burst's
+            // publishes leave in a few writes.
+            self.native.publish_batched(publish)
         } else if waits {
             self.native.publish(publish)
         } else {

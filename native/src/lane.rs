@@ -27,7 +27,10 @@
 //! goes out in one `send` instead of one per message (at most
 //! [`DEFER_LIMIT`] bytes wait). Whatever waits is also written by the
 //! driver before anything else when it takes the core back, so a command
-//! made after the burst (a disconnect) still follows it on the wire.
+//! made after the burst (a disconnect) still follows it on the wire. A
+//! blocking caller has no turn: its burst's bytes wait at most a batch
+//! window, written by the flusher thread (`crate::flusher`) or by the
+//! burst's publish that finds them that old ([`After::Batch`]).
 //!
 //! The lane is open only for plain TCP and an in-memory session, with no
 //! message held for a full stream; and never ahead of a command
@@ -65,6 +68,10 @@ pub(crate) enum After {
     /// Within a burst, leave the bytes for the caller's [`Commands::flush`]
     /// (an event loop's turn).
     Defer,
+    /// Within a burst, leave the bytes for a flush a batch window later (a
+    /// blocking caller's, by the flusher thread: `crate::flusher`); bytes
+    /// that waited that long go out with the next publish.
+    Batch,
     /// Write the bytes at once, then, at QoS 1 and 2, read the
     /// acknowledgements that have arrived (a blocking caller that learns
     /// its outcomes by reading: `crate::inline::read_after_publish`).
@@ -101,6 +108,9 @@ pub(crate) struct Parked {
     /// When the last publish took the lane: one right after it is part of
     /// a burst, whose bytes may wait for a flush.
     pub(crate) last_publish: Option<std::time::Instant>,
+    /// When the first of the deferred bytes waiting in `unsent` was left:
+    /// a burst that lasts writes them once they waited a batch window.
+    pub(crate) deferred_since: Option<std::time::Instant>,
     /// While the driver waits with the socket detached: the stream whose
     /// reader reads it (see `crate::inline`).
     pub(crate) inline: Option<Reading>,
@@ -196,6 +206,12 @@ impl Commands {
             .map(|(handle, _)| handle)
     }
 
+    /// Wake the driver (it writes what the lane holds, before anything
+    /// else, when it takes its core back).
+    pub(crate) fn wake_driver(&self) {
+        let _ = self.send(Command::Wake);
+    }
+
     /// Write what deferred publishes left in the lane (see
     /// [`NativeClient::publish_deferred`](crate::NativeClient::publish_deferred)).
     pub(crate) fn flush(&self) {
@@ -216,14 +232,14 @@ impl Commands {
     }
 
     /// [`Commands::try_publish`], with what `after` asks; with
-    /// [`After::Defer`], `true` comes back when the caller must arrange the
+    /// [`After::Defer`] or [`After::Batch`], `true` comes back when the caller must arrange the
     /// flush (the first deferred publish since the last one).
     pub(crate) fn try_publish_with(
         &self,
         publish: Box<Publish>,
         after: After,
     ) -> Result<(PublishHandle, bool), Box<Publish>> {
-        let defer = after == After::Defer;
+        let defer = matches!(after, After::Defer | After::Batch);
         let qos = publish.qos;
         let lane = &*self.lane;
         let mut parked = lane.lock();
@@ -277,11 +293,23 @@ impl Commands {
         // their publishes bunches the answers, and cost more than the writes
         // it saved (QoS 2 at full speed: +2.5 to +3.7 µs per message on the
         // runtime thread).
+        // A long blocking burst writes what waited a batch window: the
+        // flusher thread may be slow to run while the burst keeps the cores
+        // busy. (An event loop's flush comes with its next turn.)
+        let waited_enough = after == After::Batch
+            && flush_asked
+            && parked
+                .deferred_since
+                .is_some_and(|since| clock.duration_since(since) >= crate::flusher::BATCH_WINDOW);
         let deferred = defer
             && qos == QoS::AtMostOnce
             && (in_burst || flush_asked)
-            && parked.unsent.len() < DEFER_LIMIT;
+            && parked.unsent.len() < DEFER_LIMIT
+            && !waited_enough;
         let flush_needed = deferred && !flush_asked;
+        if flush_needed {
+            parked.deferred_since = Some(clock);
+        }
         if !deferred && !parked.unsent.is_empty() {
             // An error other than a full buffer is the driver's to find: it
             // writes what is left and sees the same error.

@@ -1262,3 +1262,74 @@ fn a_wait_that_finds_its_outcome_read_ends_the_pause_of_its_readers() {
     disconnect(&runtime, &client);
     broker.join().unwrap();
 }
+
+/// A hand broker that takes `count` publishes (acknowledging those of QoS
+/// 1) and tells `got` each one's payload, in the order they came.
+fn collecting_broker(
+    listener: std::net::TcpListener,
+    count: usize,
+    got: mpsc::Sender<Vec<u8>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut broker = HandBroker::accept(listener);
+        for _ in 0..count {
+            match broker.next_packet() {
+                Packet::Publish(p) => {
+                    if p.qos != QoS::AtMostOnce {
+                        let [hi, lo] = p.packet_id.to_be_bytes();
+                        broker.write(&[0x40, 0x02, hi, lo]);
+                    }
+                    let _ = got.send(p.payload.to_vec());
+                }
+                other => panic!("expected a PUBLISH, got {}", other.name()),
+            }
+        }
+        broker.wait_for_close();
+    })
+}
+
+/// A blocking caller's burst of QoS 0 publishes
+/// ([`NativeClient::publish_batched`]) leaves the lane in a few writes, and
+/// its last ones do not wait for the runtime: here the runtime does not run
+/// while it publishes (a current-thread runtime outside `block_on`), and
+/// the process's flusher thread writes what the burst left. A QoS 1 publish
+/// made right after a burst goes out after it.
+#[test]
+fn a_burst_of_batched_publishes_reaches_the_broker_in_order_without_the_runtime() {
+    const BURST: u32 = 50;
+    let runtime = current_thread_runtime();
+    let (listener, client) = hand_broker_and_client(runtime.handle().clone());
+    let (got_tx, got) = mpsc::channel();
+    let broker = collecting_broker(listener, 2 * BURST as usize + 1, got_tx);
+    runtime.block_on(client.connect()).unwrap();
+    // The driver parks, with its core in the lane.
+    runtime.block_on(client.sync()).unwrap();
+    let burst = |from: u32| {
+        for i in from..from + BURST {
+            let mut done = client.publish_batched(Publish::new("t", numbered(i), QoS::AtMostOnce));
+            assert!(matches!(done.try_take(), Some(Ok(_))), "publish {i}");
+        }
+    };
+    let received = |count: u32| -> Vec<Vec<u8>> {
+        (0..count)
+            .map(|i| {
+                got.recv_timeout(Duration::from_secs(5))
+                    .unwrap_or_else(|_| panic!("message {i} did not reach the broker"))
+            })
+            .collect()
+    };
+    burst(0);
+    assert_eq!(
+        received(BURST),
+        (0..BURST).map(numbered).collect::<Vec<_>>()
+    );
+    burst(BURST);
+    let last = client.publish_batched(Publish::new("t", numbered(2 * BURST), QoS::AtLeastOnce));
+    assert_eq!(
+        received(BURST + 1),
+        (BURST..=2 * BURST).map(numbered).collect::<Vec<_>>()
+    );
+    completes(&runtime, last);
+    disconnect(&runtime, &client);
+    broker.join().unwrap();
+}
