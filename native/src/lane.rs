@@ -206,12 +206,6 @@ impl Commands {
             .map(|(handle, _)| handle)
     }
 
-    /// Wake the driver (it writes what the lane holds, before anything
-    /// else, when it takes its core back).
-    pub(crate) fn wake_driver(&self) {
-        let _ = self.send(Command::Wake);
-    }
-
     /// Write what deferred publishes left in the lane (see
     /// [`NativeClient::publish_deferred`](crate::NativeClient::publish_deferred)).
     pub(crate) fn flush(&self) {
@@ -289,10 +283,6 @@ impl Commands {
             .replace(clock)
             .map(|last| clock.duration_since(last));
         let in_burst = since_last.is_some_and(|gap| gap < BURST_GAP);
-        // QoS 1 and 2 streams are paced by their acknowledgements: bunching
-        // their publishes bunches the answers, and cost more than the writes
-        // it saved (QoS 2 at full speed: +2.5 to +3.7 µs per message on the
-        // runtime thread).
         // A long blocking burst writes what waited a batch window: the
         // flusher thread may be slow to run while the burst keeps the cores
         // busy. (An event loop's flush comes with its next turn.)
@@ -301,6 +291,10 @@ impl Commands {
             && parked
                 .deferred_since
                 .is_some_and(|since| clock.duration_since(since) >= crate::flusher::BATCH_WINDOW);
+        // QoS 1 and 2 streams are paced by their acknowledgements: bunching
+        // their publishes bunches the answers, and cost more than the writes
+        // it saved (QoS 2 at full speed: +2.5 to +3.7 µs per message on the
+        // runtime thread).
         let deferred = defer
             && qos == QoS::AtMostOnce
             && (in_burst || flush_asked)

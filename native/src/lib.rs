@@ -1240,8 +1240,9 @@ impl NativeClient {
         match commands.try_publish_with(Box::new(publish), lane::After::Batch) {
             Ok((done, flush_needed)) => {
                 if flush_needed && !flusher::flush_later(commands.downgrade()) {
-                    // No thread to write it: the driver does.
-                    commands.wake_driver();
+                    // No thread to write it: the driver does, before
+                    // anything else, when it takes its core back.
+                    let _ = commands.send(Command::Wake);
                 }
                 done
             }
