@@ -26,6 +26,16 @@ bindgen="$root/target/$profile/uniffi-bindgen"
 kotlin_out="$here/kotlin/target/generated-sources/uniffi"
 rm -rf "$kotlin_out"
 "$bindgen" generate --no-format --library "$lib" --language kotlin --out-dir "$kotlin_out" >/dev/null
+# Each callback object the library calls from its own threads (resumed
+# coroutines, listener, logger, credentials) keeps those threads attached
+# to the JVM: see kotlin/src/main/kotlin/io/midge/mqtt/CallbackThreads.kt.
+kotlin_file="$kotlin_out/io/midge/mqtt/midge_uniffi.kt"
+sed -i -E 's/^( *)(internal object [^ ]+: (UniffiRustFutureContinuationCallback|UniffiCallbackInterface[A-Za-z0-9]+) \{)$/\1\2\n\1    init { keepCallbackThreadsAttached(this) }/' "$kotlin_file"
+if ! grep -q '^internal object uniffiRustFutureContinuationCallbackImpl.*{$' "$kotlin_file" ||
+    [ "$(grep -c 'init { keepCallbackThreadsAttached(this) }' "$kotlin_file")" -lt 10 ]; then
+    echo "generate.sh: the generated callback objects no longer match the pattern; update it" >&2
+    exit 1
+fi
 
 swift_tmp="$(mktemp -d)"
 trap 'rm -rf "$swift_tmp"' EXIT

@@ -13,6 +13,9 @@ import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.ensureActive
 import kotlinx.coroutines.launch
 
+/** Messages a [messageFlow] takes from the library per call. */
+private const val FLOW_BATCH: UInt = 64u
+
 /**
  * Incoming messages whose topic matches [filter] (`null`: every message), as
  * a [Flow].
@@ -43,9 +46,10 @@ fun MqttClient.messageFlow(filter: String? = null): Flow<Message> {
             "a messageFlow can be collected once; call messageFlow() again for another collector"
         }
         try {
+            // In batches: one call into the library per batch, not per message.
             while (true) {
-                val message = stream.next() ?: break
-                emit(message)
+                val batch = stream.nextBatch(FLOW_BATCH) ?: break
+                for (message in batch) emit(message)
             }
         } finally {
             stream.stop()
@@ -84,7 +88,11 @@ fun MqttClient.connectionState(scope: CoroutineScope): StateFlow<ConnectionState
 
 /**
  * Publish a UTF-8 text (or bytes, with the `ByteArray` overload) and wait
- * until it is done: acknowledged by the broker for QoS 1/2.
+ * until it is done: acknowledged by the broker for QoS 1/2, taken by the
+ * client for QoS 0. Does what [MqttClient.publish] does; a QoS 0 message
+ * the client takes at once costs one call into the library
+ * ([MqttClient.tryPublish]) instead of several, so prefer these helpers,
+ * or `tryPublish`, to publish many QoS 0 messages.
  *
  * ```kotlin
  * client.publish("users/alice/presence", "online", QoS.AT_LEAST_ONCE, retain = true)
@@ -95,7 +103,7 @@ suspend fun MqttClient.publish(
     payload: String,
     qos: QoS = QoS.AT_MOST_ONCE,
     retain: Boolean = false,
-): PublishResult = publish(Message(topic = topic, payload = payload.encodeToByteArray(), qos = qos, retain = retain))
+): PublishResult = publishQuickly(Message(topic = topic, payload = payload.encodeToByteArray(), qos = qos, retain = retain))
 
 /** Publish bytes; see the `String` overload. */
 suspend fun MqttClient.publish(
@@ -103,7 +111,16 @@ suspend fun MqttClient.publish(
     payload: ByteArray,
     qos: QoS = QoS.AT_MOST_ONCE,
     retain: Boolean = false,
-): PublishResult = publish(Message(topic = topic, payload = payload, qos = qos, retain = retain))
+): PublishResult = publishQuickly(Message(topic = topic, payload = payload, qos = qos, retain = retain))
+
+// QoS 0 only: `tryPublish` gives QoS 1/2 a handle, and waiting on it takes
+// more calls into the library than `publish` does.
+private suspend fun MqttClient.publishQuickly(message: Message): PublishResult =
+    if (message.qos == QoS.AT_MOST_ONCE) {
+        tryPublish(message)?.use { it.result() } ?: PublishResult(ReasonCode.SUCCESS)
+    } else {
+        publish(message)
+    }
 
 /** The payload decoded as UTF-8 (invalid sequences become U+FFFD). */
 val Message.text: String
