@@ -642,19 +642,7 @@ impl MessageStream {
     /// The next message; `None` once the stream is stopped or the client is
     /// gone. Cancelling the call (Kotlin coroutine, Swift task) loses nothing.
     pub async fn next(&self) -> Option<Message> {
-        let mut closed = self.closed.subscribe();
-        let mut guard = tokio::select! {
-            guard = self.stream.lock() => guard,
-            _ = closed.wait_for(|c| *c) => return None,
-        };
-        let stream = guard.as_mut()?;
-        tokio::select! {
-            message = stream.recv_message() => message.map(Message::from),
-            _ = closed.wait_for(|c| *c) => {
-                *guard = None;
-                None
-            }
-        }
+        self.receive(1).await?.pop()
     }
 
     /// The next messages, in order: waits for the first, then takes those
@@ -667,27 +655,7 @@ impl MessageStream {
         if max == 0 {
             return Err(MqttError::invalid("max", "must be at least 1"));
         }
-        let mut closed = self.closed.subscribe();
-        let mut guard = tokio::select! {
-            guard = self.stream.lock() => guard,
-            _ = closed.wait_for(|c| *c) => return Ok(None),
-        };
-        let Some(stream) = guard.as_mut() else {
-            return Ok(None);
-        };
-        let mut batch = Vec::new();
-        // recv_many is cancel safe: a stop that wins the race takes nothing.
-        let received = tokio::select! {
-            n = stream.recv_many_messages(&mut batch, max as usize) => n,
-            _ = closed.wait_for(|c| *c) => {
-                *guard = None;
-                return Ok(None);
-            }
-        };
-        if received == 0 {
-            return Ok(None);
-        }
-        Ok(Some(batch.into_iter().map(Message::from).collect()))
+        Ok(self.receive(max as usize).await)
     }
 
     /// A message if one is waiting, without suspending.
@@ -702,6 +670,30 @@ impl MessageStream {
         self.closed.send_replace(true);
         if let Ok(mut guard) = self.stream.try_lock() {
             *guard = None;
+        }
+    }
+}
+
+impl MessageStream {
+    /// Waits for a message, then takes up to `max` (`None`: stopped, or the
+    /// client is gone). `recv_many` is cancel safe: a stop that wins the
+    /// race takes nothing.
+    async fn receive(&self, max: usize) -> Option<Vec<Message>> {
+        let mut closed = self.closed.subscribe();
+        let mut guard = tokio::select! {
+            guard = self.stream.lock() => guard,
+            _ = closed.wait_for(|c| *c) => return None,
+        };
+        let stream = guard.as_mut()?;
+        let mut batch = Vec::new();
+        tokio::select! {
+            n = stream.recv_many_messages(&mut batch, max) => {
+                (n > 0).then(|| batch.into_iter().map(Message::from).collect())
+            }
+            _ = closed.wait_for(|c| *c) => {
+                *guard = None;
+                None
+            }
         }
     }
 }

@@ -21,13 +21,18 @@ class Broker(extraConfig: String = "") : AutoCloseable {
     val port: Int = kit.ready.getValue("tcp").toInt()
     val url: String get() = "mqtt://127.0.0.1:$port"
 
+    /** mosquitto's process id while started, 0 while stopped. */
+    var pid: Long = 0
+        private set
+
     fun start(): Broker {
-        kit.command("start")
+        pid = Testkit.fields(kit.command("start").joinToString(" ")).getValue("pid").toLong()
         return this
     }
 
     fun stop() {
         kit.command("stop")
+        pid = 0
     }
 
     override fun close() = kit.close()

@@ -7,13 +7,13 @@
 // Not a test: run it with bindings-uniffi/kotlin/bench.sh [count] [rounds] [QoS list, as 0,1,2].
 package io.midge.mqtt.bench
 
+import io.midge.mqtt.Broker
 import io.midge.mqtt.Message
 import io.midge.mqtt.MqttClient
 import io.midge.mqtt.MqttOptions
 import io.midge.mqtt.PendingPublish
 import io.midge.mqtt.ProtocolVersion
 import io.midge.mqtt.QoS
-import io.midge.mqtt.Testkit
 import io.midge.mqtt.messageFlow
 import java.io.File
 import java.lang.management.ManagementFactory
@@ -41,31 +41,21 @@ private var topics = 0
 private data class Run(val seconds: Double, val cpuNs: Long, val brokerNs: Long)
 
 /** mosquitto as the Python bench runs it: nothing queued, Nagle off. */
-private class Mosquitto : AutoCloseable {
-    private val kit = Testkit(
-        "mosquitto",
-        """
-        listener {port:tcp} 127.0.0.1
-        allow_anonymous true
-        max_queued_messages 0
-        max_queued_bytes 0
-        max_inflight_messages $WINDOW
-        persistence false
-        set_tcp_nodelay true
-        """.trimIndent(),
-    )
-    val port: Int = kit.ready.getValue("tcp").toInt()
-    private val pid: String = kit.ready.getValue("pid")
+private fun benchBroker(): Broker = Broker(
+    """
+    max_queued_messages 0
+    max_queued_bytes 0
+    max_inflight_messages $WINDOW
+    set_tcp_nodelay true
+    """.trimIndent(),
+).start()
 
-    /** Nanoseconds mosquitto has run on a CPU (Linux /proc/PID/schedstat). */
-    fun busyNs(): Long = File("/proc/$pid/schedstat").readText().split(" ")[0].toLong()
-
-    override fun close() = kit.close()
-}
+/** Nanoseconds mosquitto has run on a CPU (Linux /proc/PID/schedstat). */
+private fun Broker.busyNs(): Long = File("/proc/$pid/schedstat").readText().split(" ")[0].toLong()
 
 private val os = ManagementFactory.getOperatingSystemMXBean() as com.sun.management.OperatingSystemMXBean
 
-private fun measured(broker: Mosquitto, body: () -> Unit): Run {
+private fun measured(broker: Broker, body: () -> Unit): Run {
     val cpu0 = os.processCpuTime
     val busy0 = broker.busyNs()
     val t0 = System.nanoTime()
@@ -81,7 +71,7 @@ private fun nextTopic(): String = "bench/kt/${ProcessHandle.current().pid()}/${+
  * handle kept only when one is not done at once), QoS 1/2 ones with
  * [MqttClient.startPublish].
  */
-private fun runMidge(broker: Mosquitto, qos: QoS, count: Int): Run = runBlocking {
+private fun runMidge(broker: Broker, qos: QoS, count: Int): Run = runBlocking {
     val topic = nextTopic()
     val url = "mqtt://127.0.0.1:${broker.port}"
     val sub = MqttClient(
@@ -125,7 +115,7 @@ private fun runMidge(broker: Mosquitto, qos: QoS, count: Int): Run = runBlocking
 }
 
 /** Paho: MqttAsyncClient, messages counted in its callback, delivery tokens waited on. */
-private fun runPaho(broker: Mosquitto, qos: QoS, count: Int): Run {
+private fun runPaho(broker: Broker, qos: QoS, count: Int): Run {
     val topic = nextTopic()
     val url = "tcp://127.0.0.1:${broker.port}"
     val options = MqttConnectOptions().apply {
@@ -179,13 +169,13 @@ fun main(args: Array<String>) {
     val levels = args.getOrNull(2)?.split(",")?.map { level ->
         QoS.entries.firstOrNull { it.level() == level.toIntOrNull() } ?: error("the QoS list takes 0, 1 and 2, not $level")
     } ?: QoS.entries
-    val libraries = listOf<Pair<String, (Mosquitto, QoS, Int) -> Run>>(
+    val libraries = listOf<Pair<String, (Broker, QoS, Int) -> Run>>(
         "midge" to ::runMidge,
         "paho-java" to ::runPaho,
     )
     println("Kotlin/JVM: $count messages of ${PAYLOAD.size} B per run, window $WINDOW, median of $rounds alternating rounds")
     println("(CPU: the whole JVM, every thread; mosquitto: share of the run it spent on a CPU)")
-    Mosquitto().use { broker ->
+    benchBroker().use { broker ->
         // Warm-up: the JIT compiles both libraries' paths before anything counts.
         for ((_, run) in libraries) for (qos in levels) run(broker, qos, count / 4)
         for (qos in levels) {
