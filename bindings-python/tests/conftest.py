@@ -270,8 +270,10 @@ ENV = dict(os.environ)
 
 
 def runtime_thread_switches() -> int:
-    """Context switches of midge's runtime thread so far (it sleeps each
-    time it has nothing to do, so each of its wake-ups counts one)."""
+    """Voluntary context switches of midge's runtime thread so far (it
+    sleeps each time it has nothing to do, so each of its wake-ups counts
+    one). Involuntary switches are left out: they count the times other
+    processes preempted it, which a busy machine adds without any wake-up."""
     total = 0
     for tid in os.listdir("/proc/self/task"):
         try:
@@ -279,7 +281,9 @@ def runtime_thread_switches() -> int:
                 if f.read().strip() != "midge-native":
                     continue
             with open(f"/proc/self/task/{tid}/status") as f:
-                total += sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
+                total += sum(
+                    int(line.split()[1]) for line in f if line.startswith("voluntary_ctxt_switches")
+                )
         except OSError:
             continue
     return total
