@@ -3,8 +3,10 @@
 // payloads, at most `window` publishes unacknowledged, through one mosquitto
 // of the bench's own. It prints msg/s, the JVM's CPU time per message (every
 // thread: the library's, the JIT's and the GC's) and mosquitto's busy share,
-// the median of `rounds` alternating rounds, and Paho's cost over midge's.
-// Not a test: run it with bindings-uniffi/kotlin/bench.sh [count] [rounds] [QoS list, as 0,1,2].
+// the median of `rounds` alternating rounds, and Paho's cost over midge's;
+// then QoS 1 latency (Latency.kt).
+// Not a test: run it with
+// bindings-uniffi/kotlin/bench.sh [count] [rounds] [QoS list, as 0,1,2] [latency messages, 0: none].
 package io.midge.mqtt.bench
 
 import io.midge.mqtt.Broker
@@ -27,13 +29,8 @@ import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.eclipse.paho.client.mqttv3.IMqttDeliveryToken
-import org.eclipse.paho.client.mqttv3.MqttAsyncClient
-import org.eclipse.paho.client.mqttv3.MqttCallback
-import org.eclipse.paho.client.mqttv3.MqttConnectOptions
-import org.eclipse.paho.client.mqttv3.MqttMessage
-import org.eclipse.paho.client.mqttv3.persist.MemoryPersistence
 
-private val PAYLOAD = ByteArray(64) { 'x'.code.toByte() }
+internal val PAYLOAD = ByteArray(64) { 'x'.code.toByte() }
 private const val WINDOW = 100
 private var topics = 0
 
@@ -117,42 +114,21 @@ private fun runMidge(broker: Broker, qos: QoS, count: Int): Run = runBlocking {
 /** Paho: MqttAsyncClient, messages counted in its callback, delivery tokens waited on. */
 private fun runPaho(broker: Broker, qos: QoS, count: Int): Run {
     val topic = nextTopic()
-    val url = "tcp://127.0.0.1:${broker.port}"
-    val options = MqttConnectOptions().apply {
-        isCleanSession = true
-        mqttVersion = MqttConnectOptions.MQTT_VERSION_3_1_1
-        // Far above our own window: the bench, not Paho, decides how many
-        // wait (Paho frees a slot a little after it completes the token).
-        maxInflight = 65535
-    }
-    val sub = MqttAsyncClient(url, "kpaho-sub-$topics", MemoryPersistence())
-    val pub = MqttAsyncClient(url, "kpaho-pub-$topics", MemoryPersistence())
     val received = AtomicInteger()
     val all = CountDownLatch(1)
-    sub.setCallback(object : MqttCallback {
-        override fun connectionLost(cause: Throwable?) {}
-        override fun deliveryComplete(token: IMqttDeliveryToken?) {}
-        override fun messageArrived(topic: String?, message: MqttMessage?) {
-            if (received.incrementAndGet() == count) all.countDown()
+    return PahoPair(broker, "$topics", topic, qos.level()) {
+        if (received.incrementAndGet() == count) all.countDown()
+    }.use { paho ->
+        measured(broker) {
+            val inflight = ArrayDeque<IMqttDeliveryToken>()
+            repeat(count) {
+                inflight.addLast(paho.pub.publish(topic, PAYLOAD, qos.level(), false))
+                if (inflight.size >= WINDOW) inflight.removeFirst().waitForCompletion()
+            }
+            for (token in inflight) token.waitForCompletion()
+            check(all.await(120, TimeUnit.SECONDS)) { "the Paho subscriber got ${received.get()} of $count" }
         }
-    })
-    sub.connect(options).waitForCompletion()
-    pub.connect(options).waitForCompletion()
-    sub.subscribe(topic, qos.level()).waitForCompletion()
-    val run = measured(broker) {
-        val inflight = ArrayDeque<IMqttDeliveryToken>()
-        repeat(count) {
-            inflight.addLast(pub.publish(topic, PAYLOAD, qos.level(), false))
-            if (inflight.size >= WINDOW) inflight.removeFirst().waitForCompletion()
-        }
-        for (token in inflight) token.waitForCompletion()
-        check(all.await(120, TimeUnit.SECONDS)) { "the Paho subscriber got ${received.get()} of $count" }
     }
-    pub.disconnect().waitForCompletion()
-    sub.disconnect().waitForCompletion()
-    pub.close()
-    sub.close()
-    return run
 }
 
 private fun median(values: List<Double>): Double = values.sorted()[values.size / 2]
@@ -169,6 +145,7 @@ fun main(args: Array<String>) {
     val levels = args.getOrNull(2)?.split(",")?.map { level ->
         QoS.entries.firstOrNull { it.level() == level.toIntOrNull() } ?: error("the QoS list takes 0, 1 and 2, not $level")
     } ?: QoS.entries
+    val latencyCount = args.getOrNull(3)?.toInt() ?: 2_000
     val libraries = listOf<Pair<String, (Broker, QoS, Int) -> Run>>(
         "midge" to ::runMidge,
         "paho-java" to ::runPaho,
@@ -193,5 +170,6 @@ fun main(args: Array<String>) {
             val ratio = cpu.getValue("midge") / cpu.getValue("paho-java")
             println("QoS ${qos.level()}  midge / paho-java CPU per message: %.2fx (above 1: midge costs more)".format(ratio))
         }
+        if (latencyCount > 0) printLatency(broker, latencyCount)
     }
 }
