@@ -46,7 +46,7 @@ private fun status(field: String): Long =
 /** What one library's clients hold: how to connect them all and count those still up. */
 private interface IdleClients {
     /** Connects [n] clients in batches of [BATCH], from id [first]. */
-    fun connectAll(url: String, port: Int, n: Int, first: Int = 0)
+    fun connectAll(port: Int, n: Int, first: Int = 0)
     fun connected(): Int
     fun closeAll()
 }
@@ -54,12 +54,12 @@ private interface IdleClients {
 private class MidgeClients : IdleClients {
     private val clients = mutableListOf<MqttClient>()
 
-    override fun connectAll(url: String, port: Int, n: Int, first: Int) = runBlocking {
+    override fun connectAll(port: Int, n: Int, first: Int) = runBlocking {
         for (start in first until first + n step BATCH) {
             val batch = (start until minOf(first + n, start + BATCH)).map { i ->
                 MqttClient(
                     MqttOptions(
-                        url = url,
+                        url = "mqtt://127.0.0.1:$port",
                         clientId = "idle-midge-$i",
                         protocol = ProtocolVersion.V311,
                         keepAliveSecs = KEEP_ALIVE_S.toUInt(),
@@ -85,7 +85,7 @@ private class MidgeClients : IdleClients {
 private class PahoClients : IdleClients {
     private val clients = mutableListOf<MqttAsyncClient>()
 
-    override fun connectAll(url: String, port: Int, n: Int, first: Int) {
+    override fun connectAll(port: Int, n: Int, first: Int) {
         val options = MqttConnectOptions().apply {
             isCleanSession = true
             mqttVersion = MqttConnectOptions.MQTT_VERSION_3_1_1
@@ -112,7 +112,7 @@ private class PahoClients : IdleClients {
 }
 
 /** In the child JVM: connect, measure, print one line of key=value fields. */
-private fun child(library: String, url: String, port: Int, n: Int, idleSeconds: Long) {
+private fun child(library: String, port: Int, n: Int, idleSeconds: Long) {
     val os = ManagementFactory.getOperatingSystemMXBean() as com.sun.management.OperatingSystemMXBean
     val memory = ManagementFactory.getMemoryMXBean()
     fun clientsOf(library: String): IdleClients = if (library == "midge") MidgeClients() else PahoClients()
@@ -120,7 +120,7 @@ private fun child(library: String, url: String, port: Int, n: Int, idleSeconds: 
     // native code, so that what follows counts the connections alone (as a
     // Python import does before idle.py's first measurement).
     clientsOf(library).apply {
-        connectAll(url, port, 1, first = n)
+        connectAll(port, 1, first = n)
         closeAll()
     }
     val clients = clientsOf(library)
@@ -128,7 +128,7 @@ private fun child(library: String, url: String, port: Int, n: Int, idleSeconds: 
     val rss0 = status("VmRSS")
     val heap0 = memory.heapMemoryUsage.used
     val t0 = System.nanoTime()
-    clients.connectAll(url, port, n)
+    clients.connectAll(port, n)
     val connectSeconds = (System.nanoTime() - t0) / 1e9
     // A fixed settling window, the same for both libraries: what is measured
     // is what the connections hold once nothing is happening, not a condition.
@@ -165,7 +165,7 @@ private fun runChild(library: String, broker: Broker, n: Int, idleSeconds: Long)
         "-XX:+AlwaysPreTouch",
         "-Djna.library.path=${System.getProperty("jna.library.path") ?: ""}",
         "-cp", System.getProperty("java.class.path"),
-        "io.midge.mqtt.bench.IdleKt", "--child", library, broker.url, broker.port.toString(), n.toString(),
+        "io.midge.mqtt.bench.IdleKt", "--child", library, broker.port.toString(), n.toString(),
         idleSeconds.toString(),
     )
     val process = ProcessBuilder(command).redirectErrorStream(true).start()
@@ -177,7 +177,7 @@ private fun runChild(library: String, broker: Broker, n: Int, idleSeconds: Long)
 
 fun main(args: Array<String>) {
     if (args.firstOrNull() == "--child") {
-        child(args[1], args[2], args[3].toInt(), args[4].toInt(), args[5].toLong())
+        child(args[1], args[2].toInt(), args[3].toInt(), args[4].toLong())
         return
     }
     val n = args.getOrNull(0)?.toInt() ?: 1_000
